@@ -1,0 +1,3 @@
+from chatty_p2p.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,86 @@
+"""The operations a face can ask of a node by name, with JSON in and out.
+
+The CLI uses these both in-process and, through ``control``, against the
+daemon or window that already owns the data dir; one table serves both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from chatty_p2p.errors import ChattyError
+from chatty_p2p.node import Node, Peer, parse_address
+
+Op = Callable[..., Awaitable[dict[str, Any]]]
+
+
+async def _id(node: Node) -> dict[str, Any]:
+    return node.describe()
+
+
+async def _peers(node: Node) -> dict[str, Any]:
+    return {"peers": [p.to_dict() for p in node.peers()]}
+
+
+async def _resolve(node: Node, peer: str) -> dict[str, Any]:
+    return {"peer": (await node.resolve(peer)).to_dict()}
+
+
+async def _say(node: Node, peer: str, text: str, kind: str = "text") -> dict[str, Any]:
+    target = await node.resolve(peer)
+    stored = await node.send_text(target.id, text, kind)
+    return {"peer": target.to_dict(), "message": stored.to_dict()}
+
+
+async def _name(node: Node, name: str) -> dict[str, Any]:
+    return {"name": await node.set_name(name)}
+
+
+async def _add(node: Node, address: str) -> dict[str, Any]:
+    pair = parse_address(address)
+    if pair is None:
+        raise ChattyError(f"not an address: {address!r} (expected host:port or [v6 address]:port)")
+    return {"peer": (await node.add_peer(*pair)).to_dict()}
+
+
+async def _known(node: Node, peer: str) -> Peer:
+    if parse_address(peer) is not None:
+        raise ChattyError("name the peer by its name or id, not by address")
+    return await node.resolve(peer)
+
+
+async def _forget(node: Node, peer: str) -> dict[str, Any]:
+    target = await _known(node, peer)
+    node.forget(target.id)
+    return {"peer": target.to_dict()}
+
+
+async def _history(node: Node, peer: str, limit: int = 50) -> dict[str, Any]:
+    target = await _known(node, peer)
+    return {
+        "peer": target.to_dict(),
+        "messages": [m.to_dict() for m in node.history(target.id, limit)],
+    }
+
+
+OPS: dict[str, Op] = {
+    "id": _id,
+    "peers": _peers,
+    "resolve": _resolve,
+    "say": _say,
+    "name": _name,
+    "add": _add,
+    "forget": _forget,
+    "history": _history,
+}
+
+
+async def call(node: Node, op: str, args: dict[str, Any]) -> dict[str, Any]:
+    handler = OPS.get(op)
+    if handler is None:
+        raise ChattyError(f"unknown operation {op!r}")
+    try:
+        return await handler(node, **args)
+    except TypeError as exc:
+        raise ChattyError(f"bad arguments for {op}: {exc}") from exc

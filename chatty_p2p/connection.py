@@ -1,0 +1,237 @@
+"""The asyncio shell around a control session: sockets and TLS live here only.
+
+``dial`` and ``accept`` run the preamble, the TLS handshake and the HELLO
+exchange, and return an authenticated ``Connection``. ``Connection.run`` is
+the one place bytes meet the session: read, feed, dispatch events, write what
+the session queued. A silent peer is declared dead after ``DEAD_AFTER``
+seconds, which is how a crashed or unplugged machine is noticed long before
+its mDNS record expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from collections.abc import Callable
+from typing import cast
+
+from cryptography import x509
+
+from chatty_p2p import tls
+from chatty_p2p.errors import (
+    ChattyError,
+    IdentityMismatch,
+    PeerError,
+    ProtocolError,
+    RemoteProtocolError,
+)
+from chatty_p2p.identity import Identity
+from chatty_p2p.protocol import preamble
+from chatty_p2p.protocol.session import (
+    ChatMessage,
+    ClosedByPeer,
+    Event,
+    Hello,
+    HelloReceived,
+    PeerReportedError,
+    Session,
+)
+
+log = logging.getLogger(__name__)
+
+PING_INTERVAL = 2.0
+DEAD_AFTER = 6.5
+HANDSHAKE_TIMEOUT = 5.0
+CONNECT_TIMEOUT = 3.0
+READ_SIZE = 64 * 1024
+
+
+class Connection:
+    """An authenticated, open control session with one peer."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        session: Session,
+        dialed: bool,
+    ) -> None:
+        assert session.peer is not None
+        self._reader = reader
+        self._writer = writer
+        self.session = session
+        self.peer: Hello = session.peer
+        self.dialed = dialed
+        peername = writer.get_extra_info("peername")
+        self.remote_host: str = peername[0] if peername else ""
+
+    @property
+    def closed(self) -> bool:
+        return self._writer.is_closing()
+
+    def send_message(self, message: ChatMessage) -> None:
+        self.session.send_message(message)
+        self._flush()
+
+    def send_receipt(self, message_id: str) -> None:
+        self.session.send_receipt(message_id)
+        self._flush()
+
+    def send_profile(self, name: str) -> None:
+        self.session.send_profile(name)
+        self._flush()
+
+    def _flush(self) -> None:
+        data = self.session.data_to_send()
+        if data and not self._writer.is_closing():
+            self._writer.write(data)
+
+    async def run(self, on_event: Callable[[Connection, Event], None]) -> str:
+        """Serve the session until it ends; returns why it ended, in words."""
+        pinger = asyncio.create_task(self._ping_forever())
+        try:
+            while True:
+                try:
+                    data = await asyncio.wait_for(self._reader.read(READ_SIZE), DEAD_AFTER)
+                except TimeoutError:
+                    return f"no answer for {DEAD_AFTER:.0f} s"
+                except (OSError, ssl.SSLError) as exc:
+                    return f"connection lost ({exc.__class__.__name__})"
+                if not data:
+                    return "connection closed"
+                try:
+                    events = self.session.receive_data(data)
+                except RemoteProtocolError as exc:
+                    log.warning("protocol error from %s: %s", self.peer.name, exc)
+                    self.session.fail(exc)
+                    self._flush()
+                    return f"protocol error: {exc}"
+                self._flush()
+                for event in events:
+                    on_event(self, event)
+                    if isinstance(event, ClosedByPeer):
+                        return f"peer left ({event.reason})"
+                    if isinstance(event, PeerReportedError):
+                        return f"peer reported an error: {event.message or event.code}"
+        finally:
+            pinger.cancel()
+            await self._shutdown()
+
+    async def _ping_forever(self) -> None:
+        while not self._writer.is_closing():
+            await asyncio.sleep(PING_INTERVAL)
+            with contextlib.suppress(ProtocolError):
+                self.session.ping()
+                self._flush()
+
+    async def close(self, reason: str = "bye") -> None:
+        """Say goodbye and close; the read loop in ``run`` then ends by itself."""
+        self.session.close(reason)
+        self._flush()
+        await self._shutdown()
+
+    async def _shutdown(self) -> None:
+        if self._writer.is_closing():
+            return
+        self._writer.close()
+        with contextlib.suppress(OSError, ssl.SSLError, TimeoutError):
+            await asyncio.wait_for(self._writer.wait_closed(), 2)
+
+
+async def _exchange_hellos(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    local: Hello,
+    cert_id: str,
+    dialed: bool,
+) -> Connection:
+    session = Session(local)
+    session.start()
+    writer.write(session.data_to_send())
+    while session.peer is None:
+        data = await reader.read(READ_SIZE)
+        if not data:
+            raise PeerError("the peer closed the connection during the handshake")
+        try:
+            events = session.receive_data(data)
+        except RemoteProtocolError as exc:
+            session.fail(exc)
+            writer.write(session.data_to_send())
+            raise
+        for event in events:
+            if isinstance(event, PeerReportedError):
+                raise PeerError(f"the peer refused the connection: {event.message or event.code}")
+            if isinstance(event, ClosedByPeer):
+                raise PeerError(f"the peer closed the connection: {event.reason}")
+            if isinstance(event, HelloReceived) and event.hello.device_id != cert_id:
+                error = RemoteProtocolError(
+                    "HELLO id does not match the TLS certificate", "identity"
+                )
+                session.fail(error)
+                writer.write(session.data_to_send())
+                raise IdentityMismatch(str(error))
+    return Connection(reader, writer, session, dialed)
+
+
+async def dial(
+    host: str, port: int, identity: Identity, local: Hello, expected_id: str | None
+) -> Connection:
+    """Connect to ``host:port`` and authenticate; ``expected_id`` pins the peer's key."""
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(host, port), CONNECT_TIMEOUT
+        )
+    except (OSError, TimeoutError) as exc:
+        raise PeerError(f"cannot connect to {host} port {port}: {exc or 'timed out'}") from exc
+    try:
+        async with asyncio.timeout(HANDSHAKE_TIMEOUT):
+            writer.write(preamble.encode_request(preamble.ChannelKind.CONTROL, identity.cert_der))
+            status = preamble.parse_reply(await reader.readexactly(preamble.REPLY.size))
+            if status is not preamble.Status.OK:
+                raise PeerError(
+                    f"{host} port {port} refused the connection ({status.name.lower()})"
+                )
+            await writer.start_tls(tls.client_context(identity), server_hostname="chatty")
+            ssl_object = cast(ssl.SSLObject, writer.get_extra_info("ssl_object"))
+            cert_id = tls.peer_id(ssl_object, expected_id)
+            return await _exchange_hellos(reader, writer, local, cert_id, dialed=True)
+    except BaseException as exc:
+        writer.close()
+        if isinstance(exc, ChattyError | asyncio.CancelledError):
+            raise
+        if isinstance(exc, TimeoutError):
+            raise PeerError(f"{host} port {port}: handshake timed out") from exc
+        if isinstance(exc, OSError | ssl.SSLError | asyncio.IncompleteReadError):
+            raise PeerError(f"{host} port {port}: handshake failed ({exc})") from exc
+        raise
+
+
+async def accept(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    identity: Identity,
+    contexts: tls.ServerContexts,
+    local: Hello,
+) -> Connection:
+    """Authenticate a dialer on a freshly accepted socket; the caller closes on error."""
+    async with asyncio.timeout(HANDSHAKE_TIMEOUT):
+        head = await reader.readexactly(preamble.REQUEST_HEAD.size)
+        try:
+            _kind, cert_len = preamble.parse_request_head(head)
+        except RemoteProtocolError:
+            writer.write(preamble.encode_reply(preamble.Status.BAD_VERSION))
+            raise
+        cert_der = await reader.readexactly(cert_len)
+        try:
+            x509.load_der_x509_certificate(cert_der)
+            ctx = contexts.trusting(cert_der)
+        except (ValueError, ssl.SSLError) as exc:
+            writer.write(preamble.encode_reply(preamble.Status.REFUSED))
+            raise RemoteProtocolError(f"unusable certificate: {exc}", "malformed") from exc
+        writer.write(preamble.encode_reply(preamble.Status.OK))
+        await writer.start_tls(ctx)
+        ssl_object = cast(ssl.SSLObject, writer.get_extra_info("ssl_object"))
+        cert_id = tls.peer_id(ssl_object)
+        return await _exchange_hellos(reader, writer, local, cert_id, dialed=False)

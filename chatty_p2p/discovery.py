@@ -1,0 +1,167 @@
+"""Advertising and finding Chatty instances with mDNS/DNS-SD.
+
+Each node registers ``chatty-<id prefix>._chatty._tcp.local.`` with TXT keys
+``v`` (protocol version), ``id`` (device id) and ``name``. Because the instance
+name carries the device id it is unique by construction, so registration skips
+RFC 6762 probing (``cooperating_responders``) and peers see it within
+milliseconds instead of about a second.
+
+mDNS only says who *might* be there: caches keep a crashed peer for up to 75
+minutes. Liveness is the control session's job, not this module's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import ifaddr
+from zeroconf import IPVersion, ServiceInfo, ServiceStateChange, Zeroconf
+from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
+
+from chatty_p2p.protocol.session import PROTOCOL_VERSION, clean_name
+
+log = logging.getLogger(__name__)
+
+SERVICE_TYPE = "_chatty._tcp.local."
+RESOLVE_TIMEOUT_MS = 3000
+
+
+@dataclass(frozen=True)
+class Advert:
+    """What a peer announces about itself."""
+
+    device_id: str
+    name: str
+    addresses: tuple[str, ...]
+    port: int
+
+
+def instance_name(device_id: str) -> str:
+    return f"chatty-{device_id[:16]}.{SERVICE_TYPE}"
+
+
+def local_addresses(only: list[str] | None = None) -> list[str]:
+    """Addresses to advertise: every interface's, loopback only if nothing else."""
+    found: list[str] = []
+    for adapter in ifaddr.get_adapters():
+        for ip in adapter.ips:
+            text = ip.ip if isinstance(ip.ip, str) else f"{ip.ip[0]}%{ip.ip[2]}"
+            addr = ipaddress.ip_address(text.split("%")[0])
+            if addr.is_multicast or addr.is_unspecified:
+                continue
+            found.append(text)
+    if only:
+        return [a for a in found if a.split("%")[0] in only] or list(only)
+    usable = [a for a in found if not ipaddress.ip_address(a.split("%")[0]).is_loopback]
+    return usable or found
+
+
+class Discovery:
+    """Registers this node and reports peers appearing, changing and leaving.
+
+    ``on_change(device_id, advert)`` is called on the event loop; ``advert`` is
+    ``None`` when the peer withdrew its record.
+    """
+
+    def __init__(
+        self,
+        device_id: str,
+        name: str,
+        port: int,
+        on_change: Callable[[str, Advert | None], None],
+        interfaces: list[str] | None = None,
+    ) -> None:
+        self._device_id = device_id
+        self._name = name
+        self._port = port
+        self._on_change = on_change
+        self._interfaces = interfaces
+        self._aiozc: AsyncZeroconf | None = None
+        self._browser: AsyncServiceBrowser | None = None
+        self._info: ServiceInfo | None = None
+        self._by_instance: dict[str, str] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _service_info(self) -> ServiceInfo:
+        return ServiceInfo(
+            SERVICE_TYPE,
+            instance_name(self._device_id),
+            port=self._port,
+            properties={"v": str(PROTOCOL_VERSION), "id": self._device_id, "name": self._name},
+            parsed_addresses=[a.split("%")[0] for a in local_addresses(self._interfaces)],
+        )
+
+    async def start(self) -> None:
+        if self._interfaces:
+            self._aiozc = AsyncZeroconf(interfaces=self._interfaces)
+        else:
+            self._aiozc = AsyncZeroconf(ip_version=IPVersion.All)
+        self._info = self._service_info()
+        task = await self._aiozc.async_register_service(self._info, cooperating_responders=True)
+        await task
+        self._browser = AsyncServiceBrowser(
+            self._aiozc.zeroconf, SERVICE_TYPE, handlers=[self._on_state_change]
+        )
+
+    async def rename(self, name: str) -> None:
+        self._name = name
+        if self._aiozc is None:
+            return
+        self._info = self._service_info()
+        await (await self._aiozc.async_update_service(self._info))
+
+    async def stop(self) -> None:
+        """Withdraw the record (peers drop us at once) and close the sockets."""
+        if self._aiozc is None:
+            return
+        aiozc, self._aiozc = self._aiozc, None
+        for task in list(self._tasks):
+            task.cancel()
+        if self._browser is not None:
+            await self._browser.async_cancel()
+        if self._info is not None:
+            # The goodbye is only sent if this inner task is awaited before closing.
+            await (await aiozc.async_unregister_service(self._info))
+        await aiozc.async_close()
+
+    def _on_state_change(
+        self, zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange
+    ) -> None:
+        if name == instance_name(self._device_id):
+            return
+        if state_change is ServiceStateChange.Removed:
+            device_id = self._by_instance.pop(name, None)
+            if device_id is not None:
+                self._on_change(device_id, None)
+            return
+        task = asyncio.get_running_loop().create_task(self._resolve(name))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _resolve(self, name: str) -> None:
+        if self._aiozc is None:
+            return
+        info = AsyncServiceInfo(SERVICE_TYPE, name)
+        if not await info.async_request(self._aiozc.zeroconf, RESOLVE_TIMEOUT_MS):
+            log.debug("could not resolve %s", name)
+            return
+        props = {
+            k.decode(errors="replace"): (v or b"").decode(errors="replace")
+            for k, v in info.properties.items()
+        }
+        device_id = props.get("id", "")
+        if len(device_id) != 64 or not info.port or device_id == self._device_id:
+            log.debug("ignoring malformed advert %s: %s", name, props)
+            return
+        self._by_instance[name] = device_id
+        advert = Advert(
+            device_id=device_id,
+            name=clean_name(props.get("name", "")),
+            addresses=tuple(info.parsed_scoped_addresses()),
+            port=info.port,
+        )
+        self._on_change(device_id, advert)

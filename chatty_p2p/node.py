@@ -1,0 +1,698 @@
+"""The headless core every face drives: one asyncio ``Node`` per data dir.
+
+Theory of operation
+-------------------
+* A node owns its data dir (an exclusive lock), its identity, its store, a TCP
+  listener and its mDNS record. Faces call its coroutines and read its events.
+* Presence is a live control session. A node dials every peer it discovers (the
+  one with the smaller id at once, the other after a short pause, so usually only
+  one dial happens); a peer is *online* exactly while a session is up. Pings keep
+  sessions alive, so a crashed or unplugged peer goes offline within
+  ``DEAD_AFTER`` seconds, whatever mDNS caches still say.
+* One session per pair of devices. If both dialled at once, both sides keep the
+  session opened by the smaller device id; a session from a newer run of the
+  peer (another ``boot`` token) replaces a stale one.
+* Messages are written to the store before they are sent, and re-sent in order
+  on every new session until the peer's receipt arrives; the receiver drops ids
+  it has already stored. That gives exactly-once, in-order delivery across
+  reconnects and restarts.
+* Keys are pinned at first contact (the device id *is* the certificate hash). A
+  new id that claims the name of a pinned peer is refused with a warning until
+  the user forgets the old key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import fcntl
+import logging
+import os
+import secrets
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from chatty_p2p import connection as conn_mod
+from chatty_p2p.connection import Connection
+from chatty_p2p.discovery import Advert, Discovery
+from chatty_p2p.errors import (
+    AmbiguousPeer,
+    ChattyError,
+    NodeAlreadyRunning,
+    PeerError,
+    ProtocolError,
+    UnknownPeer,
+)
+from chatty_p2p.identity import Identity, format_fingerprint, short_id
+from chatty_p2p.links import is_safe_url
+from chatty_p2p.protocol.session import (
+    MAX_TEXT_BYTES,
+    ChatMessage,
+    Event,
+    Hello,
+    MessageReceived,
+    PeerReportedError,
+    ProfileReceived,
+    ReceiptReceived,
+    UnknownFrameReceived,
+    clean_name,
+)
+from chatty_p2p.store import DELIVERED, SENT, PeerRecord, Store, StoredMessage
+from chatty_p2p.tls import ServerContexts
+
+log = logging.getLogger(__name__)
+
+RETRY_MAX = 30.0
+YIELD_DIAL = 0.5
+"""How long the peer with the larger id waits before dialling, to avoid double dials."""
+
+
+class EventType(enum.StrEnum):
+    PEER_DISCOVERED = "peer-discovered"
+    PEER_UPDATED = "peer-updated"
+    PEER_ONLINE = "peer-online"
+    PEER_OFFLINE = "peer-offline"
+    PEER_LOST = "peer-lost"
+    MESSAGE = "message"
+    MESSAGE_STATUS = "message-status"
+    NAME_CHANGED = "name-changed"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Peer:
+    """What a face shows about a peer at one moment."""
+
+    id: str
+    name: str
+    online: bool
+    discovered: bool
+    known: bool
+    addresses: tuple[str, ...]
+    last_seen: float
+    conflict: str | None = None
+    """Id of the pinned peer whose name this one claims, if refused for that."""
+
+    @property
+    def short_id(self) -> str:
+        return short_id(self.id)
+
+    @property
+    def state(self) -> str:
+        if self.conflict:
+            return "refused: key changed"
+        if self.online:
+            return "online"
+        return "seen" if self.discovered else "offline"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "state": self.state,
+            "online": self.online,
+            "discovered": self.discovered,
+            "known": self.known,
+            "addresses": list(self.addresses),
+            "last_seen": self.last_seen,
+        }
+
+
+@dataclass(frozen=True)
+class NodeEvent:
+    """Something a face may want to show. Only the fields of its type are set."""
+
+    type: EventType
+    peer: Peer | None = None
+    message: StoredMessage | None = None
+    text: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": str(self.type), "time": time.time()}
+        if self.peer is not None:
+            out["peer"] = self.peer.to_dict()
+        if self.message is not None:
+            out["message"] = self.message.to_dict()
+        if self.text:
+            out["text"] = self.text
+        return out
+
+
+def format_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def parse_address(text: str) -> tuple[str, int] | None:
+    """``host:port`` or ``[v6]:port`` to a pair; ``None`` if it is not one."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        return None
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        return None
+    number = int(port)
+    return (host, number) if 0 < number < 65536 else None
+
+
+@dataclass
+class _PeerState:
+    id: str
+    name: str
+    addresses: list[tuple[str, int]] = field(default_factory=list)
+    discovered: bool = False
+    manual: bool = False
+    conn: Connection | None = None
+    dialer: asyncio.Task[None] | None = None
+    last_seen: float = field(default_factory=time.time)
+    conflict: str | None = None
+
+
+class Node:
+    """A Chatty peer. ``await start()``, drive it, ``await stop()``."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        name: str | None = None,
+        port: int = 0,
+        discovery: bool = True,
+        interfaces: list[str] | None = None,
+        offline: bool = False,
+    ) -> None:
+        """``offline`` opens only the store and identity: for reading history or renaming
+        while no network presence is wanted."""
+        self.data_dir = data_dir
+        self._requested_name = name
+        self._requested_port = port
+        self._use_discovery = discovery
+        self._interfaces = interfaces
+        self._offline = offline
+        self._peers: dict[str, _PeerState] = {}
+        self._subscribers: set[asyncio.Queue[NodeEvent]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._lock_file: IO[str] | None = None
+        self._server: asyncio.Server | None = None
+        self._discovery: Discovery | None = None
+        self._stopping = False
+        self._boot = secrets.token_hex(8)
+        self.port = 0
+
+    # ----- lifecycle -------------------------------------------------------
+
+    async def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._lock_file = acquire_lock(self.data_dir)
+        self.identity = Identity.load_or_create(self.data_dir)
+        self.store = Store(self.data_dir / "chatty.db")
+        self.device_id = self.identity.device_id
+        if self._requested_name:
+            self.store.set_setting("name", clean_name(self._requested_name))
+        self.name = self.store.setting("name") or clean_name(socket.gethostname())
+        self._contexts = ServerContexts(self.identity)
+        if self._offline:
+            return
+        self._server = await asyncio.start_server(
+            self._on_accept, sock=_listening_socket(self._requested_port)
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        for record in self.store.peers():
+            if record.manual:
+                state = self._state(record.id, record.name)
+                state.manual = True
+                state.addresses = [a for a in map(parse_address, record.addresses) if a]
+                self._want_connection(state, delay=0)
+        if self._use_discovery:
+            self._discovery = Discovery(
+                self.device_id, self.name, self.port, self._on_advert, self._interfaces
+            )
+            await self._discovery.start()
+        log.info(
+            "node %s (%s) listening on port %d", self.name, short_id(self.device_id), self.port
+        )
+
+    async def stop(self) -> None:
+        """Leave politely: goodbye on mDNS and on every session, then release the dir."""
+        if self._stopping:
+            return
+        self._stopping = True
+        if self._discovery is not None:
+            with contextlib.suppress(Exception):
+                await self._discovery.stop()
+        if self._server is not None:
+            self._server.close()
+        closing = [s.conn.close("quit") for s in self._peers.values() if s.conn is not None]
+        await asyncio.gather(*closing, return_exceptions=True)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.store.close()
+        if self._lock_file is not None:
+            self._lock_file.close()
+
+    # ----- events ----------------------------------------------------------
+
+    def subscribe(self) -> asyncio.Queue[NodeEvent]:
+        queue: asyncio.Queue[NodeEvent] = asyncio.Queue(maxsize=10_000)
+        self._subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[NodeEvent]) -> None:
+        self._subscribers.discard(queue)
+
+    def _emit(self, event: NodeEvent) -> None:
+        for queue in list(self._subscribers):
+            try:
+                queue.put_nowait(event)
+            except asyncio.QueueFull:
+                log.warning("dropping a subscriber that stopped reading events")
+                self._subscribers.discard(queue)
+
+    # ----- peers -----------------------------------------------------------
+
+    def _snapshot(self, state: _PeerState) -> Peer:
+        return Peer(
+            id=state.id,
+            name=state.name,
+            online=state.conn is not None,
+            discovered=state.discovered,
+            known=self.store.peer(state.id) is not None,
+            addresses=tuple(format_address(h, p) for h, p in state.addresses),
+            last_seen=state.last_seen,
+            conflict=state.conflict,
+        )
+
+    def peers(self) -> list[Peer]:
+        """Every peer seen in this run or pinned in the store, online ones first."""
+        for record in self.store.peers():
+            if record.id not in self._peers:
+                state = _PeerState(record.id, record.name, last_seen=record.last_seen)
+                state.addresses = [a for a in map(parse_address, record.addresses) if a]
+                self._peers[record.id] = state
+        found = [self._snapshot(s) for s in self._peers.values()]
+        return sorted(found, key=lambda p: (not p.online, not p.discovered, p.name.lower(), p.id))
+
+    def peer(self, peer_id: str) -> Peer:
+        state = self._peers.get(peer_id)
+        if state is None:
+            record = self.store.peer(peer_id)
+            if record is None:
+                raise UnknownPeer(f"no peer with id {short_id(peer_id)}")
+            return Peer(
+                record.id,
+                record.name,
+                False,
+                False,
+                True,
+                tuple(record.addresses),
+                record.last_seen,
+            )
+        return self._snapshot(state)
+
+    async def resolve(self, spec: str) -> Peer:
+        """A peer from what a user typed: ``host:port``, a name, or an id prefix."""
+        address = parse_address(spec)
+        if address is not None:
+            return await self.add_peer(*address)
+        peers = self.peers()
+        lowered = spec.strip().lower()
+        matches = [p for p in peers if p.name.lower() == lowered]
+        if not matches and len(lowered) >= 4:
+            matches = [p for p in peers if p.id.startswith(lowered)]
+        if not matches:
+            matches = [p for p in peers if p.name.lower().startswith(lowered)]
+        if len(matches) == 1:
+            return matches[0]
+        listing = ", ".join(f"{p.name} ({p.short_id}, {p.state})" for p in (matches or peers))
+        if matches:
+            raise AmbiguousPeer(f"{spec!r} matches several peers: {listing}; use an id prefix")
+        raise UnknownPeer(
+            f"no peer matches {spec!r}"
+            + (f"; known peers: {listing}" if peers else "; no peers found yet (try host:port)")
+        )
+
+    async def add_peer(self, host: str, port: int) -> Peer:
+        """Connect to an address (for networks that block multicast) and remember it."""
+        conn = await conn_mod.dial(host, port, self.identity, self._hello(), None)
+        state = self._attach(conn)
+        if state is None:
+            raise PeerError(f"{format_address(host, port)} was refused (see the warning)")
+        state.manual = True
+        if (host, port) not in state.addresses:
+            state.addresses.insert(0, (host, port))
+        self._save(state)
+        return self._snapshot(state)
+
+    def forget(self, peer_id: str) -> bool:
+        """Drop a peer's pinned key (for a reinstalled device), and unblock its successor."""
+        state = self._peers.pop(peer_id, None)
+        if state is not None:
+            if state.dialer is not None:
+                state.dialer.cancel()
+            if state.conn is not None:
+                self._spawn(state.conn.close("forgotten"))
+        removed = self.store.forget_peer(peer_id)
+        for other in self._peers.values():
+            if other.conflict == peer_id:
+                other.conflict = None
+                self._want_connection(other, delay=0)
+        return removed or state is not None
+
+    def _state(self, peer_id: str, name: str) -> _PeerState:
+        state = self._peers.get(peer_id)
+        if state is None:
+            state = self._peers[peer_id] = _PeerState(peer_id, name)
+        return state
+
+    def _pinned_conflict(self, peer_id: str, name: str) -> PeerRecord | None:
+        """The pinned peer whose name an unknown id claims, if any."""
+        if self.store.peer(peer_id) is not None:
+            return None
+        for record in self.store.known_with_name(name):
+            if record.id != peer_id:
+                return record
+        return None
+
+    def _warn_conflict(self, state: _PeerState, pinned: PeerRecord) -> None:
+        state.conflict = pinned.id
+        self._emit(
+            NodeEvent(
+                EventType.WARNING,
+                peer=self._snapshot(state),
+                text=(
+                    f"'{state.name}' now presents a different key ({short_id(state.id)}) than the "
+                    f"one pinned at first contact ({short_id(pinned.id)}); connection refused. "
+                    f"If that device was reset, run: chatty forget {short_id(pinned.id)}"
+                ),
+            )
+        )
+
+    def _save(self, state: _PeerState) -> None:
+        record = PeerRecord(
+            id=state.id,
+            name=state.name,
+            last_seen=state.last_seen,
+            addresses=[format_address(h, p) for h, p in state.addresses],
+            manual=state.manual,
+        )
+        self.store.save_peer(record)
+
+    # ----- discovery -------------------------------------------------------
+
+    def _on_advert(self, peer_id: str, advert: Advert | None) -> None:
+        state = self._peers.get(peer_id)
+        if advert is None:
+            if state is not None and state.discovered:
+                state.discovered = False
+                self._emit(NodeEvent(EventType.PEER_LOST, peer=self._snapshot(state)))
+            return
+        is_new = state is None or not state.discovered
+        state = self._state(peer_id, advert.name)
+        renamed = state.name != advert.name
+        state.name = advert.name
+        state.discovered = True
+        state.last_seen = time.time()
+        addresses = [(a, advert.port) for a in advert.addresses]
+        state.addresses = addresses + [a for a in state.addresses if a not in addresses]
+        pinned = self._pinned_conflict(peer_id, advert.name)
+        if pinned is not None:
+            if state.conflict is None:
+                self._warn_conflict(state, pinned)
+            return
+        if is_new:
+            self._emit(NodeEvent(EventType.PEER_DISCOVERED, peer=self._snapshot(state)))
+        elif renamed:
+            self._emit(NodeEvent(EventType.PEER_UPDATED, peer=self._snapshot(state)))
+        if state.conn is None:
+            # Fresh information (a restart, a new port): dial now rather than after a backoff.
+            delay = 0.0 if self.device_id < peer_id else YIELD_DIAL
+            self._want_connection(state, delay=delay, restart=True)
+
+    # ----- connections -----------------------------------------------------
+
+    def _hello(self) -> Hello:
+        return Hello(device_id=self.device_id, name=self.name, boot=self._boot, port=self.port)
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _wants(self, state: _PeerState) -> bool:
+        if self._stopping or self._offline or state.conflict or not state.addresses:
+            return False
+        return state.discovered or state.manual or bool(self.store.undelivered(state.id))
+
+    def _want_connection(self, state: _PeerState, delay: float, restart: bool = False) -> None:
+        if state.conn is not None or not self._wants(state):
+            return
+        if state.dialer is not None and not state.dialer.done():
+            if not restart:
+                return
+            state.dialer.cancel()
+        state.dialer = self._spawn(self._dial_loop(state, delay))
+
+    async def _dial_loop(self, state: _PeerState, delay: float) -> None:
+        while True:
+            if delay:
+                await asyncio.sleep(delay)
+            if state.conn is not None or not self._wants(state):
+                return
+            errors = []
+            for host, port in list(state.addresses):
+                try:
+                    conn = await conn_mod.dial(host, port, self.identity, self._hello(), state.id)
+                except ChattyError as exc:
+                    errors.append(str(exc))
+                    continue
+                self._attach(conn)
+                return
+            log.info("cannot reach %s: %s", state.name, "; ".join(errors))
+            delay = min(max(delay * 2, 1.0), RETRY_MAX)
+
+    async def _on_accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            conn = await conn_mod.accept(
+                reader, writer, self.identity, self._contexts, self._hello()
+            )
+        except (ChattyError, OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
+            log.info("refused an incoming connection: %s", exc)
+            writer.close()
+            return
+        except Exception as exc:  # an ssl.SSLError and friends from a broken handshake
+            log.info("incoming handshake failed: %r", exc)
+            writer.close()
+            return
+        self._attach(conn)
+
+    def _attach(self, conn: Connection) -> _PeerState | None:
+        """Adopt a freshly authenticated connection, or refuse it; see the module rules."""
+        hello = conn.peer
+        if hello.device_id == self.device_id:
+            self._spawn(conn.close("that is me"))
+            return None
+        pinned = self._pinned_conflict(hello.device_id, hello.name)
+        state = self._state(hello.device_id, hello.name)
+        if pinned is not None:
+            state.name = hello.name
+            if state.conflict is None:
+                self._warn_conflict(state, pinned)
+            conn.session.fail(
+                ProtocolError("your key differs from the one pinned for your name", "key-changed")
+            )
+            self._spawn(conn.close("key changed"))
+            return None
+        existing = state.conn
+        if existing is not None and not existing.closed:
+            if existing.peer.boot == hello.boot and not self._wins(conn, existing):
+                self._spawn(conn.close("duplicate session"))
+                return state
+            state.conn = None
+            self._spawn(existing.close("replaced by a newer session"))
+        renamed = state.name != hello.name
+        state.name = hello.name
+        state.conn = conn
+        state.last_seen = time.time()
+        if not conn.dialed and conn.remote_host:
+            # The listener learns a way back to the dialer: add-by-address works both ways.
+            back = (conn.remote_host, hello.port)
+            if back not in state.addresses:
+                state.addresses.append(back)
+        self._save(state)
+        for stored in self.store.undelivered(state.id):
+            conn.send_message(stored.message)
+            if self.store.set_status(state.id, stored.id, SENT):
+                self._emit_status(state, stored.id)
+        if renamed:
+            self._emit(NodeEvent(EventType.PEER_UPDATED, peer=self._snapshot(state)))
+        self._emit(NodeEvent(EventType.PEER_ONLINE, peer=self._snapshot(state)))
+        self._spawn(self._serve(state, conn))
+        return state
+
+    def _wins(self, new: Connection, old: Connection) -> bool:
+        """Both sides keep the session dialled by the smaller device id."""
+
+        def dialer(c: Connection) -> str:
+            return self.device_id if c.dialed else c.peer.device_id
+
+        return dialer(new) < dialer(old)
+
+    async def _serve(self, state: _PeerState, conn: Connection) -> None:
+        reason = await conn.run(lambda c, e: self._on_session_event(state, c, e))
+        if state.conn is not conn:
+            return
+        state.conn = None
+        state.last_seen = time.time()
+        if not self._stopping:
+            self._save(state)
+            self._emit(NodeEvent(EventType.PEER_OFFLINE, peer=self._snapshot(state), text=reason))
+            left = reason.startswith("peer left")
+            self._want_connection(state, delay=2.0 if left else 0.5)
+
+    def _on_session_event(self, state: _PeerState, conn: Connection, event: Event) -> None:
+        match event:
+            case MessageReceived(message=msg):
+                kind = msg.kind if msg.kind == "link" and is_safe_url(msg.body) else "text"
+                stored = self.store.add_message(
+                    state.id, ChatMessage(msg.id, msg.ts, kind, msg.body), outgoing=False
+                )
+                conn.send_receipt(msg.id)
+                if stored is not None:
+                    self._emit(
+                        NodeEvent(EventType.MESSAGE, peer=self._snapshot(state), message=stored)
+                    )
+            case ReceiptReceived(message_id=message_id):
+                if self.store.set_status(state.id, message_id, DELIVERED):
+                    self._emit_status(state, message_id)
+            case ProfileReceived(name=name):
+                if name != state.name:
+                    state.name = name
+                    self._save(state)
+                    self._emit(NodeEvent(EventType.PEER_UPDATED, peer=self._snapshot(state)))
+            case PeerReportedError(code=code, message=text):
+                self._emit(
+                    NodeEvent(
+                        EventType.WARNING,
+                        peer=self._snapshot(state),
+                        text=f"{state.name} reported an error ({code}): {text}",
+                    )
+                )
+            case UnknownFrameReceived(frame_type=frame_type):
+                log.debug("ignoring frame type %d from %s", frame_type, state.name)
+
+    def _emit_status(self, state: _PeerState, message_id: str) -> None:
+        for stored in self.store.history(state.id, limit=1000)[::-1]:
+            if stored.id == message_id and stored.outgoing:
+                self._emit(
+                    NodeEvent(EventType.MESSAGE_STATUS, peer=self._snapshot(state), message=stored)
+                )
+                return
+
+    # ----- messages and profile -------------------------------------------
+
+    async def send_text(self, peer_id: str, text: str, kind: str = "text") -> StoredMessage:
+        """Store and send a message; it waits in the outbox while the peer is away."""
+        state = self._peers.get(peer_id)
+        if state is None:
+            record = self.store.peer(peer_id)
+            if record is None:
+                raise UnknownPeer(f"no peer with id {short_id(peer_id)}")
+            state = self._state(peer_id, record.name)
+            state.addresses = [a for a in map(parse_address, record.addresses) if a]
+        if not text.strip():
+            raise ChattyError("nothing to send: the message is empty")
+        if len(text.encode("utf-8")) > MAX_TEXT_BYTES:
+            raise ChattyError(f"message too long ({len(text)} chars); send it as a file")
+        if kind == "link" and not is_safe_url(text):
+            raise ChattyError(f"not a link Chatty will send: {text!r} (use http://, https://, …)")
+        msg = ChatMessage(uuid.uuid4().hex, time.time(), kind, text)
+        stored = self.store.add_message(peer_id, msg, outgoing=True)
+        assert stored is not None
+        self._emit(NodeEvent(EventType.MESSAGE, peer=self._snapshot(state), message=stored))
+        if state.conn is not None:
+            state.conn.send_message(msg)
+            if self.store.set_status(peer_id, msg.id, SENT):
+                self._emit_status(state, msg.id)
+        else:
+            self._want_connection(state, delay=0)
+        return stored
+
+    def history(self, peer_id: str, limit: int = 100) -> list[StoredMessage]:
+        return self.store.history(peer_id, limit)
+
+    async def set_name(self, name: str) -> str:
+        """Rename this device: store it, update mDNS, tell every connected peer."""
+        self.name = clean_name(name)
+        self.store.set_setting("name", self.name)
+        if self._discovery is not None:
+            await self._discovery.rename(self.name)
+        for state in self._peers.values():
+            if state.conn is not None:
+                state.conn.send_profile(self.name)
+        self._emit(NodeEvent(EventType.NAME_CHANGED, text=self.name))
+        return self.name
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "id": self.device_id,
+            "fingerprint": format_fingerprint(self.device_id),
+            "port": self.port,
+            "data_dir": str(self.data_dir),
+        }
+
+
+def _listening_socket(port: int) -> socket.socket:
+    """One dual-stack socket when IPv6 exists, so the port is the same for both families."""
+    try:
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        host = "::"
+    except OSError:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        host = "0.0.0.0"
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ChattyError(f"cannot listen on port {port}: {exc.strerror}") from exc
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+def acquire_lock(data_dir: Path) -> IO[str]:
+    """Hold ``node.lock`` for the life of the process; one node per data dir."""
+    handle = open(data_dir / "node.lock", "a+")  # noqa: SIM115 (held until stop)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        handle.close()
+        raise NodeAlreadyRunning(f"another Chatty process is using {data_dir}") from exc
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+def lock_is_held(data_dir: Path) -> bool:
+    try:
+        handle = open(data_dir / "node.lock", "a+")  # noqa: SIM115
+    except OSError:
+        return False
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False

@@ -1,0 +1,122 @@
+"""Length-prefixed, versioned frames.
+
+Theory of operation
+-------------------
+A frame is a 6-byte header followed by a payload::
+
+    +---------+--------+---------------------+-----------------+
+    | format  | type   | payload length      | payload         |
+    | 1 byte  | 1 byte | 4 bytes, big endian | length bytes    |
+    +---------+--------+---------------------+-----------------+
+
+``format`` is the frame layout version (1 here); a reader rejects any other
+value before trusting the length. The length is checked against
+``MAX_PAYLOAD`` as soon as the header is complete, so a hostile 4 GiB prefix
+costs six bytes of buffer, never an allocation. Control frames carry a UTF-8
+JSON object; bulk-data frames (added with file transfer) carry raw bytes, so
+``Frame.payload`` is always ``bytes`` and the session layer decides how to read
+it.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+from chatty_p2p.errors import LocalProtocolError, RemoteProtocolError
+
+FRAME_FORMAT = 1
+HEADER = struct.Struct("!BBI")
+MAX_PAYLOAD = 1024 * 1024
+"""Largest payload a peer may send in one frame (1 MiB)."""
+
+
+class FrameType(IntEnum):
+    """Frame types. Values are never reused; new ones are only appended."""
+
+    HELLO = 1
+    PING = 2
+    PONG = 3
+    MESSAGE = 4
+    RECEIPT = 5
+    PROFILE = 6
+    BYE = 7
+    ERROR = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One decoded frame. ``type`` is an int so unknown types survive decoding."""
+
+    type: int
+    payload: bytes
+
+    def json(self) -> dict[str, Any]:
+        """The payload as a JSON object, or a ``RemoteProtocolError``."""
+        try:
+            value = json.loads(self.payload.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise RemoteProtocolError(
+                f"frame {self.type}: payload is not JSON", "malformed"
+            ) from exc
+        if not isinstance(value, dict):
+            raise RemoteProtocolError(f"frame {self.type}: payload is not an object", "malformed")
+        return value
+
+
+def encode(frame_type: int, payload: bytes) -> bytes:
+    """Header plus payload, refusing what a peer would refuse."""
+    if not 0 <= frame_type <= 255:
+        raise LocalProtocolError(f"frame type {frame_type} out of range")
+    if len(payload) > MAX_PAYLOAD:
+        raise LocalProtocolError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
+    return HEADER.pack(FRAME_FORMAT, frame_type, len(payload)) + payload
+
+
+def encode_json(frame_type: int, body: dict[str, Any]) -> bytes:
+    """A control frame: compact UTF-8 JSON."""
+    data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return encode(frame_type, data)
+
+
+class FrameDecoder:
+    """Splits a byte stream into frames, whatever the chunking.
+
+    The buffer never holds more than one incomplete frame plus what the caller
+    fed in one call, because every complete frame is handed out by ``frames()``.
+    """
+
+    def __init__(self, max_payload: int = MAX_PAYLOAD) -> None:
+        self._buffer = bytearray()
+        self._max_payload = max_payload
+
+    def feed(self, data: bytes) -> list[Frame]:
+        """Add bytes; return every frame now complete, in order."""
+        self._buffer += data
+        frames: list[Frame] = []
+        while len(self._buffer) >= HEADER.size:
+            version, frame_type, length = HEADER.unpack_from(self._buffer)
+            if version != FRAME_FORMAT:
+                raise RemoteProtocolError(
+                    f"unsupported frame format {version} (this build speaks {FRAME_FORMAT})",
+                    "version",
+                )
+            if length > self._max_payload:
+                raise RemoteProtocolError(
+                    f"frame of {length} bytes exceeds the {self._max_payload}-byte limit",
+                    "too-large",
+                )
+            end = HEADER.size + length
+            if len(self._buffer) < end:
+                break
+            frames.append(Frame(frame_type, bytes(self._buffer[HEADER.size : end])))
+            del self._buffer[:end]
+        return frames
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held for a frame not yet complete."""
+        return len(self._buffer)

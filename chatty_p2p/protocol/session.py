@@ -1,0 +1,331 @@
+"""The control-session state machine.
+
+Rules
+-----
+* Both sides send HELLO as soon as TLS is up; nothing else may come first.
+  A HELLO names a protocol version range; the session speaks the highest
+  version both ranges share, or fails with ``version``.
+* After HELLO the session is OPEN: PING/PONG keep it alive, MESSAGE carries a
+  chat message, RECEIPT acknowledges one by id, PROFILE announces a rename.
+* BYE or ERROR from either side closes it; nothing is read after that.
+* Every field a peer controls is type- and size-checked here; anything wrong
+  raises ``RemoteProtocolError`` whose ``code`` goes back in an ERROR frame.
+* A frame type this build does not know is reported as ``UnknownFrameReceived``
+  and skipped, so a newer peer can add optional frames without a flag day.
+
+The transitions are the ``_ALLOWED`` table below; the session has no clock and
+no socket: the caller feeds bytes, reads events and sends ``data_to_send()``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum, auto
+from typing import Any
+
+from chatty_p2p.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
+from chatty_p2p.protocol.frames import Frame, FrameDecoder, FrameType, encode_json
+
+PROTOCOL_VERSION = 1
+MIN_PROTOCOL_VERSION = 1
+MAX_NAME = 64
+MAX_TEXT_BYTES = 64 * 1024
+MAX_REASON = 512
+_ID = re.compile(r"[0-9a-f]{64}")
+_MESSAGE_ID = re.compile(r"[0-9a-f]{32}")
+_BOOT = re.compile(r"[0-9a-f]{16,32}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+class State(Enum):
+    HANDSHAKE = auto()
+    OPEN = auto()
+    CLOSED = auto()
+
+
+_ALLOWED: dict[State, frozenset[FrameType]] = {
+    State.HANDSHAKE: frozenset({FrameType.HELLO, FrameType.BYE, FrameType.ERROR}),
+    State.OPEN: frozenset(
+        {
+            FrameType.PING,
+            FrameType.PONG,
+            FrameType.MESSAGE,
+            FrameType.RECEIPT,
+            FrameType.PROFILE,
+            FrameType.BYE,
+            FrameType.ERROR,
+        }
+    ),
+    State.CLOSED: frozenset(),
+}
+
+
+def clean_name(raw: str) -> str:
+    """A display name safe to show: no control or bidi characters, bounded length."""
+    name = _CONTROL.sub("", raw).strip()[:MAX_NAME]
+    return name or "unnamed"
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    """Who the peer says it is. ``device_id`` is checked against its TLS certificate."""
+
+    device_id: str
+    name: str
+    boot: str
+    port: int
+    version: int = PROTOCOL_VERSION
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    """A text or link message as it travels. ``ts`` is the sender's Unix time."""
+
+    id: str
+    ts: float
+    kind: str
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class HelloReceived:
+    hello: Hello
+
+
+@dataclass(frozen=True, slots=True)
+class MessageReceived:
+    message: ChatMessage
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptReceived:
+    message_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileReceived:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedByPeer:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PeerReportedError:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownFrameReceived:
+    frame_type: int
+
+
+Event = (
+    HelloReceived
+    | MessageReceived
+    | ReceiptReceived
+    | ProfileReceived
+    | ClosedByPeer
+    | PeerReportedError
+    | UnknownFrameReceived
+)
+
+
+def _field(body: dict[str, Any], key: str, kind: type, frame: str) -> Any:
+    value = body.get(key)
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise RemoteProtocolError(
+            f"{frame}: field {key!r} missing or not {kind.__name__}", "malformed"
+        )
+    return value
+
+
+def _text(
+    body: dict[str, Any], key: str, frame: str, limit: int, pattern: re.Pattern[str] | None = None
+) -> str:
+    value: str = _field(body, key, str, frame)
+    if len(value.encode("utf-8")) > limit:
+        raise RemoteProtocolError(f"{frame}: field {key!r} longer than {limit} bytes", "too-large")
+    if pattern is not None and not pattern.fullmatch(value):
+        raise RemoteProtocolError(f"{frame}: field {key!r} is malformed", "malformed")
+    return value
+
+
+class Session:
+    """One side of a control session; see the module docstring for the rules."""
+
+    def __init__(self, local: Hello) -> None:
+        self.local = local
+        self.state = State.HANDSHAKE
+        self.peer: Hello | None = None
+        self._decoder = FrameDecoder()
+        self._outgoing = bytearray()
+        self._hello_sent = False
+        self._ping_counter = 0
+
+    # ----- sending -------------------------------------------------------
+
+    def start(self) -> None:
+        """Queue our HELLO; call once, right after TLS is up."""
+        if self._hello_sent:
+            raise LocalProtocolError("HELLO already sent")
+        self._hello_sent = True
+        self._queue(
+            FrameType.HELLO,
+            {
+                "proto": [MIN_PROTOCOL_VERSION, PROTOCOL_VERSION],
+                "id": self.local.device_id,
+                "name": self.local.name,
+                "boot": self.local.boot,
+                "port": self.local.port,
+            },
+        )
+
+    def send_message(self, message: ChatMessage) -> None:
+        self._require_open("send a message")
+        if len(message.body.encode("utf-8")) > MAX_TEXT_BYTES:
+            raise LocalProtocolError(f"message longer than {MAX_TEXT_BYTES} bytes")
+        self._queue(
+            FrameType.MESSAGE,
+            {"id": message.id, "ts": message.ts, "kind": message.kind, "body": message.body},
+        )
+
+    def send_receipt(self, message_id: str) -> None:
+        self._require_open("acknowledge a message")
+        self._queue(FrameType.RECEIPT, {"id": message_id})
+
+    def send_profile(self, name: str) -> None:
+        self._require_open("announce a name")
+        self._queue(FrameType.PROFILE, {"name": clean_name(name)})
+
+    def ping(self) -> None:
+        self._require_open("ping")
+        self._ping_counter += 1
+        self._queue(FrameType.PING, {"n": self._ping_counter})
+
+    def close(self, reason: str = "bye") -> None:
+        """Queue a BYE (if the session got that far) and stop reading."""
+        if self.state is not State.CLOSED and self._hello_sent:
+            self._queue(FrameType.BYE, {"reason": reason[:MAX_REASON]})
+        self.state = State.CLOSED
+
+    def fail(self, error: ProtocolError) -> None:
+        """Queue an ERROR frame describing ``error`` and close."""
+        if self.state is not State.CLOSED:
+            self._queue(FrameType.ERROR, {"code": error.code, "message": str(error)[:MAX_REASON]})
+        self.state = State.CLOSED
+
+    def data_to_send(self) -> bytes:
+        """Bytes queued since the last call; the caller writes them to the stream."""
+        data = bytes(self._outgoing)
+        self._outgoing.clear()
+        return data
+
+    # ----- receiving -----------------------------------------------------
+
+    def receive_data(self, data: bytes) -> list[Event]:
+        """Feed bytes from the peer; return the events they complete."""
+        if self.state is State.CLOSED:
+            return []
+        events: list[Event] = []
+        for frame in self._decoder.feed(data):
+            event = self._handle(frame)
+            if event is not None:
+                events.append(event)
+            if isinstance(event, ClosedByPeer | PeerReportedError):
+                break  # nothing after BYE or ERROR is read
+        return events
+
+    def _handle(self, frame: Frame) -> Event | None:
+        try:
+            frame_type = FrameType(frame.type)
+        except ValueError:
+            if self.state is State.HANDSHAKE:
+                raise RemoteProtocolError(
+                    f"frame type {frame.type} before HELLO", "order"
+                ) from None
+            return UnknownFrameReceived(frame.type)
+        if frame_type not in _ALLOWED[self.state]:
+            raise RemoteProtocolError(
+                f"{frame_type.name} not allowed while {self.state.name.lower()}", "order"
+            )
+        body = frame.json()
+        name = frame_type.name
+        match frame_type:
+            case FrameType.HELLO:
+                return self._on_hello(body)
+            case FrameType.PING:
+                self._queue(FrameType.PONG, {"n": _field(body, "n", int, name)})
+                return None
+            case FrameType.PONG:
+                return None
+            case FrameType.MESSAGE:
+                ts = body.get("ts")
+                if not isinstance(ts, int | float) or isinstance(ts, bool):
+                    raise RemoteProtocolError("MESSAGE: field 'ts' is not a number", "malformed")
+                return MessageReceived(
+                    ChatMessage(
+                        id=_text(body, "id", name, 32, _MESSAGE_ID),
+                        ts=float(ts),
+                        kind=_text(body, "kind", name, 16),
+                        body=_text(body, "body", name, MAX_TEXT_BYTES),
+                    )
+                )
+            case FrameType.RECEIPT:
+                return ReceiptReceived(_text(body, "id", name, 32, _MESSAGE_ID))
+            case FrameType.PROFILE:
+                return ProfileReceived(clean_name(_text(body, "name", name, 4 * MAX_NAME)))
+            case FrameType.BYE:
+                self.state = State.CLOSED
+                reason = body.get("reason")
+                return ClosedByPeer(reason[:MAX_REASON] if isinstance(reason, str) else "bye")
+            case FrameType.ERROR:
+                self.state = State.CLOSED
+                code, message = body.get("code"), body.get("message")
+                return PeerReportedError(
+                    code[:64] if isinstance(code, str) else "unknown",
+                    message[:MAX_REASON] if isinstance(message, str) else "",
+                )
+        raise AssertionError(f"unhandled frame type {frame_type}")  # pragma: no cover
+
+    def _on_hello(self, body: dict[str, Any]) -> HelloReceived:
+        proto = body.get("proto")
+        if (
+            not isinstance(proto, list)
+            or len(proto) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in proto)
+        ):
+            raise RemoteProtocolError("HELLO: field 'proto' must be [min, max]", "malformed")
+        low, high = proto
+        version = min(high, PROTOCOL_VERSION)
+        if version < max(low, MIN_PROTOCOL_VERSION):
+            raise RemoteProtocolError(
+                f"peer speaks protocol {low}-{high}, this build "
+                f"{MIN_PROTOCOL_VERSION}-{PROTOCOL_VERSION}: update Chatty",
+                "version",
+            )
+        port = _field(body, "port", int, "HELLO")
+        if not 0 <= port <= 65535:
+            raise RemoteProtocolError("HELLO: port out of range", "malformed")
+        self.peer = Hello(
+            device_id=_text(body, "id", "HELLO", 64, _ID),
+            name=clean_name(_text(body, "name", "HELLO", 4 * MAX_NAME)),
+            boot=_text(body, "boot", "HELLO", 32, _BOOT),
+            port=port,
+            version=version,
+        )
+        self.state = State.OPEN
+        return HelloReceived(self.peer)
+
+    # ----- helpers -------------------------------------------------------
+
+    def _require_open(self, what: str) -> None:
+        if self.state is not State.OPEN:
+            raise LocalProtocolError(f"cannot {what} while {self.state.name.lower()}")
+
+    def _queue(self, frame_type: FrameType, body: dict[str, Any]) -> None:
+        self._outgoing += encode_json(frame_type, body)
