@@ -162,10 +162,10 @@ async def cmd_daemon(args: argparse.Namespace) -> int:
         discovery=not args.no_discovery,
         interfaces=args.interface or None,
     )
+    events = node.subscribe()  # before start: peers may connect while it runs
     await node.start()
     control = ControlServer(node)
     await control.start()
-    events = node.subscribe()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -478,6 +478,7 @@ class Node:
             delay = min(max(delay * 2, 1.0), RETRY_MAX)
 
     async def _on_accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        log.debug("incoming connection from %s", writer.get_extra_info("peername"))
         try:
             conn = await conn_mod.accept(
                 reader, writer, self.identity, self._contexts, self._hello()
@@ -495,6 +496,7 @@ class Node:
     def _attach(self, conn: Connection) -> _PeerState | None:
         """Adopt a freshly authenticated connection, or refuse it; see the module rules."""
         hello = conn.peer
+        log.debug("attaching %s (dialed=%s)", hello.name, conn.dialed)
         if hello.device_id == self.device_id:
             self._spawn(conn.close("that is me"))
             return None

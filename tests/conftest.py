@@ -1,0 +1,26 @@
+"""Shared fixtures. Network-lab tests skip off CI without root, and fail on CI."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.netlab import Lab, lab_unavailable_reason
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[Lab]:
+    reason = lab_unavailable_reason()
+    if reason is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run the network lab, but: {reason}")
+        pytest.skip(reason)
+    tmp_path.chmod(0o755)
+    built = Lab(tmp_path)
+    try:
+        yield built
+    finally:
+        built.close()

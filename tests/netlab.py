@@ -1,0 +1,199 @@
+"""A network lab: hosts as Linux network namespaces on one bridge.
+
+Every namespace is created by the lab and deleted afterwards: a "switch"
+namespace holds the bridge, each host namespace holds one end of a veth pair
+(the other end is a bridge port in the switch). Nothing is added to the
+machine's own namespace, so no test traffic (mDNS included) can reach a real
+interface. Addresses come from 198.18.0.0/15 (RFC 2544, set aside for test
+labs) and a ULA IPv6 prefix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+IPV4_NET = "198.18.{lab}.{host}"
+IPV6_NET = "fd63:6861:7474:{lab:x}::{host:x}"
+
+
+def ip(*args: str, ns: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    cmd = ["ip", *(["-n", ns] if ns else []), *args]
+    return subprocess.run(cmd, check=check, capture_output=True, text=True)
+
+
+def lab_unavailable_reason() -> str | None:
+    """Why a lab cannot be built here, or ``None`` if it can."""
+    if sys.platform != "linux":
+        return "network namespaces need Linux"
+    if os.geteuid() != 0:
+        return "network-lab tests need root (ip netns); run the README's test command"
+    if shutil.which("ip") is None or shutil.which("unshare") is None:
+        return "iproute2 and util-linux (ip, unshare) are not installed"
+    probe = f"chprobe{secrets.token_hex(3)}"
+    try:
+        result = ip("netns", "add", probe, check=False)
+        if result.returncode != 0:
+            return f"cannot create a network namespace: {result.stderr.strip()}"
+    finally:
+        ip("netns", "del", probe, check=False)
+    return None
+
+
+class Daemon:
+    """A ``chatty daemon --json`` process whose events a test can wait for."""
+
+    def __init__(self, proc: subprocess.Popen[str], log_path: Path) -> None:
+        self.proc = proc
+        self.log_path = log_path
+        self.events: list[dict[str, Any]] = []
+        self._cond = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self.info = self.wait_for(lambda e: e["type"] == "ready", timeout=20)
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            event["_seen"] = time.monotonic()
+            with self._cond:
+                self.events.append(event)
+                self._cond.notify_all()
+
+    def wait_for(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float, since: int = 0
+    ) -> dict[str, Any]:
+        """The first event from index ``since`` on that matches, waiting up to ``timeout``."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for event in self.events[since:]:
+                    if predicate(event):
+                        return event
+                left = deadline - time.monotonic()
+                if left <= 0 or self.proc.poll() is not None and not self._reader.is_alive():
+                    kinds = [(e["type"], (e.get("peer") or {}).get("name")) for e in self.events[since:]]
+                    raise AssertionError(
+                        f"no matching event within {timeout} s; saw {kinds}\n"
+                        f"daemon log:\n{self.log_path.read_text()[-3000:]}"
+                    )
+                self._cond.wait(min(left, 0.2))
+
+    def mark(self) -> int:
+        """An index to pass as ``since`` to wait only for events from now on."""
+        with self._cond:
+            return len(self.events)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout)
+        self._reader.join(5)
+
+
+class Host:
+    def __init__(self, lab: Lab, index: int, name: str) -> None:
+        self.lab = lab
+        self.index = index
+        self.name = name
+        self.ns = f"ch{lab.tag}h{index}"
+        self.ipv4 = IPV4_NET.format(lab=lab.number, host=index)
+        self.ipv6 = IPV6_NET.format(lab=lab.number, host=index)
+        self.data_dir = lab.root / name
+        self.daemon: Daemon | None = None
+
+    def _create(self) -> None:
+        ip("netns", "add", self.ns)
+        self.exec_sysctl("net.ipv6.conf.default.accept_dad=0", "net.ipv6.conf.all.accept_dad=0")
+        ip("link", "add", "eth0", "netns", self.ns, "type", "veth",
+           "peer", "name", f"p{self.index}", "netns", self.lab.switch)
+        ip("link", "set", f"p{self.index}", "master", "br0", "up", ns=self.lab.switch)
+        ip("addr", "add", f"{self.ipv4}/24", "dev", "eth0", ns=self.ns)
+        ip("addr", "add", f"{self.ipv6}/64", "dev", "eth0", "nodad", ns=self.ns)
+        ip("link", "set", "lo", "up", ns=self.ns)
+        ip("link", "set", "eth0", "up", ns=self.ns)
+
+    def exec_sysctl(self, *settings: str) -> None:
+        subprocess.run(["ip", "netns", "exec", self.ns, "sysctl", "-q", "-w", *settings],
+                       check=True, capture_output=True)
+
+    def command(self, *args: str) -> list[str]:
+        """A command line that runs ``python -m chatty_p2p ARGS`` on this host."""
+        return ["ip", "netns", "exec", self.ns, sys.executable, "-m", "chatty_p2p", *args,
+                "--data-dir", str(self.data_dir)]
+
+    def start(self, *extra: str) -> Daemon:
+        """Start ``chatty daemon`` here, with this host's name as the machine's host name."""
+        log_path = self.lab.root / f"{self.name}.log"
+        inner = " ".join(
+            [sys.executable, "-m", "chatty_p2p", "daemon", "--json", "--data-dir",
+             str(self.data_dir), *extra]
+        )
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", self.ns, "unshare", "--uts", "sh", "-c",
+             f"hostname {self.name} && exec {inner}"],
+            stdout=subprocess.PIPE,
+            stderr=log_path.open("a"),
+            text=True,
+        )
+        self.daemon = Daemon(proc, log_path)
+        return self.daemon
+
+    def chatty(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        """Run a one-shot ``chatty`` command on this host (it reaches the daemon if running)."""
+        return subprocess.run(self.command(*args), capture_output=True, text=True,
+                              timeout=timeout)
+
+    def link(self, up: bool) -> None:
+        ip("link", "set", "eth0", "up" if up else "down", ns=self.ns)
+
+    @property
+    def id(self) -> str:
+        assert self.daemon is not None
+        return str(self.daemon.info["id"])
+
+
+class Lab:
+    _count = 0
+
+    def __init__(self, root: Path) -> None:
+        Lab._count += 1
+        self.number = (os.getpid() + Lab._count) % 200 + 1
+        self.tag = secrets.token_hex(2)
+        self.switch = f"ch{self.tag}sw"
+        self.root = root
+        self.hosts: list[Host] = []
+        ip("netns", "add", self.switch)
+        ip("link", "add", "br0", "type", "bridge", "mcast_snooping", "0", ns=self.switch)
+        ip("link", "set", "br0", "up", ns=self.switch)
+
+    def host(self, name: str) -> Host:
+        host = Host(self, len(self.hosts) + 1, name)
+        host._create()
+        self.hosts.append(host)
+        return host
+
+    def close(self) -> None:
+        for host in self.hosts:
+            if host.daemon is not None:
+                try:
+                    host.daemon.stop(timeout=5)
+                except subprocess.TimeoutExpired:
+                    host.daemon.stop(signal.SIGKILL)
+        for host in self.hosts:
+            ip("netns", "del", host.ns, check=False)
+        ip("netns", "del", self.switch, check=False)
