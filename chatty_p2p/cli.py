@@ -94,7 +94,12 @@ async def open_backend(args: argparse.Namespace, network: bool = True) -> AsyncI
         finally:
             await client.close()
         return
-    node = Node(directory, offline=not network, interfaces=args.interface or None)
+    node = Node(
+        directory,
+        offline=not network,
+        discovery=not args.no_discovery,
+        interfaces=args.interface or None,
+    )
     await node.start()
     try:
         yield LocalBackend(node)
@@ -419,6 +424,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="IP",
         help="advertise and browse only on this address (repeatable)",
     )
+    common.add_argument(
+        "--no-discovery", action="store_true", help="do not use mDNS (peers only by address)"
+    )
     common.add_argument("-v", "--verbose", action="count", default=0, help="log more")
 
     parser = argparse.ArgumentParser(
@@ -442,7 +450,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help="also connect to this address (networks without multicast)",
     )
-    p.add_argument("--no-discovery", action="store_true", help="do not use mDNS")
     p.set_defaults(func=cmd_daemon)
 
     p = add("peers", "list peers on the network")

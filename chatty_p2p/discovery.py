@@ -91,6 +91,7 @@ class Discovery:
             SERVICE_TYPE,
             instance_name(self._device_id),
             port=self._port,
+            server=f"chatty-{self._device_id[:16]}.local.",
             properties={"v": str(PROTOCOL_VERSION), "id": self._device_id, "name": self._name},
             parsed_addresses=[a.split("%")[0] for a in local_addresses(self._interfaces)],
         )

@@ -85,8 +85,10 @@ class Daemon:
                     if predicate(event):
                         return event
                 left = deadline - time.monotonic()
-                if left <= 0 or self.proc.poll() is not None and not self._reader.is_alive():
-                    kinds = [(e["type"], (e.get("peer") or {}).get("name")) for e in self.events[since:]]
+                if left <= 0 or (self.proc.poll() is not None and not self._reader.is_alive()):
+                    kinds = [
+                        (e["type"], (e.get("peer") or {}).get("name")) for e in self.events[since:]
+                    ]
                     raise AssertionError(
                         f"no matching event within {timeout} s; saw {kinds}\n"
                         f"daemon log:\n{self.log_path.read_text()[-3000:]}"
@@ -119,8 +121,20 @@ class Host:
     def _create(self) -> None:
         ip("netns", "add", self.ns)
         self.exec_sysctl("net.ipv6.conf.default.accept_dad=0", "net.ipv6.conf.all.accept_dad=0")
-        ip("link", "add", "eth0", "netns", self.ns, "type", "veth",
-           "peer", "name", f"p{self.index}", "netns", self.lab.switch)
+        ip(
+            "link",
+            "add",
+            "eth0",
+            "netns",
+            self.ns,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            f"p{self.index}",
+            "netns",
+            self.lab.switch,
+        )
         ip("link", "set", f"p{self.index}", "master", "br0", "up", ns=self.lab.switch)
         ip("addr", "add", f"{self.ipv4}/24", "dev", "eth0", ns=self.ns)
         ip("addr", "add", f"{self.ipv6}/64", "dev", "eth0", "nodad", ns=self.ns)
@@ -128,24 +142,54 @@ class Host:
         ip("link", "set", "eth0", "up", ns=self.ns)
 
     def exec_sysctl(self, *settings: str) -> None:
-        subprocess.run(["ip", "netns", "exec", self.ns, "sysctl", "-q", "-w", *settings],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["ip", "netns", "exec", self.ns, "sysctl", "-q", "-w", *settings],
+            check=True,
+            capture_output=True,
+        )
 
     def command(self, *args: str) -> list[str]:
         """A command line that runs ``python -m chatty_p2p ARGS`` on this host."""
-        return ["ip", "netns", "exec", self.ns, sys.executable, "-m", "chatty_p2p", *args,
-                "--data-dir", str(self.data_dir)]
+        return [
+            "ip",
+            "netns",
+            "exec",
+            self.ns,
+            sys.executable,
+            "-m",
+            "chatty_p2p",
+            *args,
+            "--data-dir",
+            str(self.data_dir),
+        ]
 
     def start(self, *extra: str) -> Daemon:
         """Start ``chatty daemon`` here, with this host's name as the machine's host name."""
         log_path = self.lab.root / f"{self.name}.log"
         inner = " ".join(
-            [sys.executable, "-m", "chatty_p2p", "daemon", "--json", "--data-dir",
-             str(self.data_dir), *extra]
+            [
+                sys.executable,
+                "-m",
+                "chatty_p2p",
+                "daemon",
+                "--json",
+                "--data-dir",
+                str(self.data_dir),
+                *extra,
+            ]
         )
         proc = subprocess.Popen(
-            ["ip", "netns", "exec", self.ns, "unshare", "--uts", "sh", "-c",
-             f"hostname {self.name} && exec {inner}"],
+            [
+                "ip",
+                "netns",
+                "exec",
+                self.ns,
+                "unshare",
+                "--uts",
+                "sh",
+                "-c",
+                f"hostname {self.name} && exec {inner}",
+            ],
             stdout=subprocess.PIPE,
             stderr=log_path.open("a"),
             text=True,
@@ -155,8 +199,7 @@ class Host:
 
     def chatty(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
         """Run a one-shot ``chatty`` command on this host (it reaches the daemon if running)."""
-        return subprocess.run(self.command(*args), capture_output=True, text=True,
-                              timeout=timeout)
+        return subprocess.run(self.command(*args), capture_output=True, text=True, timeout=timeout)
 
     def link(self, up: bool) -> None:
         ip("link", "set", "eth0", "up" if up else "down", ns=self.ns)

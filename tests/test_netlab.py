@@ -7,8 +7,8 @@ mDNS multicast crosses only the lab's own bridge.
 from __future__ import annotations
 
 import json
-import signal
 import shutil
+import signal
 import time
 
 import pytest
@@ -109,8 +109,11 @@ def test_message_to_offline_peer_arrives_once_when_it_is_back(lab: Lab) -> None:
     first = b.daemon.wait_for(lambda e: e["type"] == "message", timeout=10)
     assert first["message"]["body"] == "first while away"
     a.daemon.wait_for(
-        lambda e: e["type"] == "message-status" and e["message"]["status"] == "delivered"
-        and e["message"]["body"] == "second while away",
+        lambda e: (
+            e["type"] == "message-status"
+            and e["message"]["status"] == "delivered"
+            and e["message"]["body"] == "second while away"
+        ),
         timeout=10,
     )
     # A reconnect must not deliver them again.
@@ -146,3 +149,14 @@ def test_new_key_under_a_pinned_name_is_refused(lab: Lab) -> None:
     forgot = a.chatty("forget", old_id[:8])
     assert forgot.returncode == 0, forgot.stderr
     a.daemon.wait_for(is_type("peer-online", b.id), timeout=10, since=mark)
+
+
+def test_rename_reaches_peers_over_mdns_and_session(lab: Lab) -> None:
+    a, b = lab.host("alpha"), lab.host("bravo")
+    a.start(), b.start()
+    b.daemon.wait_for(is_type("peer-online", a.id), timeout=5)
+    renamed = a.chatty("name", "alpha laptop")
+    assert renamed.returncode == 0, renamed.stderr
+    event = b.daemon.wait_for(is_type("peer-updated", a.id), timeout=5)
+    assert event["peer"]["name"] == "alpha laptop"
+    assert json.loads(a.chatty("id", "--json").stdout)["name"] == "alpha laptop"

@@ -1,0 +1,132 @@
+"""The ``chatty`` command as a user runs it: real processes, plain errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from chatty_p2p.errors import RemoteProtocolError
+from chatty_p2p.protocol.session import Hello, Session
+
+
+def chatty(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    """Run the CLI; never with mDNS, which would reach the machine's real interfaces."""
+    return subprocess.run(
+        [sys.executable, "-m", "chatty_p2p", *args, "--data-dir", str(data_dir), "--no-discovery"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_help_lists_every_command(tmp_path: Path) -> None:
+    out = chatty("--help", data_dir=tmp_path).stdout
+    for command in (
+        "daemon",
+        "peers",
+        "say",
+        "link",
+        "chat",
+        "history",
+        "id",
+        "name",
+        "add",
+        "forget",
+    ):
+        assert f"    {command}" in out
+
+
+def test_id_and_rename_persist(tmp_path: Path) -> None:
+    assert chatty("name", "Zoë's laptop", data_dir=tmp_path).returncode == 0
+    info = json.loads(chatty("id", "--json", data_dir=tmp_path).stdout)
+    assert info["name"] == "Zoë's laptop" and len(info["id"]) == 64
+    assert info["fingerprint"].replace(" ", "") == info["id"]
+
+
+def test_unknown_peer_is_one_plain_line(tmp_path: Path) -> None:
+    result = chatty("history", "nobody", data_dir=tmp_path)
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip()
+        == "chatty: no peer matches 'nobody'; no peers found yet (try host:port)"
+    )
+
+
+def test_unsafe_link_is_refused_before_anything_is_sent(tmp_path: Path) -> None:
+    result = chatty("link", "127.0.0.1:9", "javascript:alert(1)", data_dir=tmp_path)
+    assert result.returncode == 1 and "not a link" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unreachable_address_is_a_plain_error(tmp_path: Path) -> None:
+    result = chatty("say", "127.0.0.1:9", "hi", data_dir=tmp_path)
+    assert result.returncode == 1
+    assert "cannot connect to 127.0.0.1 port 9" in result.stderr
+
+
+def test_chat_session_with_slash_commands(tmp_path: Path) -> None:
+    """`chatty chat` against a daemon on loopback: /nick, /history, a message, /quit."""
+    daemon = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "chatty_p2p",
+            "daemon",
+            "--json",
+            "--no-discovery",
+            "--name",
+            "desk",
+            "--data-dir",
+            str(tmp_path / "desk"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert daemon.stdout is not None
+        ready = json.loads(daemon.stdout.readline())
+        chat = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "chatty_p2p",
+                "chat",
+                f"127.0.0.1:{ready['port']}",
+                "--data-dir",
+                str(tmp_path / "me"),
+                "--no-discovery",
+            ],
+            input="/nick laptop\nhello desk\n/help\n/history\n/quit\n",
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert chat.returncode == 0, chat.stderr
+        assert "Chatting with desk" in chat.stdout
+        assert "you are now 'laptop'" in chat.stdout
+        assert "/link URL" in chat.stdout
+        assert "me: hello desk" in chat.stdout  # /history shows the message just sent
+        for line in daemon.stdout:
+            event = json.loads(line)
+            if event["type"] == "message":
+                assert event["message"]["body"] == "hello desk"
+                assert event["peer"]["name"] == "laptop"
+                break
+    finally:
+        daemon.terminate()
+        daemon.wait(10)
+
+
+@given(st.binary(max_size=300))
+def test_session_never_raises_anything_but_protocol_errors(data: bytes) -> None:
+    session = Session(Hello("a" * 64, "a", "0" * 16, 1))
+    for chunk in (data, data[::-1]):
+        try:
+            session.receive_data(chunk)
+        except RemoteProtocolError:
+            pass

@@ -1,0 +1,181 @@
+"""The session state machine, two of them joined by an in-memory link."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chatty_p2p.errors import LocalProtocolError, RemoteProtocolError
+from chatty_p2p.protocol.frames import FrameDecoder, FrameType, encode, encode_json
+from chatty_p2p.protocol.session import (
+    ChatMessage,
+    ClosedByPeer,
+    Hello,
+    HelloReceived,
+    MessageReceived,
+    PeerReportedError,
+    ProfileReceived,
+    ReceiptReceived,
+    Session,
+    State,
+    UnknownFrameReceived,
+)
+
+A_ID, B_ID = "a" * 64, "b" * 64
+
+
+def hello(device_id: str, name: str = "x") -> Hello:
+    return Hello(device_id=device_id, name=name, boot="0123456789abcdef", port=4000)
+
+
+def pair() -> tuple[Session, Session]:
+    """Two sessions that have exchanged HELLOs."""
+    a, b = Session(hello(A_ID, "alpha")), Session(hello(B_ID, "bravo"))
+    a.start(), b.start()
+    (ev_b,) = b.receive_data(a.data_to_send())
+    (ev_a,) = a.receive_data(b.data_to_send())
+    assert isinstance(ev_a, HelloReceived) and ev_a.hello.device_id == B_ID
+    assert isinstance(ev_b, HelloReceived) and ev_b.hello.name == "alpha"
+    return a, b
+
+
+def msg(body: str = "hi", mid: str = "0" * 32) -> ChatMessage:
+    return ChatMessage(id=mid, ts=1.5, kind="text", body=body)
+
+
+def test_message_receipt_and_profile_flow() -> None:
+    a, b = pair()
+    a.send_message(msg("hello 👋"))
+    (event,) = b.receive_data(a.data_to_send())
+    assert event == MessageReceived(msg("hello 👋"))
+    b.send_receipt("0" * 32)
+    b.send_profile("bravo\x1b[31m two\u202e")
+    events = a.receive_data(b.data_to_send())
+    assert events == [ReceiptReceived("0" * 32), ProfileReceived("bravo[31m two")]
+
+
+def test_ping_is_answered_by_the_session_itself() -> None:
+    a, b = pair()
+    a.ping()
+    assert b.receive_data(a.data_to_send()) == []
+    pong = b.data_to_send()
+    (frame,) = FrameDecoder().feed(pong)
+    assert frame.type == FrameType.PONG and frame.json() == {"n": 1}
+    assert a.receive_data(pong) == []
+
+
+@settings(max_examples=30)
+@given(st.lists(st.integers(1, 64), min_size=1, max_size=50))
+def test_any_chunking_gives_the_same_events(cuts: list[int]) -> None:
+    a, b = pair()
+    for i in range(5):
+        a.send_message(msg(f"m{i}", f"{i:032x}"))
+    wire, pos, events = a.data_to_send(), 0, []
+    for size in [*cuts, len(wire)]:
+        events += b.receive_data(wire[pos : pos + size])
+        pos += size
+    assert [e.message.body for e in events if isinstance(e, MessageReceived)] == [
+        f"m{i}" for i in range(5)
+    ]
+
+
+def test_nothing_but_hello_before_hello() -> None:
+    s = Session(hello(A_ID))
+    with pytest.raises(RemoteProtocolError) as err:
+        s.receive_data(encode_json(FrameType.MESSAGE, {"id": "0" * 32}))
+    assert err.value.code == "order"
+
+
+def test_second_hello_is_an_error() -> None:
+    a, b = pair()
+    again = Session(hello(A_ID))
+    again.start()
+    with pytest.raises(RemoteProtocolError, match="HELLO not allowed"):
+        b.receive_data(again.data_to_send())
+
+
+def test_error_frame_is_sent_before_closing() -> None:
+    a, b = pair()
+    try:
+        b.receive_data(encode(FrameType.MESSAGE, b"{broken"))
+    except RemoteProtocolError as exc:
+        b.fail(exc)
+    (frame,) = FrameDecoder().feed(b.data_to_send())
+    assert frame.type == FrameType.ERROR and frame.json()["code"] == "malformed"
+    assert b.state is State.CLOSED
+    (event,) = a.receive_data(encode_json(FrameType.ERROR, frame.json()))
+    assert isinstance(event, PeerReportedError) and event.code == "malformed"
+    assert a.receive_data(encode_json(FrameType.PING, {"n": 1})) == []  # closed: ignored
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"id": "0" * 32, "ts": 1, "kind": "text", "body": "x" * 70000}, "too-large"),
+        ({"id": "../etc", "ts": 1, "kind": "text", "body": "x"}, "malformed"),
+        ({"id": "0" * 32, "ts": "yesterday", "kind": "text", "body": "x"}, "malformed"),
+        ({"id": "0" * 32, "ts": True, "kind": "text", "body": "x"}, "malformed"),
+        ({"id": "0" * 32, "ts": 1, "kind": "text"}, "malformed"),
+        ({"id": "0" * 32, "ts": 1, "kind": "text", "body": ["x"]}, "malformed"),
+    ],
+)
+def test_bad_message_fields_are_rejected(body: dict[str, object], code: str) -> None:
+    _, b = pair()
+    with pytest.raises(RemoteProtocolError) as err:
+        b.receive_data(encode_json(FrameType.MESSAGE, body))
+    assert err.value.code == code
+
+
+def test_unknown_frame_types_from_a_newer_peer_are_skipped() -> None:
+    a, b = pair()
+    a.send_message(msg())
+    events = b.receive_data(encode(200, b"\x00future") + a.data_to_send())
+    assert events == [UnknownFrameReceived(200), MessageReceived(msg())]
+
+
+def test_incompatible_protocol_versions_fail_with_a_clear_message() -> None:
+    s = Session(hello(A_ID))
+    future = {"proto": [5, 7], "id": B_ID, "name": "n", "boot": "0" * 16, "port": 1}
+    with pytest.raises(RemoteProtocolError, match="update Chatty") as err:
+        s.receive_data(encode_json(FrameType.HELLO, future))
+    assert err.value.code == "version"
+
+
+def test_newer_peer_with_overlapping_range_negotiates_down() -> None:
+    s = Session(hello(A_ID))
+    newer = {"proto": [1, 9], "id": B_ID, "name": "n", "boot": "0" * 16, "port": 1}
+    (event,) = s.receive_data(encode_json(FrameType.HELLO, newer))
+    assert isinstance(event, HelloReceived) and event.hello.version == 1
+
+
+def test_bye_closes_and_nothing_after_it_is_read() -> None:
+    a, b = pair()
+    a.close("quit")
+    a_bytes = a.data_to_send() + encode_json(FrameType.PING, {"n": 9})
+    assert b.receive_data(a_bytes) == [ClosedByPeer("quit")]
+    assert b.data_to_send() == b""  # the trailing PING was not answered
+
+
+def test_local_misuse_raises_local_errors() -> None:
+    s = Session(hello(A_ID))
+    with pytest.raises(LocalProtocolError):
+        s.send_message(msg())
+    s.start()
+    with pytest.raises(LocalProtocolError):
+        s.start()
+
+
+def test_hello_json_is_compact_and_complete() -> None:
+    s = Session(hello(A_ID, "alpha"))
+    s.start()
+    (frame,) = FrameDecoder().feed(s.data_to_send())
+    assert json.loads(frame.payload) == {
+        "proto": [1, 1],
+        "id": A_ID,
+        "name": "alpha",
+        "boot": "0123456789abcdef",
+        "port": 4000,
+    }
