@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 
 from chatty_p2p import connection
-from chatty_p2p.errors import AmbiguousPeer, IdentityMismatch, NodeAlreadyRunning, UnknownPeer
+from chatty_p2p.errors import (
+    AmbiguousPeer,
+    IdentityMismatch,
+    NodeAlreadyRunning,
+    PeerError,
+    UnknownPeer,
+)
 from chatty_p2p.node import EventType, Node, NodeEvent
 
 
@@ -120,10 +126,8 @@ async def test_peer_names_resolve_or_explain(nodes: tuple[Node, Node], tmp_path:
         await a.resolve("charlie")
     c = Node(tmp_path / "c", name="bravo", discovery=False)
     await c.start()
-    try:
+    with pytest.raises(PeerError, match="was refused"):  # a second key under a pinned name
         await a.add_peer("127.0.0.1", c.port)
-    except Exception:
-        pass  # refused: a second key under a pinned name
     b2 = Node(tmp_path / "d", name="brav0", discovery=False)
     await b2.start()
     try:

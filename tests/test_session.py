@@ -90,7 +90,7 @@ def test_nothing_but_hello_before_hello() -> None:
 
 
 def test_second_hello_is_an_error() -> None:
-    a, b = pair()
+    _, b = pair()
     again = Session(hello(A_ID))
     again.start()
     with pytest.raises(RemoteProtocolError, match="HELLO not allowed"):
