@@ -505,6 +505,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+    if args.verbose < 2:
+        # zeroconf reports every unroutable address family (say, IPv6 without a route) with a
+        # traceback on each send; that is noise for a user, and `chatty -vv` shows it.
+        logging.getLogger("zeroconf").setLevel(logging.CRITICAL)
     if args.command is None:
         print("The Chatty window is not part of this version yet.")
         print("Run `chatty daemon` for a node, or `chatty --help` for every command.")

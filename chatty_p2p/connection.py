@@ -65,7 +65,9 @@ class Connection:
         self.peer: Hello = session.peer
         self.dialed = dialed
         peername = writer.get_extra_info("peername")
-        self.remote_host: str = peername[0] if peername else ""
+        host = peername[0] if peername else ""
+        # The dual-stack listener sees IPv4 peers as ::ffff:a.b.c.d; keep the plain form.
+        self.remote_host: str = host.removeprefix("::ffff:") if "." in host else host
 
     @property
     def closed(self) -> bool:

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.netlab import Lab
+from tests.netlab import Host, Lab
 
 pytestmark = pytest.mark.netlab
 
@@ -23,6 +23,14 @@ def is_type(kind: str, peer_id: str | None = None):  # type: ignore[no-untyped-d
         return event["type"] == kind and (peer_id is None or event["peer"]["id"] == peer_id)
 
     return check
+
+
+def two_hosts_online(lab: Lab) -> tuple[Host, Host]:
+    """Daemons on two fresh hosts, alpha and bravo, with a session between them."""
+    a, b = lab.host("alpha"), lab.host("bravo")
+    a.start(), b.start()
+    a.daemon.wait_for(is_type("peer-online", b.id), timeout=5)
+    return a, b
 
 
 def test_three_hosts_find_each_other_within_two_seconds(lab: Lab) -> None:
@@ -40,13 +48,13 @@ def test_three_hosts_find_each_other_within_two_seconds(lab: Lab) -> None:
     rows = {p["name"]: p for p in json.loads(listing.stdout)}
     assert set(rows) == {"bravo", "charlie"}  # never itself
     assert all(p["state"] == "online" for p in rows.values())
+    # Advertised on both families: an IPv4 and an IPv6 address of bravo's interface.
     assert any(a.startswith(hosts[1].ipv4) for a in rows["bravo"]["addresses"])
+    assert any(a.startswith(f"[{hosts[1].ipv6}]") for a in rows["bravo"]["addresses"])
 
 
 def test_graceful_quit_disappears_within_two_seconds(lab: Lab) -> None:
-    a, b = lab.host("alpha"), lab.host("bravo")
-    a.start(), b.start()
-    a.daemon.wait_for(is_type("peer-online", b.id), timeout=5)
+    a, b = two_hosts_online(lab)
     mark = a.daemon.mark()
     b.daemon.stop()
     a.daemon.wait_for(is_type("peer-lost", b.id), timeout=2.0, since=mark)
@@ -72,9 +80,7 @@ def test_killed_or_unplugged_host_goes_offline_within_ten_seconds(lab: Lab) -> N
 
 
 def test_text_and_link_both_ways_with_receipts(lab: Lab) -> None:
-    a, b = lab.host("alpha"), lab.host("bravo")
-    a.start(), b.start()
-    a.daemon.wait_for(is_type("peer-online", b.id), timeout=5)
+    a, b = two_hosts_online(lab)
     said = a.chatty("say", "bravo", "hello", "bravo,", "see", "https://example.org/a")
     assert said.returncode == 0, said.stderr
     assert "delivered to bravo" in said.stdout
@@ -95,9 +101,7 @@ def test_text_and_link_both_ways_with_receipts(lab: Lab) -> None:
 
 
 def test_message_to_offline_peer_arrives_once_when_it_is_back(lab: Lab) -> None:
-    a, b = lab.host("alpha"), lab.host("bravo")
-    a.start(), b.start()
-    a.daemon.wait_for(is_type("peer-online", b.id), timeout=5)
+    a, b = two_hosts_online(lab)
     b_id = b.id
     b.daemon.stop()
     a.daemon.wait_for(is_type("peer-lost", b_id), timeout=5)
@@ -117,18 +121,17 @@ def test_message_to_offline_peer_arrives_once_when_it_is_back(lab: Lab) -> None:
         timeout=10,
     )
     # A reconnect must not deliver them again.
+    mark = a.daemon.mark()
     b.daemon.stop()
     b.start()
-    a.daemon.wait_for(is_type("peer-online", b_id), timeout=10, since=a.daemon.mark() - 1)
+    a.daemon.wait_for(is_type("peer-online", b_id), timeout=10, since=mark)
     time.sleep(1)
     bodies = [m["body"] for m in json.loads(b.chatty("history", "alpha", "--json").stdout)]
     assert bodies == ["first while away", "second while away"]
 
 
 def test_new_key_under_a_pinned_name_is_refused(lab: Lab) -> None:
-    a, b = lab.host("alpha"), lab.host("bravo")
-    a.start(), b.start()
-    a.daemon.wait_for(is_type("peer-online", b.id), timeout=5)
+    a, b = two_hosts_online(lab)
     old_id = b.id
     b.daemon.stop()
     shutil.rmtree(b.data_dir)  # the "same" machine comes back with a different key
