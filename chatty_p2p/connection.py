@@ -98,7 +98,9 @@ class Connection:
                 try:
                     data = await asyncio.wait_for(self._reader.read(READ_SIZE), DEAD_AFTER)
                 except TimeoutError:
-                    return f"no answer for {DEAD_AFTER:.0f} s"
+                    # The link is dead: a polite TLS close would only wait for it in vain.
+                    self._writer.transport.abort()
+                    return f"no answer for {DEAD_AFTER:.1f} s"
                 except (OSError, ssl.SSLError) as exc:
                     return f"connection lost ({exc.__class__.__name__})"
                 if not data:
