@@ -590,12 +590,11 @@ class Node:
                 log.debug("ignoring frame type %d from %s", frame_type, state.name)
 
     def _emit_status(self, state: _PeerState, message_id: str) -> None:
-        for stored in self.store.history(state.id, limit=1000)[::-1]:
-            if stored.id == message_id and stored.outgoing:
-                self._emit(
-                    NodeEvent(EventType.MESSAGE_STATUS, peer=self._snapshot(state), message=stored)
-                )
-                return
+        stored = self.store.message(state.id, message_id)
+        if stored is not None:
+            self._emit(
+                NodeEvent(EventType.MESSAGE_STATUS, peer=self._snapshot(state), message=stored)
+            )
 
     # ----- messages and profile -------------------------------------------
 

@@ -208,6 +208,13 @@ class Store:
             )
             return cur.rowcount > 0
 
+    def message(self, peer_id: str, message_id: str) -> StoredMessage | None:
+        rows = self._query(
+            f"SELECT {self._MSG_COLUMNS} FROM messages WHERE peer_id = ? AND id = ?",
+            (peer_id, message_id),
+        )
+        return self._message(rows[0]) if rows else None
+
     def undelivered(self, peer_id: str) -> list[StoredMessage]:
         """Outgoing messages still owed to ``peer_id``, oldest first."""
         rows = self._query(
