@@ -57,8 +57,12 @@ class Connection:
         writer: asyncio.StreamWriter,
         session: Session,
         dialed: bool,
+        early: list[Event],
     ) -> None:
+        """``early`` holds what arrived in the same read as the peer's HELLO: a dialer
+        may send its first messages right behind it, and they must not be lost."""
         assert session.peer is not None
+        self._early = early
         self._reader = reader
         self._writer = writer
         self.session = session
@@ -94,6 +98,9 @@ class Connection:
         """Serve the session until it ends; returns why it ended, in words."""
         pinger = asyncio.create_task(self._ping_forever())
         try:
+            early, self._early = self._early, []
+            if ended := self._dispatch(early, on_event):
+                return ended
             while True:
                 try:
                     data = await asyncio.wait_for(self._reader.read(READ_SIZE), DEAD_AFTER)
@@ -113,15 +120,21 @@ class Connection:
                     self._flush()
                     return f"protocol error: {exc}"
                 self._flush()
-                for event in events:
-                    on_event(self, event)
-                    if isinstance(event, ClosedByPeer):
-                        return f"peer left ({event.reason})"
-                    if isinstance(event, PeerReportedError):
-                        return f"peer reported an error: {event.message or event.code}"
+                if ended := self._dispatch(events, on_event):
+                    return ended
         finally:
             pinger.cancel()
             await self._shutdown()
+
+    def _dispatch(self, events: list[Event], on_event: Callable[[Connection, Event], None]) -> str:
+        """Hand events on; a non-empty result is why the session just ended."""
+        for event in events:
+            on_event(self, event)
+            if isinstance(event, ClosedByPeer):
+                return f"peer left ({event.reason})"
+            if isinstance(event, PeerReportedError):
+                return f"peer reported an error: {event.message or event.code}"
+        return ""
 
     async def _ping_forever(self) -> None:
         while not self._writer.is_closing():
@@ -154,6 +167,7 @@ async def _exchange_hellos(
     session = Session(local)
     session.start()
     writer.write(session.data_to_send())
+    early: list[Event] = []
     while session.peer is None:
         data = await reader.read(READ_SIZE)
         if not data:
@@ -176,7 +190,9 @@ async def _exchange_hellos(
                 session.fail(error)
                 writer.write(session.data_to_send())
                 raise IdentityMismatch(str(error))
-    return Connection(reader, writer, session, dialed)
+            if not isinstance(event, HelloReceived):
+                early.append(event)
+    return Connection(reader, writer, session, dialed, early)
 
 
 async def dial(

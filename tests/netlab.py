@@ -175,6 +175,7 @@ class Host:
                 "--json",
                 "--data-dir",
                 str(self.data_dir),
+                "-v",  # the log goes into failure messages
                 *extra,
             ]
         )

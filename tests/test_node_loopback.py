@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from chatty_p2p import connection
+from chatty_p2p import connection, tls
 from chatty_p2p.errors import (
     AmbiguousPeer,
     IdentityMismatch,
@@ -19,6 +19,9 @@ from chatty_p2p.errors import (
     UnknownPeer,
 )
 from chatty_p2p.node import EventType, Node, NodeEvent
+from chatty_p2p.protocol import preamble
+from chatty_p2p.protocol.frames import FrameType, encode_json
+from chatty_p2p.protocol.session import Session
 
 
 async def next_event(
@@ -83,6 +86,31 @@ async def test_simultaneous_dials_end_in_one_session(nodes: tuple[Node, Node]) -
     got = await next_event(b_events, EventType.MESSAGE)
     assert got.message is not None and got.message.body == "once"
     assert [m.body for m in b.history(a.device_id)] == ["once"]
+
+
+async def test_messages_right_behind_the_hello_are_not_lost(nodes: tuple[Node, Node]) -> None:
+    """A dialer may pipeline: HELLO and its queued messages in one write, before it has
+    read anything. The listener then reads them all in one chunk and must keep them."""
+    a, b = nodes
+    b_events = b.subscribe()
+    reader, writer = await asyncio.open_connection("127.0.0.1", b.port)
+    writer.write(preamble.encode_request(preamble.ChannelKind.CONTROL, a.identity.cert_der))
+    assert preamble.parse_reply(await reader.readexactly(preamble.REPLY.size)) is (
+        preamble.Status.OK
+    )
+    await writer.start_tls(tls.client_context(a.identity), server_hostname="chatty")
+    session = Session(a._hello())
+    session.start()
+    bodies = ["right behind the hello", "and one more"]
+    messages = [
+        encode_json(FrameType.MESSAGE, {"id": f"{i:032x}", "ts": 1.0, "kind": "text", "body": t})
+        for i, t in enumerate(bodies)
+    ]
+    writer.write(session.data_to_send() + b"".join(messages))
+    for expected in bodies:
+        got = await next_event(b_events, EventType.MESSAGE)
+        assert got.message is not None and got.message.body == expected
+    writer.close()
 
 
 async def test_wrong_expected_key_is_refused(nodes: tuple[Node, Node]) -> None:
