@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import ssl
 from collections.abc import Callable
 from typing import cast
@@ -76,6 +77,11 @@ class Connection:
     @property
     def closed(self) -> bool:
         return self._writer.is_closing()
+
+    def send(self, action: Callable[[Session], None]) -> None:
+        """Queue frames through the session (``lambda s: s.send_offer(...)``) and write them."""
+        action(self.session)
+        self._flush()
 
     def send_message(self, message: ChatMessage) -> None:
         self.session.send_message(message)
@@ -228,30 +234,58 @@ async def dial(
         raise
 
 
-async def accept(
-    reader: asyncio.StreamReader,
-    writer: asyncio.StreamWriter,
-    identity: Identity,
-    contexts: tls.ServerContexts,
-    local: Hello,
-) -> Connection:
-    """Authenticate a dialer on a freshly accepted socket; the caller closes on error."""
+async def read_preamble(
+    sock: socket.socket, contexts: tls.ServerContexts
+) -> tuple[preamble.ChannelKind, ssl.SSLContext]:
+    """Answer a dialer's preamble on a freshly accepted socket.
+
+    Returns what the connection will carry and a server context trusting exactly
+    the dialer's certificate; TLS itself is the caller's, on the event loop for
+    a control session, in a thread for bulk data. The caller closes on error.
+    """
+    loop = asyncio.get_running_loop()
     async with asyncio.timeout(HANDSHAKE_TIMEOUT):
-        head = await reader.readexactly(preamble.REQUEST_HEAD.size)
+        head = await _recv_exactly(loop, sock, preamble.REQUEST_HEAD.size)
         try:
-            _kind, cert_len = preamble.parse_request_head(head)
+            kind, cert_len = preamble.parse_request_head(head)
         except RemoteProtocolError:
-            writer.write(preamble.encode_reply(preamble.Status.BAD_VERSION))
+            await loop.sock_sendall(sock, preamble.encode_reply(preamble.Status.BAD_VERSION))
             raise
-        cert_der = await reader.readexactly(cert_len)
+        cert_der = await _recv_exactly(loop, sock, cert_len)
         try:
             x509.load_der_x509_certificate(cert_der)
             ctx = contexts.trusting(cert_der)
         except (ValueError, ssl.SSLError) as exc:
-            writer.write(preamble.encode_reply(preamble.Status.REFUSED))
+            await loop.sock_sendall(sock, preamble.encode_reply(preamble.Status.REFUSED))
             raise RemoteProtocolError(f"unusable certificate: {exc}", "malformed") from exc
-        writer.write(preamble.encode_reply(preamble.Status.OK))
-        await writer.start_tls(ctx)
-        ssl_object = cast(ssl.SSLObject, writer.get_extra_info("ssl_object"))
-        cert_id = tls.peer_id(ssl_object)
-        return await _exchange_hellos(reader, writer, local, cert_id, dialed=False)
+        await loop.sock_sendall(sock, preamble.encode_reply(preamble.Status.OK))
+        return kind, ctx
+
+
+async def _recv_exactly(loop: asyncio.AbstractEventLoop, sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = await loop.sock_recv(sock, n - len(data))
+        if not chunk:
+            raise PeerError("the dialer closed the connection during the preamble")
+        data += chunk
+    return data
+
+
+async def accept(sock: socket.socket, ctx: ssl.SSLContext, local: Hello) -> Connection:
+    """TLS and HELLO on an accepted control socket whose preamble was answered."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=READ_SIZE)
+    protocol = asyncio.StreamReaderProtocol(reader)
+    transport, _ = await loop.connect_accepted_socket(
+        lambda: protocol, sock=sock, ssl=ctx, ssl_handshake_timeout=HANDSHAKE_TIMEOUT
+    )
+    writer = asyncio.StreamWriter(transport, protocol, reader, loop)
+    try:
+        async with asyncio.timeout(HANDSHAKE_TIMEOUT):
+            ssl_object = cast(ssl.SSLObject, writer.get_extra_info("ssl_object"))
+            cert_id = tls.peer_id(ssl_object)
+            return await _exchange_hellos(reader, writer, local, cert_id, dialed=False)
+    except BaseException:
+        writer.close()
+        raise

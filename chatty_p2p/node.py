@@ -16,6 +16,8 @@ Theory of operation
   on every new session until the peer's receipt arrives; the receiver drops ids
   it has already stored. That gives exactly-once, in-order delivery across
   reconnects and restarts.
+* Files travel on bulk connections of their own (see ``files`` and
+  ``transfer``): the listener answers both kinds, told apart by the preamble.
 * Keys are pinned at first contact (the device id *is* the certificate hash). A
   new id that claims the name of a pinned peer is refused with a warning until
   the user forgets the old key.
@@ -37,6 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import platformdirs
+
 from chatty_p2p import connection as conn_mod
 from chatty_p2p.connection import Connection
 from chatty_p2p.discovery import Advert, Discovery
@@ -48,8 +52,10 @@ from chatty_p2p.errors import (
     ProtocolError,
     UnknownPeer,
 )
+from chatty_p2p.files import FileTransfers, TransferInfo
 from chatty_p2p.identity import Identity, format_fingerprint, short_id
 from chatty_p2p.links import is_safe_url
+from chatty_p2p.protocol.preamble import ChannelKind
 from chatty_p2p.protocol.session import (
     MAX_TEXT_BYTES,
     ChatMessage,
@@ -82,6 +88,9 @@ class EventType(enum.StrEnum):
     MESSAGE_STATUS = "message-status"
     NAME_CHANGED = "name-changed"
     WARNING = "warning"
+    TRANSFER = "transfer"
+    TRANSFER_OFFERED = "transfer-offered"
+    TRANSFER_PROGRESS = "transfer-progress"
 
 
 @dataclass(frozen=True)
@@ -130,6 +139,7 @@ class NodeEvent:
     type: EventType
     peer: Peer | None = None
     message: StoredMessage | None = None
+    transfer: TransferInfo | None = None
     text: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -138,6 +148,8 @@ class NodeEvent:
             out["peer"] = self.peer.to_dict()
         if self.message is not None:
             out["message"] = self.message.to_dict()
+        if self.transfer is not None:
+            out["transfer"] = self.transfer.to_dict()
         if self.text:
             out["text"] = self.text
         return out
@@ -185,20 +197,26 @@ class Node:
         discovery: bool = True,
         interfaces: list[str] | None = None,
         offline: bool = False,
+        download_dir: Path | None = None,
+        accept_from: list[str] | None = None,
     ) -> None:
         """``offline`` opens only the store and identity: for reading history or renaming
-        while no network presence is wanted."""
+        while no network presence is wanted. ``download_dir`` overrides the stored
+        setting for this run; offers from peers matching ``accept_from`` (names, id
+        prefixes, ``*``) are accepted without asking."""
         self.data_dir = data_dir
         self._requested_name = name
         self._requested_port = port
         self._use_discovery = discovery
         self._interfaces = interfaces
         self._offline = offline
+        self._download_dir = download_dir
+        self._accept_from = [spec.lower() for spec in accept_from or []]
         self._peers: dict[str, _PeerState] = {}
         self._subscribers: set[asyncio.Queue[NodeEvent]] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._lock_file: IO[str] | None = None
-        self._server: asyncio.Server | None = None
+        self._listener: socket.socket | None = None
         self._discovery: Discovery | None = None
         self._stopping = False
         self._boot = secrets.token_hex(8)
@@ -216,12 +234,30 @@ class Node:
             self.store.set_setting("name", clean_name(self._requested_name))
         self.name = self.store.setting("name") or clean_name(socket.gethostname())
         self._contexts = ServerContexts(self.identity)
+        self.files = FileTransfers(
+            self.store,
+            self.identity,
+            emit=self._emit_transfer,
+            warn=self._warn,
+            control=lambda peer_id: self._connection(peer_id),
+            addresses=lambda peer_id: (
+                self._peers[peer_id].addresses if peer_id in self._peers else []
+            ),
+            peer_name=self._peer_name,
+            want_connection=lambda peer_id: (
+                self._want_connection(self._peers[peer_id], delay=0)
+                if peer_id in self._peers
+                else None
+            ),
+            download_dir=self.download_dir(),
+            accept_from=self._accepts_from,
+        )
         if self._offline:
             return
-        self._server = await asyncio.start_server(
-            self._on_accept, sock=_listening_socket(self._requested_port)
-        )
-        self.port = self._server.sockets[0].getsockname()[1]
+        self._listener = _listening_socket(self._requested_port)
+        self.port = self._listener.getsockname()[1]
+        self._spawn(self._accept_loop(self._listener))
+        self.files.start()
         for record in self.store.peers():
             if record.manual:
                 state = self._state(record.id, record.name)
@@ -245,8 +281,9 @@ class Node:
         if self._discovery is not None:
             with contextlib.suppress(Exception):
                 await self._discovery.stop()
-        if self._server is not None:
-            self._server.close()
+        if self._listener is not None:
+            self._listener.close()
+        await self.files.stop()
         closing = [s.conn.close("quit") for s in self._peers.values() if s.conn is not None]
         await asyncio.gather(*closing, return_exceptions=True)
         for task in list(self._tasks):
@@ -448,7 +485,12 @@ class Node:
     def _wants(self, state: _PeerState) -> bool:
         if self._stopping or self._offline or state.conflict or not state.addresses:
             return False
-        return state.discovered or state.manual or bool(self.store.undelivered(state.id))
+        return (
+            state.discovered
+            or state.manual
+            or bool(self.store.undelivered(state.id))
+            or self.files.owes_offer(state.id)
+        )
 
     def _want_connection(self, state: _PeerState, delay: float, restart: bool = False) -> None:
         if state.conn is not None or not self._wants(state):
@@ -477,19 +519,32 @@ class Node:
             log.info("cannot reach %s: %s", state.name, "; ".join(errors))
             delay = min(max(delay * 2, 1.0), RETRY_MAX)
 
-    async def _on_accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        log.debug("incoming connection from %s", writer.get_extra_info("peername"))
+    async def _accept_loop(self, listener: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                sock, address = await loop.sock_accept(listener)
+            except OSError as exc:  # out of descriptors, say: wait rather than spin
+                log.warning("cannot accept a connection: %s", exc)
+                await asyncio.sleep(0.5)
+                continue
+            log.debug("incoming connection from %s", address)
+            self._spawn(self._on_accept(sock))
+
+    async def _on_accept(self, sock: socket.socket) -> None:
         try:
-            conn = await conn_mod.accept(
-                reader, writer, self.identity, self._contexts, self._hello()
-            )
+            kind, ctx = await conn_mod.read_preamble(sock, self._contexts)
+            if kind is ChannelKind.BULK:
+                await self.files.serve_bulk(sock, ctx)
+                return
+            conn = await conn_mod.accept(sock, ctx, self._hello())
         except (ChattyError, OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
             log.info("refused an incoming connection: %s", exc)
-            writer.close()
+            sock.close()
             return
         except Exception as exc:  # an ssl.SSLError and friends from a broken handshake
             log.info("incoming handshake failed: %r", exc)
-            writer.close()
+            sock.close()
             return
         self._attach(conn)
 
@@ -535,6 +590,7 @@ class Node:
         if renamed:
             self._emit(NodeEvent(EventType.PEER_UPDATED, peer=self._snapshot(state)))
         self._emit(NodeEvent(EventType.PEER_ONLINE, peer=self._snapshot(state)))
+        self.files.on_online(state.id, conn)
         self._spawn(self._serve(state, conn))
         return state
 
@@ -559,6 +615,8 @@ class Node:
             self._want_connection(state, delay=2.0 if left else 0.5)
 
     def _on_session_event(self, state: _PeerState, conn: Connection, event: Event) -> None:
+        if self.files.on_event(state.id, event):
+            return
         match event:
             case MessageReceived(message=msg):
                 kind = msg.kind if msg.kind == "link" and is_safe_url(msg.body) else "text"
@@ -624,6 +682,70 @@ class Node:
         else:
             self._want_connection(state, delay=0)
         return stored
+
+    # ----- files -----------------------------------------------------------
+
+    def download_dir(self) -> Path:
+        """Where received files land: ``--download-dir``, else the setting, else
+        the user's download folder."""
+        if self._download_dir is not None:
+            return self._download_dir.expanduser().absolute()
+        stored = self.store.setting("download_dir")
+        if stored:
+            return Path(stored)
+        return Path(platformdirs.user_downloads_dir()) / "Chatty"
+
+    def set_download_dir(self, folder: Path) -> Path:
+        folder = folder.expanduser().absolute()
+        self.store.set_setting("download_dir", str(folder))
+        self.files.download_dir = folder
+        return folder
+
+    async def send_files(self, peer_id: str, paths: list[Path]) -> TransferInfo:
+        """Offer files and folders; they travel once the peer accepts."""
+        self.peer(peer_id)  # an unknown peer is an error before any disk walk
+        return await self.files.send(peer_id, paths)
+
+    def transfers(self) -> list[TransferInfo]:
+        return self.files.all()
+
+    def accept(self, transfer: str) -> TransferInfo:
+        return self.files.accept(transfer)
+
+    def decline(self, transfer: str) -> TransferInfo:
+        return self.files.decline(transfer)
+
+    def cancel(self, transfer: str) -> TransferInfo:
+        return self.files.cancel(transfer)
+
+    def resume(self, transfer: str) -> TransferInfo:
+        return self.files.request_resume(transfer)
+
+    def _accepts_from(self, peer_id: str) -> bool:
+        name = self._peer_name(peer_id).lower()
+        return any(
+            spec == "*" or spec == name or (len(spec) >= 4 and peer_id.startswith(spec))
+            for spec in self._accept_from
+        )
+
+    def _connection(self, peer_id: str) -> Connection | None:
+        state = self._peers.get(peer_id)
+        return state.conn if state is not None else None
+
+    def _peer_name(self, peer_id: str) -> str:
+        state = self._peers.get(peer_id)
+        if state is not None:
+            return state.name
+        record = self.store.peer(peer_id)
+        return record.name if record is not None else short_id(peer_id)
+
+    def _emit_transfer(self, kind: str, info: TransferInfo) -> None:
+        self._emit(NodeEvent(EventType(kind), transfer=info))
+
+    def _warn(self, peer_id: str, text: str) -> None:
+        state = self._peers.get(peer_id)
+        peer = self._snapshot(state) if state is not None else None
+        self._emit(NodeEvent(EventType.WARNING, peer=peer, text=text))
 
     def history(self, peer_id: str, limit: int = 100) -> list[StoredMessage]:
         return self.store.history(peer_id, limit)

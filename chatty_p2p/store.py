@@ -1,9 +1,11 @@
-"""The SQLite store: known peers with their pinned certificates, messages, settings.
+"""The SQLite store: known peers with their pinned certificates, messages, transfers, settings.
 
 Several processes may open the same data dir (a daemon, the window, a one-shot
 ``chatty history``), so the database runs in WAL mode with a busy timeout and
 every write is a single short transaction. Message ids are unique per peer,
-which is what makes re-delivery after a reconnect idempotent.
+which is what makes re-delivery after a reconnect idempotent. A transfer and
+its manifest are stored when offered or accepted, and each file's state as it
+lands, which is what lets a transfer resume after either side restarts.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from chatty_p2p.errors import StoreError
+from chatty_p2p.protocol.bulk import Entry
 from chatty_p2p.protocol.session import ChatMessage
 
 SCHEMA_VERSION = 1
@@ -42,6 +45,34 @@ CREATE TABLE IF NOT EXISTS messages (
     UNIQUE (peer_id, id)
 );
 CREATE INDEX IF NOT EXISTS messages_by_peer ON messages (peer_id, seq);
+CREATE TABLE IF NOT EXISTS transfers (
+    id          TEXT NOT NULL,
+    peer_id     TEXT NOT NULL,
+    outgoing    INTEGER NOT NULL,
+    state       TEXT NOT NULL,
+    count       INTEGER NOT NULL,
+    size        INTEGER NOT NULL,
+    names       TEXT NOT NULL,
+    created     REAL NOT NULL,
+    updated     REAL NOT NULL,
+    done_bytes  INTEGER NOT NULL DEFAULT 0,
+    folder      TEXT NOT NULL DEFAULT '',
+    error       TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (peer_id, id, outgoing)
+);
+CREATE TABLE IF NOT EXISTS transfer_entries (
+    peer_id     TEXT NOT NULL,
+    transfer_id TEXT NOT NULL,
+    outgoing    INTEGER NOT NULL,
+    idx         INTEGER NOT NULL,
+    path        TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    size        INTEGER NOT NULL,
+    mtime       REAL NOT NULL,
+    local       TEXT NOT NULL,
+    status      TEXT NOT NULL DEFAULT 'pending',
+    PRIMARY KEY (peer_id, transfer_id, outgoing, idx)
+);
 CREATE TABLE IF NOT EXISTS settings (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -80,6 +111,32 @@ class StoredMessage:
     @property
     def message(self) -> ChatMessage:
         return ChatMessage(self.id, self.ts, self.kind, self.body)
+
+
+FINISHED = frozenset({"done", "failed", "declined", "cancelled", "expired"})
+"""Transfer states that never change again."""
+
+
+@dataclass
+class TransferRecord:
+    """A batch of files, either way. ``folder`` is where an incoming one lands."""
+
+    id: str
+    peer_id: str
+    outgoing: bool
+    state: str
+    count: int
+    size: int
+    names: list[str]
+    created: float = field(default_factory=time.time)
+    updated: float = field(default_factory=time.time)
+    done_bytes: int = 0
+    folder: str = ""
+    error: str = ""
+
+    @property
+    def key(self) -> tuple[str, str, bool]:
+        return (self.peer_id, self.id, self.outgoing)
 
 
 class Store:
@@ -232,3 +289,119 @@ class Store:
             (peer_id, limit),
         )
         return [self._message(r) for r in reversed(rows)]
+
+    # ----- transfers -------------------------------------------------------
+
+    _TRANSFER_COLUMNS = (
+        "id, peer_id, outgoing, state, count, size, names, created, updated, done_bytes, "
+        "folder, error"
+    )
+
+    @staticmethod
+    def _transfer(row: tuple[Any, ...]) -> TransferRecord:
+        values = list(row)
+        values[2], values[6] = bool(row[2]), json.loads(row[6])
+        return TransferRecord(*values)
+
+    def add_transfer(self, record: TransferRecord) -> bool:
+        """Record a new transfer; False if this peer already has one with that id."""
+        with self._tx() as db:
+            cur = db.execute(
+                f"INSERT OR IGNORE INTO transfers ({self._TRANSFER_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.id,
+                    record.peer_id,
+                    int(record.outgoing),
+                    record.state,
+                    record.count,
+                    record.size,
+                    json.dumps(record.names),
+                    record.created,
+                    record.updated,
+                    record.done_bytes,
+                    record.folder,
+                    record.error,
+                ),
+            )
+            return cur.rowcount > 0
+
+    def transfer(self, key: tuple[str, str, bool]) -> TransferRecord | None:
+        rows = self._query(
+            f"SELECT {self._TRANSFER_COLUMNS} FROM transfers "
+            "WHERE peer_id = ? AND id = ? AND outgoing = ?",
+            (key[0], key[1], int(key[2])),
+        )
+        return self._transfer(rows[0]) if rows else None
+
+    def transfers(self, limit: int = 200) -> list[TransferRecord]:
+        """The most recent transfers, newest first."""
+        rows = self._query(
+            f"SELECT {self._TRANSFER_COLUMNS} FROM transfers ORDER BY created DESC LIMIT ?",
+            (limit,),
+        )
+        return [self._transfer(r) for r in rows]
+
+    def unfinished_transfers(self) -> list[TransferRecord]:
+        marks = ",".join("?" * len(FINISHED))
+        rows = self._query(
+            f"SELECT {self._TRANSFER_COLUMNS} FROM transfers WHERE state NOT IN ({marks})",
+            tuple(FINISHED),
+        )
+        return [self._transfer(r) for r in rows]
+
+    def update_transfer(self, record: TransferRecord) -> None:
+        record.updated = time.time()
+        with self._tx() as db:
+            db.execute(
+                """UPDATE transfers SET state = ?, updated = ?, done_bytes = ?, error = ?
+                   WHERE peer_id = ? AND id = ? AND outgoing = ?""",
+                (
+                    record.state,
+                    record.updated,
+                    record.done_bytes,
+                    record.error,
+                    record.peer_id,
+                    record.id,
+                    int(record.outgoing),
+                ),
+            )
+
+    def add_entries(
+        self, key: tuple[str, str, bool], entries: list[Entry], local: list[str]
+    ) -> None:
+        """A transfer's manifest; ``local`` is the path read (sender) or written (receiver)."""
+        rows = [
+            (key[0], key[1], int(key[2]), i, e.path, e.kind, e.size, e.mtime, where)
+            for i, (e, where) in enumerate(zip(entries, local, strict=True))
+        ]
+        with self._tx() as db:
+            db.executemany(
+                """INSERT OR REPLACE INTO transfer_entries
+                   (peer_id, transfer_id, outgoing, idx, path, kind, size, mtime, local)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                rows,
+            )
+
+    def entries(self, key: tuple[str, str, bool]) -> tuple[list[Entry], list[str], list[str]]:
+        """The manifest, each entry's local path and each entry's status, in order."""
+        rows = self._query(
+            """SELECT path, kind, size, mtime, local, status FROM transfer_entries
+               WHERE peer_id = ? AND transfer_id = ? AND outgoing = ? ORDER BY idx""",
+            (key[0], key[1], int(key[2])),
+        )
+        return (
+            [Entry(r[0], r[1], r[2], r[3]) for r in rows],
+            [r[4] for r in rows],
+            [r[5] for r in rows],
+        )
+
+    def set_entry(
+        self, key: tuple[str, str, bool], index: int, status: str, local: str | None = None
+    ) -> None:
+        with self._tx() as db:
+            db.execute(
+                """UPDATE transfer_entries SET status = ?, local = COALESCE(?, local)
+                   WHERE peer_id = ? AND transfer_id = ? AND outgoing = ? AND idx = ?""",
+                (status, local, key[0], key[1], int(key[2]), index),
+            )

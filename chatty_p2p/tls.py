@@ -45,6 +45,9 @@ class ServerContexts:
             ctx = _base(self._identity, ssl.PROTOCOL_TLS_SERVER)
             ctx.verify_mode = ssl.CERT_REQUIRED
             ctx.load_verify_locations(cadata=peer_cert_der)
+            # Chatty never resumes TLS sessions; unread tickets would also turn a
+            # blocking socket's close() into a reset that can eat the last bytes.
+            ctx.num_tickets = 0
             self._cache[peer_cert_der] = ctx
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)

@@ -45,6 +45,10 @@ class FrameType(IntEnum):
     PROFILE = 6
     BYE = 7
     ERROR = 8
+    OFFER = 9
+    ANSWER = 10
+    CANCEL = 11
+    RESUME = 12
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,7 @@ class ChannelKind(IntEnum):
     """What the connection will carry once TLS is up."""
 
     CONTROL = 1
+    BULK = 2
 
 
 class Status(IntEnum):

@@ -7,6 +7,11 @@ Rules
   version both ranges share, or fails with ``version``.
 * After HELLO the session is OPEN: PING/PONG keep it alive, MESSAGE carries a
   chat message, RECEIPT acknowledges one by id, PROFILE announces a rename.
+  OFFER proposes a batch of files (a summary only: the manifest and the bytes
+  travel on a separate bulk connection, see ``bulk``), ANSWER accepts or
+  declines it, CANCEL stops a transfer from either side and RESUME asks the
+  receiver to pick an interrupted one up again. File data never shares this
+  connection, so it can never delay a chat message.
 * BYE or ERROR from either side closes it; nothing is read after that.
 * Every field a peer controls is type- and size-checked here; anything wrong
   raises ``RemoteProtocolError`` whose ``code`` goes back in an ERROR frame.
@@ -32,6 +37,10 @@ MIN_PROTOCOL_VERSION = 1
 MAX_NAME = 64
 MAX_TEXT_BYTES = 64 * 1024
 MAX_REASON = 512
+MAX_OFFER_NAMES = 8
+MAX_FILE_NAME = 1024
+MAX_FILES = 1_000_000
+MAX_TOTAL_SIZE = 2**62
 _ID = re.compile(r"[0-9a-f]{64}")
 _MESSAGE_ID = re.compile(r"[0-9a-f]{32}")
 _BOOT = re.compile(r"[0-9a-f]{16,32}")
@@ -53,6 +62,10 @@ _ALLOWED: dict[State, frozenset[FrameType]] = {
             FrameType.MESSAGE,
             FrameType.RECEIPT,
             FrameType.PROFILE,
+            FrameType.OFFER,
+            FrameType.ANSWER,
+            FrameType.CANCEL,
+            FrameType.RESUME,
             FrameType.BYE,
             FrameType.ERROR,
         }
@@ -89,6 +102,16 @@ class ChatMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class Offer:
+    """What a receiver is asked to consent to: how many files, how big, a few names."""
+
+    id: str
+    count: int
+    size: int
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class HelloReceived:
     hello: Hello
 
@@ -120,6 +143,29 @@ class PeerReportedError:
 
 
 @dataclass(frozen=True, slots=True)
+class OfferReceived:
+    offer: Offer
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerReceived:
+    transfer_id: str
+    accepted: bool
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CancelReceived:
+    transfer_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeRequested:
+    transfer_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class UnknownFrameReceived:
     frame_type: int
 
@@ -129,6 +175,10 @@ Event = (
     | MessageReceived
     | ReceiptReceived
     | ProfileReceived
+    | OfferReceived
+    | AnswerReceived
+    | CancelReceived
+    | ResumeRequested
     | ClosedByPeer
     | PeerReportedError
     | UnknownFrameReceived
@@ -142,6 +192,18 @@ def _field(body: dict[str, Any], key: str, kind: type, frame: str) -> Any:
             f"{frame}: field {key!r} missing or not {kind.__name__}", "malformed"
         )
     return value
+
+
+def _count(body: dict[str, Any], key: str, frame: str, limit: int) -> int:
+    value: int = _field(body, key, int, frame)
+    if not 0 <= value <= limit:
+        raise RemoteProtocolError(f"{frame}: field {key!r} out of range", "malformed")
+    return value
+
+
+def clean_text(raw: str, limit: int = MAX_REASON) -> str:
+    """Peer-supplied text made safe to print: no control or bidi characters."""
+    return _CONTROL.sub("\ufffd", raw)[:limit]
 
 
 def _text(
@@ -201,6 +263,29 @@ class Session:
     def send_profile(self, name: str) -> None:
         self._require_open("announce a name")
         self._queue(FrameType.PROFILE, {"name": clean_name(name)})
+
+    def send_offer(self, offer: Offer) -> None:
+        self._require_open("offer files")
+        names = [n[:MAX_FILE_NAME] for n in offer.names[:MAX_OFFER_NAMES]]
+        self._queue(
+            FrameType.OFFER,
+            {"id": offer.id, "count": offer.count, "size": offer.size, "names": names},
+        )
+
+    def send_answer(self, transfer_id: str, accepted: bool, reason: str = "") -> None:
+        self._require_open("answer an offer")
+        self._queue(
+            FrameType.ANSWER,
+            {"id": transfer_id, "accept": accepted, "reason": reason[:MAX_REASON]},
+        )
+
+    def send_cancel(self, transfer_id: str, reason: str) -> None:
+        self._require_open("cancel a transfer")
+        self._queue(FrameType.CANCEL, {"id": transfer_id, "reason": reason[:MAX_REASON]})
+
+    def send_resume(self, transfer_id: str) -> None:
+        self._require_open("ask for a resume")
+        self._queue(FrameType.RESUME, {"id": transfer_id})
 
     def ping(self) -> None:
         self._require_open("ping")
@@ -279,6 +364,21 @@ class Session:
                 return ReceiptReceived(_text(body, "id", name, 32, _MESSAGE_ID))
             case FrameType.PROFILE:
                 return ProfileReceived(clean_name(_text(body, "name", name, 4 * MAX_NAME)))
+            case FrameType.OFFER:
+                return OfferReceived(self._offer(body))
+            case FrameType.ANSWER:
+                return AnswerReceived(
+                    _text(body, "id", name, 32, _MESSAGE_ID),
+                    _field(body, "accept", bool, name),
+                    clean_text(_text(body, "reason", name, MAX_REASON)),
+                )
+            case FrameType.CANCEL:
+                return CancelReceived(
+                    _text(body, "id", name, 32, _MESSAGE_ID),
+                    clean_text(_text(body, "reason", name, MAX_REASON)),
+                )
+            case FrameType.RESUME:
+                return ResumeRequested(_text(body, "id", name, 32, _MESSAGE_ID))
             case FrameType.BYE:
                 self.state = State.CLOSED
                 reason = body.get("reason")
@@ -291,6 +391,20 @@ class Session:
                     message[:MAX_REASON] if isinstance(message, str) else "",
                 )
         raise AssertionError(f"unhandled frame type {frame_type}")  # pragma: no cover
+
+    @staticmethod
+    def _offer(body: dict[str, Any]) -> Offer:
+        names = _field(body, "names", list, "OFFER")
+        if len(names) > MAX_OFFER_NAMES or not all(
+            isinstance(n, str) and len(n.encode("utf-8")) <= MAX_FILE_NAME for n in names
+        ):
+            raise RemoteProtocolError("OFFER: bad 'names'", "malformed")
+        return Offer(
+            id=_text(body, "id", "OFFER", 32, _MESSAGE_ID),
+            count=_count(body, "count", "OFFER", MAX_FILES),
+            size=_count(body, "size", "OFFER", MAX_TOTAL_SIZE),
+            names=tuple(clean_text(n, MAX_FILE_NAME) for n in names),
+        )
 
     def _on_hello(self, body: dict[str, Any]) -> HelloReceived:
         proto = body.get("proto")

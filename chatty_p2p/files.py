@@ -1,0 +1,645 @@
+"""File batches as the node sees them: offers, consent, resumes, progress.
+
+This is the asyncio side of file transfer; the bytes move in ``transfer`` in
+worker threads. Rules:
+
+* The sender stores the batch (manifest and local paths) and sends an OFFER
+  over the control session; an offer to a peer that is away waits, like a
+  message, and goes out when the peer is back.
+* The receiver stores the offer, checks free space (minus what its other
+  running transfers still need), and either declines, auto-accepts (a peer
+  named in ``accept_from``) or asks its user. An unanswered offer expires.
+* The receiver drives every bulk connection: it dials after accepting, and
+  again whenever the peer comes back, asking only for bytes it lacks. So an
+  interrupted transfer resumes with no extra bookkeeping on the sender, who
+  may even have restarted in between: its manifest is in the store.
+* Each transfer is keyed by (peer, id, direction): a peer cannot touch another
+  peer's transfers, nor pass off an incoming id as one of ours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import socket
+import ssl
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chatty_p2p import transfer
+from chatty_p2p.connection import Connection
+from chatty_p2p.errors import ChattyError, PeerError
+from chatty_p2p.identity import Identity
+from chatty_p2p.protocol.bulk import Entry
+from chatty_p2p.protocol.session import (
+    AnswerReceived,
+    CancelReceived,
+    Event,
+    Offer,
+    OfferReceived,
+    ResumeRequested,
+)
+from chatty_p2p.store import FINISHED, Store, TransferRecord
+
+log = logging.getLogger(__name__)
+
+OFFER_TTL = 600.0
+"""An offer nobody answers is declined as expired after this many seconds."""
+RETRY_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)
+"""Waits before re-dialling an interrupted transfer while the peer is online."""
+
+
+def human_size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    raise AssertionError  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class TransferInfo:
+    """A transfer as the faces show it."""
+
+    id: str
+    peer_id: str
+    peer_name: str
+    outgoing: bool
+    state: str
+    count: int
+    size: int
+    names: list[str]
+    done_bytes: int
+    resumed_from: int
+    """Bytes already in place when the latest connection started: what a resume saved."""
+    rate: float
+    eta: float | None
+    folder: str
+    error: str
+    saved: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @property
+    def summary(self) -> str:
+        what = ", ".join(self.names[:3]) + (" …" if len(self.names) > 3 else "")
+        files = "1 item" if self.count == 1 else f"{self.count} items"
+        return f"{what} ({files}, {human_size(self.size)})"
+
+
+@dataclass
+class _Live:
+    record: TransferRecord
+    cancel: threading.Event = field(default_factory=threading.Event)
+    channel: Any = None
+    generation: int = 0
+    samples: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=20))
+    saved: list[str] = field(default_factory=list)
+    attempts: int = 0
+    timer: asyncio.TimerHandle | None = None
+    task: asyncio.Task[None] | None = None
+    last_saved: float = 0.0
+    resumed_from: int = -1
+
+
+class _ThreadReporter:
+    """Carries a worker thread's news onto the event loop, in order."""
+
+    def __init__(self, files: FileTransfers, live: _Live, generation: int) -> None:
+        self._files, self._live, self._gen = files, live, generation
+        self._loop = asyncio.get_running_loop()
+
+    def _call(self, fn: Callable[..., None], *args: Any) -> None:
+        def run() -> None:
+            if self._live.generation == self._gen:
+                fn(self._live, *args)
+
+        self._loop.call_soon_threadsafe(run)
+
+    def manifest(self, entries: list[Entry], dests: list[str]) -> None:
+        self._call(self._files._on_manifest, entries, dests)
+
+    def progress(self, done: int) -> None:
+        self._call(self._files._on_progress, done)
+
+    def file_done(self, index: int, saved: str) -> None:
+        self._call(self._files._on_file, index, "done", saved)
+
+    def file_failed(self, index: int, reason: str) -> None:
+        self._call(self._files._on_file, index, "failed", None)
+
+
+class FileTransfers:
+    """Every transfer of one node. The node forwards session events and bulk sockets."""
+
+    def __init__(
+        self,
+        store: Store,
+        identity: Identity,
+        *,
+        emit: Callable[[str, TransferInfo], None],
+        warn: Callable[[str, str], None],
+        control: Callable[[str], Connection | None],
+        addresses: Callable[[str], list[tuple[str, int]]],
+        peer_name: Callable[[str], str],
+        want_connection: Callable[[str], None],
+        download_dir: Path,
+        accept_from: Callable[[str], bool],
+    ) -> None:
+        self._store = store
+        self._identity = identity
+        self._emit_event = emit
+        self._warn = warn
+        self._control = control
+        self._addresses = addresses
+        self._peer_name = peer_name
+        self._want_connection = want_connection
+        self.download_dir = download_dir
+        self._accept_from = accept_from
+        self._live: dict[tuple[str, str, bool], _Live] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._threads: set[asyncio.Future[Any]] = set()
+        self._stopping = False
+
+    # ----- lifecycle -------------------------------------------------------
+
+    def start(self) -> None:
+        """Pick up what a previous run left unfinished: all of it waits for its peer."""
+        for record in self._store.unfinished_transfers():
+            if record.state == "running":
+                record.state = "interrupted"
+                self._store.update_transfer(record)
+            live = self._live_for(record)
+            if record.state == "offered" and not record.outgoing:
+                self._expire_later(live, OFFER_TTL)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for live in self._live.values():
+            self._interrupt(live)
+            if live.timer is not None:
+                live.timer.cancel()
+        if self._threads:  # a worker must not write on after stop() returns
+            await asyncio.wait(self._threads, timeout=10)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn`` in a worker thread; ``stop()`` waits for it even if our caller is cancelled."""
+        future = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+        self._threads.add(future)
+        future.add_done_callback(self._threads.discard)
+        return await asyncio.shield(future)
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # ----- queries ---------------------------------------------------------
+
+    def info(self, live: _Live) -> TransferInfo:
+        record = live.record
+        rate = 0.0
+        if len(live.samples) >= 2 and record.state == "running":
+            (t0, d0), (t1, d1) = live.samples[0], live.samples[-1]
+            rate = (d1 - d0) / (t1 - t0) if t1 > t0 else 0.0
+        left = record.size - record.done_bytes
+        return TransferInfo(
+            id=record.id,
+            peer_id=record.peer_id,
+            peer_name=self._peer_name(record.peer_id),
+            outgoing=record.outgoing,
+            state=record.state,
+            count=record.count,
+            size=record.size,
+            names=record.names,
+            done_bytes=record.done_bytes,
+            resumed_from=max(live.resumed_from, 0),
+            rate=rate,
+            eta=left / rate if rate > 0 else None,
+            folder=record.folder,
+            error=record.error,
+            saved=list(live.saved),
+        )
+
+    def all(self) -> list[TransferInfo]:
+        """Recent transfers, newest first, live figures where running."""
+        out = []
+        for record in self._store.transfers():
+            live = self._live.get(record.key)
+            out.append(self.info(live) if live is not None else self.info(_Live(record)))
+        return out
+
+    def find(self, spec: str) -> _Live:
+        """A transfer by id or unique id prefix."""
+        spec = spec.lower()
+        matches = {r.key for r in self._store.transfers(limit=10_000) if r.id.startswith(spec)}
+        if not matches:
+            raise ChattyError(f"no transfer with id {spec!r}; see `chatty transfers`")
+        if len(matches) > 1:
+            raise ChattyError(f"{spec!r} matches {len(matches)} transfers; give more of the id")
+        key = matches.pop()
+        live = self._live.get(key)
+        if live is None:
+            record = self._store.transfer(key)
+            assert record is not None
+            live = self._live_for(record)
+        return live
+
+    def _live_for(self, record: TransferRecord) -> _Live:
+        live = self._live.get(record.key)
+        if live is None:
+            live = self._live[record.key] = _Live(record)
+        return live
+
+    # ----- state changes ---------------------------------------------------
+
+    def _set(self, live: _Live, state: str, error: str = "") -> None:
+        record = live.record
+        if record.state in FINISHED or (record.state, record.error) == (state, error):
+            return
+        record.state, record.error = state, error
+        log.info(
+            "transfer %s %s: %s %s", record.id[:8], "out" if record.outgoing else "in", state, error
+        )
+        self._store.update_transfer(record)
+        if live.timer is not None and state != "offered":
+            live.timer.cancel()
+            live.timer = None
+        self._emit_event("transfer", self.info(live))
+        if state in FINISHED:
+            self._live.pop(record.key, None)
+
+    # ----- the sender ------------------------------------------------------
+
+    async def send(self, peer_id: str, paths: list[Path]) -> TransferInfo:
+        """Offer files and folders to a peer; they go when it accepts."""
+        if not paths:
+            raise ChattyError("nothing to send: name at least one file or folder")
+        entries, sources = await self._in_thread(transfer.build_manifest, paths)
+        if not entries:
+            raise ChattyError("nothing to send: no readable files there")
+        record = TransferRecord(
+            id=uuid.uuid4().hex,
+            peer_id=peer_id,
+            outgoing=True,
+            state="offered",
+            count=len(entries),
+            size=sum(e.size for e in entries),
+            names=sorted({e.path.split("/", 1)[0] for e in entries})[:8],
+        )
+        self._store.add_transfer(record)
+        self._store.add_entries(record.key, entries, sources)
+        live = self._live_for(record)
+        self._emit_event("transfer", self.info(live))
+        conn = self._control(peer_id)
+        if conn is not None:
+            self._offer(conn, record)
+        else:
+            self._want_connection(peer_id)
+        return self.info(live)
+
+    @staticmethod
+    def _offer(conn: Connection, record: TransferRecord) -> None:
+        offer = Offer(record.id, record.count, record.size, tuple(record.names))
+        conn.send(lambda s: s.send_offer(offer))
+
+    async def serve_bulk(self, raw: socket.socket, ctx: ssl.SSLContext) -> None:
+        """A peer dialled us for a transfer's bytes: check it is theirs, then stream."""
+        cancel = threading.Event()
+        try:
+            channel, peer_id, proto, opened = await self._in_thread(
+                transfer.accept_bulk, raw, ctx, cancel
+            )
+        except ChattyError as exc:
+            log.info("bulk connection refused: %s", exc)
+            return
+        record = self._store.transfer((peer_id, opened.transfer_id, True))
+        if record is None or record.state in FINISHED:
+            error = ChattyError("no such transfer here, or it has ended")
+            channel.fail(error)
+            await self._in_thread(channel.close)
+            return
+        live = self._live_for(record)
+        self._interrupt(live)  # a stale connection for the same transfer
+        live.cancel, live.channel = cancel, channel
+        live.generation += 1
+        live.resumed_from = -1
+        generation = live.generation
+        self._set(live, "running")
+        entries, sources, _ = self._store.entries(record.key)
+        reporter = _ThreadReporter(self, live, generation)
+        try:
+            failed = await self._in_thread(
+                transfer.send, channel, proto, opened, entries, sources, reporter
+            )
+        except transfer.Cancelled:
+            return
+        except transfer.Interrupted as exc:
+            if live.generation == generation and not self._stopping:
+                self._set(live, "interrupted", str(exc))
+            return
+        except ChattyError as exc:
+            if live.generation == generation:
+                self._set(live, "failed", str(exc))
+            return
+        self._finish(live, failed)
+
+    # ----- the receiver ----------------------------------------------------
+
+    def _on_offer(self, peer_id: str, offer: Offer) -> None:
+        key = (peer_id, offer.id, False)
+        known = self._store.transfer(key)
+        if known is not None:
+            if known.state in ("running", "interrupted"):
+                self.resume(self._live_for(known))
+            return
+        record = TransferRecord(
+            id=offer.id,
+            peer_id=peer_id,
+            outgoing=False,
+            state="offered",
+            count=offer.count,
+            size=offer.size,
+            names=list(offer.names),
+            folder=str(self.download_dir),
+        )
+        self._store.add_transfer(record)
+        live = self._live_for(record)
+        name = self._peer_name(peer_id)
+        short = self._space_problem(record)
+        if short:
+            self._answer(live, False, short)
+            self._warn(peer_id, f"declined {name}'s offer of {self.info(live).summary}: {short}")
+            return
+        if self._accept_from(peer_id):
+            self._answer(live, True)
+            return
+        self._expire_later(live, OFFER_TTL)
+        self._emit_event("transfer-offered", self.info(live))
+
+    def _space_problem(self, record: TransferRecord) -> str:
+        folder = Path(record.folder)
+        probe = folder
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        try:
+            free = shutil.disk_usage(probe).free
+        except OSError as exc:
+            return f"cannot use the download folder {folder}: {exc.strerror or exc}"
+        owed = sum(
+            live.record.size - live.record.done_bytes
+            for live in self._live.values()
+            if not live.record.outgoing
+            and live.record.state in ("running", "interrupted")
+            and live.record.folder == record.folder
+        )
+        need = record.size - record.done_bytes
+        if need + owed > free:
+            return (
+                f"not enough free space in {folder}: needs {human_size(need)}, "
+                f"{human_size(max(free - owed, 0))} free"
+            )
+        return ""
+
+    def _expire_later(self, live: _Live, delay: float) -> None:
+        remaining = max(0.0, live.record.created + delay - time.time())
+        live.timer = asyncio.get_running_loop().call_later(
+            remaining, lambda: self._answer(live, False, "the offer expired", state="expired")
+        )
+
+    def accept(self, spec: str) -> TransferInfo:
+        live = self.find(spec)
+        if live.record.outgoing or live.record.state != "offered":
+            raise ChattyError(f"transfer {live.record.id[:8]} is not an offer waiting for you")
+        short = self._space_problem(live.record)
+        if short:
+            raise ChattyError(short)
+        self._answer(live, True)
+        return self.info(live)
+
+    def decline(self, spec: str) -> TransferInfo:
+        live = self.find(spec)
+        if live.record.outgoing or live.record.state != "offered":
+            raise ChattyError(f"transfer {live.record.id[:8]} is not an offer waiting for you")
+        self._answer(live, False, "declined")
+        return self.info(live)
+
+    def _answer(self, live: _Live, accepted: bool, reason: str = "", state: str = "") -> None:
+        if live.record.state != "offered":
+            return
+        conn = self._control(live.record.peer_id)
+        if conn is not None:
+            with contextlib.suppress(ChattyError):
+                conn.send(lambda s: s.send_answer(live.record.id, accepted, reason))
+        if accepted:
+            self._set(live, "running")
+            self.resume(live)
+        else:
+            self._set(live, state or "declined", reason)
+
+    def resume(self, live: _Live) -> None:
+        """(Re)start fetching an accepted incoming transfer, if it is not running."""
+        record = live.record
+        if record.outgoing or record.state not in ("running", "interrupted") or self._stopping:
+            return
+        if live.task is not None and not live.task.done():
+            return
+        live.task = self._spawn(self._receive(live))
+
+    async def _receive(self, live: _Live) -> None:
+        record = live.record
+        live.generation += 1
+        live.resumed_from = -1
+        generation = live.generation
+        live.cancel = threading.Event()
+        if record.state != "running":
+            self._set(live, "running")
+        entries, dests, statuses = self._store.entries(record.key)
+        incoming = transfer.Incoming(
+            transfer_id=record.id,
+            count=record.count,
+            size=record.size,
+            folder=Path(record.folder),
+            entries=entries or None,
+            dests=dests or None,
+            pending=[
+                i for i, s in enumerate(statuses) if s == "pending" and entries[i].kind == "file"
+            ],
+        )
+        landing = transfer.Landing(Path(record.folder), record.id)
+        reporter = _ThreadReporter(self, live, generation)
+        try:
+            live.channel = await self._in_thread(
+                transfer.dial_bulk,
+                self._addresses(record.peer_id),
+                self._identity,
+                record.peer_id,
+                live.cancel,
+            )
+            if live.cancel.is_set():
+                raise transfer.Cancelled("cancelled")
+            failed = await self._in_thread(
+                transfer.receive, live.channel, incoming, landing, reporter
+            )
+        except transfer.Cancelled:
+            return
+        except (transfer.Interrupted, PeerError) as exc:
+            if live.generation == generation and not self._stopping:
+                self._set(live, "interrupted", str(exc))
+                self._retry_later(live)
+            return
+        except ChattyError as exc:
+            if live.generation == generation:
+                self._set(live, "failed", str(exc))
+            return
+        landing.discard()
+        self._finish(live, failed)
+
+    def _retry_later(self, live: _Live) -> None:
+        """Re-dial after a pause while the peer is online; otherwise its return will."""
+        if self._control(live.record.peer_id) is None:
+            return
+        delay = RETRY_DELAYS[min(live.attempts, len(RETRY_DELAYS) - 1)]
+        live.attempts += 1
+        live.timer = asyncio.get_running_loop().call_later(delay, self.resume, live)
+
+    # ----- both ------------------------------------------------------------
+
+    def _finish(self, live: _Live, failed: list[tuple[int, str]]) -> None:
+        record = live.record
+        if failed:
+            reasons = sorted({reason for _, reason in failed})
+            files = "1 file" if len(failed) == 1 else f"{len(failed)} files"
+            self._set(live, "failed", f"{files} failed: {'; '.join(reasons)}")
+        else:
+            record.done_bytes = record.size
+            self._set(live, "done")
+
+    def _on_manifest(self, live: _Live, entries: list[Entry], dests: list[str]) -> None:
+        self._store.add_entries(live.record.key, entries, dests)
+
+    def _on_progress(self, live: _Live, done: int) -> None:
+        record = live.record
+        record.done_bytes = done
+        if live.resumed_from < 0:
+            live.resumed_from = done
+        now = time.monotonic()
+        live.samples.append((now, done))
+        while len(live.samples) > 2 and now - live.samples[0][0] > 3:
+            live.samples.popleft()
+        live.attempts = 0
+        if now - live.last_saved > 2:
+            live.last_saved = now
+            self._store.update_transfer(record)
+        self._emit_event("transfer-progress", self.info(live))
+
+    def _on_file(self, live: _Live, index: int, status: str, saved: str | None) -> None:
+        self._store.set_entry(live.record.key, index, status, saved)
+        if saved is not None and len(live.saved) < 100:
+            live.saved.append(saved)
+
+    def cancel(self, spec: str, reason: str = "cancelled") -> TransferInfo:
+        """Stop a transfer from this side and tell the peer."""
+        live = self.find(spec)
+        if live.record.state in FINISHED:
+            raise ChattyError(f"transfer {live.record.id[:8]} has already ended")
+        conn = self._control(live.record.peer_id)
+        if conn is not None:
+            with contextlib.suppress(ChattyError):
+                conn.send(lambda s: s.send_cancel(live.record.id, reason))
+        self._stop_and_clean(live)
+        self._set(live, "cancelled", reason)
+        return self.info(live)
+
+    def _stop_and_clean(self, live: _Live) -> None:
+        self._interrupt(live)
+        if not live.record.outgoing:
+            transfer.Landing(Path(live.record.folder), live.record.id).discard()
+
+    def _interrupt(self, live: _Live) -> None:
+        live.cancel.set()
+        if live.channel is not None:
+            live.channel.abort()
+
+    # ----- from the node ---------------------------------------------------
+
+    def on_online(self, peer_id: str, conn: Connection) -> None:
+        """The peer is back: re-send pending offers, resume what we were fetching."""
+        for live in list(self._live.values()):
+            record = live.record
+            if record.peer_id != peer_id:
+                continue
+            if record.outgoing and record.state == "offered":
+                self._offer(conn, record)
+            elif not record.outgoing:
+                live.attempts = 0
+                self.resume(live)
+
+    def on_event(self, peer_id: str, event: Event) -> bool:
+        """Handle a transfer frame from a control session; False if not one."""
+        match event:
+            case OfferReceived(offer=offer):
+                self._on_offer(peer_id, offer)
+            case AnswerReceived(transfer_id=tid, accepted=accepted, reason=reason):
+                record = self._store.transfer((peer_id, tid, True))
+                if record is not None and record.state == "offered":
+                    live = self._live_for(record)
+                    if accepted:
+                        self._set(live, "running")
+                    else:
+                        name = self._peer_name(peer_id)
+                        state = "expired" if "expired" in reason else "declined"
+                        self._set(live, state, f"{name} declined: {reason or 'no reason given'}")
+            case CancelReceived(transfer_id=tid, reason=reason):
+                for outgoing in (True, False):
+                    record = self._store.transfer((peer_id, tid, outgoing))
+                    if record is not None and record.state not in FINISHED:
+                        live = self._live_for(record)
+                        self._stop_and_clean(live)
+                        name = self._peer_name(peer_id)
+                        self._set(live, "cancelled", f"cancelled by {name}: {reason}")
+            case ResumeRequested(transfer_id=tid):
+                record = self._store.transfer((peer_id, tid, False))
+                if record is not None:
+                    self.resume(self._live_for(record))
+            case _:
+                return False
+        return True
+
+    def owes_offer(self, peer_id: str) -> bool:
+        """Whether an offer to this peer still waits to be sent: reason to dial it."""
+        return any(
+            live.record.outgoing
+            and live.record.state == "offered"
+            and live.record.peer_id == peer_id
+            for live in self._live.values()
+        )
+
+    def request_resume(self, spec: str) -> TransferInfo:
+        """Resume now: the receiver re-dials; a sender asks its receiver to."""
+        live = self.find(spec)
+        record = live.record
+        if record.state not in ("running", "interrupted"):
+            raise ChattyError(f"transfer {record.id[:8]} is {record.state}; nothing to resume")
+        if record.outgoing:
+            conn = self._control(record.peer_id)
+            if conn is None:
+                raise PeerError(f"{self._peer_name(record.peer_id)} is offline")
+            conn.send(lambda s: s.send_resume(record.id))
+        else:
+            live.attempts = 0
+            self.resume(live)
+        return self.info(live)

@@ -1,0 +1,412 @@
+"""The bulk channel: one transfer's manifest and file bytes, on a connection of its own.
+
+Why a separate connection: file data must never delay chat. The control
+session carries only the small OFFER/ANSWER/CANCEL frames; each accepted
+transfer opens its own TLS connection (preamble kind ``BULK``), which the
+shell drives with blocking sockets in a thread, fast and without touching the
+event loop.
+
+The receiver dials and asks, the sender answers, in phases::
+
+    receiver  OPEN {id, manifest}
+    sender    ENTRIES {entries: [[path, kind, size, mtime], ...]} ... ENTRIES_END
+              (only when the receiver asked for the manifest)
+    receiver  WANT {files: [[index, offset], ...]} ... WANT_END
+    sender    for each wanted file, in the order asked:
+                  FILE {index, offset}  DATA (raw bytes) ...  FILE_END {hash}
+              END
+    receiver  RESULT {failed: [[index, reason], ...]}
+
+Each phase has one writer, so each side's socket is used by one thread at a
+time and neither needs to read while it streams. Resuming is the same
+exchange with non-zero offsets: the receiver asks only for what it lacks. The
+hash in FILE_END covers the whole file, not just the bytes sent this time.
+
+Frames reuse ``frames``' layout with their own type numbers. Every number a
+peer sends is checked against the manifest, so a sender cannot push more
+bytes than the receiver consented to, or into a file it did not ask for.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+from chatty_p2p.errors import LocalProtocolError, RemoteProtocolError
+from chatty_p2p.protocol.frames import (
+    FRAME_FORMAT,
+    HEADER,
+    MAX_PAYLOAD,
+    FrameDecoder,
+    encode_json,
+)
+from chatty_p2p.protocol.session import MAX_FILE_NAME, MAX_FILES, MAX_TOTAL_SIZE, clean_text
+
+CHUNK = MAX_PAYLOAD
+"""File bytes per DATA frame."""
+_BATCH_BYTES = 256 * 1024
+"""Target size of one ENTRIES or WANT frame, well under ``MAX_PAYLOAD``."""
+_ID = re.compile(r"[0-9a-f]{32}")
+_HASH = re.compile(r"[0-9a-f]{64}")
+
+
+class BulkType(IntEnum):
+    OPEN = 1
+    ENTRIES = 2
+    ENTRIES_END = 3
+    WANT = 4
+    WANT_END = 5
+    FILE = 6
+    DATA = 7
+    FILE_END = 8
+    END = 9
+    RESULT = 10
+    ERROR = 11
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One manifest line: a file, or a folder (``kind == "dir"``) so empty ones arrive too."""
+
+    path: str
+    kind: str
+    size: int
+    mtime: float
+
+    def wire(self) -> list[Any]:
+        return [self.path, self.kind, self.size, self.mtime]
+
+
+# ----- events --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    transfer_id: str
+    manifest: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Wanted:
+    files: list[tuple[int, int]]
+
+
+@dataclass(frozen=True, slots=True)
+class WantsDone:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ResultReceived:
+    failed: list[tuple[int, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class EntriesReceived:
+    entries: list[Entry]
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestDone:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class FileStarted:
+    index: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class DataReceived:
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class FileEnded:
+    index: int
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class AllSent:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class BulkError:
+    code: str
+    message: str
+
+
+SenderEvent = Opened | Wanted | WantsDone | ResultReceived | BulkError
+ReceiverEvent = EntriesReceived | ManifestDone | FileStarted | DataReceived | FileEnded | AllSent
+ReceiverEvents = ReceiverEvent | BulkError
+
+
+def data_header(length: int) -> bytes:
+    """The frame header for ``length`` raw bytes that follow: the sender writes
+    header and file bytes from one buffer, without building a frame in between."""
+    return HEADER.pack(FRAME_FORMAT, BulkType.DATA, length)
+
+
+def error_frame(code: str, message: str) -> bytes:
+    return encode_json(BulkType.ERROR, {"code": code, "message": message[:512]})
+
+
+def _batches(key: str, items: list[list[Any]], frame_type: BulkType) -> bytes:
+    """``items`` split into frames of about ``_BATCH_BYTES`` each."""
+    out = bytearray()
+    batch: list[list[Any]] = []
+    size = 0
+    for item in items:
+        batch.append(item)
+        size += 32 + sum(len(str(v).encode("utf-8")) for v in item)
+        if size >= _BATCH_BYTES:
+            out += encode_json(frame_type, {key: batch})
+            batch, size = [], 0
+    if batch:
+        out += encode_json(frame_type, {key: batch})
+    return bytes(out)
+
+
+def _int(value: Any, low: int, high: int, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise RemoteProtocolError(f"{what} out of range", "malformed")
+    return value
+
+
+def _error_event(body: dict[str, Any]) -> BulkError:
+    code, message = body.get("code"), body.get("message")
+    return BulkError(
+        clean_text(code, 64) if isinstance(code, str) else "unknown",
+        clean_text(message) if isinstance(message, str) else "",
+    )
+
+
+class _Side:
+    def __init__(self) -> None:
+        self._decoder = FrameDecoder()
+        self.closed = False
+
+    def _frames(self, data: bytes) -> list[tuple[BulkType, bytes, dict[str, Any]]]:
+        out = []
+        for frame in self._decoder.feed(data):
+            try:
+                kind = BulkType(frame.type)
+            except ValueError:
+                raise RemoteProtocolError(f"unknown bulk frame {frame.type}", "malformed") from None
+            body = {} if kind is BulkType.DATA else frame.json()
+            out.append((kind, frame.payload, body))
+        return out
+
+
+class BulkSender:
+    """The sender's side: answers OPEN and WANT, streams files."""
+
+    def __init__(self) -> None:
+        self._side = _Side()
+        self._phase = "open"
+        self._sizes: list[int] = []
+        self._wanted: set[int] = set()
+
+    def set_manifest(self, sizes: list[int]) -> None:
+        """The sizes of the transfer's entries, in manifest order; WANTs are checked
+        against them."""
+        self._sizes = sizes
+
+    def entries(self, entries: list[Entry]) -> bytes:
+        return _batches("entries", [e.wire() for e in entries], BulkType.ENTRIES) + encode_json(
+            BulkType.ENTRIES_END, {}
+        )
+
+    def file_start(self, index: int, offset: int) -> bytes:
+        return encode_json(BulkType.FILE, {"index": index, "offset": offset})
+
+    def file_end(self, digest: str) -> bytes:
+        return encode_json(BulkType.FILE_END, {"hash": digest})
+
+    def end(self) -> bytes:
+        return encode_json(BulkType.END, {})
+
+    def receive_data(self, data: bytes) -> list[SenderEvent]:
+        events: list[SenderEvent] = []
+        for kind, _payload, body in self._side._frames(data):
+            if kind is BulkType.ERROR:
+                events.append(_error_event(body))
+                self._phase = "closed"
+                break
+            events.append(self._handle(kind, body))
+        return events
+
+    def _handle(self, kind: BulkType, body: dict[str, Any]) -> SenderEvent:
+        expected = {
+            "open": {BulkType.OPEN},
+            "want": {BulkType.WANT, BulkType.WANT_END},
+            "stream": {BulkType.RESULT},
+        }.get(self._phase, set())
+        if kind not in expected:
+            raise RemoteProtocolError(f"bulk {kind.name} out of order", "order")
+        if kind is BulkType.OPEN:
+            transfer_id = body.get("id")
+            if not isinstance(transfer_id, str) or not _ID.fullmatch(transfer_id):
+                raise RemoteProtocolError("OPEN: bad transfer id", "malformed")
+            self._phase = "want"
+            return Opened(transfer_id, body.get("manifest") is True)
+        if kind is BulkType.WANT:
+            files = body.get("files")
+            if not isinstance(files, list):
+                raise RemoteProtocolError("WANT: 'files' is not a list", "malformed")
+            wanted: list[tuple[int, int]] = []
+            for item in files:
+                if not isinstance(item, list) or len(item) != 2:
+                    raise RemoteProtocolError("WANT: bad item", "malformed")
+                index = _int(item[0], 0, len(self._sizes) - 1, "WANT index")
+                offset = _int(item[1], 0, self._sizes[index], "WANT offset")
+                if index in self._wanted:
+                    raise RemoteProtocolError("WANT: a file asked for twice", "malformed")
+                self._wanted.add(index)
+                wanted.append((index, offset))
+            return Wanted(wanted)
+        if kind is BulkType.WANT_END:
+            self._phase = "stream"
+            return WantsDone()
+        failed = body.get("failed")
+        if not isinstance(failed, list):
+            raise RemoteProtocolError("RESULT: 'failed' is not a list", "malformed")
+        result: list[tuple[int, str]] = []
+        for item in failed:
+            if not isinstance(item, list) or len(item) != 2 or not isinstance(item[1], str):
+                raise RemoteProtocolError("RESULT: bad item", "malformed")
+            result.append((_int(item[0], 0, len(self._sizes), "RESULT index"), clean_text(item[1])))
+        self._phase = "closed"
+        return ResultReceived(result)
+
+
+class BulkReceiver:
+    """The receiver's side: asks for the manifest and the missing bytes, checks
+    every frame the sender sends against what was asked."""
+
+    def __init__(self, transfer_id: str, count: int, size: int) -> None:
+        self._side = _Side()
+        self.transfer_id = transfer_id
+        self._count = count
+        self._size = size
+        self._entries: list[Entry] = []
+        self._listed = 0
+        self._phase = "new"
+        self._queue: list[tuple[int, int]] = []
+        self._current: tuple[int, int] | None = None
+        """(index, bytes still due) of the file being streamed."""
+
+    def open(self, entries: list[Entry] | None) -> bytes:
+        """Start; ``entries`` is the manifest already stored (a resume), or None to ask."""
+        if entries is not None:
+            self._entries = entries
+            self._phase = "manifest-known"
+        else:
+            self._phase = "manifest"
+        return encode_json(BulkType.OPEN, {"id": self.transfer_id, "manifest": entries is None})
+
+    def want(self, files: list[tuple[int, int]]) -> bytes:
+        """Ask for these (index, offset) pairs, in this order, and start streaming."""
+        if self._phase != "manifest-known":
+            raise LocalProtocolError("WANT before the manifest is complete")
+        for index, offset in files:
+            entry = self._entries[index]
+            if entry.kind != "file" or not 0 <= offset <= entry.size:
+                raise LocalProtocolError(f"cannot want entry {index} at {offset}")
+        self._queue = list(reversed(files))
+        self._phase = "stream"
+        return _batches("files", [list(f) for f in files], BulkType.WANT) + encode_json(
+            BulkType.WANT_END, {}
+        )
+
+    def result(self, failed: list[tuple[int, str]]) -> bytes:
+        return encode_json(BulkType.RESULT, {"failed": [list(f) for f in failed]})
+
+    def receive_data(self, data: bytes) -> list[ReceiverEvents]:
+        events: list[ReceiverEvents] = []
+        for kind, payload, body in self._side._frames(data):
+            if kind is BulkType.ERROR:
+                events.append(_error_event(body))
+                self._phase = "closed"
+                break
+            events.append(self._handle(kind, payload, body))
+        return events
+
+    def _handle(self, kind: BulkType, payload: bytes, body: dict[str, Any]) -> ReceiverEvent:
+        if self._phase == "manifest" and kind is BulkType.ENTRIES:
+            return EntriesReceived(self._parse_entries(body))
+        if self._phase == "manifest" and kind is BulkType.ENTRIES_END:
+            if len(self._entries) != self._count:
+                raise RemoteProtocolError(
+                    f"manifest has {len(self._entries)} entries, the offer said {self._count}",
+                    "malformed",
+                )
+            total = sum(e.size for e in self._entries)
+            if total != self._size:
+                raise RemoteProtocolError(
+                    f"manifest adds up to {total} bytes, the offer said {self._size}", "malformed"
+                )
+            self._phase = "manifest-known"
+            return ManifestDone()
+        if self._phase == "stream":
+            return self._stream(kind, payload, body)
+        raise RemoteProtocolError(f"bulk {kind.name} out of order", "order")
+
+    def _stream(self, kind: BulkType, payload: bytes, body: dict[str, Any]) -> ReceiverEvent:
+        if kind is BulkType.DATA and self._current is not None:
+            index, due = self._current
+            if len(payload) > due:
+                raise RemoteProtocolError("more bytes than the file has", "malformed")
+            self._current = (index, due - len(payload))
+            return DataReceived(payload)
+        if kind is BulkType.FILE and self._current is None and self._queue:
+            index, offset = self._queue.pop()
+            if body.get("index") != index or body.get("offset") != offset:
+                raise RemoteProtocolError("FILE is not the one asked for next", "order")
+            self._current = (index, self._entries[index].size - offset)
+            return FileStarted(index, offset)
+        if kind is BulkType.FILE_END and self._current is not None and self._current[1] == 0:
+            digest = body.get("hash")
+            if not isinstance(digest, str) or not _HASH.fullmatch(digest):
+                raise RemoteProtocolError("FILE_END: bad hash", "malformed")
+            index = self._current[0]
+            self._current = None
+            return FileEnded(index, digest)
+        if kind is BulkType.END and self._current is None and not self._queue:
+            self._phase = "done"
+            return AllSent()
+        raise RemoteProtocolError(f"bulk {kind.name} out of order", "order")
+
+    def _parse_entries(self, body: dict[str, Any]) -> list[Entry]:
+        raw = body.get("entries")
+        if not isinstance(raw, list) or len(self._entries) + len(raw) > min(self._count, MAX_FILES):
+            raise RemoteProtocolError("ENTRIES: more entries than offered", "malformed")
+        parsed = []
+        for item in raw:
+            if not isinstance(item, list) or len(item) != 4:
+                raise RemoteProtocolError("ENTRIES: bad entry", "malformed")
+            path, kind, size, mtime = item
+            if not isinstance(path, str) or not 0 < len(path.encode("utf-8")) <= 4 * MAX_FILE_NAME:
+                raise RemoteProtocolError("ENTRIES: bad path", "malformed")
+            if kind not in ("file", "dir"):
+                raise RemoteProtocolError("ENTRIES: bad kind", "malformed")
+            size = _int(size, 0, MAX_TOTAL_SIZE if kind == "file" else 0, "ENTRIES size")
+            if (
+                not isinstance(mtime, int | float)
+                or isinstance(mtime, bool)
+                or not math.isfinite(mtime)
+            ):
+                raise RemoteProtocolError("ENTRIES: bad mtime", "malformed")
+            parsed.append(Entry(path, kind, size, float(mtime)))
+        self._entries.extend(parsed)
+        return parsed
+
+    @property
+    def entries(self) -> list[Entry]:
+        return self._entries

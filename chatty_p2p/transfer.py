@@ -1,0 +1,617 @@
+"""File transfer I/O: what to send, the bulk connection, and the loops that stream and land files.
+
+Everything here is blocking and runs in worker threads: Python's TLS moves
+about twice as many bytes per second through a blocking ``ssl`` socket as
+through asyncio streams, and a thread keeps the event loop (chat, pings, the
+window) responsive whatever the disk and network do. The node talks to these
+loops through a ``Reporter`` (called from the thread; the node hops back to its
+loop) and stops them with a ``threading.Event`` plus a socket shutdown.
+
+Landing files safely is the receiver's job here:
+
+* bytes go to ``<download>/.chatty-partial/<transfer>/<index>``, never to the
+  final name; a file is linked to its final name only after its hash matched,
+  and without replacing anything (a taken name gets `` (1)``, `` (2)`` …);
+* names come from ``protocol.names``; every folder on the way is checked with
+  ``lstat`` and created by us, so nothing is written through a symlink;
+* resuming hashes the partial bytes already on disk, then appends, so the
+  final hash always covers the whole file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import socket
+import ssl
+import stat
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import blake3
+
+from chatty_p2p import tls
+from chatty_p2p.errors import ChattyError, PeerError, ProtocolError, RemoteProtocolError
+from chatty_p2p.identity import Identity
+from chatty_p2p.protocol import preamble
+from chatty_p2p.protocol.bulk import (
+    CHUNK,
+    AllSent,
+    BulkError,
+    BulkReceiver,
+    BulkSender,
+    DataReceived,
+    EntriesReceived,
+    Entry,
+    FileEnded,
+    FileStarted,
+    ManifestDone,
+    Opened,
+    ResultReceived,
+    Wanted,
+    WantsDone,
+    data_header,
+    error_frame,
+)
+from chatty_p2p.protocol.frames import HEADER
+from chatty_p2p.protocol.names import UnsafePath, numbered, safe_relpath
+
+log = logging.getLogger(__name__)
+
+BULK_TIMEOUT = 15.0
+"""A bulk link silent this long is given up; the transfer resumes when the peer is back."""
+CONNECT_TIMEOUT = 3.0
+PARTIAL_DIR = ".chatty-partial"
+REPORT_EVERY = 0.25
+_SMALL_WRITE = 256 * 1024
+
+
+class TransferFailed(ChattyError):
+    """The transfer cannot go on; ``str()`` says why in words a user can act on."""
+
+
+class Cancelled(ChattyError):
+    """Stopped on purpose, by this side or the peer."""
+
+
+class Interrupted(ChattyError):
+    """The link went away; what is on disk stays and the transfer resumes later."""
+
+
+class Reporter(Protocol):
+    """Called from the worker thread; implementations must hop to their own loop."""
+
+    def manifest(self, entries: list[Entry], dests: list[str]) -> None: ...
+    def progress(self, done: int) -> None: ...
+    def file_done(self, index: int, saved: str) -> None: ...
+    def file_failed(self, index: int, reason: str) -> None: ...
+
+
+# ----- the sender's side ---------------------------------------------------
+
+
+def build_manifest(paths: list[Path]) -> tuple[list[Entry], list[str]]:
+    """Entries for files and folders, and the local path each file is read from.
+
+    Files inside folders keep their relative paths; an empty folder is an entry
+    of its own so it arrives too. Symlinked files are followed, symlinked folders
+    are not (they could loop). Two top-level items with one name are numbered.
+    """
+    entries: list[Entry] = []
+    sources: list[str] = []
+    taken: set[str] = set()
+    for raw in paths:
+        path = Path(raw).expanduser().absolute()
+        try:
+            st = path.stat()
+        except OSError as exc:
+            raise ChattyError(f"cannot send {raw}: {exc.strerror or exc}") from exc
+        top, n = path.name or "root", 0
+        while top in taken:
+            n += 1
+            top = numbered(path.name, n)
+        taken.add(top)
+        if stat.S_ISREG(st.st_mode):
+            _check_readable(path)
+            entries.append(Entry(top, "file", st.st_size, st.st_mtime))
+            sources.append(str(path))
+        elif stat.S_ISDIR(st.st_mode):
+            _walk(path, top, entries, sources)
+        else:
+            raise ChattyError(f"cannot send {raw}: not a regular file or folder")
+    return entries, sources
+
+
+def _walk(root: Path, top: str, entries: list[Entry], sources: list[str]) -> None:
+    def fail(exc: OSError) -> None:
+        raise ChattyError(f"cannot read {exc.filename}: {exc.strerror}")
+
+    for folder, dirs, files in os.walk(root, onerror=fail):
+        dirs.sort()
+        rel = os.path.relpath(folder, root)
+        prefix = top if rel == "." else f"{top}/{Path(rel).as_posix()}"
+        kept = 0
+        for name in sorted(files):
+            full = os.path.join(folder, name)
+            try:
+                st = os.stat(full)
+            except OSError:
+                continue  # a dangling symlink
+            if not stat.S_ISREG(st.st_mode):
+                continue  # sockets, fifos, devices
+            _check_readable(Path(full))
+            entries.append(Entry(f"{prefix}/{name}", "file", st.st_size, st.st_mtime))
+            sources.append(full)
+            kept += 1
+        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(folder, d))]
+        if not kept and not dirs:
+            entries.append(Entry(prefix, "dir", 0, os.stat(folder).st_mtime))
+            sources.append("")
+
+
+def _check_readable(path: Path) -> None:
+    if not os.access(path, os.R_OK):
+        raise ChattyError(f"cannot send {path}: permission denied")
+
+
+class _Channel:
+    """A blocking TLS socket with a frame reader and a small write buffer."""
+
+    def __init__(self, sock: ssl.SSLSocket, cancel: threading.Event) -> None:
+        self.sock = sock
+        self.cancel = cancel
+        self._out = bytearray()
+        self._events: deque[object] = deque()
+
+    def write(self, data: bytes | memoryview) -> None:
+        """Queue small frames; big ones go straight out after what is queued."""
+        if len(data) < _SMALL_WRITE:
+            self._out += data
+            if len(self._out) >= _SMALL_WRITE:
+                self.flush()
+        else:
+            self.flush()
+            self._send(data)
+
+    def flush(self) -> None:
+        if self._out:
+            self._send(self._out)
+            self._out = bytearray()
+
+    def _send(self, data: bytes | bytearray | memoryview) -> None:
+        try:
+            self.sock.sendall(data)
+        except (OSError, ssl.SSLError) as exc:
+            raise self._lost(exc) from exc
+
+    def next(self, proto: BulkSender | BulkReceiver) -> object:
+        """The next event from the peer, reading as needed (after sending what is queued:
+        the peer may be waiting for it)."""
+        while not self._events:
+            self.flush()
+            try:
+                data = self.sock.recv(256 * 1024)
+            except (OSError, ssl.SSLError) as exc:
+                raise self._lost(exc) from exc
+            if not data:
+                raise self._lost(None)
+            try:
+                self._events.extend(proto.receive_data(data))
+            except RemoteProtocolError as exc:
+                with contextlib.suppress(OSError, ssl.SSLError):
+                    self.sock.sendall(error_frame(exc.code, str(exc)))
+                raise TransferFailed(f"the peer broke the protocol: {exc}") from exc
+        event = self._events.popleft()
+        if isinstance(event, BulkError):
+            raise TransferFailed(f"the peer stopped the transfer: {event.message or event.code}")
+        return event
+
+    def fail(self, error: ChattyError) -> None:
+        """Tell the peer why we stop, if the link still carries it."""
+        with contextlib.suppress(OSError, ssl.SSLError):
+            self.flush()
+            self.sock.sendall(error_frame(getattr(error, "code", "failed"), str(error)))
+
+    def _lost(self, exc: BaseException | None) -> ChattyError:
+        if self.cancel.is_set():
+            return Cancelled("cancelled")
+        if isinstance(exc, TimeoutError | socket.timeout):
+            return Interrupted(f"no data for {BULK_TIMEOUT:.0f} s")
+        return Interrupted(f"connection lost ({exc.__class__.__name__ if exc else 'closed'})")
+
+    def abort(self) -> None:
+        """Unblock the worker from another thread: shut the TCP socket down under TLS.
+        (``SSLSocket.shutdown`` would also drop the TLS state, and the worker's next
+        read would hand it raw ciphertext.)"""
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        """Orderly end: our side is done writing; wait (briefly) for the peer's close."""
+        deadline = time.monotonic() + 5
+        with contextlib.suppress(OSError, ssl.SSLError):
+            self.flush()
+            self.sock.settimeout(1)
+            while self.sock.recv(65536) and time.monotonic() < deadline:
+                pass
+        self.sock.close()
+
+
+def accept_bulk(
+    raw: socket.socket, ctx: ssl.SSLContext, cancel: threading.Event
+) -> tuple[_Channel, str, BulkSender, Opened]:
+    """TLS on an accepted bulk socket whose preamble was answered; returns who asked
+    for what. The caller checks that this peer may have this transfer."""
+    raw.setblocking(True)
+    raw.settimeout(BULK_TIMEOUT)
+    try:
+        sock = ctx.wrap_socket(raw, server_side=True)
+    except (OSError, ssl.SSLError) as exc:
+        raw.close()
+        raise PeerError(f"bulk handshake failed: {exc}") from exc
+    channel = _Channel(sock, cancel)
+    proto = BulkSender()
+    try:
+        event = channel.next(proto)
+    except ChattyError:
+        sock.close()
+        raise
+    assert isinstance(event, Opened)
+    return channel, tls.peer_id(sock), proto, event
+
+
+def send(
+    channel: _Channel,
+    proto: BulkSender,
+    opened: Opened,
+    entries: list[Entry],
+    sources: list[str],
+    reporter: Reporter,
+) -> list[tuple[int, str]]:
+    """Serve one bulk connection: the manifest if asked, then the wanted bytes.
+    Returns the files the receiver reports as failed."""
+    try:
+        proto.set_manifest([e.size for e in entries])
+        if opened.manifest:
+            channel.write(proto.entries(entries))
+        wants: list[tuple[int, int]] = []
+        while True:
+            event = channel.next(proto)
+            if isinstance(event, Wanted):
+                wants += event.files
+            elif isinstance(event, WantsDone):
+                break
+        done = sum(e.size for e in entries) - sum(entries[i].size - o for i, o in wants)
+        log.debug("sending %d files, %d bytes already there", len(wants), done)
+        buf = bytearray(HEADER.size + CHUNK)
+        view = memoryview(buf)
+        last = 0.0
+        for index, offset in wants:
+            entry, path = entries[index], sources[index]
+            hasher = blake3.blake3()
+            with open(path, "rb", buffering=0) as f:
+                if os.fstat(f.fileno()).st_size != entry.size:
+                    raise TransferFailed(f"{path} changed since it was offered; send it again")
+                _hash_prefix(f, hasher, offset, view)
+                channel.write(proto.file_start(index, offset))
+                left = entry.size - offset
+                while left:
+                    if channel.cancel.is_set():
+                        raise Cancelled("cancelled")
+                    n = f.readinto(view[HEADER.size : HEADER.size + min(CHUNK, left)])
+                    if not n:
+                        raise TransferFailed(f"{path} shrank while being sent")
+                    buf[: HEADER.size] = data_header(n)
+                    hasher.update(view[HEADER.size : HEADER.size + n])
+                    channel.write(view[: HEADER.size + n])
+                    left -= n
+                    done += n
+                    if time.monotonic() - last > REPORT_EVERY:
+                        last = time.monotonic()
+                        reporter.progress(done)
+            channel.write(proto.file_end(hasher.hexdigest()))
+        channel.write(proto.end())
+        channel.flush()
+        reporter.progress(done)
+        result = channel.next(proto)
+        assert isinstance(result, ResultReceived)
+        return result.failed
+    except OSError as exc:
+        error = TransferFailed(f"cannot read {exc.filename or 'a file'}: {exc.strerror or exc}")
+        channel.fail(error)
+        raise error from exc
+    except (TransferFailed, ProtocolError) as exc:
+        channel.fail(exc)
+        raise
+    finally:
+        channel.close()
+
+
+def _hash_prefix(f: object, hasher: blake3.blake3, length: int, view: memoryview) -> None:
+    """Feed the first ``length`` bytes of an open file to ``hasher``."""
+    readinto = f.readinto  # type: ignore[attr-defined]
+    left = length
+    while left:
+        n = readinto(view[: min(len(view), left)])
+        if not n:
+            raise TransferFailed("a file is shorter than the bytes already transferred")
+        hasher.update(view[:n])
+        left -= n
+
+
+# ----- the receiver's side -------------------------------------------------
+
+
+def dial_bulk(
+    addresses: list[tuple[str, int]],
+    identity: Identity,
+    peer_id: str,
+    cancel: threading.Event,
+) -> _Channel:
+    """A bulk connection to the first address that answers and proves to be ``peer_id``."""
+    errors = []
+    for host, port in addresses:
+        try:
+            raw = socket.create_connection((host, port), timeout=CONNECT_TIMEOUT)
+        except OSError as exc:
+            errors.append(f"{host}: {exc.strerror or exc}")
+            continue
+        try:
+            raw.settimeout(BULK_TIMEOUT)
+            raw.sendall(preamble.encode_request(preamble.ChannelKind.BULK, identity.cert_der))
+            reply = _recv_exactly(raw, preamble.REPLY.size)
+            status = preamble.parse_reply(reply)
+            if status is not preamble.Status.OK:
+                raise PeerError(f"the peer refused the bulk connection ({status.name.lower()})")
+            sock = tls.client_context(identity).wrap_socket(raw, server_hostname="chatty")
+            tls.peer_id(sock, peer_id)
+            return _Channel(sock, cancel)
+        except (OSError, ssl.SSLError, ChattyError) as exc:
+            raw.close()
+            if isinstance(exc, ChattyError) and not isinstance(exc, RemoteProtocolError):
+                raise
+            errors.append(f"{host}: {exc}")
+    raise Interrupted("cannot open a bulk connection: " + "; ".join(errors or ["no address"]))
+
+
+def _recv_exactly(sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise PeerError("the peer closed the connection")
+        data += chunk
+    return data
+
+
+@dataclass
+class Incoming:
+    """What the receiver knows of an accepted transfer before a bulk connection."""
+
+    transfer_id: str
+    count: int
+    size: int
+    folder: Path
+    entries: list[Entry] | None
+    dests: list[str] | None
+    pending: list[int]
+    """Indexes of files not yet landed (ignored while the manifest is unknown)."""
+
+
+class Landing:
+    """The download folder as seen by one incoming transfer."""
+
+    def __init__(self, folder: Path, transfer_id: str) -> None:
+        self.folder = folder
+        self.partials = folder / PARTIAL_DIR / transfer_id
+
+    def prepare(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for part in (self.partials.parent, self.partials):
+            _real_dir(part, create=True)
+
+    def partial(self, index: int) -> Path:
+        return self.partials / str(index)
+
+    def have(self, index: int, size: int) -> int:
+        """Bytes of this file already on disk from an earlier attempt."""
+        try:
+            return min(os.lstat(self.partial(index)).st_size, size)
+        except FileNotFoundError:
+            return 0
+
+    def place(self, entries: list[Entry]) -> list[str]:
+        """A safe relative destination per entry. Each top-level folder gets a fresh
+        name in the download folder (``photos`` taken: ``photos (1)``), created now."""
+        tops: dict[str, str] = {}
+        dests = []
+        for entry in entries:
+            try:
+                parts = list(safe_relpath(entry.path))
+            except UnsafePath as exc:
+                raise TransferFailed(f"refusing the batch: {exc}") from exc
+            if len(parts) > 1 or entry.kind == "dir":
+                top = parts[0]
+                if top not in tops:
+                    tops[top] = self._new_folder(top)
+                parts[0] = tops[top]
+            dests.append("/".join(parts))
+        for entry, dest in zip(entries, dests, strict=True):
+            if entry.kind == "dir":
+                self._parent_dirs(dest + "/x")
+        return dests
+
+    def _new_folder(self, name: str) -> str:
+        n, candidate = 0, name
+        while True:
+            try:
+                (self.folder / candidate).mkdir()
+                return candidate
+            except FileExistsError:
+                n += 1
+                candidate = numbered(name, n)
+
+    def _parent_dirs(self, dest: str) -> Path:
+        """Create (or check) each folder above ``dest``; none may be a symlink."""
+        current = self.folder
+        for part in dest.split("/")[:-1]:
+            current = current / part
+            _real_dir(current, create=True)
+        return current
+
+    def finish(self, index: int, dest: str, mtime: float) -> Path:
+        """Give a verified partial its final name, never replacing anything there."""
+        partial = self.partial(index)
+        os.utime(partial, (mtime, mtime))
+        parent = self._parent_dirs(dest)
+        name = dest.rsplit("/", 1)[-1]
+        n, candidate = 0, name
+        while True:
+            final = parent / candidate
+            try:
+                os.link(partial, final, follow_symlinks=False)
+                break
+            except FileExistsError:
+                n += 1
+                candidate = numbered(name, n)
+            except OSError as exc:  # a file system without hard links
+                if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV):
+                    raise
+                if os.path.lexists(final):
+                    n += 1
+                    candidate = numbered(name, n)
+                    continue
+                os.rename(partial, final)
+                return final
+        os.unlink(partial)
+        return final
+
+    def discard(self) -> None:
+        """Remove every partial of this transfer (cancelled, failed, finished)."""
+        if self.partials.is_dir() and not self.partials.is_symlink():
+            for child in self.partials.iterdir():
+                child.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                self.partials.rmdir()
+                self.partials.parent.rmdir()  # only when no other transfer uses it
+
+
+def _real_dir(path: Path, create: bool) -> None:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        if not create:
+            raise
+        path.mkdir(mode=0o755)
+        st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode):
+        raise TransferFailed(f"{path} is in the way (not a folder); nothing written through it")
+
+
+def receive(
+    channel: _Channel, incoming: Incoming, landing: Landing, reporter: Reporter
+) -> list[tuple[int, str]]:
+    """Fetch what is missing and land it; returns the files that failed, with why."""
+    proto = BulkReceiver(incoming.transfer_id, incoming.count, incoming.size)
+    fd = -1
+    try:
+        landing.prepare()
+        channel.write(proto.open(incoming.entries))
+        channel.flush()
+        entries, dests, pending = incoming.entries, incoming.dests, incoming.pending
+        if entries is None or dests is None:
+            while not isinstance(channel.next(proto), ManifestDone):
+                pass
+            entries = proto.entries
+            dests = landing.place(entries)
+            reporter.manifest(entries, dests)
+            pending = [i for i, e in enumerate(entries) if e.kind == "file"]
+        wants = [(i, landing.have(i, entries[i].size)) for i in pending]
+        log.debug("asking for %d files: %s", len(wants), wants[:3])
+        done = incoming.size - sum(entries[i].size - o for i, o in wants)
+        reporter.progress(done)
+        channel.write(proto.want(wants))
+        channel.flush()
+        failed: list[tuple[int, str]] = []
+        hasher = blake3.blake3()
+        index, last = -1, 0.0
+        while True:
+            event = channel.next(proto)
+            if isinstance(event, DataReceived):
+                _write_all(fd, event.data)
+                hasher.update(event.data)
+                done += len(event.data)
+                if time.monotonic() - last > REPORT_EVERY:
+                    last = time.monotonic()
+                    reporter.progress(done)
+                    if channel.cancel.is_set():
+                        raise Cancelled("cancelled")
+            elif isinstance(event, FileStarted):
+                index = event.index
+                fd, hasher = _open_partial(landing.partial(index), event.offset)
+            elif isinstance(event, FileEnded):
+                os.fsync(fd)
+                os.close(fd)
+                fd = -1
+                if hasher.hexdigest() != event.hash:
+                    landing.partial(index).unlink()
+                    reason = "hash mismatch: the received bytes differ from the sender's file"
+                    failed.append((index, reason))
+                    reporter.file_failed(index, reason)
+                else:
+                    saved = landing.finish(index, dests[index], entries[index].mtime)
+                    reporter.file_done(index, str(saved))
+            elif isinstance(event, AllSent):
+                break
+            elif isinstance(event, EntriesReceived):
+                pass
+        reporter.progress(done)
+        channel.write(proto.result(failed))
+        channel.flush()
+        return failed
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            error = TransferFailed(f"the disk holding {landing.folder} is full")
+            landing.discard()
+        else:
+            error = TransferFailed(f"cannot write in {landing.folder}: {exc.strerror or exc}")
+        channel.fail(error)
+        raise error from exc
+    except (TransferFailed, ProtocolError) as exc:
+        channel.fail(exc)
+        raise
+    finally:
+        if fd >= 0:
+            os.close(fd)
+        channel.close()
+
+
+def _open_partial(path: Path, offset: int) -> tuple[int, blake3.blake3]:
+    """Open a partial for appending at ``offset``, with a hasher that already covers
+    the bytes before it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    hasher = blake3.blake3()
+    view = memoryview(bytearray(CHUNK))
+    left, position = offset, 0
+    while left:
+        n = os.preadv(fd, [view[: min(CHUNK, left)]], position)
+        if not n:
+            break
+        hasher.update(view[:n])
+        left -= n
+        position += n
+    os.ftruncate(fd, offset)
+    os.lseek(fd, offset, os.SEEK_SET)
+    return fd, hasher
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]

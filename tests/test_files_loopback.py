@@ -1,0 +1,235 @@
+"""File transfers between two real nodes over real TLS on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from chatty_p2p.files import TransferInfo
+from chatty_p2p.node import EventType, Node, NodeEvent
+from chatty_p2p.protocol.bulk import Entry
+from chatty_p2p.store import TransferRecord
+from chatty_p2p.transfer import PARTIAL_DIR
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """Relative path -> sha256 (or "dir") for everything under root, partials excluded."""
+    out = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        if rel.startswith(PARTIAL_DIR):
+            continue
+        out[rel] = "dir" if path.is_dir() else hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+def make_tree(root: Path) -> Path:
+    top = root / "album"
+    (top / "nested" / "deeper").mkdir(parents=True)
+    (top / "empty").mkdir()
+    (top / "zero.bin").write_bytes(b"")
+    (top / "nested" / "naïve café 🎉.txt").write_text("unicode names survive\n")
+    (top / "nested" / "deeper" / "big.bin").write_bytes(os.urandom(24 * 1024 * 1024 + 17))
+    for i in range(300):  # many small files, without a round trip each
+        (top / "nested" / f"small-{i:03}.txt").write_text(f"file {i}\n" * (i % 7))
+    return top
+
+
+async def wait_transfer(
+    queue: asyncio.Queue[NodeEvent],
+    check: Callable[[TransferInfo], bool],
+    kinds: tuple[EventType, ...] = (EventType.TRANSFER,),
+    timeout: float = 30,
+) -> TransferInfo:
+    async with asyncio.timeout(timeout):
+        while True:
+            event = await queue.get()
+            if event.type in kinds and event.transfer is not None and check(event.transfer):
+                return event.transfer
+
+
+def ended(info: TransferInfo) -> bool:
+    return info.state in ("done", "failed", "declined", "cancelled", "expired")
+
+
+@pytest.fixture
+async def pair(tmp_path: Path) -> AsyncIterator[tuple[Node, Node]]:
+    a = Node(tmp_path / "a", name="alpha", discovery=False, download_dir=tmp_path / "a-dl")
+    b = Node(tmp_path / "b", name="bravo", discovery=False, download_dir=tmp_path / "b-dl")
+    await a.start()
+    await b.start()
+    await a.add_peer("127.0.0.1", b.port)
+    yield a, b
+    await a.stop()
+    await b.stop()
+
+
+async def test_folder_tree_arrives_identical_after_consent(
+    pair: tuple[Node, Node], tmp_path: Path
+) -> None:
+    a, b = pair
+    source = make_tree(tmp_path / "src")
+    a_events, b_events = a.subscribe(), b.subscribe()
+    sent = await a.send_files(b.device_id, [source])
+    offer = await wait_transfer(b_events, lambda t: True, (EventType.TRANSFER_OFFERED,))
+    assert (offer.id, offer.peer_name, offer.names) == (sent.id, "alpha", ["album"])
+    assert offer.count == 304 and offer.size == sent.size  # 302 files, 2 folders w/o files
+    b.accept(offer.id[:8])
+    done = await wait_transfer(b_events, ended)
+    assert done.state == "done", done.error
+    assert (await wait_transfer(a_events, ended)).state == "done"
+    assert tree_digest(tmp_path / "b-dl" / "album") == tree_digest(source)
+    assert not (tmp_path / "b-dl" / PARTIAL_DIR).exists()
+    # Sending the same folder again lands beside it, never over it.
+    again = await a.send_files(b.device_id, [source / "zero.bin", source])
+    await wait_transfer(b_events, lambda t: t.id == again.id, (EventType.TRANSFER_OFFERED,))
+    b.accept(again.id)
+    assert (await wait_transfer(b_events, ended)).state == "done"
+    assert tree_digest(tmp_path / "b-dl" / "album (1)") == tree_digest(source)
+    assert (tmp_path / "b-dl" / "zero.bin").stat().st_size == 0
+
+
+async def test_declined_offer_leaves_nothing(pair: tuple[Node, Node], tmp_path: Path) -> None:
+    a, b = pair
+    source = tmp_path / "secret.txt"
+    source.write_text("no thanks")
+    a_events, b_events = a.subscribe(), b.subscribe()
+    sent = await a.send_files(b.device_id, [source])
+    await wait_transfer(b_events, lambda t: True, (EventType.TRANSFER_OFFERED,))
+    b.decline(sent.id)
+    refused = await wait_transfer(a_events, ended)
+    assert refused.state == "declined" and "bravo declined" in refused.error
+    assert not any((tmp_path / "b-dl").rglob("*"))
+
+
+async def test_not_enough_space_is_refused_with_a_reason(
+    pair: tuple[Node, Node], tmp_path: Path
+) -> None:
+    a, b = pair
+    big = tmp_path / "huge.img"
+    with big.open("wb") as f:  # sparse: claims far more than any disk here has free
+        f.truncate(1 << 40)
+    a_events = a.subscribe()
+    await a.send_files(b.device_id, [big])
+    refused = await wait_transfer(a_events, ended)
+    assert refused.state == "declined" and "not enough free space" in refused.error
+
+
+async def test_hostile_names_never_leave_the_download_folder(
+    pair: tuple[Node, Node], tmp_path: Path
+) -> None:
+    """A sender whose manifest is crafted: the receiver must keep every file inside."""
+    a, b = pair
+    dl = tmp_path / "b-dl"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    dl.mkdir()
+    (dl / "trap").symlink_to(outside, target_is_directory=True)
+    (dl / "trapfile").symlink_to(outside / "victim")
+    hostile = [
+        "../escape",
+        "../../escape2",
+        "/etc/passwd-copy",
+        "a/../../b",
+        "C:\\Windows\\x.txt",
+        "C:/x2",
+        "\\\\server\\share",
+        "nul\x00byte",
+        "CON",
+        "aux.txt",
+        "x" * 300,
+        "trap/inside",
+        "trapfile",
+        "..",
+        ".",
+        "dir/./../..",
+        "ctrl\x1b[31mred",
+        "bidi\u202etxt.exe",
+        "trailing. . ",
+        "com1",
+        "LPT9.log",
+        "a/" * 70 + "deep",
+    ]
+    payload = tmp_path / "payload"
+    payload.write_bytes(b"hostile payload")
+    entries = [Entry(name, "file", payload.stat().st_size, 0.0) for name in hostile[:-1]]
+    record = TransferRecord(
+        id="f" * 32,
+        peer_id=b.device_id,
+        outgoing=True,
+        state="offered",
+        count=len(entries),
+        size=sum(e.size for e in entries),
+        names=["crafted"],
+    )
+    a.store.add_transfer(record)
+    a.store.add_entries(record.key, entries, [str(payload)] * len(entries))
+    b_events = b.subscribe()
+    a.files._live_for(record)
+    conn = a._connection(b.device_id)
+    assert conn is not None
+    a.files._offer(conn, record)
+    offer = await wait_transfer(b_events, lambda t: True, (EventType.TRANSFER_OFFERED,))
+    b.accept(offer.id)
+    done = await wait_transfer(b_events, ended)
+    assert done.state == "done", done.error
+    assert not any(outside.iterdir())  # nothing through the planted symlinks
+    landed = [p for p in dl.rglob("*") if p.is_file() and not p.is_symlink()]
+    assert len(landed) == len(entries)
+    for path in landed:
+        assert path.resolve().is_relative_to(dl.resolve())
+        assert path.read_bytes() == b"hostile payload"
+        assert len(path.name.encode()) <= 255
+    assert {p.name for p in dl.iterdir()} >= {"trap", "trapfile", "_CON", "_aux.txt"}
+
+
+async def test_resume_after_receiver_restart_and_tampered_partial(tmp_path: Path) -> None:
+    """Stop the receiver mid-file: it resumes from what is on disk; a corrupted
+    partial is caught by the hash and nothing lands under the final name."""
+    a = Node(tmp_path / "a", name="alpha", discovery=False, download_dir=tmp_path / "a-dl")
+    b_dl = tmp_path / "b-dl"
+    b = Node(
+        tmp_path / "b", name="bravo", discovery=False, accept_from=["alpha"], download_dir=b_dl
+    )
+    await a.start()
+    await b.start()
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(256 * 1024 * 1024))
+    try:
+        for tamper in (False, True):
+            await a.add_peer("127.0.0.1", b.port)
+            b_events = b.subscribe()
+            sent = await a.send_files(b.device_id, [big])
+            partial = b_dl / PARTIAL_DIR / sent.id / "0"
+            async with asyncio.timeout(30):
+                while not partial.exists() or partial.stat().st_size < 8 << 20:
+                    await asyncio.sleep(0.002)
+            await b.stop()  # mid-file: the partial stays
+            on_disk = partial.stat().st_size
+            assert 0 < on_disk < big.stat().st_size
+            if tamper:
+                with partial.open("r+b") as f:
+                    f.seek(1000)
+                    byte = f.read(1)
+                    f.seek(1000)
+                    f.write(bytes([byte[0] ^ 0xFF]))
+            b = Node(tmp_path / "b", discovery=False, accept_from=["alpha"], download_dir=b_dl)
+            await b.start()
+            b_events = b.subscribe()
+            await a.add_peer("127.0.0.1", b.port)
+            result = await wait_transfer(b_events, lambda t, s=sent.id: t.id == s and ended(t))
+            if tamper:
+                assert result.state == "failed" and "hash mismatch" in result.error
+                assert not (b_dl / "big (1).bin").exists()
+            else:
+                assert result.state == "done", result.error
+                assert 0 < result.resumed_from <= on_disk  # only the rest was sent
+                assert (b_dl / "big.bin").read_bytes() == big.read_bytes()
+    finally:
+        await a.stop()
+        await b.stop()
