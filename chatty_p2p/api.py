@@ -7,9 +7,11 @@ daemon or window that already owns the data dir; one table serves both.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from chatty_p2p.errors import ChattyError
+from chatty_p2p.files import TransferInfo
 from chatty_p2p.node import Node, Peer, parse_address
 
 Op = Callable[..., Awaitable[dict[str, Any]]]
@@ -64,6 +66,29 @@ async def _history(node: Node, peer: str, limit: int = 50) -> dict[str, Any]:
     }
 
 
+async def _send(node: Node, peer: str, paths: list[str]) -> dict[str, Any]:
+    target = await node.resolve(peer)
+    info = await node.send_files(target.id, [Path(p) for p in paths])
+    return {"peer": target.to_dict(), "transfer": info.to_dict()}
+
+
+async def _transfers(node: Node) -> dict[str, Any]:
+    return {"transfers": [t.to_dict() for t in node.transfers()]}
+
+
+def _on_transfer(action: Callable[[Node, str], TransferInfo]) -> Op:
+    async def run(node: Node, transfer: str) -> dict[str, Any]:
+        return {"transfer": action(node, transfer).to_dict()}
+
+    return run
+
+
+async def _download_dir(node: Node, folder: str | None = None) -> dict[str, Any]:
+    if folder is not None:
+        node.set_download_dir(Path(folder))
+    return {"folder": str(node.files.download_dir)}
+
+
 OPS: dict[str, Op] = {
     "id": _id,
     "peers": _peers,
@@ -73,6 +98,13 @@ OPS: dict[str, Op] = {
     "add": _add,
     "forget": _forget,
     "history": _history,
+    "send": _send,
+    "transfers": _transfers,
+    "accept": _on_transfer(Node.accept),
+    "decline": _on_transfer(Node.decline),
+    "cancel": _on_transfer(Node.cancel),
+    "resume": _on_transfer(Node.resume),
+    "download_dir": _download_dir,
 }
 
 

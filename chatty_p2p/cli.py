@@ -13,16 +13,19 @@ import asyncio
 import contextlib
 import json
 import logging
+import shlex
 import signal
 import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-from chatty_p2p import __version__, api, config
+from chatty_p2p import __version__, api, cli_files, config
 from chatty_p2p.control import ControlClient, ControlServer
 from chatty_p2p.errors import ChattyError, UnknownPeer
+from chatty_p2p.files import human_size
 from chatty_p2p.identity import short_id
 from chatty_p2p.links import find_links, is_safe_url
 from chatty_p2p.node import Node, NodeEvent, lock_is_held
@@ -131,8 +134,12 @@ def peer_label(peer: dict[str, Any]) -> str:
     return f"{peer['name']} ({short_id(peer['id'])})"
 
 
-def describe_event(event: dict[str, Any]) -> str:
+def describe_event(event: dict[str, Any]) -> str | None:
+    """One line for an event; None for those a person need not see (progress ticks)."""
     kind = event["type"]
+    if "transfer" in event:
+        line = cli_files.describe_transfer(event)
+        return None if line is None else f"[{clock(event['time'])}] {line}"
     peer = event.get("peer")
     who = peer_label(peer) if peer else ""
     msg = event.get("message")
@@ -166,6 +173,8 @@ async def cmd_daemon(args: argparse.Namespace) -> int:
         port=args.port,
         discovery=not args.no_discovery,
         interfaces=args.interface or None,
+        download_dir=Path(args.download_dir) if args.download_dir else None,
+        accept_from=args.accept_from,
     )
     events = node.subscribe()  # before start: peers may connect while it runs
     await node.start()
@@ -184,12 +193,17 @@ async def cmd_daemon(args: argparse.Namespace) -> int:
         )
         print(f"fingerprint {info['fingerprint']}", flush=True)
 
+    def show(event: dict[str, Any]) -> None:
+        if args.json:
+            print_json(event)
+        elif (line := describe_event(event)) is not None:
+            print(line, flush=True)
+
     async def add(address: str) -> None:
         try:
             await api.call(node, "add", {"address": address})
         except ChattyError as exc:
-            event = {"type": "warning", "time": time.time(), "text": f"{address}: {exc}"}
-            print_json(event) if args.json else print(describe_event(event), flush=True)
+            show({"type": "warning", "time": time.time(), "text": f"{address}: {exc}"})
 
     adders = [asyncio.create_task(add(a)) for a in args.peer]
     stopper = asyncio.create_task(stop.wait())
@@ -200,8 +214,7 @@ async def cmd_daemon(args: argparse.Namespace) -> int:
             if getter not in done:
                 getter.cancel()
                 break
-            event = getter.result().to_dict()
-            print_json(event) if args.json else print(describe_event(event), flush=True)
+            show(getter.result().to_dict())
     finally:
         for task in adders:
             task.cancel()
@@ -333,6 +346,7 @@ CHAT_HELP = """\
 /nick NAME       rename this device
 /peers           list peers
 /link URL        send a link
+/send PATH...    send files or folders
 /history [N]     show the last N messages (default 20)
 /quit            leave (Ctrl-D works too)
 Anything else is sent as a message."""
@@ -380,6 +394,10 @@ async def _chat_line(backend: Backend, peer: dict[str, Any], line: str) -> bool:
                     print(f"  {peer_label(p)}  {p['state']}")
             case "/link":
                 await backend.call("say", peer=peer["id"], text=rest.strip(), kind="link")
+            case "/send":
+                paths = [str(Path(p).expanduser().absolute()) for p in shlex.split(rest)]
+                t = (await backend.call("send", peer=peer["id"], paths=paths))["transfer"]
+                print(f"offered {', '.join(t['names'][:3])} ({human_size(t['size'])})")
             case "/history":
                 await _show_history(backend, peer, int(rest) if rest.strip().isdigit() else 20)
             case _:
@@ -393,7 +411,8 @@ async def _print_chat_events(events: Events, peer_id: str) -> None:
     while True:
         event = await events.get()
         peer = event.get("peer") or {}
-        if peer.get("id") != peer_id and event["type"] != "warning":
+        transfer = event.get("transfer") or {}
+        if peer_id not in (peer.get("id"), transfer.get("peer_id")) and event["type"] != "warning":
             continue
         msg = event.get("message")
         if event["type"] == "message" and msg and not msg["outgoing"]:
@@ -402,8 +421,8 @@ async def _print_chat_events(events: Events, peer_id: str) -> None:
             print(format_message(msg, peer) + suffix, flush=True)
         elif event["type"] == "message-status" and msg and msg["status"] == "delivered":
             continue
-        elif event["type"] != "message":
-            print(describe_event(event), flush=True)
+        elif event["type"] != "message" and (line := describe_event(event)) is not None:
+            print(line, flush=True)
 
 
 # ----- parser ------------------------------------------------------------------------
@@ -449,6 +468,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="HOST:PORT",
         help="also connect to this address (networks without multicast)",
+    )
+    p.add_argument(
+        "--download-dir", metavar="FOLDER", help="where received files go (this run only)"
+    )
+    p.add_argument(
+        "--accept-from",
+        action="append",
+        default=[],
+        metavar="PEER",
+        help="accept file offers from this peer (name or id prefix; * for anyone) unasked",
     )
     p.set_defaults(func=cmd_daemon)
 
@@ -497,6 +526,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("forget", "unpin a peer's key (after that device was reset)")
     p.add_argument("peer", metavar="PEER", help="name or id prefix")
     p.set_defaults(func=cmd_forget)
+    cli_files.register(add)
     return parser
 
 

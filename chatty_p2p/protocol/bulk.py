@@ -192,7 +192,7 @@ class _Side:
         self._decoder = FrameDecoder()
         self.closed = False
 
-    def _frames(self, data: bytes) -> list[tuple[BulkType, bytes, dict[str, Any]]]:
+    def _frames(self, data: bytes | memoryview) -> list[tuple[BulkType, bytes, dict[str, Any]]]:
         out = []
         for frame in self._decoder.feed(data):
             try:
@@ -232,7 +232,7 @@ class BulkSender:
     def end(self) -> bytes:
         return encode_json(BulkType.END, {})
 
-    def receive_data(self, data: bytes) -> list[SenderEvent]:
+    def receive_data(self, data: bytes | memoryview) -> list[SenderEvent]:
         events: list[SenderEvent] = []
         for kind, _payload, body in self._side._frames(data):
             if kind is BulkType.ERROR:
@@ -328,7 +328,7 @@ class BulkReceiver:
     def result(self, failed: list[tuple[int, str]]) -> bytes:
         return encode_json(BulkType.RESULT, {"failed": [list(f) for f in failed]})
 
-    def receive_data(self, data: bytes) -> list[ReceiverEvents]:
+    def receive_data(self, data: bytes | memoryview) -> list[ReceiverEvents]:
         events: list[ReceiverEvents] = []
         for kind, payload, body in self._side._frames(data):
             if kind is BulkType.ERROR:
