@@ -205,6 +205,22 @@ class Host:
     def link(self, up: bool) -> None:
         ip("link", "set", "eth0", "up" if up else "down", ns=self.ns)
 
+    def shape(self, mbit: int) -> None:
+        """Limit what this host sends, like a slower network, so a transfer lasts long
+        enough to be interrupted mid-way on purpose."""
+        tbf = ["tbf", "rate", f"{mbit}mbit", "burst", "256kb", "latency", "100ms"]
+        subprocess.run(
+            ["ip", "netns", "exec", self.ns, "tc", "qdisc", "replace", "dev", "eth0", "root", *tbf],
+            check=True,
+            capture_output=True,
+        )
+
+    def spawn(self, *args: str) -> subprocess.Popen[str]:
+        """Start a one-shot ``chatty`` command here without waiting for it."""
+        return subprocess.Popen(
+            self.command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+
     @property
     def id(self) -> str:
         assert self.daemon is not None
