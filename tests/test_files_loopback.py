@@ -233,3 +233,99 @@ async def test_resume_after_receiver_restart_and_tampered_partial(tmp_path: Path
     finally:
         await a.stop()
         await b.stop()
+
+
+async def test_transfers_run_both_ways_at_once(pair: tuple[Node, Node], tmp_path: Path) -> None:
+    a, b = pair
+    b._accept_from = ["*"]
+    a._accept_from = ["*"]
+    files = {}
+    for name in ("one", "two", "back"):
+        files[name] = tmp_path / f"{name}.bin"
+        files[name].write_bytes(os.urandom(16 * 1024 * 1024))
+    a_events, b_events = a.subscribe(), b.subscribe()
+    sent = await asyncio.gather(
+        a.send_files(b.device_id, [files["one"]]),
+        a.send_files(b.device_id, [files["two"]]),
+        b.send_files(a.device_id, [files["back"]]),
+    )
+    ids = {t.id for t in sent}
+    finished: dict[str, TransferInfo] = {}
+    async with asyncio.timeout(60):
+        while len(finished) < 6:  # each transfer ends on both sides
+            for queue in (a_events, b_events):
+                while not queue.empty():
+                    event = queue.get_nowait()
+                    t = event.transfer
+                    if event.type is EventType.TRANSFER and t is not None and ended(t):
+                        finished[f"{t.id}{t.outgoing}"] = t
+            await asyncio.sleep(0.05)
+    assert {t.id for t in finished.values()} == ids
+    assert all(t.state == "done" for t in finished.values())
+    for name, where in (("one", "b-dl"), ("two", "b-dl"), ("back", "a-dl")):
+        assert (tmp_path / where / f"{name}.bin").read_bytes() == files[name].read_bytes()
+
+
+@pytest.mark.parametrize("side", ["receiver", "sender"])
+async def test_cancel_from_either_side_tells_the_other_and_keeps_nothing(
+    pair: tuple[Node, Node], tmp_path: Path, side: str
+) -> None:
+    a, b = pair
+    b._accept_from = ["*"]
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(256 * 1024 * 1024))
+    a_events, b_events = a.subscribe(), b.subscribe()
+    sent = await a.send_files(b.device_id, [big])
+    partial = tmp_path / "b-dl" / PARTIAL_DIR / sent.id / "0"
+    async with asyncio.timeout(30):
+        while not partial.exists() or partial.stat().st_size < 1 << 20:
+            await asyncio.sleep(0.002)
+    canceller, other = (b, a_events) if side == "receiver" else (a, b_events)
+    canceller.cancel(sent.id[:6])
+    told = await wait_transfer(other, ended)
+    assert told.state == "cancelled" and "cancelled by" in told.error
+    await asyncio.sleep(0.2)
+    assert not (tmp_path / "b-dl" / "big.bin").exists()
+    assert not partial.exists()
+
+
+async def test_sender_restart_resumes_the_transfer(tmp_path: Path) -> None:
+    b_dl = tmp_path / "b-dl"
+    a = Node(tmp_path / "a", name="alpha", discovery=False)
+    b = Node(tmp_path / "b", name="bravo", discovery=False, accept_from=["*"], download_dir=b_dl)
+    await a.start()
+    await b.start()
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(256 * 1024 * 1024))
+    await a.add_peer("127.0.0.1", b.port)
+    b_events = b.subscribe()
+    sent = await a.send_files(b.device_id, [big])
+    partial = b_dl / PARTIAL_DIR / sent.id / "0"
+    async with asyncio.timeout(30):
+        while not partial.exists() or partial.stat().st_size < 8 << 20:
+            await asyncio.sleep(0.002)
+    await a.stop()
+    a = Node(tmp_path / "a", discovery=False)
+    await a.start()
+    try:
+        await a.add_peer("127.0.0.1", b.port)  # the sender is back: the receiver resumes
+        done = await wait_transfer(b_events, lambda t: t.id == sent.id and ended(t))
+        assert done.state == "done" and done.resumed_from > 0
+        assert (b_dl / "big.bin").read_bytes() == big.read_bytes()
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+async def test_unanswered_offer_expires(
+    pair: tuple[Node, Node], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("chatty_p2p.files.OFFER_TTL", 0.5)
+    a, b = pair
+    note = tmp_path / "note.txt"
+    note.write_text("anyone?")
+    a_events = a.subscribe()
+    await a.send_files(b.device_id, [note])
+    expired = await wait_transfer(a_events, ended)
+    assert expired.state == "expired" and "expired" in expired.error
+    assert not any((tmp_path / "b-dl").rglob("*"))
