@@ -80,6 +80,10 @@ class TransferInfo:
     done_bytes: int
     resumed_from: int
     """Bytes already in place when the latest connection started: what a resume saved."""
+    file: str
+    """The file on its way (its path in the batch), with its own progress."""
+    file_done: int
+    file_size: int
     rate: float
     eta: float | None
     folder: str
@@ -109,6 +113,7 @@ class _Live:
     task: asyncio.Task[None] | None = None
     last_saved: float = 0.0
     resumed_from: int = -1
+    current: tuple[str, int, int] = ("", 0, 0)
 
 
 class _ThreadReporter:
@@ -128,8 +133,8 @@ class _ThreadReporter:
     def manifest(self, entries: list[Entry], dests: list[str]) -> None:
         self._call(self._files._on_manifest, entries, dests)
 
-    def progress(self, done: int) -> None:
-        self._call(self._files._on_progress, done)
+    def progress(self, done: int, file: str = "", file_done: int = 0, file_size: int = 0) -> None:
+        self._call(self._files._on_progress, done, (file, file_done, file_size))
 
     def file_done(self, index: int, saved: str) -> None:
         self._call(self._files._on_file, index, "done", saved)
@@ -154,6 +159,7 @@ class FileTransfers:
         want_connection: Callable[[str], None],
         download_dir: Path,
         accept_from: Callable[[str], bool],
+        spawn: Callable[[Any], asyncio.Task[Any]],
     ) -> None:
         self._store = store
         self._identity = identity
@@ -166,7 +172,7 @@ class FileTransfers:
         self.download_dir = download_dir
         self._accept_from = accept_from
         self._live: dict[tuple[str, str, bool], _Live] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._spawn = spawn
         self._threads: set[asyncio.Future[Any]] = set()
         self._stopping = False
 
@@ -190,9 +196,6 @@ class FileTransfers:
                 live.timer.cancel()
         if self._threads:  # a worker must not write on after stop() returns
             await asyncio.wait(self._threads, timeout=10)
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
         """``fn`` in a worker thread; ``stop()`` waits for it even if our caller is cancelled."""
@@ -200,12 +203,6 @@ class FileTransfers:
         self._threads.add(future)
         future.add_done_callback(self._threads.discard)
         return await asyncio.shield(future)
-
-    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
 
     # ----- queries ---------------------------------------------------------
 
@@ -227,6 +224,9 @@ class FileTransfers:
             names=record.names,
             done_bytes=record.done_bytes,
             resumed_from=max(live.resumed_from, 0),
+            file=live.current[0],
+            file_done=live.current[1],
+            file_size=live.current[2],
             rate=rate,
             eta=left / rate if rate > 0 else None,
             folder=record.folder,
@@ -531,9 +531,10 @@ class FileTransfers:
     def _on_manifest(self, live: _Live, entries: list[Entry], dests: list[str]) -> None:
         self._store.add_entries(live.record.key, entries, dests)
 
-    def _on_progress(self, live: _Live, done: int) -> None:
+    def _on_progress(self, live: _Live, done: int, current: tuple[str, int, int]) -> None:
         record = live.record
         record.done_bytes = done
+        live.current = current
         if live.resumed_from < 0:
             live.resumed_from = done
         now = time.monotonic()

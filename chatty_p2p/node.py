@@ -251,6 +251,7 @@ class Node:
             ),
             download_dir=self.download_dir(),
             accept_from=self._accepts_from,
+            spawn=self._spawn,
         )
         if self._offline:
             return

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import logging
 import os
 import socket
@@ -93,7 +94,9 @@ class Reporter(Protocol):
     """Called from the worker thread; implementations must hop to their own loop."""
 
     def manifest(self, entries: list[Entry], dests: list[str]) -> None: ...
-    def progress(self, done: int) -> None: ...
+    def progress(self, done: int, file: str = "", file_done: int = 0, file_size: int = 0) -> None:
+        """``done`` bytes of the batch are in place; ``file`` is the one on its way."""
+
     def file_done(self, index: int, saved: str) -> None: ...
     def file_failed(self, index: int, reason: str) -> None: ...
 
@@ -323,7 +326,7 @@ def send(
                     done += n
                     if time.monotonic() - last > REPORT_EVERY:
                         last = time.monotonic()
-                        reporter.progress(done)
+                        reporter.progress(done, entry.path, entry.size - left, entry.size)
             channel.write(proto.file_end(hasher.hexdigest()))
         channel.write(proto.end())
         channel.flush()
@@ -342,12 +345,11 @@ def send(
         channel.close()
 
 
-def _hash_prefix(f: object, hasher: blake3.blake3, length: int, view: memoryview) -> None:
+def _hash_prefix(f: io.FileIO, hasher: blake3.blake3, length: int, view: memoryview) -> None:
     """Feed the first ``length`` bytes of an open file to ``hasher``."""
-    readinto = f.readinto  # type: ignore[attr-defined]
     left = length
     while left:
-        n = readinto(view[: min(len(view), left)])
+        n = f.readinto(view[: min(len(view), left)])
         if not n:
             raise TransferFailed("a file is shorter than the bytes already transferred")
         hasher.update(view[:n])
@@ -549,20 +551,22 @@ def receive(
         channel.flush()
         failed: list[tuple[int, str]] = []
         hasher = blake3.blake3()
-        index, last = -1, 0.0
+        index, last, file_done = -1, 0.0, 0
         while True:
             event = channel.next(proto)
             if isinstance(event, DataReceived):
                 _write_all(fd, event.data)
                 hasher.update(event.data)
                 done += len(event.data)
+                file_done += len(event.data)
                 if time.monotonic() - last > REPORT_EVERY:
                     last = time.monotonic()
-                    reporter.progress(done)
+                    entry = entries[index]
+                    reporter.progress(done, entry.path, file_done, entry.size)
                     if channel.cancel.is_set():
                         raise Cancelled("cancelled")
             elif isinstance(event, FileStarted):
-                index = event.index
+                index, file_done = event.index, event.offset
                 fd, hasher = _open_partial(landing.partial(index), event.offset)
             elif isinstance(event, FileEnded):
                 if entries[index].size >= SYNC_FROM:

@@ -53,6 +53,13 @@ async def wait_transfer(
                 return event.transfer
 
 
+async def grows_to(partial: Path, size: int) -> None:
+    """Wait until a partial file holds ``size`` bytes: the transfer is mid-way."""
+    async with asyncio.timeout(30):
+        while not partial.exists() or partial.stat().st_size < size:
+            await asyncio.sleep(0.002)
+
+
 def ended(info: TransferInfo) -> bool:
     return info.state in ("done", "failed", "declined", "cancelled", "expired")
 
@@ -206,9 +213,7 @@ async def test_resume_after_receiver_restart_and_tampered_partial(tmp_path: Path
             b_events = b.subscribe()
             sent = await a.send_files(b.device_id, [big])
             partial = b_dl / PARTIAL_DIR / sent.id / "0"
-            async with asyncio.timeout(30):
-                while not partial.exists() or partial.stat().st_size < 8 << 20:
-                    await asyncio.sleep(0.002)
+            await grows_to(partial, 8 << 20)
             await b.stop()  # mid-file: the partial stays
             on_disk = partial.stat().st_size
             assert 0 < on_disk < big.stat().st_size
@@ -277,9 +282,7 @@ async def test_cancel_from_either_side_tells_the_other_and_keeps_nothing(
     a_events, b_events = a.subscribe(), b.subscribe()
     sent = await a.send_files(b.device_id, [big])
     partial = tmp_path / "b-dl" / PARTIAL_DIR / sent.id / "0"
-    async with asyncio.timeout(30):
-        while not partial.exists() or partial.stat().st_size < 1 << 20:
-            await asyncio.sleep(0.002)
+    await grows_to(partial, 1 << 20)
     canceller, other = (b, a_events) if side == "receiver" else (a, b_events)
     canceller.cancel(sent.id[:6])
     told = await wait_transfer(other, ended)
@@ -301,9 +304,7 @@ async def test_sender_restart_resumes_the_transfer(tmp_path: Path) -> None:
     b_events = b.subscribe()
     sent = await a.send_files(b.device_id, [big])
     partial = b_dl / PARTIAL_DIR / sent.id / "0"
-    async with asyncio.timeout(30):
-        while not partial.exists() or partial.stat().st_size < 8 << 20:
-            await asyncio.sleep(0.002)
+    await grows_to(partial, 8 << 20)
     await a.stop()
     a = Node(tmp_path / "a", discovery=False)
     await a.start()

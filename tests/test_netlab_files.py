@@ -93,6 +93,11 @@ def test_folder_tree_arrives_identical_while_chat_flows(lab: Lab, tmp_path: Path
         e["type"] == "transfer-progress" and e["transfer"]["done_bytes"] < BIG
         for e in events[message_at:]
     )
+    # Progress per file too, with a rate and an estimate of the time left.
+    ticks = [e["transfer"] for e in events if e["type"] == "transfer-progress"]
+    video = [t for t in ticks if t["file"].endswith("raw/video.bin")]
+    assert video and all(t["file_size"] == BIG and t["file_done"] <= BIG for t in video)
+    assert any(t["rate"] > 0 and t["eta"] is not None for t in video)
 
 
 def test_transfer_survives_the_link_going_down_for_five_seconds(lab: Lab, tmp_path: Path) -> None:
