@@ -89,6 +89,17 @@ async def _download_dir(node: Node, folder: str | None = None) -> dict[str, Any]
     return {"folder": str(node.files.download_dir)}
 
 
+async def _trust(node: Node, peer: str, trusted: bool = True) -> dict[str, Any]:
+    target = await _known(node, peer)
+    node.trust(target.id, trusted)
+    return {"peer": target.to_dict(), "trusted": trusted}
+
+
+async def _auto_accept(node: Node, on: bool) -> dict[str, Any]:
+    node.set_auto_accept_trusted(on)
+    return {"auto_accept_trusted": on}
+
+
 OPS: dict[str, Op] = {
     "id": _id,
     "peers": _peers,
@@ -105,6 +116,8 @@ OPS: dict[str, Op] = {
     "cancel": _on_transfer(Node.cancel),
     "resume": _on_transfer(Node.resume),
     "download_dir": _download_dir,
+    "trust": _trust,
+    "auto_accept": _auto_accept,
 }
 
 

@@ -722,7 +722,20 @@ class Node:
     def resume(self, transfer: str) -> TransferInfo:
         return self.files.request_resume(transfer)
 
+    def trust(self, peer_id: str, trusted: bool = True) -> None:
+        """Mark a known peer trusted (or not): see ``auto_accept_trusted``."""
+        if not self.store.set_trusted(peer_id, trusted):
+            raise UnknownPeer(f"no known peer with id {short_id(peer_id)}")
+
+    def set_auto_accept_trusted(self, on: bool) -> None:
+        """Whether offers from trusted peers are accepted without asking (off by default)."""
+        self.store.set_setting("auto_accept_trusted", "1" if on else "0")
+
     def _accepts_from(self, peer_id: str) -> bool:
+        if self.store.setting("auto_accept_trusted") == "1":
+            record = self.store.peer(peer_id)
+            if record is not None and record.trusted:
+                return True
         name = self._peer_name(peer_id).lower()
         return any(
             spec == "*" or spec == name or (len(spec) >= 4 and peer_id.startswith(spec))

@@ -23,7 +23,7 @@ from chatty_p2p.errors import StoreError
 from chatty_p2p.protocol.bulk import Entry
 from chatty_p2p.protocol.session import ChatMessage
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS peers (
     id          TEXT PRIMARY KEY,
@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS peers (
     first_seen  REAL NOT NULL,
     last_seen   REAL NOT NULL,
     addresses   TEXT NOT NULL DEFAULT '[]',
-    manual      INTEGER NOT NULL DEFAULT 0
+    manual      INTEGER NOT NULL DEFAULT 0,
+    trusted     INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS messages (
     seq       INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -92,6 +93,8 @@ class PeerRecord:
     last_seen: float = field(default_factory=time.time)
     addresses: list[str] = field(default_factory=list)
     manual: bool = False
+    trusted: bool = False
+    """Marked by the user; offers from it may be accepted unasked (a setting)."""
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,9 @@ class Store:
             self._db.execute("PRAGMA synchronous=NORMAL")
             # executescript commits on its own; every statement in it is idempotent.
             self._db.executescript(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(peers)")}
+            if "trusted" not in columns:  # a data dir from before version 2
+                self._db.execute("ALTER TABLE peers ADD COLUMN trusted INTEGER NOT NULL DEFAULT 0")
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             path.chmod(0o600)
         except sqlite3.Error as exc:
@@ -187,11 +193,13 @@ class Store:
 
     # ----- peers -----------------------------------------------------------
 
-    _PEER_COLUMNS = "id, name, first_seen, last_seen, addresses, manual"
+    _PEER_COLUMNS = "id, name, first_seen, last_seen, addresses, manual, trusted"
 
     @staticmethod
     def _peer(row: tuple[Any, ...]) -> PeerRecord:
-        return PeerRecord(row[0], row[1], row[2], row[3], json.loads(row[4]), bool(row[5]))
+        return PeerRecord(
+            row[0], row[1], row[2], row[3], json.loads(row[4]), bool(row[5]), bool(row[6])
+        )
 
     def peer(self, peer_id: str) -> PeerRecord | None:
         rows = self._query(f"SELECT {self._PEER_COLUMNS} FROM peers WHERE id = ?", (peer_id,))
@@ -224,6 +232,11 @@ class Store:
                     int(record.manual),
                 ),
             )
+
+    def set_trusted(self, peer_id: str, trusted: bool) -> bool:
+        with self._tx() as db:
+            cur = db.execute("UPDATE peers SET trusted = ? WHERE id = ?", (int(trusted), peer_id))
+            return cur.rowcount > 0
 
     def forget_peer(self, peer_id: str) -> bool:
         with self._tx() as db:

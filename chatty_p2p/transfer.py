@@ -25,6 +25,7 @@ import errno
 import io
 import logging
 import os
+import queue
 import socket
 import ssl
 import stat
@@ -48,7 +49,6 @@ from chatty_p2p.protocol.bulk import (
     BulkReceiver,
     BulkSender,
     DataReceived,
-    EntriesReceived,
     Entry,
     FileEnded,
     FileStarted,
@@ -528,9 +528,12 @@ def _real_dir(path: Path, create: bool) -> None:
 def receive(
     channel: _Channel, incoming: Incoming, landing: Landing, reporter: Reporter
 ) -> list[tuple[int, str]]:
-    """Fetch what is missing and land it; returns the files that failed, with why."""
+    """Fetch what is missing and land it; returns the files that failed, with why.
+
+    This thread reads and decrypts; a ``_Lander`` thread writes, hashes and names
+    the files, so the two costs overlap instead of adding up."""
     proto = BulkReceiver(incoming.transfer_id, incoming.count, incoming.size)
-    fd = -1
+    lander: _Lander | None = None
     try:
         landing.prepare()
         channel.write(proto.open(incoming.entries))
@@ -549,49 +552,25 @@ def receive(
         reporter.progress(done)
         channel.write(proto.want(wants))
         channel.flush()
-        failed: list[tuple[int, str]] = []
-        hasher = blake3.blake3()
-        index, last, file_done = -1, 0.0, 0
+        lander = _Lander(landing, entries, dests, reporter, done)
+        lander.start()
         while True:
             event = channel.next(proto)
-            if isinstance(event, DataReceived):
-                _write_all(fd, event.data)
-                hasher.update(event.data)
-                done += len(event.data)
-                file_done += len(event.data)
-                if time.monotonic() - last > REPORT_EVERY:
-                    last = time.monotonic()
-                    entry = entries[index]
-                    reporter.progress(done, entry.path, file_done, entry.size)
-                    if channel.cancel.is_set():
-                        raise Cancelled("cancelled")
-            elif isinstance(event, FileStarted):
-                index, file_done = event.index, event.offset
-                fd, hasher = _open_partial(landing.partial(index), event.offset)
-            elif isinstance(event, FileEnded):
-                if entries[index].size >= SYNC_FROM:
-                    os.fsync(fd)
-                os.close(fd)
-                fd = -1
-                if hasher.hexdigest() != event.hash:
-                    landing.partial(index).unlink()
-                    reason = "hash mismatch: the received bytes differ from the sender's file"
-                    failed.append((index, reason))
-                    reporter.file_failed(index, reason)
-                else:
-                    saved = landing.finish(index, dests[index], entries[index].mtime)
-                    reporter.file_done(index, str(saved))
+            if isinstance(event, DataReceived | FileStarted | FileEnded):
+                lander.put(event)
+                if channel.cancel.is_set():
+                    raise Cancelled("cancelled")
             elif isinstance(event, AllSent):
                 break
-            elif isinstance(event, EntriesReceived):
-                pass
-        reporter.progress(done)
+        failed = lander.finish()
         channel.write(proto.result(failed))
         channel.flush()
         return failed
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             error = TransferFailed(f"the disk holding {landing.folder} is full")
+            if lander is not None:
+                lander.abort()
             landing.discard()
         else:
             error = TransferFailed(f"cannot write in {landing.folder}: {exc.strerror or exc}")
@@ -601,9 +580,107 @@ def receive(
         channel.fail(exc)
         raise
     finally:
-        if fd >= 0:
-            os.close(fd)
+        if lander is not None:
+            lander.abort()
         channel.close()
+
+
+class _Lander(threading.Thread):
+    """Writes, hashes, verifies and names received files, in the order they came.
+
+    The queue holds at most ``_QUEUE_CHUNKS`` chunks (of up to 1 MiB), which bounds
+    memory. An error here (a full disk) is raised again in the reading thread by the
+    next ``put`` or by ``finish``."""
+
+    _QUEUE_CHUNKS = 8
+
+    def __init__(
+        self,
+        landing: Landing,
+        entries: list[Entry],
+        dests: list[str],
+        reporter: Reporter,
+        done: int,
+    ) -> None:
+        super().__init__(name="chatty-lander", daemon=True)
+        self._landing, self._entries, self._dests = landing, entries, dests
+        self._reporter = reporter
+        self._done = done
+        self._queue: queue.Queue[object] = queue.Queue(self._QUEUE_CHUNKS)
+        self._error: BaseException | None = None
+        self._halt = threading.Event()
+        self.failed: list[tuple[int, str]] = []
+
+    def put(self, event: object) -> None:
+        while not self._halt.is_set():
+            try:
+                self._queue.put(event, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+        self._raise()
+
+    def finish(self) -> list[tuple[int, str]]:
+        """Wait until everything queued is landed; the files that failed."""
+        self.put(None)
+        self.join()
+        self._raise()
+        return self.failed
+
+    def abort(self) -> None:
+        self._halt.set()
+        with contextlib.suppress(queue.Full):
+            self._queue.put_nowait(None)
+        self.join(10)
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def run(self) -> None:
+        fd, index, file_done, last = -1, -1, 0, 0.0
+        hasher = blake3.blake3()
+        try:
+            while not self._halt.is_set():
+                event = self._queue.get()
+                if isinstance(event, DataReceived):
+                    _write_all(fd, event.data)
+                    hasher.update(event.data)
+                    self._done += len(event.data)
+                    file_done += len(event.data)
+                    if time.monotonic() - last > REPORT_EVERY:
+                        last = time.monotonic()
+                        entry = self._entries[index]
+                        self._reporter.progress(self._done, entry.path, file_done, entry.size)
+                elif isinstance(event, FileStarted):
+                    index, file_done = event.index, event.offset
+                    fd, hasher = _open_partial(self._landing.partial(index), event.offset)
+                elif isinstance(event, FileEnded):
+                    if self._entries[index].size >= SYNC_FROM:
+                        os.fsync(fd)
+                    os.close(fd)
+                    fd = -1
+                    self._verify(index, hasher.hexdigest(), event.hash)
+                else:
+                    self._reporter.progress(self._done)
+                    return
+        except BaseException as exc:  # handed to the reading thread
+            self._error = exc
+            self._halt.set()
+        finally:
+            if fd >= 0:
+                os.close(fd)
+
+    def _verify(self, index: int, got: str, expected: str) -> None:
+        if got != expected:
+            self._landing.partial(index).unlink()
+            reason = "hash mismatch: the received bytes differ from the sender's file"
+            self.failed.append((index, reason))
+            self._reporter.file_failed(index, reason)
+        else:
+            entry = self._entries[index]
+            saved = self._landing.finish(index, self._dests[index], entry.mtime)
+            self._reporter.file_done(index, str(saved))
 
 
 def _open_partial(path: Path, offset: int) -> tuple[int, blake3.blake3]:

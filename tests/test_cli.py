@@ -38,6 +38,15 @@ def test_help_lists_every_command(tmp_path: Path) -> None:
         "name",
         "add",
         "forget",
+        "send",
+        "transfers",
+        "accept",
+        "decline",
+        "cancel",
+        "resume",
+        "trust",
+        "auto-accept",
+        "download-dir",
     ):
         assert f"    {command}" in out
 
@@ -70,34 +79,55 @@ def test_unreachable_address_is_a_plain_error(tmp_path: Path) -> None:
     assert "cannot connect to 127.0.0.1 port 9" in result.stderr
 
 
-def test_chat_session_with_slash_commands(tmp_path: Path) -> None:
-    """`chatty chat` against a daemon on loopback: /nick, /history, a message, /quit."""
+def start_daemon(data_dir: Path, *extra: str) -> tuple[subprocess.Popen[str], int]:
+    """A loopback-only daemon named "desk"; returns it and its port."""
+    command = ["daemon", "--json", "--no-discovery", "--name", "desk"]
     daemon = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "chatty_p2p",
-            "daemon",
-            "--json",
-            "--no-discovery",
-            "--name",
-            "desk",
-            "--data-dir",
-            str(tmp_path / "desk"),
-        ],
+        [sys.executable, "-m", "chatty_p2p", *command, "--data-dir", str(data_dir), *extra],
         stdout=subprocess.PIPE,
         text=True,
     )
+    assert daemon.stdout is not None
+    return daemon, json.loads(daemon.stdout.readline())["port"]
+
+
+def test_send_a_folder_with_the_cli(tmp_path: Path) -> None:
+    downloads = tmp_path / "downloads"
+    daemon, port = start_daemon(
+        tmp_path / "desk", "--download-dir", str(downloads), "--accept-from", "*"
+    )
+    try:
+        folder = tmp_path / "notes"
+        (folder / "sub").mkdir(parents=True)
+        (folder / "sub" / "a.txt").write_text("alpha\n")
+        (folder / "b.txt").write_text("bravo\n")
+        sent = chatty("send", f"127.0.0.1:{port}", str(folder), data_dir=tmp_path / "me")
+        assert sent.returncode == 0, sent.stderr
+        assert "sent 2 items" in sent.stdout and "verified by the receiver" in sent.stdout
+        assert (downloads / "notes" / "sub" / "a.txt").read_text() == "alpha\n"
+        listing = chatty("transfers", data_dir=tmp_path / "me").stdout
+        assert "-> desk" in listing and "done" in listing and "100%" in listing
+        missing = chatty(
+            "send", f"127.0.0.1:{port}", str(tmp_path / "nope"), data_dir=tmp_path / "me"
+        )
+        assert missing.returncode == 1 and "cannot send" in missing.stderr
+    finally:
+        daemon.terminate()
+        daemon.wait(10)
+
+
+def test_chat_session_with_slash_commands(tmp_path: Path) -> None:
+    """`chatty chat` against a daemon on loopback: /nick, /history, a message, /quit."""
+    daemon, port = start_daemon(tmp_path / "desk")
     try:
         assert daemon.stdout is not None
-        ready = json.loads(daemon.stdout.readline())
         chat = subprocess.run(
             [
                 sys.executable,
                 "-m",
                 "chatty_p2p",
                 "chat",
-                f"127.0.0.1:{ready['port']}",
+                f"127.0.0.1:{port}",
                 "--data-dir",
                 str(tmp_path / "me"),
                 "--no-discovery",

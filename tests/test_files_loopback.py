@@ -330,3 +330,26 @@ async def test_unanswered_offer_expires(
     expired = await wait_transfer(a_events, ended)
     assert expired.state == "expired" and "expired" in expired.error
     assert not any((tmp_path / "b-dl").rglob("*"))
+
+
+async def test_trusted_peer_is_auto_accepted_only_when_the_setting_is_on(
+    pair: tuple[Node, Node], tmp_path: Path
+) -> None:
+    a, b = pair
+    note = tmp_path / "note.txt"
+    note.write_text("from a friend")
+    b_events = b.subscribe()
+    b.trust(a.device_id)  # trusted, but the setting is off by default: still asked
+    first = await a.send_files(b.device_id, [note])
+    asked = await wait_transfer(b_events, lambda t: True, (EventType.TRANSFER_OFFERED,))
+    assert asked.id == first.id
+    b.decline(first.id)
+    b.set_auto_accept_trusted(True)
+    second = await a.send_files(b.device_id, [note])
+    done = await wait_transfer(b_events, lambda t: t.id == second.id and ended(t))
+    assert done.state == "done"
+    assert (tmp_path / "b-dl" / "note.txt").read_text() == "from a friend"
+    b.trust(a.device_id, False)
+    third = await a.send_files(b.device_id, [note])
+    again = await wait_transfer(b_events, lambda t: True, (EventType.TRANSFER_OFFERED,))
+    assert again.id == third.id  # untrusted again: asked again
