@@ -23,7 +23,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from chatty_p2p.files import human_size
+from chatty_p2p.files import human_size, items
 
 if TYPE_CHECKING:
     from chatty_p2p.cli import Events
@@ -35,7 +35,7 @@ def describe_transfer(event: dict[str, Any]) -> str | None:
     """One line for a transfer event in the daemon's log; None for progress ticks."""
     t = event["transfer"]
     short = t["id"][:8]
-    what = f"{', '.join(t['names'][:3])} ({t['count']} items, {human_size(t['size'])})"
+    what = f"{', '.join(t['names'][:3])} ({items(t['count'])}, {human_size(t['size'])})"
     if event["type"] == "transfer-offered":
         return (
             f"{t['peer_name']} offers {what}. Accept with `chatty accept {short}` "
@@ -85,11 +85,11 @@ def final_line(t: dict[str, Any], seconds: float) -> tuple[str, int]:
     rate = f", {human_size(t['size'] / seconds)}/s" if seconds > 0 else ""
     if t["outgoing"]:
         return (
-            f"sent {t['count']} items ({size}) to {t['peer_name']}: verified by the "
+            f"sent {items(t['count'])} ({size}) to {t['peer_name']}: verified by the "
             f"receiver in {seconds:.1f} s{rate}",
             0,
         )
-    return f"received {t['count']} items ({size}), verified, saved in {t['folder']}", 0
+    return f"received {items(t['count'])} ({size}), verified, saved in {t['folder']}", 0
 
 
 async def cmd_send(args: argparse.Namespace) -> int:
@@ -103,7 +103,7 @@ async def cmd_send(args: argparse.Namespace) -> int:
         t = (await backend.call("send", peer=peer["id"], paths=paths))["transfer"]
         if not args.json:
             print(
-                f"offered {', '.join(t['names'][:3])} ({t['count']} items, "
+                f"offered {', '.join(t['names'][:3])} ({items(t['count'])}, "
                 f"{human_size(t['size'])}) to {peer['name']}; waiting for it to accept"
             )
         if not args.follow and not backend.local:

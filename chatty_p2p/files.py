@@ -65,6 +65,10 @@ def human_size(n: float) -> str:
     raise AssertionError  # pragma: no cover
 
 
+def items(n: int) -> str:
+    return "1 item" if n == 1 else f"{n} items"
+
+
 @dataclass(frozen=True)
 class TransferInfo:
     """A transfer as the faces show it."""
@@ -96,8 +100,7 @@ class TransferInfo:
     @property
     def summary(self) -> str:
         what = ", ".join(self.names[:3]) + (" …" if len(self.names) > 3 else "")
-        files = "1 item" if self.count == 1 else f"{self.count} items"
-        return f"{what} ({files}, {human_size(self.size)})"
+        return f"{what} ({items(self.count)}, {human_size(self.size)})"
 
 
 @dataclass
