@@ -159,3 +159,38 @@ def test_session_never_raises_anything_but_protocol_errors(data: bytes) -> None:
     for chunk in (data, data[::-1]):
         with contextlib.suppress(RemoteProtocolError):
             session.receive_data(chunk)
+
+
+def test_slash_send_in_chat(tmp_path: Path) -> None:
+    downloads = tmp_path / "downloads"
+    daemon, port = start_daemon(
+        tmp_path / "desk", "--download-dir", str(downloads), "--accept-from", "*"
+    )
+    note = tmp_path / "a note.txt"
+    note.write_text("sent from the chat\n")
+    me = ["--data-dir", str(tmp_path / "me"), "--no-discovery"]
+    chat = subprocess.Popen(
+        [sys.executable, "-m", "chatty_p2p", "chat", f"127.0.0.1:{port}", *me],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert chat.stdin is not None and chat.stdout is not None
+    try:
+        chat.stdin.write(f"/send '{note}'\n")
+        chat.stdin.flush()
+        seen = []
+        for line in chat.stdout:
+            seen.append(line)
+            if ": done" in line or ": failed" in line:
+                break
+        assert any("offered a note.txt" in line for line in seen), seen
+        assert "done, verified by the receiver" in seen[-1]
+        assert (downloads / "a note.txt").read_text() == "sent from the chat\n"
+        chat.stdin.write("/quit\n")
+        chat.stdin.flush()
+        assert chat.wait(20) == 0
+    finally:
+        chat.kill()
+        daemon.terminate()
+        daemon.wait(10)
