@@ -248,7 +248,7 @@ class FileTransfers:
     def find(self, spec: str) -> _Live:
         """A transfer by id or unique id prefix."""
         spec = spec.lower()
-        matches = {r.key for r in self._store.transfers(limit=10_000) if r.id.startswith(spec)}
+        matches = set(self._store.transfer_keys(spec)) if spec else set()
         if not matches:
             raise ChattyError(f"no transfer with id {spec!r}; see `chatty transfers`")
         if len(matches) > 1:

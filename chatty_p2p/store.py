@@ -355,6 +355,14 @@ class Store:
         )
         return [self._transfer(r) for r in rows]
 
+    def transfer_keys(self, id_prefix: str) -> list[tuple[str, str, bool]]:
+        """Keys of the transfers whose id starts with ``id_prefix`` (hex)."""
+        rows = self._query(
+            "SELECT peer_id, id, outgoing FROM transfers WHERE substr(id, 1, ?) = ?",
+            (len(id_prefix), id_prefix),
+        )
+        return [(r[0], r[1], bool(r[2])) for r in rows]
+
     def unfinished_transfers(self) -> list[TransferRecord]:
         marks = ",".join("?" * len(FINISHED))
         rows = self._query(

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import io
 import logging
 import os
 import queue
@@ -306,11 +305,11 @@ def send(
         last = 0.0
         for index, offset in wants:
             entry, path = entries[index], sources[index]
-            hasher = blake3.blake3()
             with open(path, "rb", buffering=0) as f:
                 if os.fstat(f.fileno()).st_size != entry.size:
                     raise TransferFailed(f"{path} changed since it was offered; send it again")
-                _hash_prefix(f, hasher, offset, view)
+                hasher = _hashed_prefix(f.fileno(), offset)
+                f.seek(offset)
                 channel.write(proto.file_start(index, offset))
                 left = entry.size - offset
                 while left:
@@ -343,17 +342,6 @@ def send(
         raise
     finally:
         channel.close()
-
-
-def _hash_prefix(f: io.FileIO, hasher: blake3.blake3, length: int, view: memoryview) -> None:
-    """Feed the first ``length`` bytes of an open file to ``hasher``."""
-    left = length
-    while left:
-        n = f.readinto(view[: min(len(view), left)])
-        if not n:
-            raise TransferFailed("a file is shorter than the bytes already transferred")
-        hasher.update(view[:n])
-        left -= n
 
 
 # ----- the receiver's side -------------------------------------------------
@@ -687,19 +675,29 @@ def _open_partial(path: Path, offset: int) -> tuple[int, blake3.blake3]:
     """Open a partial for appending at ``offset``, with a hasher that already covers
     the bytes before it."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    hasher = blake3.blake3()
-    view = memoryview(bytearray(min(CHUNK, offset)))  # most files start at 0: no buffer
-    left, position = offset, 0
-    while left:
-        n = os.preadv(fd, [view[: min(CHUNK, left)]], position)
-        if not n:
-            break
-        hasher.update(view[:n])
-        left -= n
-        position += n
+    try:
+        hasher = _hashed_prefix(fd, offset)
+    except BaseException:
+        os.close(fd)
+        raise
     os.ftruncate(fd, offset)
     os.lseek(fd, offset, os.SEEK_SET)
     return fd, hasher
+
+
+def _hashed_prefix(fd: int, length: int) -> blake3.blake3:
+    """A hasher fed the first ``length`` bytes of an open file: how a resumed file's
+    hash still covers the whole file, on both sides."""
+    hasher = blake3.blake3()
+    view = memoryview(bytearray(min(CHUNK, length)))  # most files start at 0: no buffer
+    position = 0
+    while position < length:
+        n = os.preadv(fd, [view[: min(CHUNK, length - position)]], position)
+        if not n:
+            raise TransferFailed("a file is shorter than the bytes already transferred")
+        hasher.update(view[:n])
+        position += n
+    return hasher
 
 
 def _write_all(fd: int, data: bytes) -> None:
