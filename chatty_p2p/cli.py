@@ -540,9 +540,12 @@ def main(argv: list[str] | None = None) -> int:
         # traceback on each send; that is noise for a user, and `chatty -vv` shows it.
         logging.getLogger("zeroconf").setLevel(logging.CRITICAL)
     if args.command is None:
-        print("The Chatty window is not part of this version yet.")
-        print("Run `chatty daemon` for a node, or `chatty --help` for every command.")
-        return 0
+        try:
+            from chatty_p2p.gui.app import run
+        except ImportError as exc:  # PySide6 or the system's Qt libraries missing
+            print(f"chatty: the window cannot start ({exc}); `chatty daemon` runs without it")
+            return 1
+        return run(args)
     try:
         result: int = asyncio.run(args.func(args))
         return result

@@ -93,6 +93,7 @@ class TransferInfo:
     folder: str
     error: str
     saved: list[str]
+    created: float
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -235,6 +236,7 @@ class FileTransfers:
             folder=record.folder,
             error=record.error,
             saved=list(live.saved),
+            created=record.created,
         )
 
     def all(self) -> list[TransferInfo]:

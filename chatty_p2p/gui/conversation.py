@@ -1,0 +1,253 @@
+"""The conversation view: message bubbles with live links, and transfer cards.
+
+One delegate paints every row from the model's snapshot; nothing here holds
+state of its own. Bubbles are laid out with a ``QTextDocument`` so that a click
+can be mapped back to the anchor under it; cards draw their buttons and report
+which one a click hit. The view turns those hits into signals for the window.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QRect, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFontMetrics, QMouseEvent, QPainter, QPalette, QTextDocument
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QListView,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionButton,
+    QStyleOptionProgressBar,
+    QStyleOptionViewItem,
+    QWidget,
+)
+
+from chatty_p2p.files import TransferInfo, human_size, items
+from chatty_p2p.gui.models import ItemRole, Notice, message_html
+from chatty_p2p.store import StoredMessage
+
+PAD = 8
+BUBBLE_SHARE = 0.7
+CARD_HEIGHT = 96
+OUT_COLOUR = QColor("#2f6feb")
+IN_COLOUR = QColor("#e8eaef")
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+def clock(ts: float) -> str:
+    return time.strftime("%H:%M", time.localtime(ts))
+
+
+def card_actions(t: TransferInfo) -> list[str]:
+    """The buttons a transfer card offers in its state, right to left."""
+    if t.state == "offered" and not t.outgoing:
+        return ["Decline", "Accept"]
+    if t.state in ("offered", "running", "interrupted"):
+        return ["Cancel"]
+    if t.state == "done" and not t.outgoing:
+        return ["Show in folder", "Open"]
+    return []
+
+
+def card_status(t: TransferInfo) -> str:
+    """One line: progress, rate and time left while running; the outcome after."""
+    if t.state == "running":
+        text = f"{human_size(t.done_bytes)} of {human_size(t.size)}"
+        if t.rate > 0:
+            text += f" · {human_size(t.rate)}/s"
+        if t.eta is not None:
+            text += f" · {int(t.eta) + 1} s left"
+        return text
+    if t.state == "done":
+        return "verified, saved in " + t.folder if not t.outgoing else "delivered and verified"
+    if t.state == "offered":
+        return "waiting for you to accept" if not t.outgoing else "waiting for the peer to accept"
+    return f"{t.state}: {t.error}" if t.error else t.state
+
+
+@dataclass
+class _Layout:
+    bubble: QRect
+    text: QRect
+    meta: QRect
+
+
+class ConversationDelegate(QStyledItemDelegate):
+    def _document(self, message: StoredMessage, width: int) -> QTextDocument:
+        doc = QTextDocument()
+        doc.setDocumentMargin(0)
+        colour = "#ffffff" if message.outgoing else "#1f2328"
+        doc.setDefaultStyleSheet(f"a {{ color: {colour}; text-decoration: underline; }}")
+        doc.setHtml(f'<div style="color:{colour}">{message_html(message)}</div>')
+        doc.setTextWidth(width)
+        ideal = int(doc.idealWidth()) + 1
+        doc.setTextWidth(min(width, ideal))
+        return doc
+
+    def _layout(self, message: StoredMessage, rect: QRect) -> tuple[_Layout, QTextDocument]:
+        doc = self._document(message, int(rect.width() * BUBBLE_SHARE) - 2 * PAD)
+        size = doc.size().toSize()
+        meta_height = QFontMetrics(QApplication.font()).height()
+        width = max(size.width(), 90) + 2 * PAD
+        height = size.height() + meta_height + 2 * PAD
+        left = rect.right() - width - PAD if message.outgoing else rect.left() + PAD
+        bubble = QRect(left, rect.top() + PAD // 2, width, height)
+        text = QRect(bubble.left() + PAD, bubble.top() + PAD, size.width(), size.height())
+        meta = QRect(text.left(), text.bottom() + 2, width - 2 * PAD, meta_height)
+        return _Layout(bubble, text, meta), doc
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:
+        item = index.data(ItemRole)
+        width = option.rect.width() or 600
+        if isinstance(item, StoredMessage):
+            layout, _ = self._layout(item, QRect(0, 0, width, 0))
+            return QSize(width, layout.bubble.height() + PAD)
+        if isinstance(item, TransferInfo):
+            return QSize(width, CARD_HEIGHT + PAD)
+        return QSize(width, QFontMetrics(QApplication.font()).height() + PAD)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
+        item = index.data(ItemRole)
+        rect: QRect = option.rect
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        if isinstance(item, StoredMessage):
+            self._paint_message(painter, item, rect)
+        elif isinstance(item, TransferInfo):
+            self._paint_card(painter, item, rect, option)
+        elif isinstance(item, Notice):
+            painter.setPen(option.palette.color(QPalette.ColorRole.PlaceholderText))
+            painter.drawText(
+                rect.adjusted(PAD, 0, -PAD, 0), Qt.AlignmentFlag.AlignVCenter, item.text
+            )
+        painter.restore()
+
+    def _paint_message(self, painter: QPainter, message: StoredMessage, rect: QRect) -> None:
+        layout, doc = self._layout(message, rect)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(OUT_COLOUR if message.outgoing else IN_COLOUR)
+        painter.drawRoundedRect(layout.bubble, 10, 10)
+        painter.translate(layout.text.topLeft())
+        doc.drawContents(painter)
+        painter.translate(-layout.text.topLeft())
+        meta = clock(message.ts)
+        if message.outgoing:
+            meta += f" · {message.status}"
+        painter.setPen(QColor("#dbe6ff") if message.outgoing else QColor("#57606a"))
+        font = painter.font()
+        font.setPointSizeF(font.pointSizeF() * 0.85)
+        painter.setFont(font)
+        painter.drawText(layout.meta, Qt.AlignmentFlag.AlignRight, meta)
+
+    def card_rect(self, rect: QRect) -> QRect:
+        width = min(rect.width() - 2 * PAD, 520)
+        return QRect(rect.left() + PAD, rect.top() + PAD // 2, width, CARD_HEIGHT)
+
+    def button_rects(self, t: TransferInfo, rect: QRect) -> list[tuple[str, QRect]]:
+        card = self.card_rect(rect)
+        metrics = QFontMetrics(QApplication.font())
+        right, out = card.right() - PAD, []
+        for label in card_actions(t):
+            width = metrics.horizontalAdvance(label) + 24
+            out.append((label, QRect(right - width, card.bottom() - PAD - 26, width, 26)))
+            right -= width + 6
+        return out
+
+    def _paint_card(
+        self, painter: QPainter, t: TransferInfo, rect: QRect, option: QStyleOptionViewItem
+    ) -> None:
+        card = self.card_rect(rect)
+        painter.setPen(QColor("#d0d7de"))
+        painter.setBrush(QColor("#f6f8fa"))
+        painter.drawRoundedRect(card, 8, 8)
+        arrow = "↑ to " if t.outgoing else "↓ from "
+        title = f"{', '.join(t.names[:2])}{' …' if len(t.names) > 2 else ''}"
+        painter.setPen(QColor("#1f2328"))
+        bold = painter.font()
+        bold.setBold(True)
+        painter.setFont(bold)
+        line = QFontMetrics(QApplication.font()).height() + 2
+        inner = card.adjusted(PAD, PAD, -PAD, -PAD)
+        painter.drawText(inner.left(), inner.top() + line - 4, title)
+        bold.setBold(False)
+        painter.setFont(bold)
+        sub = f"{arrow}{t.peer_name} · {items(t.count)} · {human_size(t.size)}"
+        painter.drawText(inner.left(), inner.top() + 2 * line - 4, sub)
+        bar = QStyleOptionProgressBar()
+        bar.rect = QRect(inner.left(), inner.top() + 2 * line + 2, inner.width(), 8)
+        bar.minimum, bar.maximum = 0, 1000
+        bar.progress = (
+            int(1000 * t.done_bytes / t.size) if t.size else (1000 if t.state == "done" else 0)
+        )
+        bar.state = QStyle.StateFlag.State_Enabled
+        style = option.widget.style() if option.widget else QApplication.style()
+        style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter)
+        painter.setPen(QColor("#57606a"))
+        status = QRect(inner.left(), inner.bottom() - 24, inner.width(), 24)
+        painter.drawText(status, Qt.AlignmentFlag.AlignVCenter, card_status(t))
+        for label, button_rect in self.button_rects(t, rect):
+            button = QStyleOptionButton()
+            button.rect = button_rect
+            button.text = label
+            button.state = QStyle.StateFlag.State_Enabled | QStyle.StateFlag.State_Raised
+            style.drawControl(QStyle.ControlElement.CE_PushButton, button, painter)
+
+    def anchor_at(self, message: StoredMessage, rect: QRect, pos: QPoint) -> str:
+        layout, doc = self._layout(message, rect)
+        if not layout.text.contains(pos):
+            return ""
+        local = pos - layout.text.topLeft()
+        return doc.documentLayout().anchorAt(local)
+
+
+class ConversationView(QListView):
+    """Clicks on links open them; clicks on card buttons become ``card_action``."""
+
+    link_clicked = Signal(str)
+    card_action = Signal(object, str)
+    """(TransferInfo, button label)"""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.delegate = ConversationDelegate(self)
+        self.setItemDelegate(self.delegate)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setMouseTracking(True)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+
+    def hit(self, pos: QPoint) -> tuple[str, object] | None:
+        """What is under ``pos`` (viewport coordinates): ("link", url) or (label, transfer)."""
+        index = self.indexAt(pos)
+        if not index.isValid():
+            return None
+        item = index.data(ItemRole)
+        rect = self.visualRect(index)
+        if isinstance(item, StoredMessage):
+            url = self.delegate.anchor_at(item, rect, pos)
+            return ("link", url) if url else None
+        if isinstance(item, TransferInfo):
+            for label, button in self.delegate.button_rects(item, rect):
+                if button.contains(pos):
+                    return (label, item)
+        return None
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        over = self.hit(event.position().toPoint())
+        cursor = Qt.CursorShape.PointingHandCursor if over else Qt.CursorShape.ArrowCursor
+        self.viewport().setCursor(cursor)
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            over = self.hit(event.position().toPoint())
+            if over is not None and over[0] == "link":
+                self.link_clicked.emit(over[1])
+            elif over is not None:
+                self.card_action.emit(over[1], over[0])
+        super().mouseReleaseEvent(event)

@@ -1,0 +1,186 @@
+"""Qt models of what the node reports: peers, and one conversation at a time.
+
+They are updated in place from node events (a row changes, a row is inserted),
+never rebuilt, so a busy peer or a transfer ticking four times a second costs
+one ``dataChanged`` each. The models hold plain snapshots from the core
+(``Peer``, ``StoredMessage``, ``TransferInfo``); they never call the node.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, replace
+from typing import Any
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
+
+from chatty_p2p.files import TransferInfo
+from chatty_p2p.links import find_links, is_safe_url
+from chatty_p2p.node import Peer
+from chatty_p2p.store import StoredMessage
+
+ItemRole = Qt.ItemDataRole.UserRole + 1
+UnreadRole = Qt.ItemDataRole.UserRole + 2
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+@dataclass(frozen=True)
+class PeerRow:
+    peer: Peer
+    unread: int = 0
+
+
+class PeerModel(QAbstractListModel):
+    """Every peer the node knows: online first, then by name."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._rows: list[PeerRow] = []
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        row = self._rows[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return row.peer.name
+        if role == ItemRole:
+            return row.peer
+        if role == UnreadRole:
+            return row.unread
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return f"{row.peer.name}\n{row.peer.state}\nid {row.peer.id[:16]}…"
+        return None
+
+    def reset(self, peers: list[Peer]) -> None:
+        self.beginResetModel()
+        unread = {r.peer.id: r.unread for r in self._rows}
+        self._rows = sorted((PeerRow(p, unread.get(p.id, 0)) for p in peers), key=self._order)
+        self.endResetModel()
+
+    @staticmethod
+    def _order(row: PeerRow) -> tuple[bool, str]:
+        return (not row.peer.online, row.peer.name.lower())
+
+    def upsert(self, peer: Peer) -> None:
+        """A peer appeared or changed; keep the order without a reset."""
+        at = self.row_of(peer.id)
+        if at is not None:
+            row = replace(self._rows[at], peer=peer)
+            self.beginRemoveRows(QModelIndex(), at, at)
+            del self._rows[at]
+            self.endRemoveRows()
+        else:
+            row = PeerRow(peer)
+        target = 0
+        while target < len(self._rows) and self._order(self._rows[target]) < self._order(row):
+            target += 1
+        self.beginInsertRows(QModelIndex(), target, target)
+        self._rows.insert(target, row)
+        self.endInsertRows()
+
+    def set_unread(self, peer_id: str, unread: int | None = None, add: int = 0) -> None:
+        at = self.row_of(peer_id)
+        if at is None:
+            return
+        row = self._rows[at]
+        self._rows[at] = replace(row, unread=(row.unread if unread is None else unread) + add)
+        self.dataChanged.emit(self.index(at), self.index(at))
+
+    def row_of(self, peer_id: str) -> int | None:
+        return next((i for i, r in enumerate(self._rows) if r.peer.id == peer_id), None)
+
+    def peer(self, row: int) -> Peer:
+        return self._rows[row].peer
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A line from the window itself (``/help`` output, an error), never stored."""
+
+    text: str
+    ts: float
+
+
+Item = StoredMessage | TransferInfo | Notice
+
+
+def message_html(message: StoredMessage) -> str:
+    """The body as HTML with every safe link an anchor; everything else escaped."""
+    body = message.body
+    if message.kind == "link" and is_safe_url(body):
+        spans = [(0, len(body), body)]
+    else:
+        spans = find_links(body)
+    out, at = [], 0
+    for start, end, url in spans:
+        out.append(html.escape(body[at:start]))
+        out.append(f'<a href="{html.escape(url, quote=True)}">{html.escape(body[start:end])}</a>')
+        at = end
+    out.append(html.escape(body[at:]))
+    return "".join(out).replace("\n", "<br>")
+
+
+class ConversationModel(QAbstractListModel):
+    """Messages and transfer cards with one peer, oldest first."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.peer_id: str | None = None
+        self._items: list[Item] = []
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._items)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        item = self._items[index.row()]
+        if role == ItemRole:
+            return item
+        if role == Qt.ItemDataRole.DisplayRole:
+            if isinstance(item, StoredMessage):
+                return item.body
+            if isinstance(item, TransferInfo):
+                return f"{', '.join(item.names)}: {item.state}"
+            return item.text
+        return None
+
+    def load(
+        self, peer_id: str, messages: list[StoredMessage], transfers: list[TransferInfo]
+    ) -> None:
+        self.beginResetModel()
+        self.peer_id = peer_id
+        items: list[Item] = [*messages, *(t for t in transfers if t.peer_id == peer_id)]
+        self._items = sorted(items, key=_when)
+        self.endResetModel()
+
+    def add(self, item: Item) -> None:
+        """Insert, or replace the row with the same message or transfer id."""
+        at = self._find(item)
+        if at is not None:
+            self._items[at] = item
+            self.dataChanged.emit(self.index(at), self.index(at))
+            return
+        self.beginInsertRows(QModelIndex(), len(self._items), len(self._items))
+        self._items.append(item)
+        self.endInsertRows()
+
+    def _find(self, item: Item) -> int | None:
+        if isinstance(item, Notice):
+            return None
+        for i in range(len(self._items) - 1, -1, -1):
+            other = self._items[i]
+            if type(other) is type(item) and other.id == item.id:
+                return i
+        return None
+
+    def item(self, row: int) -> Item:
+        return self._items[row]
+
+
+def _when(item: Item) -> float:
+    return item.created if isinstance(item, TransferInfo) else item.ts

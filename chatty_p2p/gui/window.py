@@ -1,0 +1,395 @@
+"""The main window: peers on the left, the conversation with the chosen one on the right.
+
+Everything the window shows comes from node events and from ``bridge.call``
+results; everything it does is a ``bridge.call``. It keeps no copy of the
+node's state beyond its two models.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import time
+from functools import partial
+from pathlib import Path
+from typing import cast
+
+from PySide6.QtCore import QEvent, QObject, QPoint, Qt, QUrl, Signal
+from PySide6.QtGui import QAction, QDesktopServices, QDropEvent, QIcon, QKeyEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QListView,
+    QMainWindow,
+    QMenu,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QStyle,
+    QSystemTrayIcon,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from chatty_p2p.files import TransferInfo
+from chatty_p2p.gui.bridge import NodeBridge
+from chatty_p2p.gui.conversation import ConversationView
+from chatty_p2p.gui.dialogs import OfferDialog, Settings, SettingsDialog
+from chatty_p2p.gui.models import ConversationModel, ItemRole, Notice, PeerModel
+from chatty_p2p.gui.peers import PeerDelegate
+from chatty_p2p.identity import short_id
+from chatty_p2p.links import is_safe_url
+from chatty_p2p.node import EventType, Node, NodeEvent, Peer, parse_address
+from chatty_p2p.store import StoredMessage
+
+HELP = [
+    "/help — this list",
+    "/nick NAME — rename this device",
+    "/send PATH… — send files or folders (or drop them here)",
+    "/link URL — send a link",
+    "/peers — list peers",
+    "/history — reload this conversation",
+    "Enter sends, Shift+Enter starts a new line; select several peers to send to all.",
+]
+
+
+class MessageInput(QPlainTextEdit):
+    """Enter sends, Shift+Enter adds a line."""
+
+    submitted = Signal(str)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        enter = event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+        if enter and not event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+            text = self.toPlainText()
+            if text.strip():
+                self.submitted.emit(text)
+                self.clear()
+            return
+        super().keyPressEvent(event)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, bridge: NodeBridge) -> None:
+        super().__init__()
+        self.bridge = bridge
+        self.me: dict[str, object] = {}
+        self.current: str | None = None
+        self.offers: dict[str, OfferDialog] = {}
+        self.setWindowTitle("Chatty")
+        self.resize(980, 640)
+
+        self.peers = PeerModel()
+        self.peer_view = QListView()
+        self.peer_view.setModel(self.peers)
+        self.peer_view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.peer_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.peer_view.customContextMenuRequested.connect(self._peer_menu)
+        self.peer_view.selectionModel().currentChanged.connect(self._on_current)
+        self.peer_view.setItemDelegate(PeerDelegate(self.peer_view))
+        add_button = QPushButton("Add peer by address…")
+        add_button.clicked.connect(self.add_peer_dialog)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(QLabel("<b>Peers</b>"))
+        left_layout.addWidget(self.peer_view)
+        left_layout.addWidget(add_button)
+
+        self.header = QLabel("Choose a peer on the left")
+        self.conversation = ConversationModel()
+        self.view = ConversationView()
+        self.view.setModel(self.conversation)
+        self.view.link_clicked.connect(self.open_link)
+        self.view.card_action.connect(self._on_card_action)
+        self.input = MessageInput()
+        self.input.setPlaceholderText("Message, or /help")
+        self.input.setFixedHeight(64)
+        self.input.submitted.connect(self.submit)
+        attach = QToolButton()
+        attach.setText("Attach")
+        attach.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(attach)
+        menu.addAction("Files…", self.attach_files)
+        menu.addAction("Folder…", self.attach_folder)
+        attach.setMenu(menu)
+        send = QPushButton("Send")
+        send.clicked.connect(lambda: self.input.submitted.emit(self.input.toPlainText()))
+        send.clicked.connect(self.input.clear)
+        row = QHBoxLayout()
+        row.addWidget(attach)
+        row.addWidget(self.input)
+        row.addWidget(send)
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.addWidget(self.header)
+        right_layout.addWidget(self.view)
+        right_layout.addLayout(row)
+
+        splitter = QSplitter()
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setSizes([260, 720])
+        self.setCentralWidget(splitter)
+        settings = QAction("Settings…", self)
+        settings.triggered.connect(self.settings_dialog)
+        self.menuBar().addMenu("&Chatty").addActions([settings])
+        for target in (self.view.viewport(), self.peer_view.viewport()):
+            target.setAcceptDrops(True)
+            target.installEventFilter(self)
+        self.tray: QSystemTrayIcon | None = None
+        if QSystemTrayIcon.isSystemTrayAvailable():
+            icon = self.style().standardIcon(QStyle.StandardPixmap.SP_ComputerIcon)
+            self.tray = QSystemTrayIcon(QIcon(icon), self)
+            self.tray.activated.connect(self._raise_window)
+            self.tray.show()
+
+        bridge.node_event.connect(self.on_event)
+        bridge.ready.connect(self.on_ready)
+        bridge.failed.connect(self.show_error)
+
+    def _raise_window(self) -> None:
+        self.showNormal()
+        self.activateWindow()
+
+    # ----- node to window ----------------------------------------------------
+
+    def on_ready(self, info: dict[str, object]) -> None:
+        self.me = info
+        self.setWindowTitle(f"Chatty — {info['name']}")
+        self.bridge.call(lambda n: n.peers(), self.peers.reset)
+
+    def on_event(self, event: NodeEvent) -> None:
+        kind = event.type
+        if event.peer is not None and kind not in (EventType.WARNING, EventType.MESSAGE_STATUS):
+            self.peers.upsert(event.peer)
+        if kind in (EventType.MESSAGE, EventType.MESSAGE_STATUS) and event.message is not None:
+            message = event.message
+            if message.peer_id == self.current:
+                self.conversation.add(message)
+                self.view.scrollToBottom()
+            elif kind is EventType.MESSAGE and not message.outgoing:
+                self.peers.set_unread(message.peer_id, add=1)
+            if kind is EventType.MESSAGE and not message.outgoing and event.peer is not None:
+                self.notify(f"{event.peer.name}", message.body)
+        elif event.transfer is not None:
+            self._on_transfer(kind, event.transfer)
+        elif kind is EventType.WARNING:
+            self.show_error(event.text)
+        elif kind is EventType.NAME_CHANGED:
+            self.me["name"] = event.text
+            self.setWindowTitle(f"Chatty — {event.text}")
+
+    def _on_transfer(self, kind: EventType, t: TransferInfo) -> None:
+        if t.peer_id == self.current:
+            self.conversation.add(t)
+            if kind is not EventType.TRANSFER_PROGRESS:
+                self.view.scrollToBottom()
+        if kind is EventType.TRANSFER_OFFERED:
+            self.notify(f"Files from {t.peer_name}", t.summary)
+            dialog = OfferDialog(t, self)
+            dialog.accepted.connect(lambda: self.answer(t, True))
+            dialog.rejected.connect(lambda: self.answer(t, False))
+            self.offers[t.id] = dialog
+            dialog.open()
+        elif t.id in self.offers and t.state != "offered":
+            self.offers.pop(t.id).done(0)
+        if kind is EventType.TRANSFER and t.state in ("failed", "declined") and t.outgoing:
+            self.show_error(f"Sending to {t.peer_name}: {t.error or t.state}")
+
+    # ----- window to node ----------------------------------------------------
+
+    def _on_current(self) -> None:
+        index = self.peer_view.currentIndex()
+        if not index.isValid():
+            return
+        peer: Peer = index.data(ItemRole)
+        self.current = peer.id
+        self.peers.set_unread(peer.id, unread=0)
+        self.header.setText(
+            f"<b>{peer.name}</b> &nbsp; <span style='color:#57606a'>{peer.state} · "
+            f"{short_id(peer.id)}</span>"
+        )
+        peer_id = peer.id
+        self.bridge.call(
+            lambda n: (n.history(peer_id), n.transfers()),
+            lambda result: self._loaded(peer_id, result),
+        )
+
+    def _loaded(self, peer_id: str, result: tuple[list[StoredMessage], list[TransferInfo]]) -> None:
+        if peer_id == self.current:
+            self.conversation.load(peer_id, *result)
+            self.view.scrollToBottom()
+
+    def targets(self) -> list[str]:
+        """The selected peers (send to several), or the one being viewed."""
+        rows = self.peer_view.selectionModel().selectedRows()
+        chosen = [self.peers.peer(i.row()).id for i in rows]
+        if not chosen and self.current:
+            chosen = [self.current]
+        return chosen
+
+    def submit(self, text: str) -> None:
+        text = text.strip()
+        if not text:
+            return
+        if text.startswith("/"):
+            self.command(text)
+            return
+        self.send_text(text, "text")
+
+    def send_text(self, text: str, kind: str) -> None:
+        """To every selected peer: sending to several is one Enter."""
+        targets = self.targets()
+        if not targets:
+            self.show_error("Choose a peer first")
+        for peer_id in targets:
+            self.bridge.call(partial(Node.send_text, peer_id=peer_id, text=text, kind=kind))
+
+    def command(self, line: str) -> None:
+        name, _, rest = line.partition(" ")
+        rest = rest.strip()
+        match name:
+            case "/help":
+                for text in HELP:
+                    self.notice(text)
+            case "/nick" if rest:
+                self.bridge.call(lambda n: n.set_name(rest))
+            case "/send" if rest:
+                self.send_paths([Path(p).expanduser() for p in shlex.split(rest)])
+            case "/link" if rest:
+                self.send_text(rest, "link")
+            case "/peers":
+                for row in range(self.peers.rowCount()):
+                    peer = self.peers.peer(row)
+                    self.notice(f"{peer.name} ({short_id(peer.id)}): {peer.state}")
+            case "/history":
+                self._on_current()
+            case _:
+                self.notice(f"Unknown or incomplete command {name}; /help lists them")
+
+    def notice(self, text: str) -> None:
+        self.conversation.add(Notice(text, time.time()))
+        self.view.scrollToBottom()
+
+    def send_paths(self, paths: list[Path], targets: list[str] | None = None) -> None:
+        for peer_id in targets or self.targets():
+            self.bridge.call(partial(Node.send_files, peer_id=peer_id, paths=paths))
+
+    def attach_files(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Send files")
+        if files:
+            self.send_paths([Path(f) for f in files])
+
+    def attach_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Send a folder")
+        if folder:
+            self.send_paths([Path(folder)])
+
+    def answer(self, t: TransferInfo, accept: bool) -> None:
+        self.offers.pop(t.id, None)
+        self.bridge.call(lambda n: n.accept(t.id) if accept else n.decline(t.id))
+
+    def _on_card_action(self, t: TransferInfo, label: str) -> None:
+        match label:
+            case "Accept" | "Decline":
+                if t.id in self.offers:
+                    self.offers.pop(t.id).done(0)
+                self.answer(t, label == "Accept")
+            case "Cancel":
+                self.bridge.call(lambda n: n.cancel(t.id))
+            case "Open" if t.saved:
+                QDesktopServices.openUrl(QUrl.fromLocalFile(t.saved[0]))
+            case "Show in folder":
+                folder = os.path.dirname(t.saved[0]) if t.saved else t.folder
+                QDesktopServices.openUrl(QUrl.fromLocalFile(folder))
+
+    def open_link(self, url: str) -> None:
+        if is_safe_url(url):
+            QDesktopServices.openUrl(QUrl(url))
+
+    def add_peer_dialog(self) -> None:
+        text, ok = QInputDialog.getText(
+            self, "Add peer", "Address of the other machine (host:port, as its Chatty shows):"
+        )
+        if ok and text.strip():
+            pair = parse_address(text.strip())
+            if pair is None:
+                self.show_error(f"Not an address: {text!r} (expected host:port)")
+                return
+            self.bridge.call(lambda n: n.add_peer(*pair), lambda peer: self.peers.upsert(peer))
+
+    def settings_dialog(self) -> None:
+        def show(current: Settings) -> None:
+            dialog = SettingsDialog(current, self)
+            if dialog.exec():
+                self.bridge.call(lambda n: _apply_settings(n, dialog.result_settings()))
+
+        self.bridge.call(_read_settings, show)
+
+    def _peer_menu(self, pos: QPoint) -> None:
+        index = self.peer_view.indexAt(pos)
+        if not index.isValid():
+            return
+        peer: Peer = index.data(ItemRole)
+        menu = QMenu(self)
+        menu.addAction(
+            "Trust (accept files unasked, if enabled)",
+            lambda: self.bridge.call(lambda n: n.trust(peer.id, True)),
+        )
+        menu.addAction("Stop trusting", lambda: self.bridge.call(lambda n: n.trust(peer.id, False)))
+        menu.addAction("Forget its key", lambda: self.bridge.call(lambda n: n.forget(peer.id)))
+        menu.popup(self.peer_view.viewport().mapToGlobal(pos))
+
+    # ----- drag and drop, notifications, errors ------------------------------------
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() in (QEvent.Type.DragEnter, QEvent.Type.DragMove):
+            drag = cast(QDropEvent, event)
+            if drag.mimeData().hasUrls():
+                drag.acceptProposedAction()
+                return True
+        if event.type() == QEvent.Type.Drop:
+            drop = cast(QDropEvent, event)
+            paths = [Path(u.toLocalFile()) for u in drop.mimeData().urls() if u.isLocalFile()]
+            if paths:
+                targets = None
+                if watched is self.peer_view.viewport():
+                    index = self.peer_view.indexAt(drop.position().toPoint())
+                    targets = [index.data(ItemRole).id] if index.isValid() else None
+                self.send_paths(paths, targets)
+                drop.acceptProposedAction()
+                return True
+        return super().eventFilter(watched, event)
+
+    def notify(self, title: str, text: str) -> None:
+        if self.tray is not None and not self.isActiveWindow():
+            self.tray.showMessage(title, text[:200])
+
+    def show_error(self, text: str) -> None:
+        self.statusBar().showMessage(text, 10_000)
+        if self.current is not None:
+            self.notice(text)
+
+
+def _read_settings(node: Node) -> Settings:
+    return Settings(
+        name=node.name,
+        download_dir=str(node.files.download_dir),
+        auto_accept_trusted=node.store.setting("auto_accept_trusted") == "1",
+        start_minimised=node.store.setting("start_minimised") == "1",
+    )
+
+
+async def _apply_settings(node: Node, settings: Settings) -> None:
+    if settings.name and settings.name != node.name:
+        await node.set_name(settings.name)
+    if settings.download_dir:
+        node.set_download_dir(Path(settings.download_dir))
+    node.set_auto_accept_trusted(settings.auto_accept_trusted)
+    node.store.set_setting("start_minimised", "1" if settings.start_minimised else "0")

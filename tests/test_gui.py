@@ -1,0 +1,266 @@
+"""The real window under QT_QPA_PLATFORM=offscreen, against a real headless node.
+
+Both nodes talk real TLS over loopback (no mDNS: the window's node is started
+with discovery off, so nothing leaves the machine). The headless node runs on
+its own thread with its own event loop, like a second machine would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QTimer, QUrl
+from PySide6.QtGui import QDesktopServices, QDragEnterEvent, QDragMoveEvent, QDropEvent
+from PySide6.QtWidgets import QApplication
+
+from chatty_p2p.files import TransferInfo
+from chatty_p2p.gui.bridge import NodeBridge
+from chatty_p2p.gui.window import MainWindow
+from chatty_p2p.node import EventType, Node, NodeEvent
+from chatty_p2p.store import StoredMessage
+
+pytestmark = pytest.mark.gui
+
+
+class Headless:
+    """A node on a thread of its own; ``run`` executes a coroutine there and waits."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.events: list[NodeEvent] = []
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.run(self._start())
+
+    async def _start(self) -> None:
+        await self.node.start()
+        queue = self.node.subscribe()
+
+        async def collect() -> None:
+            while True:
+                self.events.append(await queue.get())
+
+        self._collector = asyncio.get_running_loop().create_task(collect())
+
+    def run(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(30)
+
+    def call(self, fn: Callable[[Node], Any]) -> Any:
+        async def wrapped() -> Any:
+            return fn(self.node)
+
+        return self.run(wrapped())
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self._collector.cancel)
+        self.run(self.node.stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+@pytest.fixture
+def desk(tmp_path: Path) -> Iterator[Headless]:
+    node = Node(
+        tmp_path / "desk",
+        name="desk",
+        discovery=False,
+        download_dir=tmp_path / "desk-downloads",
+        accept_from=["*"],
+    )
+    headless = Headless(node)
+    yield headless
+    headless.stop()
+
+
+@pytest.fixture
+def window(qtbot: Any, tmp_path: Path, desk: Headless) -> Iterator[MainWindow]:
+    bridge = NodeBridge(
+        lambda: Node(
+            tmp_path / "laptop",
+            name="laptop",
+            discovery=False,
+            download_dir=tmp_path / "laptop-downloads",
+        )
+    )
+    win = MainWindow(bridge)
+    qtbot.addWidget(win)
+    bridge.start()
+    bridge.wait_started()
+    win.show()
+    port = bridge.info["port"]
+    desk.run(desk.node.add_peer("127.0.0.1", port))  # the desk dials; the window just sees it
+    qtbot.waitUntil(lambda: win.peers.rowCount() == 1 and win.peers.peer(0).online, timeout=5000)
+    yield win
+    bridge.stop()
+
+
+def select_desk(qtbot: Any, win: MainWindow) -> None:
+    win.peer_view.setCurrentIndex(win.peers.index(0))
+    qtbot.waitUntil(lambda: win.conversation.peer_id is not None, timeout=5000)
+
+
+def rows(win: MainWindow) -> list[Any]:
+    return [win.conversation.item(i) for i in range(win.conversation.rowCount())]
+
+
+def test_peer_appears_and_messages_flow_both_ways(
+    qtbot: Any, window: MainWindow, desk: Headless
+) -> None:
+    assert window.peers.peer(0).name == "desk"
+    select_desk(qtbot, window)
+    qtbot.keyClicks(window.input, "hello from the window")
+    qtbot.keyClick(window.input, Qt.Key.Key_Return)
+    qtbot.waitUntil(
+        lambda: any(
+            e.type is EventType.MESSAGE and e.message and e.message.body == "hello from the window"
+            for e in desk.events
+        ),
+        timeout=5000,
+    )
+    assert window.input.toPlainText() == ""
+    laptop_id = window.bridge.info["id"]
+    desk.run(desk.node.send_text(laptop_id, "hello from the desk"))
+    qtbot.waitUntil(
+        lambda: any(
+            isinstance(r, StoredMessage) and r.body == "hello from the desk" for r in rows(window)
+        ),
+        timeout=5000,
+    )
+    # Our own message shows its receipt once the desk has it.
+    qtbot.waitUntil(
+        lambda: any(
+            isinstance(r, StoredMessage) and r.outgoing and r.status == "delivered"
+            for r in rows(window)
+        ),
+        timeout=5000,
+    )
+
+
+def test_shift_enter_adds_a_line_and_slash_help_answers(qtbot: Any, window: MainWindow) -> None:
+    select_desk(qtbot, window)
+    qtbot.keyClicks(window.input, "first line")
+    qtbot.keyClick(window.input, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
+    assert window.input.toPlainText() == "first line\n"
+    window.input.clear()
+    qtbot.keyClicks(window.input, "/help")
+    qtbot.keyClick(window.input, Qt.Key.Key_Return)
+    texts = [getattr(r, "text", "") for r in rows(window)]
+    assert any(t.startswith("/send PATH") for t in texts)
+
+
+def test_link_is_a_clickable_anchor(
+    qtbot: Any, window: MainWindow, desk: Headless, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[str] = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url.toString()))
+    select_desk(qtbot, window)
+    desk.run(desk.node.send_text(window.bridge.info["id"], "see https://example.org/page now"))
+    qtbot.waitUntil(lambda: window.conversation.rowCount() == 1, timeout=5000)
+    index = window.conversation.index(0)
+    rect = window.view.visualRect(index)
+    spot = next(
+        (
+            QPoint(x, y)
+            for y in range(rect.top(), rect.bottom(), 3)
+            for x in range(rect.left(), rect.right(), 3)
+            if (hit := window.view.hit(QPoint(x, y))) and hit[0] == "link"
+        ),
+        None,
+    )
+    assert spot is not None, "no anchor under any point of the bubble"
+    qtbot.mouseClick(window.view.viewport(), Qt.MouseButton.LeftButton, pos=spot)
+    assert opened == ["https://example.org/page"]
+
+
+def drop_files(target: Any, paths: list[Path]) -> None:
+    """What a file manager's drag does to a widget: enter, move, drop."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    point = QPointF(10, 10)
+    buttons, keys = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    action = Qt.DropAction.CopyAction
+    enter = QDragEnterEvent(point.toPoint(), action, mime, buttons, keys)
+    QApplication.sendEvent(target, enter)
+    assert enter.isAccepted()
+    QApplication.sendEvent(target, QDragMoveEvent(point.toPoint(), action, mime, buttons, keys))
+    drop = QDropEvent(point, action, mime, buttons, keys)
+    QApplication.sendEvent(target, drop)
+    assert drop.isAccepted()
+
+
+def test_dropped_file_arrives_verified_and_its_card_reaches_100(
+    qtbot: Any, window: MainWindow, desk: Headless, tmp_path: Path
+) -> None:
+    select_desk(qtbot, window)
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(os.urandom(3 * 1024 * 1024))
+    drop_files(window.view.viewport(), [photo])
+
+    def card() -> TransferInfo | None:
+        return next((r for r in rows(window) if isinstance(r, TransferInfo)), None)
+
+    qtbot.waitUntil(lambda: (c := card()) is not None and c.state == "done", timeout=15000)
+    done = card()
+    assert done is not None and done.done_bytes == done.size == photo.stat().st_size
+    assert (tmp_path / "desk-downloads" / "photo.jpg").read_bytes() == photo.read_bytes()
+    window.view.grab()  # the card paints in its final state
+
+
+def test_declining_an_offer_leaves_nothing(
+    qtbot: Any, window: MainWindow, desk: Headless, tmp_path: Path
+) -> None:
+    select_desk(qtbot, window)
+    unwanted = tmp_path / "unwanted.bin"
+    unwanted.write_bytes(b"x" * 1000)
+    sent = desk.run(desk.node.send_files(window.bridge.info["id"], [unwanted]))
+    qtbot.waitUntil(lambda: sent.id in window.offers, timeout=5000)
+    dialog = window.offers[sent.id]
+    assert "desk" in dialog.windowTitle()
+    qtbot.mouseClick(dialog.decline_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(
+        lambda: any(
+            e.transfer and e.transfer.id == sent.id and e.transfer.state == "declined"
+            for e in desk.events
+        ),
+        timeout=5000,
+    )
+    downloads = tmp_path / "laptop-downloads"
+    assert not downloads.exists() or not any(downloads.rglob("*"))
+
+
+def test_window_keeps_ticking_during_a_large_transfer(
+    qtbot: Any, window: MainWindow, desk: Headless, tmp_path: Path
+) -> None:
+    select_desk(qtbot, window)
+    big = tmp_path / "big.bin"
+    with big.open("wb") as f:
+        block = os.urandom(1 << 20)
+        for _ in range(300):
+            f.write(block)
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(time.monotonic()))
+    timer.start(20)
+    sent = desk.run(desk.node.send_files(window.bridge.info["id"], [big]))
+    qtbot.waitUntil(lambda: sent.id in window.offers, timeout=5000)
+    qtbot.mouseClick(window.offers[sent.id].accept_button, Qt.MouseButton.LeftButton)
+
+    def card_done() -> bool:
+        return any(isinstance(r, TransferInfo) and r.state == "done" for r in rows(window))
+
+    started = len(ticks)
+    qtbot.waitUntil(card_done, timeout=60000)
+    timer.stop()
+    during = ticks[started:]
+    gaps = [b - a for a, b in itertools.pairwise(during)]
+    assert len(during) > 10 and max(gaps) < 1.0  # the GUI thread never stalled
+    assert (tmp_path / "laptop-downloads" / "big.bin").stat().st_size == big.stat().st_size
