@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -181,11 +185,11 @@ def test_link_is_a_clickable_anchor(
     assert opened == ["https://example.org/page"]
 
 
-def drop_files(target: Any, paths: list[Path]) -> None:
+def drop_files(target: Any, paths: list[Path], point: QPointF | None = None) -> None:
     """What a file manager's drag does to a widget: enter, move, drop."""
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    point = QPointF(10, 10)
+    point = point or QPointF(10, 10)
     buttons, keys = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
     action = Qt.DropAction.CopyAction
     enter = QDragEnterEvent(point.toPoint(), action, mime, buttons, keys)
@@ -264,3 +268,66 @@ def test_window_keeps_ticking_during_a_large_transfer(
     gaps = [b - a for a, b in itertools.pairwise(during)]
     assert len(during) > 10 and max(gaps) < 1.0  # the GUI thread never stalled
     assert (tmp_path / "laptop-downloads" / "big.bin").stat().st_size == big.stat().st_size
+
+
+def test_send_to_several_and_drop_onto_a_peer(
+    qtbot: Any, window: MainWindow, desk: Headless, tmp_path: Path
+) -> None:
+    sofa = Headless(
+        Node(tmp_path / "sofa", name="sofa", discovery=False, download_dir=tmp_path / "sofa-dl")
+    )
+    try:
+        sofa.run(sofa.node.add_peer("127.0.0.1", window.bridge.info["port"]))
+        qtbot.waitUntil(lambda: window.peers.rowCount() == 2, timeout=5000)
+        window.peer_view.selectAll()
+        qtbot.keyClicks(window.input, "dinner is ready")
+        qtbot.keyClick(window.input, Qt.Key.Key_Return)
+        for node in (desk, sofa):
+            qtbot.waitUntil(
+                lambda n=node: any(
+                    e.type is EventType.MESSAGE
+                    and e.message
+                    and e.message.body == "dinner is ready"
+                    for e in n.events
+                ),
+                timeout=5000,
+            )
+        # A file dropped on one peer's row goes to that peer only, whatever is selected.
+        recipe = tmp_path / "recipe.txt"
+        recipe.write_text("two eggs\n")
+        row = window.peers.row_of(desk.node.device_id)
+        assert row is not None
+        spot = window.peer_view.visualRect(window.peers.index(row)).center()
+        drop_files(window.peer_view.viewport(), [recipe], QPointF(spot))
+        qtbot.waitUntil(
+            lambda: (tmp_path / "desk-downloads" / "recipe.txt").exists(), timeout=10000
+        )
+        assert not any(e.type is EventType.TRANSFER_OFFERED for e in sofa.events)
+    finally:
+        sofa.stop()
+
+
+def test_chatty_without_a_command_opens_the_window_and_serves_the_cli(tmp_path: Path) -> None:
+    """The real entry point: `chatty` starts the window, whose node answers `chatty id`
+    through the control socket; SIGTERM closes it cleanly."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    data = ["--data-dir", str(tmp_path / "gui"), "--no-discovery"]
+    app = subprocess.Popen([sys.executable, "-m", "chatty_p2p", *data], env=env)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            probe = subprocess.run(
+                [sys.executable, "-m", "chatty_p2p", "id", "--json", *data],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+            info = json.loads(probe.stdout) if probe.returncode == 0 else {}
+            if info.get("port"):  # only a running node has a port: the window's
+                break
+            assert time.monotonic() < deadline, probe.stderr
+            time.sleep(0.2)
+        app.send_signal(signal.SIGTERM)
+        assert app.wait(20) == 0
+    finally:
+        app.kill()

@@ -4,9 +4,12 @@ socket, so ``chatty say`` and friends reach this process while it runs."""
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
+import shiboken6
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from chatty_p2p import config
@@ -46,7 +49,18 @@ def run(args: argparse.Namespace) -> int:
         window.hide()
     else:
         window.show()
+    # Ctrl-C or a SIGTERM quits cleanly (mDNS goodbye included). Python runs signal
+    # handlers only between bytecodes, so a timer lets it in now and then.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: app.quit())
+    wake = QTimer()
+    wake.timeout.connect(lambda: None)
+    wake.start(250)
     try:
         return app.exec()
     finally:
+        wake.stop()
         bridge.stop()
+        # Delete the window (and its bridge) now, while Qt is whole, rather than in
+        # whatever order the interpreter's exit would pick.
+        shiboken6.delete(window)

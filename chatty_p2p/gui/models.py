@@ -12,7 +12,7 @@ import html
 from dataclasses import dataclass, replace
 from typing import Any
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 
 from chatty_p2p.files import TransferInfo
 from chatty_p2p.links import find_links, is_safe_url
@@ -34,8 +34,8 @@ class PeerRow:
 class PeerModel(QAbstractListModel):
     """Every peer the node knows: online first, then by name."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
         self._rows: list[PeerRow] = []
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
@@ -66,21 +66,30 @@ class PeerModel(QAbstractListModel):
         return (not row.peer.online, row.peer.name.lower())
 
     def upsert(self, peer: Peer) -> None:
-        """A peer appeared or changed; keep the order without a reset."""
+        """A peer appeared or changed: update its row in place, moving it if its place
+        in the order changed, so the view keeps its selection."""
         at = self.row_of(peer.id)
-        if at is not None:
-            row = replace(self._rows[at], peer=peer)
-            self.beginRemoveRows(QModelIndex(), at, at)
-            del self._rows[at]
-            self.endRemoveRows()
-        else:
+        if at is None:
             row = PeerRow(peer)
-        target = 0
-        while target < len(self._rows) and self._order(self._rows[target]) < self._order(row):
-            target += 1
-        self.beginInsertRows(QModelIndex(), target, target)
-        self._rows.insert(target, row)
-        self.endInsertRows()
+            target = self._place(row)
+            self.beginInsertRows(QModelIndex(), target, target)
+            self._rows.insert(target, row)
+            self.endInsertRows()
+            return
+        row = replace(self._rows[at], peer=peer)
+        self._rows[at] = row
+        self.dataChanged.emit(self.index(at), self.index(at))
+        target = self._place(row, skip=at)
+        if target != at:
+            # Qt counts the destination before the move: one further when moving down.
+            self.beginMoveRows(QModelIndex(), at, at, QModelIndex(), target + (target > at))
+            self._rows.insert(target, self._rows.pop(at))
+            self.endMoveRows()
+
+    def _place(self, row: PeerRow, skip: int | None = None) -> int:
+        """Where ``row`` belongs among the others (without the one at ``skip``)."""
+        others = [r for i, r in enumerate(self._rows) if i != skip]
+        return sum(1 for other in others if self._order(other) < self._order(row))
 
     def set_unread(self, peer_id: str, unread: int | None = None, add: int = 0) -> None:
         at = self.row_of(peer_id)
@@ -127,8 +136,8 @@ def message_html(message: StoredMessage) -> str:
 class ConversationModel(QAbstractListModel):
     """Messages and transfer cards with one peer, oldest first."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
         self.peer_id: str | None = None
         self._items: list[Item] = []
 

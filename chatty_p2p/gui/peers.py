@@ -31,13 +31,15 @@ class PeerDelegate(QStyledItemDelegate):
         rect: QRect = option.rect
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        if option.state & QStyle.StateFlag.State_Selected:
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        if selected:
             painter.fillRect(rect, option.palette.highlight())
         line = QFontMetrics(QApplication.font()).height()
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(ONLINE if peer.online else AWAY)
         painter.drawEllipse(rect.left() + 10, rect.top() + 7 + line // 2 - 4, 8, 8)
-        name_colour = QColor("#1f2328") if peer.online else AWAY
+        on_highlight = option.palette.highlightedText().color()
+        name_colour = on_highlight if selected else QColor("#1f2328") if peer.online else AWAY
         painter.setPen(name_colour)
         font = painter.font()
         font.setBold(unread > 0)

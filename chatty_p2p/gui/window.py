@@ -83,7 +83,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Chatty")
         self.resize(980, 640)
 
-        self.peers = PeerModel()
+        self.peers = PeerModel(self)
         self.peer_view = QListView()
         self.peer_view.setModel(self.peers)
         self.peer_view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
@@ -101,7 +101,7 @@ class MainWindow(QMainWindow):
         left_layout.addWidget(add_button)
 
         self.header = QLabel("Choose a peer on the left")
-        self.conversation = ConversationModel()
+        self.conversation = ConversationModel(self)
         self.view = ConversationView()
         self.view.setModel(self.conversation)
         self.view.link_clicked.connect(self.open_link)
@@ -149,6 +149,9 @@ class MainWindow(QMainWindow):
             self.tray.activated.connect(self._raise_window)
             self.tray.show()
 
+        # The bridge goes with the window: a signal left connected from a longer-lived
+        # bridge to a deleted window corrupts memory at exit (seen as SIGABRT).
+        bridge.setParent(self)
         bridge.node_event.connect(self.on_event)
         bridge.ready.connect(self.on_ready)
         bridge.failed.connect(self.show_error)
@@ -168,6 +171,8 @@ class MainWindow(QMainWindow):
         kind = event.type
         if event.peer is not None and kind not in (EventType.WARNING, EventType.MESSAGE_STATUS):
             self.peers.upsert(event.peer)
+            if event.peer.id == self.current:
+                self._show_header(event.peer)
         if kind in (EventType.MESSAGE, EventType.MESSAGE_STATUS) and event.message is not None:
             message = event.message
             if message.peer_id == self.current:
@@ -211,14 +216,17 @@ class MainWindow(QMainWindow):
         peer: Peer = index.data(ItemRole)
         self.current = peer.id
         self.peers.set_unread(peer.id, unread=0)
-        self.header.setText(
-            f"<b>{peer.name}</b> &nbsp; <span style='color:#57606a'>{peer.state} · "
-            f"{short_id(peer.id)}</span>"
-        )
+        self._show_header(peer)
         peer_id = peer.id
         self.bridge.call(
             lambda n: (n.history(peer_id), n.transfers()),
             lambda result: self._loaded(peer_id, result),
+        )
+
+    def _show_header(self, peer: Peer) -> None:
+        self.header.setText(
+            f"<b>{peer.name}</b> &nbsp; <span style='color:#57606a'>{peer.state} · "
+            f"{short_id(peer.id)}</span>"
         )
 
     def _loaded(self, peer_id: str, result: tuple[list[StoredMessage], list[TransferInfo]]) -> None:
