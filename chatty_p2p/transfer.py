@@ -507,7 +507,9 @@ def _real_dir(path: Path, create: bool) -> None:
     except FileNotFoundError:
         if not create:
             raise
-        path.mkdir(mode=0o755)
+        # Another transfer into the same folder may create it at the same moment.
+        with contextlib.suppress(FileExistsError):
+            path.mkdir(mode=0o755)
         st = os.lstat(path)
     if not stat.S_ISDIR(st.st_mode):
         raise TransferFailed(f"{path} is in the way (not a folder); nothing written through it")

@@ -10,6 +10,9 @@ import pytest
 
 from tests.netlab import Lab, lab_unavailable_reason
 
+# The window is tested for real, but never on a screen: a bare `pytest` works too.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[Lab]:
