@@ -89,10 +89,46 @@ async def _download_dir(node: Node, folder: str | None = None) -> dict[str, Any]
     return {"folder": str(node.files.download_dir)}
 
 
-async def _trust(node: Node, peer: str, trusted: bool = True) -> dict[str, Any]:
+async def _pair(node: Node, peer: str) -> dict[str, Any]:
     target = await _known(node, peer)
-    node.trust(target.id, trusted)
-    return {"peer": target.to_dict(), "trusted": trusted}
+    return {"peer": target.to_dict(), "pairing": (await node.pair(target.id)).to_dict()}
+
+
+async def _pair_confirm(node: Node, peer: str, code: str | None = None) -> dict[str, Any]:
+    target = await _known(node, peer)
+    return {"pairing": node.confirm_pairing(target.id, code).to_dict()}
+
+
+async def _pair_reject(node: Node, peer: str) -> dict[str, Any]:
+    target = await _known(node, peer)
+    return {"pairing": node.reject_pairing(target.id).to_dict()}
+
+
+async def _pair_fingerprint(node: Node, peer: str, fingerprint: str) -> dict[str, Any]:
+    target = await _known(node, peer)
+    node.pair_by_fingerprint(target.id, fingerprint)
+    return {"peer": node.peer(target.id).to_dict()}
+
+
+async def _pairings(node: Node) -> dict[str, Any]:
+    return {"pairings": [p.to_dict() for p in node.pairings.all()]}
+
+
+async def _unpair(node: Node, peer: str) -> dict[str, Any]:
+    target = await _known(node, peer)
+    node.unpair(target.id)
+    return {"peer": node.peer(target.id).to_dict()}
+
+
+async def _block(node: Node, peer: str, blocked: bool = True) -> dict[str, Any]:
+    target = await _known(node, peer)
+    node.block(target.id, blocked)
+    return {"peer": node.peer(target.id).to_dict()}
+
+
+async def _trusted_only(node: Node, on: bool) -> dict[str, Any]:
+    node.set_trusted_only(on)
+    return {"trusted_only": on}
 
 
 async def _auto_accept(node: Node, on: bool) -> dict[str, Any]:
@@ -116,7 +152,14 @@ OPS: dict[str, Op] = {
     "cancel": _on_transfer(Node.cancel),
     "resume": _on_transfer(Node.resume),
     "download_dir": _download_dir,
-    "trust": _trust,
+    "pair": _pair,
+    "pair_confirm": _pair_confirm,
+    "pair_reject": _pair_reject,
+    "pair_fingerprint": _pair_fingerprint,
+    "pairings": _pairings,
+    "unpair": _unpair,
+    "block": _block,
+    "trusted_only": _trusted_only,
     "auto_accept": _auto_accept,
 }
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-from chatty_p2p import __version__, api, cli_files, config
+from chatty_p2p import __version__, api, cli_files, cli_trust, config
 from chatty_p2p.control import ControlClient, ControlServer
 from chatty_p2p.errors import ChattyError, UnknownPeer
 from chatty_p2p.files import human_size
@@ -140,6 +140,8 @@ def describe_event(event: dict[str, Any]) -> str | None:
     if "transfer" in event:
         line = cli_files.describe_transfer(event)
         return None if line is None else f"[{clock(event['time'])}] {line}"
+    if "pairing" in event:
+        return f"[{clock(event['time'])}] {cli_trust.describe_pairing(event)}"
     peer = event.get("peer")
     who = peer_label(peer) if peer else ""
     msg = event.get("message")
@@ -240,7 +242,10 @@ async def cmd_peers(args: argparse.Namespace) -> int:
     width = max(len(p["name"]) for p in peers)
     for p in peers:
         where = ", ".join(p["addresses"][:2])
-        print(f"{p['name']:<{width}}  {short_id(p['id'])}  {p['state']:<8}  {where}")
+        trust = p["trust"] if p["trust"] != "blocked" else ""
+        print(f"{p['name']:<{width}}  {short_id(p['id'])}  {p['state']:<8}  {trust:<10}  {where}")
+    if any(p["trust"] == "unverified" for p in peers):
+        print("Unverified peers may not be who they say; check one with: chatty pair NAME")
     return 0
 
 
@@ -337,7 +342,7 @@ async def cmd_add(args: argparse.Namespace) -> int:
 async def cmd_forget(args: argparse.Namespace) -> int:
     async with open_backend(args, network=False) as backend:
         peer = (await backend.call("forget", peer=args.peer))["peer"]
-    print(f"forgot {peer_label(peer)}: its key is no longer pinned")
+    print(f"forgot {peer_label(peer)}: its key is no longer remembered")
     return 0
 
 
@@ -477,7 +482,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="PEER",
-        help="accept file offers from this peer (name or id prefix; * for anyone) unasked",
+        help="accept file offers unasked from this paired peer (name or id prefix; "
+        "* for every paired peer); unverified peers are always asked",
     )
     p.set_defaults(func=cmd_daemon)
 
@@ -523,10 +529,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("address", metavar="HOST:PORT")
     p.set_defaults(func=cmd_add)
 
-    p = add("forget", "unpin a peer's key (after that device was reset)")
+    p = add("forget", "forget a peer: its key, trust and address (history stays)")
     p.add_argument("peer", metavar="PEER", help="name or id prefix")
     p.set_defaults(func=cmd_forget)
     cli_files.register(add)
+    cli_trust.register(add)
     return parser
 
 

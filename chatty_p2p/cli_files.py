@@ -171,28 +171,6 @@ async def cmd_download_dir(args: argparse.Namespace) -> int:
     return 0
 
 
-async def cmd_trust(args: argparse.Namespace) -> int:
-    from chatty_p2p.cli import open_backend, peer_label
-
-    async with open_backend(args, network=False) as backend:
-        result = await backend.call("trust", peer=args.peer, trusted=not args.off)
-    state = "trusted" if result["trusted"] else "no longer trusted"
-    print(f"{peer_label(result['peer'])} is {state}")
-    return 0
-
-
-async def cmd_auto_accept(args: argparse.Namespace) -> int:
-    from chatty_p2p.cli import open_backend
-
-    async with open_backend(args, network=False) as backend:
-        await backend.call("auto_accept", on=args.state == "on")
-    if args.state == "on":
-        print("offers from trusted peers are now accepted without asking")
-    else:
-        print("every offer now waits for your answer")
-    return 0
-
-
 def register(add: Any) -> None:
     """Add the file commands to the parser; ``add(name, help)`` makes a subparser."""
     p = add("send", "send files or folders to a peer")
@@ -210,13 +188,6 @@ def register(add: Any) -> None:
     add("transfers", "list running, finished and resumable transfers").set_defaults(
         func=cmd_transfers
     )
-    p = add("trust", "mark a peer trusted (see auto-accept)")
-    p.add_argument("peer", metavar="PEER", help="name or id prefix")
-    p.add_argument("--off", action="store_true", help="stop trusting it")
-    p.set_defaults(func=cmd_trust)
-    p = add("auto-accept", "accept offers from trusted peers without asking (default off)")
-    p.add_argument("state", choices=["on", "off"])
-    p.set_defaults(func=cmd_auto_accept)
     p = add("download-dir", "show or set where received files go")
     p.add_argument("folder", nargs="?", metavar="FOLDER")
     p.set_defaults(func=cmd_download_dir)

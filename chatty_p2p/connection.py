@@ -5,7 +5,8 @@ exchange, and return an authenticated ``Connection``. ``Connection.run`` is
 the one place bytes meet the session: read, feed, dispatch events, write what
 the session queued. A silent peer is declared dead after ``DEAD_AFTER``
 seconds, which is how a crashed or unplugged machine is noticed long before
-its mDNS record expires.
+its mDNS record expires; a peer that stops reading is dropped once
+``MAX_UNSENT`` bytes wait for it, so it cannot make us buffer without end.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from chatty_p2p.errors import (
     ProtocolError,
     RemoteProtocolError,
 )
-from chatty_p2p.identity import Identity
+from chatty_p2p.identity import Identity, fingerprint
 from chatty_p2p.protocol import preamble
 from chatty_p2p.protocol.session import (
     ChatMessage,
@@ -47,6 +48,7 @@ DEAD_AFTER = 6.5
 HANDSHAKE_TIMEOUT = 5.0
 CONNECT_TIMEOUT = 3.0
 READ_SIZE = 64 * 1024
+MAX_UNSENT = 16 * 1024 * 1024
 
 
 class Connection:
@@ -69,6 +71,10 @@ class Connection:
         self.session = session
         self.peer: Hello = session.peer
         self.dialed = dialed
+        self._loop = asyncio.get_running_loop()
+        self._drain: asyncio.TimerHandle | None = None
+        self.finished: asyncio.Future[str] = self._loop.create_future()
+        """Resolves with the reason once ``run`` has ended."""
         peername = writer.get_extra_info("peername")
         host = peername[0] if peername else ""
         # The dual-stack listener sees IPv4 peers as ::ffff:a.b.c.d; keep the plain form.
@@ -96,41 +102,57 @@ class Connection:
         self._flush()
 
     def _flush(self) -> None:
-        data = self.session.data_to_send()
-        if data and not self._writer.is_closing():
+        self._drain = None
+        if self._writer.is_closing():
+            return
+        now = self._loop.time()
+        data = self.session.data_to_send(now)
+        if data:
             self._writer.write(data)
+            if self._writer.transport.get_write_buffer_size() > MAX_UNSENT:
+                log.warning("%s stopped reading; dropping the session", self.peer.name)
+                self._writer.transport.abort()
+                return
+        delay = self.session.send_delay(now)
+        if delay is not None and self._drain is None:
+            self._drain = self._loop.call_later(delay, self._flush)
 
     async def run(self, on_event: Callable[[Connection, Event], None]) -> str:
         """Serve the session until it ends; returns why it ended, in words."""
         pinger = asyncio.create_task(self._ping_forever())
+        reason = "stopped"
         try:
-            early, self._early = self._early, []
-            if ended := self._dispatch(early, on_event):
-                return ended
-            while True:
-                try:
-                    data = await asyncio.wait_for(self._reader.read(READ_SIZE), DEAD_AFTER)
-                except TimeoutError:
-                    # The link is dead: a polite TLS close would only wait for it in vain.
-                    self._writer.transport.abort()
-                    return f"no answer for {DEAD_AFTER:.1f} s"
-                except (OSError, ssl.SSLError) as exc:
-                    return f"connection lost ({exc.__class__.__name__})"
-                if not data:
-                    return "connection closed"
-                try:
-                    events = self.session.receive_data(data)
-                except RemoteProtocolError as exc:
-                    log.warning("protocol error from %s: %s", self.peer.name, exc)
-                    self.session.fail(exc)
-                    self._flush()
-                    return f"protocol error: {exc}"
-                self._flush()
-                if ended := self._dispatch(events, on_event):
-                    return ended
+            reason = await self._read_loop(on_event)
+            return reason
         finally:
             pinger.cancel()
-            await self._shutdown()
+            await self._shutdown(reason)
+
+    async def _read_loop(self, on_event: Callable[[Connection, Event], None]) -> str:
+        early, self._early = self._early, []
+        if ended := self._dispatch(early, on_event):
+            return ended
+        while True:
+            try:
+                data = await asyncio.wait_for(self._reader.read(READ_SIZE), DEAD_AFTER)
+            except TimeoutError:
+                # The link is dead: a polite TLS close would only wait for it in vain.
+                self._writer.transport.abort()
+                return f"no answer for {DEAD_AFTER:.1f} s"
+            except (OSError, ssl.SSLError) as exc:
+                return f"connection lost ({exc.__class__.__name__})"
+            if not data:
+                return "connection closed"
+            try:
+                events = self.session.receive_data(data, self._loop.time())
+            except RemoteProtocolError as exc:
+                log.warning("protocol error from %s: %s", self.peer.name, exc)
+                self.session.fail(exc)
+                self._flush()
+                return f"protocol error: {exc}"
+            self._flush()
+            if ended := self._dispatch(events, on_event):
+                return ended
 
     def _dispatch(self, events: list[Event], on_event: Callable[[Connection, Event], None]) -> str:
         """Hand events on; a non-empty result is why the session just ended."""
@@ -153,9 +175,13 @@ class Connection:
         """Say goodbye and close; the read loop in ``run`` then ends by itself."""
         self.session.close(reason)
         self._flush()
-        await self._shutdown()
+        await self._shutdown(reason)
 
-    async def _shutdown(self) -> None:
+    async def _shutdown(self, reason: str) -> None:
+        if self._drain is not None:
+            self._drain.cancel()
+        if not self.finished.done():
+            self.finished.set_result(reason)
         if self._writer.is_closing():
             return
         self._writer.close()
@@ -235,13 +261,15 @@ async def dial(
 
 
 async def read_preamble(
-    sock: socket.socket, contexts: tls.ServerContexts
+    sock: socket.socket, contexts: tls.ServerContexts, admit: Callable[[str], str]
 ) -> tuple[preamble.ChannelKind, ssl.SSLContext]:
     """Answer a dialer's preamble on a freshly accepted socket.
 
     Returns what the connection will carry and a server context trusting exactly
     the dialer's certificate; TLS itself is the caller's, on the event loop for
-    a control session, in a thread for bulk data. The caller closes on error.
+    a control session, in a thread for bulk data. ``admit`` sees the device id the
+    certificate claims and returns why to refuse it (a blocked peer, say), or
+    ``""``: refusing here costs no TLS handshake. The caller closes on error.
     """
     loop = asyncio.get_running_loop()
     async with asyncio.timeout(HANDSHAKE_TIMEOUT):
@@ -258,6 +286,10 @@ async def read_preamble(
         except (ValueError, ssl.SSLError) as exc:
             await loop.sock_sendall(sock, preamble.encode_reply(preamble.Status.REFUSED))
             raise RemoteProtocolError(f"unusable certificate: {exc}", "malformed") from exc
+        refusal = admit(fingerprint(cert_der))
+        if refusal:
+            await loop.sock_sendall(sock, preamble.encode_reply(preamble.Status.REFUSED))
+            raise PeerError(refusal)
         await loop.sock_sendall(sock, preamble.encode_reply(preamble.Status.OK))
         return kind, ctx
 

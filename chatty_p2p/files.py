@@ -7,8 +7,9 @@ worker threads. Rules:
   over the control session; an offer to a peer that is away waits, like a
   message, and goes out when the peer is back.
 * The receiver stores the offer, checks free space (minus what its other
-  running transfers still need), and either declines, auto-accepts (a peer
-  named in ``accept_from``) or asks its user. An unanswered offer expires.
+  running transfers still need), and either declines, auto-accepts (a trusted
+  peer, by the node's policy) or asks its user. An unanswered offer expires;
+  a peer gets at most ``MAX_PENDING_OFFERS`` waiting.
 * The receiver drives every bulk connection: it dials after accepting, and
   again whenever the peer comes back, asking only for bytes it lacks. So an
   interrupted transfer resumes with no extra bookkeeping on the sender, who
@@ -53,6 +54,8 @@ log = logging.getLogger(__name__)
 
 OFFER_TTL = 600.0
 """An offer nobody answers is declined as expired after this many seconds."""
+MAX_PENDING_OFFERS = 16
+"""Offers from one peer waiting for an answer; more are declined unseen and unstored."""
 RETRY_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)
 """Waits before re-dialling an interrupted transfer while the peer is online."""
 
@@ -370,6 +373,20 @@ class FileTransfers:
         if known is not None:
             if known.state in ("running", "interrupted"):
                 self.resume(self._live_for(known))
+            return
+        waiting = sum(
+            1
+            for live in self._live.values()
+            if live.record.peer_id == peer_id
+            and not live.record.outgoing
+            and live.record.state == "offered"
+        )
+        if waiting >= MAX_PENDING_OFFERS:
+            log.warning("declined an offer from %s: %d already wait", peer_id[:8], waiting)
+            conn = self._control(peer_id)
+            if conn is not None:
+                reason = "too many offers waiting for an answer"
+                conn.send(lambda s: s.send_answer(offer.id, False, reason))
             return
         record = TransferRecord(
             id=offer.id,

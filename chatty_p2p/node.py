@@ -18,9 +18,14 @@ Theory of operation
   reconnects and restarts.
 * Files travel on bulk connections of their own (see ``files`` and
   ``transfer``): the listener answers both kinds, told apart by the preamble.
-* Keys are pinned at first contact (the device id *is* the certificate hash). A
-  new id that claims the name of a pinned peer is refused with a warning until
-  the user forgets the old key.
+* Trust. The device id *is* the certificate hash, so an id cannot be claimed
+  without its key. A peer is *unverified* until the users pair (compare a code,
+  see ``trust``) or the user checks its fingerprint; then it is *trusted*.
+  Only trusted peers' offers may be accepted unasked; a new key under a trusted
+  peer's name is refused with a warning until the user pairs again; a setting
+  refuses everyone but trusted peers, and a blocked peer is refused before TLS.
+* Strangers are bounded (``admission``): connections per address, handshakes
+  in flight, pending offers, queued messages, stored strangers.
 """
 
 from __future__ import annotations
@@ -42,11 +47,13 @@ from typing import IO, Any
 import platformdirs
 
 from chatty_p2p import connection as conn_mod
+from chatty_p2p.admission import Admission
 from chatty_p2p.connection import Connection
 from chatty_p2p.discovery import Advert, Discovery
 from chatty_p2p.errors import (
     AmbiguousPeer,
     ChattyError,
+    IdentityMismatch,
     NodeAlreadyRunning,
     PeerError,
     ProtocolError,
@@ -62,6 +69,7 @@ from chatty_p2p.protocol.session import (
     Event,
     Hello,
     MessageReceived,
+    PairReceived,
     PeerReportedError,
     ProfileReceived,
     ReceiptReceived,
@@ -70,10 +78,17 @@ from chatty_p2p.protocol.session import (
 )
 from chatty_p2p.store import DELIVERED, SENT, PeerRecord, Store, StoredMessage
 from chatty_p2p.tls import ServerContexts
+from chatty_p2p.trust import PairingInfo, Pairings
 
 log = logging.getLogger(__name__)
 
 RETRY_MAX = 30.0
+MAX_OUTBOX = 1000
+"""Messages waiting for one offline peer; the receiver's burst limit is the same."""
+KEEP_STRANGERS = 500
+"""Peers remembered only by name (no messages, no trust) beyond which the oldest go."""
+FINGERPRINT_DIGITS = 16
+"""Hex digits of a fingerprint a user must type to vouch for a key: 64 bits."""
 YIELD_DIAL = 0.5
 """How long the peer with the larger id waits before dialling, to avoid double dials."""
 
@@ -91,6 +106,7 @@ class EventType(enum.StrEnum):
     TRANSFER = "transfer"
     TRANSFER_OFFERED = "transfer-offered"
     TRANSFER_PROGRESS = "transfer-progress"
+    PAIRING = "pairing"
 
 
 @dataclass(frozen=True)
@@ -105,7 +121,9 @@ class Peer:
     addresses: tuple[str, ...]
     last_seen: float
     conflict: str | None = None
-    """Id of the pinned peer whose name this one claims, if refused for that."""
+    """Id of the trusted peer whose name this one claims, if refused for that."""
+    trust: str = "unverified"
+    """``trusted`` (paired), ``unverified`` or ``blocked``."""
 
     @property
     def short_id(self) -> str:
@@ -113,6 +131,8 @@ class Peer:
 
     @property
     def state(self) -> str:
+        if self.trust == "blocked":
+            return "blocked"
         if self.conflict:
             return "refused: key changed"
         if self.online:
@@ -127,6 +147,8 @@ class Peer:
             "online": self.online,
             "discovered": self.discovered,
             "known": self.known,
+            "trust": self.trust,
+            "conflict": self.conflict,
             "addresses": list(self.addresses),
             "last_seen": self.last_seen,
         }
@@ -140,6 +162,7 @@ class NodeEvent:
     peer: Peer | None = None
     message: StoredMessage | None = None
     transfer: TransferInfo | None = None
+    pairing: PairingInfo | None = None
     text: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -150,6 +173,8 @@ class NodeEvent:
             out["message"] = self.message.to_dict()
         if self.transfer is not None:
             out["transfer"] = self.transfer.to_dict()
+        if self.pairing is not None:
+            out["pairing"] = self.pairing.to_dict()
         if self.text:
             out["text"] = self.text
         return out
@@ -183,6 +208,12 @@ class _PeerState:
     dialer: asyncio.Task[None] | None = None
     last_seen: float = field(default_factory=time.time)
     conflict: str | None = None
+    pair_wanted: bool = False
+    """The user asked to pair: let a session up even if policy would refuse it."""
+    spoofed: set[str] = field(default_factory=set)
+    """Addresses that claimed this id without its key (warned about once each)."""
+    caught_up: Connection | None = None
+    """The session that last got the outbox and transfers (see ``_catch_up``)."""
 
 
 class Node:
@@ -220,6 +251,7 @@ class Node:
         self._discovery: Discovery | None = None
         self._stopping = False
         self._boot = secrets.token_hex(8)
+        self._admission = Admission()
         self.port = 0
 
     # ----- lifecycle -------------------------------------------------------
@@ -234,6 +266,13 @@ class Node:
             self.store.set_setting("name", clean_name(self._requested_name))
         self.name = self.store.setting("name") or clean_name(socket.gethostname())
         self._contexts = ServerContexts(self.identity)
+        self.pairings = Pairings(
+            self.device_id,
+            control=lambda peer_id: self._connection(peer_id),
+            peer_name=self._peer_name,
+            emit=lambda info: self._emit(NodeEvent(EventType.PAIRING, pairing=info)),
+            on_paired=self._on_paired,
+        )
         self.files = FileTransfers(
             self.store,
             self.identity,
@@ -324,7 +363,14 @@ class Node:
             addresses=tuple(format_address(h, p) for h, p in state.addresses),
             last_seen=state.last_seen,
             conflict=state.conflict,
+            trust=self._trust_level(state.id),
         )
+
+    def _trust_level(self, peer_id: str) -> str:
+        record = self.store.peer(peer_id)
+        if record is None:
+            return "unverified"
+        return "blocked" if record.blocked else "trusted" if record.trusted else "unverified"
 
     def peers(self) -> list[Peer]:
         """Every peer seen in this run or pinned in the store, online ones first."""
@@ -350,6 +396,7 @@ class Node:
                 True,
                 tuple(record.addresses),
                 record.last_seen,
+                trust=self._trust_level(record.id),
             )
         return self._snapshot(state)
 
@@ -409,29 +456,54 @@ class Node:
         return state
 
     def _pinned_conflict(self, peer_id: str, name: str) -> PeerRecord | None:
-        """The pinned peer whose name an unknown id claims, if any."""
-        if self.store.peer(peer_id) is not None:
+        """The trusted peer whose name an untrusted id claims, if any."""
+        record = self.store.peer(peer_id)
+        if record is not None and record.trusted:
             return None
-        for record in self.store.known_with_name(name):
-            if record.id != peer_id:
-                return record
+        for trusted in self.store.trusted_with_name(name):
+            if trusted.id != peer_id:
+                return trusted
         return None
 
     def _warn_conflict(self, state: _PeerState, pinned: PeerRecord) -> None:
         state.conflict = pinned.id
+        log.warning("key change: %s claims trusted %s's name", short_id(state.id), pinned.name)
         self._emit(
             NodeEvent(
                 EventType.WARNING,
                 peer=self._snapshot(state),
                 text=(
-                    f"'{state.name}' now presents a different key ({short_id(state.id)}) than the "
-                    f"one pinned at first contact ({short_id(pinned.id)}); connection refused. "
-                    f"If that device was reset, run: chatty forget {short_id(pinned.id)}"
+                    f"KEY CHANGED: a device calling itself '{state.name}' presents a different "
+                    f"key ({short_id(state.id)}) than the one you paired with "
+                    f"({short_id(pinned.id)}); connection refused. It may be an impostor. If "
+                    f"that device was reset, pair with it again: chatty pair {short_id(state.id)}"
                 ),
             )
         )
 
+    def _admitted(self, state: _PeerState) -> bool:
+        """Whether policy lets this peer have a full session (pairing aside)."""
+        level = self._trust_level(state.id)
+        if level == "blocked" or state.conflict:
+            return False
+        return level == "trusted" or not self.trusted_only
+
+    @property
+    def trusted_only(self) -> bool:
+        return self.store.setting("trusted_only") == "1"
+
+    def _admit(self, peer_id: str) -> str:
+        """Why to refuse a dialer before TLS (it only *claims* this id yet), or ``""``."""
+        level = self._trust_level(peer_id)
+        if level == "blocked":
+            return f"{short_id(peer_id)} is blocked"
+        state = self._peers.get(peer_id)
+        if level != "trusted" and self.trusted_only and not (state and state.pair_wanted):
+            return f"{short_id(peer_id)} is not paired and only paired peers are accepted"
+        return ""
+
     def _save(self, state: _PeerState) -> None:
+        new = self.store.peer(state.id) is None
         record = PeerRecord(
             id=state.id,
             name=state.name,
@@ -440,6 +512,8 @@ class Node:
             manual=state.manual,
         )
         self.store.save_peer(record)
+        if new and self.store.prune_strangers(KEEP_STRANGERS):
+            log.info("forgot the oldest strangers beyond %d", KEEP_STRANGERS)
 
     # ----- discovery -------------------------------------------------------
 
@@ -484,7 +558,11 @@ class Node:
         return task
 
     def _wants(self, state: _PeerState) -> bool:
-        if self._stopping or self._offline or state.conflict or not state.addresses:
+        if self._stopping or self._offline or not state.addresses:
+            return False
+        if state.pair_wanted:
+            return self._trust_level(state.id) != "blocked"
+        if not self._admitted(state):
             return False
         return (
             state.discovered
@@ -512,6 +590,10 @@ class Node:
             for host, port in list(state.addresses):
                 try:
                     conn = await conn_mod.dial(host, port, self.identity, self._hello(), state.id)
+                except IdentityMismatch as exc:
+                    self._warn_spoof(state, format_address(host, port), exc)
+                    errors.append(str(exc))
+                    continue
                 except ChattyError as exc:
                     errors.append(str(exc))
                     continue
@@ -519,6 +601,25 @@ class Node:
                 return
             log.info("cannot reach %s: %s", state.name, "; ".join(errors))
             delay = min(max(delay * 2, 1.0), RETRY_MAX)
+
+    def _warn_spoof(self, state: _PeerState, address: str, exc: Exception) -> None:
+        """Someone answers at an address advertised for this id without holding its key."""
+        log.warning("%s at %s: %s", state.name, address, exc)
+        if address in state.spoofed:
+            return
+        state.spoofed.add(address)
+        trusted = self._trust_level(state.id) == "trusted"
+        self._emit(
+            NodeEvent(
+                EventType.WARNING,
+                peer=self._snapshot(state),
+                text=(
+                    f"{'IMPOSTOR: ' if trusted else ''}the device at {address} claims to be "
+                    f"'{state.name}' ({short_id(state.id)}) but cannot prove it holds that "
+                    "key; refused."
+                ),
+            )
+        )
 
     async def _accept_loop(self, listener: socket.socket) -> None:
         loop = asyncio.get_running_loop()
@@ -529,25 +630,34 @@ class Node:
                 log.warning("cannot accept a connection: %s", exc)
                 await asyncio.sleep(0.5)
                 continue
-            log.debug("incoming connection from %s", address)
-            self._spawn(self._on_accept(sock))
+            host = str(address[0]).removeprefix("::ffff:")
+            refusal = self._admission.check(host)
+            if refusal:
+                log.warning("refused a connection from %s: %s", host, refusal)
+                sock.close()
+                continue
+            self._spawn(self._on_accept(sock, host))
 
-    async def _on_accept(self, sock: socket.socket) -> None:
-        try:
-            kind, ctx = await conn_mod.read_preamble(sock, self._contexts)
-            if kind is ChannelKind.BULK:
-                await self.files.serve_bulk(sock, ctx)
+    async def _on_accept(self, sock: socket.socket, host: str) -> None:
+        with self._admission.hold(host) as ticket:
+            try:
+                kind, ctx = await conn_mod.read_preamble(sock, self._contexts, self._admit)
+                if kind is ChannelKind.BULK:
+                    ticket.authenticated()
+                    await self.files.serve_bulk(sock, ctx)
+                    return
+                conn = await conn_mod.accept(sock, ctx, self._hello())
+            except (ChattyError, OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
+                log.info("refused an incoming connection from %s: %s", host, exc)
+                sock.close()
                 return
-            conn = await conn_mod.accept(sock, ctx, self._hello())
-        except (ChattyError, OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
-            log.info("refused an incoming connection: %s", exc)
-            sock.close()
-            return
-        except Exception as exc:  # an ssl.SSLError and friends from a broken handshake
-            log.info("incoming handshake failed: %r", exc)
-            sock.close()
-            return
-        self._attach(conn)
+            except Exception as exc:  # an ssl.SSLError and friends from a broken handshake
+                log.info("incoming handshake from %s failed: %r", host, exc)
+                sock.close()
+                return
+            ticket.authenticated()
+            self._attach(conn)
+            await conn.finished  # the address keeps its slot while the session lives
 
     def _attach(self, conn: Connection) -> _PeerState | None:
         """Adopt a freshly authenticated connection, or refuse it; see the module rules."""
@@ -558,14 +668,18 @@ class Node:
             return None
         pinned = self._pinned_conflict(hello.device_id, hello.name)
         state = self._state(hello.device_id, hello.name)
-        if pinned is not None:
+        if pinned is not None and state.conflict is None:
             state.name = hello.name
-            if state.conflict is None:
-                self._warn_conflict(state, pinned)
-            conn.session.fail(
-                ProtocolError("your key differs from the one pinned for your name", "key-changed")
-            )
-            self._spawn(conn.close("key changed"))
+            self._warn_conflict(state, pinned)
+        if not self._admitted(state) and not state.pair_wanted:
+            if state.conflict:
+                error = ProtocolError(
+                    "your key differs from the one paired under your name", "key-changed"
+                )
+            else:
+                error = ProtocolError("not accepted here", "refused")
+            conn.session.fail(error)
+            self._spawn(conn.close(str(error)))
             return None
         existing = state.conn
         if existing is not None and not existing.closed:
@@ -584,16 +698,24 @@ class Node:
             if back not in state.addresses:
                 state.addresses.append(back)
         self._save(state)
+        if renamed:
+            self._emit(NodeEvent(EventType.PEER_UPDATED, peer=self._snapshot(state)))
+        self._emit(NodeEvent(EventType.PEER_ONLINE, peer=self._snapshot(state)))
+        if self._admitted(state):  # otherwise the session is up for pairing only
+            self._catch_up(state, conn)
+        self._spawn(self._serve(state, conn))
+        return state
+
+    def _catch_up(self, state: _PeerState, conn: Connection) -> None:
+        """A full session begins: send what waited for it, resume its transfers."""
+        if state.caught_up is conn:
+            return
+        state.caught_up = conn
         for stored in self.store.undelivered(state.id):
             conn.send_message(stored.message)
             if self.store.set_status(state.id, stored.id, SENT):
                 self._emit_status(state, stored.id)
-        if renamed:
-            self._emit(NodeEvent(EventType.PEER_UPDATED, peer=self._snapshot(state)))
-        self._emit(NodeEvent(EventType.PEER_ONLINE, peer=self._snapshot(state)))
         self.files.on_online(state.id, conn)
-        self._spawn(self._serve(state, conn))
-        return state
 
     def _wins(self, new: Connection, old: Connection) -> bool:
         """Both sides keep the session dialled by the smaller device id."""
@@ -609,6 +731,7 @@ class Node:
             return
         state.conn = None
         state.last_seen = time.time()
+        self.pairings.on_offline(state.id)
         if not self._stopping:
             self._save(state)
             self._emit(NodeEvent(EventType.PEER_OFFLINE, peer=self._snapshot(state), text=reason))
@@ -616,6 +739,11 @@ class Node:
             self._want_connection(state, delay=2.0 if left else 0.5)
 
     def _on_session_event(self, state: _PeerState, conn: Connection, event: Event) -> None:
+        if isinstance(event, PairReceived):
+            self.pairings.on_message(state.id, event.message)
+            return
+        if not self._admitted(state):
+            return  # a session up for pairing only carries nothing else
         if self.files.on_event(state.id, event):
             return
         match event:
@@ -659,24 +787,25 @@ class Node:
 
     async def send_text(self, peer_id: str, text: str, kind: str = "text") -> StoredMessage:
         """Store and send a message; it waits in the outbox while the peer is away."""
-        state = self._peers.get(peer_id)
-        if state is None:
-            record = self.store.peer(peer_id)
-            if record is None:
-                raise UnknownPeer(f"no peer with id {short_id(peer_id)}")
-            state = self._state(peer_id, record.name)
-            state.addresses = [a for a in map(parse_address, record.addresses) if a]
+        state = self._known_state(peer_id)
+        if self._trust_level(peer_id) == "blocked":
+            raise PeerError(f"{state.name} is blocked; unblock it to write to it")
         if not text.strip():
             raise ChattyError("nothing to send: the message is empty")
         if len(text.encode("utf-8")) > MAX_TEXT_BYTES:
             raise ChattyError(f"message too long ({len(text)} chars); send it as a file")
         if kind == "link" and not is_safe_url(text):
             raise ChattyError(f"not a link Chatty will send: {text!r} (use http://, https://, …)")
+        if self.store.undelivered_count(peer_id) >= MAX_OUTBOX:
+            raise ChattyError(
+                f"{MAX_OUTBOX} messages already wait for {state.name}; "
+                "send more once it is back online"
+            )
         msg = ChatMessage(uuid.uuid4().hex, time.time(), kind, text)
         stored = self.store.add_message(peer_id, msg, outgoing=True)
         assert stored is not None
         self._emit(NodeEvent(EventType.MESSAGE, peer=self._snapshot(state), message=stored))
-        if state.conn is not None:
+        if state.conn is not None and self._admitted(state):
             state.conn.send_message(msg)
             if self.store.set_status(peer_id, msg.id, SENT):
                 self._emit_status(state, msg.id)
@@ -722,20 +851,141 @@ class Node:
     def resume(self, transfer: str) -> TransferInfo:
         return self.files.request_resume(transfer)
 
-    def trust(self, peer_id: str, trusted: bool = True) -> None:
-        """Mark a known peer trusted (or not): see ``auto_accept_trusted``."""
-        if not self.store.set_trusted(peer_id, trusted):
-            raise UnknownPeer(f"no known peer with id {short_id(peer_id)}")
+    # ----- trust -----------------------------------------------------------
+
+    async def pair(self, peer_id: str) -> PairingInfo:
+        """Start pairing with a peer (or join its request) and return the code to compare."""
+        state = self._known_state(peer_id)
+        if self._trust_level(peer_id) == "blocked":
+            raise PeerError(f"{state.name} is blocked; unblock it first")
+        existing = self.pairings.info(peer_id)
+        if existing is not None and existing.state != "exchanging":
+            return existing
+        state.pair_wanted = True
+        try:
+            if state.conn is None:
+                self._want_connection(state, delay=0, restart=True)
+                async with asyncio.timeout(conn_mod.CONNECT_TIMEOUT + conn_mod.HANDSHAKE_TIMEOUT):
+                    while state.conn is None:
+                        await asyncio.sleep(0.05)
+            return await self.pairings.start(peer_id)
+        except TimeoutError:
+            raise PeerError(f"cannot reach {state.name} to pair with it") from None
+        finally:
+            if self.pairings.info(peer_id) is None:
+                self._pairing_over(state)
+
+    def confirm_pairing(self, peer_id: str, code: str | None = None) -> PairingInfo:
+        """The user says the codes match (optionally typing the other screen's code)."""
+        try:
+            return self.pairings.confirm(peer_id, code)
+        finally:
+            if self.pairings.info(peer_id) is None:
+                self._pairing_over(self._known_state(peer_id))
+
+    def reject_pairing(self, peer_id: str) -> PairingInfo:
+        info = self.pairings.reject(peer_id)
+        self._pairing_over(self._known_state(peer_id))
+        return info
+
+    def pair_by_fingerprint(self, peer_id: str, fingerprint: str) -> None:
+        """Trust a key whose fingerprint the user read off the other device (``chatty id``)."""
+        typed = "".join(fingerprint.split()).replace(":", "").lower()
+        if len(typed) < FINGERPRINT_DIGITS:
+            raise ChattyError(
+                f"type at least {FINGERPRINT_DIGITS} hex digits of the fingerprint (4 groups)"
+            )
+        if not peer_id.startswith(typed):
+            raise PeerError(
+                f"that fingerprint is not {self._peer_name(peer_id)}'s key; "
+                "read it again from 'chatty id' on that device"
+            )
+        self._known_state(peer_id)
+        self._on_paired(peer_id)
+
+    def _on_paired(self, peer_id: str) -> None:
+        """Trust this key; a key it replaces under the same name stops being trusted."""
+        state = self._known_state(peer_id)
+        self._save(state)
+        self.store.set_trusted(peer_id, True)
+        for old in self.store.trusted_with_name(state.name):
+            if old.id != peer_id:
+                self.store.set_trusted(old.id, False)
+        state.conflict = None
+        log.info("paired with %s (%s)", state.name, short_id(peer_id))
+        self._pairing_over(state)
+        self._emit(NodeEvent(EventType.PEER_UPDATED, peer=self._snapshot(state)))
+
+    def _pairing_over(self, state: _PeerState) -> None:
+        """Pairing is done: a session that was up only for it ends unless now admitted."""
+        state.pair_wanted = False
+        if self._admitted(state):
+            if state.conn is not None:
+                self._catch_up(state, state.conn)
+            else:
+                self._want_connection(state, delay=0)
+        elif state.conn is not None:
+            conn, state.conn = state.conn, None
+            self._spawn(conn.close("not accepted here"))
+
+    def unpair(self, peer_id: str) -> None:
+        """Stop trusting a peer: it is unverified again."""
+        self._known_state(peer_id)
+        self.store.set_trusted(peer_id, False)
+        self._policy_changed(peer_id)
+
+    def block(self, peer_id: str, blocked: bool = True) -> None:
+        """Refuse a peer entirely (before TLS), or lift that."""
+        state = self._known_state(peer_id)
+        self._save(state)
+        self.store.set_blocked(peer_id, blocked)
+        if blocked and self.pairings.info(peer_id) is not None:
+            self.pairings.reject(peer_id, "blocked")
+        self._policy_changed(peer_id)
+
+    def set_trusted_only(self, on: bool) -> None:
+        """Accept connections from trusted peers only (off by default)."""
+        self.store.set_setting("trusted_only", "1" if on else "0")
+        for peer_id in list(self._peers):
+            self._policy_changed(peer_id)
+
+    def _policy_changed(self, peer_id: str) -> None:
+        state = self._peers.get(peer_id)
+        if state is None:
+            return
+        if not self._admitted(state) and not state.pair_wanted:
+            if state.dialer is not None:
+                state.dialer.cancel()
+            if state.conn is not None:
+                conn, state.conn = state.conn, None
+                self._spawn(conn.close("not accepted here"))
+                self._emit(NodeEvent(EventType.PEER_OFFLINE, peer=self._snapshot(state)))
+        else:
+            self._want_connection(state, delay=0)
+        self._emit(NodeEvent(EventType.PEER_UPDATED, peer=self._snapshot(state)))
+
+    def _known_state(self, peer_id: str) -> _PeerState:
+        state = self._peers.get(peer_id)
+        if state is not None:
+            return state
+        record = self.store.peer(peer_id)
+        if record is None:
+            raise UnknownPeer(f"no peer with id {short_id(peer_id)}")
+        state = self._state(peer_id, record.name)
+        state.addresses = [a for a in map(parse_address, record.addresses) if a]
+        return state
 
     def set_auto_accept_trusted(self, on: bool) -> None:
         """Whether offers from trusted peers are accepted without asking (off by default)."""
         self.store.set_setting("auto_accept_trusted", "1" if on else "0")
 
     def _accepts_from(self, peer_id: str) -> bool:
+        """Offers are accepted unasked only from trusted peers: by the setting, or
+        when ``accept_from`` names them. An unverified peer's offer always asks."""
+        if self._trust_level(peer_id) != "trusted":
+            return False
         if self.store.setting("auto_accept_trusted") == "1":
-            record = self.store.peer(peer_id)
-            if record is not None and record.trusted:
-                return True
+            return True
         name = self._peer_name(peer_id).lower()
         return any(
             spec == "*" or spec == name or (len(spec) >= 4 and peer_id.startswith(spec))

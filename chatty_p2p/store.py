@@ -11,6 +11,7 @@ lands, which is what lets a transfer resume after either side restarts.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from chatty_p2p.errors import StoreError
 from chatty_p2p.protocol.bulk import Entry
 from chatty_p2p.protocol.session import ChatMessage
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS peers (
     id          TEXT PRIMARY KEY,
@@ -32,7 +33,8 @@ CREATE TABLE IF NOT EXISTS peers (
     last_seen   REAL NOT NULL,
     addresses   TEXT NOT NULL DEFAULT '[]',
     manual      INTEGER NOT NULL DEFAULT 0,
-    trusted     INTEGER NOT NULL DEFAULT 0
+    trusted     INTEGER NOT NULL DEFAULT 0,
+    blocked     INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS messages (
     seq       INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -94,7 +96,10 @@ class PeerRecord:
     addresses: list[str] = field(default_factory=list)
     manual: bool = False
     trusted: bool = False
-    """Marked by the user; offers from it may be accepted unasked (a setting)."""
+    """Paired: the user compared codes (or the fingerprint). Only a trusted peer's
+    offers may be accepted unasked, and only its key change is refused."""
+    blocked: bool = False
+    """Its connections are refused before TLS and it is never dialled."""
 
 
 @dataclass(frozen=True)
@@ -146,17 +151,22 @@ class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
+            # Owner-only from the first byte; SQLite gives its -wal and -shm files the same mode.
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
             self._db = sqlite3.connect(path, timeout=10, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             # executescript commits on its own; every statement in it is idempotent.
             self._db.executescript(_SCHEMA)
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(peers)")}
-            if "trusted" not in columns:  # a data dir from before version 2
-                self._db.execute("ALTER TABLE peers ADD COLUMN trusted INTEGER NOT NULL DEFAULT 0")
+            for column in ("trusted", "blocked"):  # added in versions 2 and 3
+                if column not in columns:
+                    self._db.execute(
+                        f"ALTER TABLE peers ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0"
+                    )
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             path.chmod(0o600)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the database {path}: {exc}") from exc
 
     def close(self) -> None:
@@ -193,12 +203,19 @@ class Store:
 
     # ----- peers -----------------------------------------------------------
 
-    _PEER_COLUMNS = "id, name, first_seen, last_seen, addresses, manual, trusted"
+    _PEER_COLUMNS = "id, name, first_seen, last_seen, addresses, manual, trusted, blocked"
 
     @staticmethod
     def _peer(row: tuple[Any, ...]) -> PeerRecord:
         return PeerRecord(
-            row[0], row[1], row[2], row[3], json.loads(row[4]), bool(row[5]), bool(row[6])
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            json.loads(row[4]),
+            bool(row[5]),
+            bool(row[6]),
+            bool(row[7]),
         )
 
     def peer(self, peer_id: str) -> PeerRecord | None:
@@ -209,8 +226,10 @@ class Store:
         rows = self._query(f"SELECT {self._PEER_COLUMNS} FROM peers ORDER BY name, id")
         return [self._peer(r) for r in rows]
 
-    def known_with_name(self, name: str) -> list[PeerRecord]:
-        rows = self._query(f"SELECT {self._PEER_COLUMNS} FROM peers WHERE name = ?", (name,))
+    def trusted_with_name(self, name: str) -> list[PeerRecord]:
+        rows = self._query(
+            f"SELECT {self._PEER_COLUMNS} FROM peers WHERE name = ? AND trusted", (name,)
+        )
         return [self._peer(r) for r in rows]
 
     def save_peer(self, record: PeerRecord) -> None:
@@ -235,8 +254,38 @@ class Store:
 
     def set_trusted(self, peer_id: str, trusted: bool) -> bool:
         with self._tx() as db:
-            cur = db.execute("UPDATE peers SET trusted = ? WHERE id = ?", (int(trusted), peer_id))
+            cur = db.execute(
+                "UPDATE peers SET trusted = ?, blocked = blocked AND NOT ? WHERE id = ?",
+                (int(trusted), int(trusted), peer_id),
+            )
             return cur.rowcount > 0
+
+    def set_blocked(self, peer_id: str, blocked: bool) -> bool:
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE peers SET blocked = ?, trusted = trusted AND NOT ? WHERE id = ?",
+                (int(blocked), int(blocked), peer_id),
+            )
+            return cur.rowcount > 0
+
+    def prune_strangers(self, keep: int) -> int:
+        """Forget the oldest peers that are only a name, beyond ``keep`` of them.
+
+        A stranger may connect with a fresh key every time; without this each one
+        would be a row forever. Trusted, blocked, added-by-address peers and those
+        with messages or transfers are never pruned.
+        """
+        with self._tx() as db:
+            cur = db.execute(
+                """DELETE FROM peers WHERE id IN (
+                     SELECT id FROM peers p
+                     WHERE NOT trusted AND NOT blocked AND NOT manual
+                       AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.peer_id = p.id)
+                       AND NOT EXISTS (SELECT 1 FROM transfers t WHERE t.peer_id = p.id)
+                     ORDER BY last_seen DESC LIMIT -1 OFFSET ?)""",
+                (keep,),
+            )
+            return cur.rowcount
 
     def forget_peer(self, peer_id: str) -> bool:
         with self._tx() as db:
@@ -284,6 +333,14 @@ class Store:
             (peer_id, message_id),
         )
         return self._message(rows[0]) if rows else None
+
+    def undelivered_count(self, peer_id: str) -> int:
+        rows = self._query(
+            """SELECT COUNT(*) FROM messages
+               WHERE peer_id = ? AND outgoing = 1 AND status IN (?, ?)""",
+            (peer_id, QUEUED, SENT),
+        )
+        return int(rows[0][0])
 
     def undelivered(self, peer_id: str) -> list[StoredMessage]:
         """Outgoing messages still owed to ``peer_id``, oldest first."""

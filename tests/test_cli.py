@@ -44,7 +44,11 @@ def test_help_lists_every_command(tmp_path: Path) -> None:
         "decline",
         "cancel",
         "resume",
-        "trust",
+        "pair",
+        "unpair",
+        "block",
+        "unblock",
+        "trusted-only",
         "auto-accept",
         "download-dir",
     ):
@@ -91,17 +95,39 @@ def start_daemon(data_dir: Path, *extra: str) -> tuple[subprocess.Popen[str], in
     return daemon, json.loads(daemon.stdout.readline())["port"]
 
 
+def accept_next_offer(daemon: subprocess.Popen[str], data_dir: Path, downloads: Path) -> None:
+    """Wait for the daemon to report an offer, check nothing landed yet, accept it."""
+    assert daemon.stdout is not None
+    for line in daemon.stdout:
+        event = json.loads(line)
+        if event["type"] == "transfer-offered":
+            assert not event["transfer"]["outgoing"]
+            assert not downloads.exists() or not any(downloads.iterdir())  # asks first
+            accepted = chatty("accept", event["transfer"]["id"][:8], data_dir=data_dir)
+            assert accepted.returncode == 0, accepted.stderr
+            return
+    raise AssertionError("the daemon exited without reporting the offer")
+
+
 def test_send_a_folder_with_the_cli(tmp_path: Path) -> None:
     downloads = tmp_path / "downloads"
-    daemon, port = start_daemon(
-        tmp_path / "desk", "--download-dir", str(downloads), "--accept-from", "*"
-    )
+    daemon, port = start_daemon(tmp_path / "desk", "--download-dir", str(downloads))
     try:
         folder = tmp_path / "notes"
         (folder / "sub").mkdir(parents=True)
         (folder / "sub" / "a.txt").write_text("alpha\n")
         (folder / "b.txt").write_text("bravo\n")
-        sent = chatty("send", f"127.0.0.1:{port}", str(folder), data_dir=tmp_path / "me")
+        sender = subprocess.Popen(
+            [sys.executable, "-m", "chatty_p2p", "send", f"127.0.0.1:{port}", str(folder)]
+            + ["--data-dir", str(tmp_path / "me"), "--no-discovery"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        # An unverified sender: the daemon asks even though nothing limits it otherwise.
+        accept_next_offer(daemon, tmp_path / "desk", downloads)
+        out, err = sender.communicate(timeout=60)
+        sent = subprocess.CompletedProcess(sender.args, sender.returncode, out, err)
         assert sent.returncode == 0, sent.stderr
         assert "sent 2 items" in sent.stdout and "verified by the receiver" in sent.stdout
         assert (downloads / "notes" / "sub" / "a.txt").read_text() == "alpha\n"
@@ -163,9 +189,7 @@ def test_session_never_raises_anything_but_protocol_errors(data: bytes) -> None:
 
 def test_slash_send_in_chat(tmp_path: Path) -> None:
     downloads = tmp_path / "downloads"
-    daemon, port = start_daemon(
-        tmp_path / "desk", "--download-dir", str(downloads), "--accept-from", "*"
-    )
+    daemon, port = start_daemon(tmp_path / "desk", "--download-dir", str(downloads))
     note = tmp_path / "a note.txt"
     note.write_text("sent from the chat\n")
     me = ["--data-dir", str(tmp_path / "me"), "--no-discovery"]
@@ -179,6 +203,7 @@ def test_slash_send_in_chat(tmp_path: Path) -> None:
     try:
         chat.stdin.write(f"/send '{note}'\n")
         chat.stdin.flush()
+        accept_next_offer(daemon, tmp_path / "desk", downloads)
         seen = []
         for line in chat.stdout:
             seen.append(line)

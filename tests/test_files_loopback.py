@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from chatty_p2p.errors import PeerError
 from chatty_p2p.files import TransferInfo
 from chatty_p2p.node import EventType, Node, NodeEvent
 from chatty_p2p.protocol.bulk import Entry
@@ -58,6 +59,12 @@ async def grows_to(partial: Path, size: int) -> None:
     async with asyncio.timeout(30):
         while not partial.exists() or partial.stat().st_size < size:
             await asyncio.sleep(0.002)
+
+
+def vouch(node: Node, *others: Node) -> None:
+    """``node`` trusts ``others`` as if its user had checked their fingerprints."""
+    for other in others:
+        node.pair_by_fingerprint(other.device_id, other.device_id[:16])
 
 
 def ended(info: TransferInfo) -> bool:
@@ -210,6 +217,7 @@ async def test_resume_after_receiver_restart_and_tampered_partial(tmp_path: Path
     try:
         for tamper in (False, True):
             await a.add_peer("127.0.0.1", b.port)
+            vouch(b, a)
             b_events = b.subscribe()
             sent = await a.send_files(b.device_id, [big])
             partial = b_dl / PARTIAL_DIR / sent.id / "0"
@@ -244,6 +252,7 @@ async def test_transfers_run_both_ways_at_once(pair: tuple[Node, Node], tmp_path
     a, b = pair
     b._accept_from = ["*"]
     a._accept_from = ["*"]
+    vouch(a, b), vouch(b, a)
     files = {}
     for name in ("one", "two", "back"):
         files[name] = tmp_path / f"{name}.bin"
@@ -277,6 +286,7 @@ async def test_cancel_from_either_side_tells_the_other_and_keeps_nothing(
 ) -> None:
     a, b = pair
     b._accept_from = ["*"]
+    vouch(b, a)
     big = tmp_path / "big.bin"
     big.write_bytes(os.urandom(256 * 1024 * 1024))
     a_events, b_events = a.subscribe(), b.subscribe()
@@ -301,6 +311,7 @@ async def test_sender_restart_resumes_the_transfer(tmp_path: Path) -> None:
     big = tmp_path / "big.bin"
     big.write_bytes(os.urandom(256 * 1024 * 1024))
     await a.add_peer("127.0.0.1", b.port)
+    vouch(b, a)
     b_events = b.subscribe()
     sent = await a.send_files(b.device_id, [big])
     partial = b_dl / PARTIAL_DIR / sent.id / "0"
@@ -332,24 +343,34 @@ async def test_unanswered_offer_expires(
     assert not any((tmp_path / "b-dl").rglob("*"))
 
 
-async def test_trusted_peer_is_auto_accepted_only_when_the_setting_is_on(
-    pair: tuple[Node, Node], tmp_path: Path
-) -> None:
+async def test_only_trusted_peers_are_auto_accepted(pair: tuple[Node, Node], tmp_path: Path) -> None:
     a, b = pair
+    b._accept_from = ["*"]  # "anyone" still means any *trusted* peer
     note = tmp_path / "note.txt"
     note.write_text("from a friend")
     b_events = b.subscribe()
-    b.trust(a.device_id)  # trusted, but the setting is off by default: still asked
-    first = await a.send_files(b.device_id, [note])
-    asked = await wait_transfer(b_events, lambda t: True, (EventType.TRANSFER_OFFERED,))
-    assert asked.id == first.id
-    b.decline(first.id)
-    b.set_auto_accept_trusted(True)
-    second = await a.send_files(b.device_id, [note])
-    done = await wait_transfer(b_events, lambda t: t.id == second.id and ended(t))
-    assert done.state == "done"
+
+    async def offer_is(expected: str) -> None:
+        sent = await a.send_files(b.device_id, [note])
+        if expected == "asked":
+            asked = await wait_transfer(b_events, lambda t: True, (EventType.TRANSFER_OFFERED,))
+            assert asked.id == sent.id and asked.state == "offered"
+            b.decline(sent.id)
+        else:
+            done = await wait_transfer(b_events, lambda t: t.id == sent.id and ended(t))
+            assert done.state == "done"
+
+    await offer_is("asked")  # unverified: always asked
+    with pytest.raises(PeerError, match="not bravo|not alpha"):
+        b.pair_by_fingerprint(a.device_id, b.device_id[:16])  # a wrong fingerprint
+    vouch(b, a)
+    assert b.peer(a.device_id).trust == "trusted"
+    await offer_is("accepted")
     assert (tmp_path / "b-dl" / "note.txt").read_text() == "from a friend"
-    b.trust(a.device_id, False)
-    third = await a.send_files(b.device_id, [note])
-    again = await wait_transfer(b_events, lambda t: True, (EventType.TRANSFER_OFFERED,))
-    assert again.id == third.id  # untrusted again: asked again
+    b.unpair(a.device_id)
+    await offer_is("asked")
+    b._accept_from = []
+    vouch(b, a)
+    await offer_is("asked")  # trusted, but auto-accept is off by default
+    b.set_auto_accept_trusted(True)
+    await offer_is("accepted")

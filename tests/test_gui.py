@@ -103,6 +103,8 @@ def window(qtbot: Any, tmp_path: Path, desk: Headless) -> Iterator[MainWindow]:
     port = bridge.info["port"]
     desk.run(desk.node.add_peer("127.0.0.1", port))  # the desk dials; the window just sees it
     qtbot.waitUntil(lambda: win.peers.rowCount() == 1 and win.peers.peer(0).online, timeout=5000)
+    laptop_id = bridge.info["id"]
+    desk.call(lambda n: n.pair_by_fingerprint(laptop_id, laptop_id))  # desk takes files unasked
     yield win
     bridge.stop()
 

@@ -152,9 +152,10 @@ async def test_peer_names_resolve_or_explain(nodes: tuple[Node, Node], tmp_path:
     assert (await a.resolve(b.device_id[:6])).id == b.device_id
     with pytest.raises(UnknownPeer, match="known peers: bravo"):
         await a.resolve("charlie")
+    a.pair_by_fingerprint(b.device_id, b.device_id)
     c = Node(tmp_path / "c", name="bravo", discovery=False)
     await c.start()
-    with pytest.raises(PeerError, match="was refused"):  # a second key under a pinned name
+    with pytest.raises(PeerError, match="was refused"):  # a second key under a trusted name
         await a.add_peer("127.0.0.1", c.port)
     b2 = Node(tmp_path / "d", name="brav0", discovery=False)
     await b2.start()

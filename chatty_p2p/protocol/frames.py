@@ -49,6 +49,7 @@ class FrameType(IntEnum):
     ANSWER = 10
     CANCEL = 11
     RESUME = 12
+    PAIR = 13
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,13 @@ Rules
   travel on a separate bulk connection, see ``bulk``), ANSWER accepts or
   declines it, CANCEL stops a transfer from either side and RESUME asks the
   receiver to pick an interrupted one up again. File data never shares this
-  connection, so it can never delay a chat message.
+  connection, so it can never delay a chat message. PAIR carries one step of
+  the pairing exchange (see ``pairing``).
+* Given the time, the session enforces ``limits`` on what it receives (a peer
+  over budget gets ERROR ``rate-limit``) and paces what it sends: costly
+  frames (messages, offers, …) wait in order until the budget allows them,
+  while pings and receipts pass them, so a long backlog never looks like a
+  dead link.
 * BYE or ERROR from either side closes it; nothing is read after that.
 * Every field a peer controls is type- and size-checked here; anything wrong
   raises ``RemoteProtocolError`` whose ``code`` goes back in an ERROR frame.
@@ -25,12 +31,15 @@ no socket: the caller feeds bytes, reads events and sends ``data_to_send()``.
 from __future__ import annotations
 
 import re
+from collections import deque
 from dataclasses import dataclass
 from enum import Enum, auto
 from typing import Any
 
 from chatty_p2p.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
-from chatty_p2p.protocol.frames import Frame, FrameDecoder, FrameType, encode_json
+from chatty_p2p.protocol.frames import HEADER, Frame, FrameDecoder, FrameType, encode_json
+from chatty_p2p.protocol.limits import COSTLY, COSTLY_BURST, COSTLY_RATE, Budget
+from chatty_p2p.protocol.pairing import OPS, PairMessage
 
 PROTOCOL_VERSION = 1
 MIN_PROTOCOL_VERSION = 1
@@ -66,6 +75,7 @@ _ALLOWED: dict[State, frozenset[FrameType]] = {
             FrameType.ANSWER,
             FrameType.CANCEL,
             FrameType.RESUME,
+            FrameType.PAIR,
             FrameType.BYE,
             FrameType.ERROR,
         }
@@ -166,6 +176,11 @@ class ResumeRequested:
 
 
 @dataclass(frozen=True, slots=True)
+class PairReceived:
+    message: PairMessage
+
+
+@dataclass(frozen=True, slots=True)
 class UnknownFrameReceived:
     frame_type: int
 
@@ -179,6 +194,7 @@ Event = (
     | AnswerReceived
     | CancelReceived
     | ResumeRequested
+    | PairReceived
     | ClosedByPeer
     | PeerReportedError
     | UnknownFrameReceived
@@ -226,6 +242,9 @@ class Session:
         self.peer: Hello | None = None
         self._decoder = FrameDecoder()
         self._outgoing = bytearray()
+        self._held: deque[tuple[FrameType, bytes]] = deque()
+        self._in_budget = Budget()
+        self._out_budget = Budget.outgoing()
         self._hello_sent = False
         self._ping_counter = 0
 
@@ -287,6 +306,10 @@ class Session:
         self._require_open("ask for a resume")
         self._queue(FrameType.RESUME, {"id": transfer_id})
 
+    def send_pair(self, message: PairMessage) -> None:
+        self._require_open("pair")
+        self._queue(FrameType.PAIR, {"op": message.op, "value": message.value[:MAX_REASON]})
+
     def ping(self) -> None:
         self._require_open("ping")
         self._ping_counter += 1
@@ -296,28 +319,59 @@ class Session:
         """Queue a BYE (if the session got that far) and stop reading."""
         if self.state is not State.CLOSED and self._hello_sent:
             self._queue(FrameType.BYE, {"reason": reason[:MAX_REASON]})
-        self.state = State.CLOSED
+        self._closed()
 
     def fail(self, error: ProtocolError) -> None:
         """Queue an ERROR frame describing ``error`` and close."""
         if self.state is not State.CLOSED:
             self._queue(FrameType.ERROR, {"code": error.code, "message": str(error)[:MAX_REASON]})
+        self._closed()
+
+    def _closed(self) -> None:
+        # Held messages stay undelivered in the caller's store and go out next session.
+        self._held.clear()
         self.state = State.CLOSED
 
-    def data_to_send(self) -> bytes:
-        """Bytes queued since the last call; the caller writes them to the stream."""
+    def data_to_send(self, now: float | None = None) -> bytes:
+        """Bytes to write now. Given the time, costly frames are paced (see
+        ``send_delay``); without it everything queued comes out."""
+        while self._held:
+            frame_type, data = self._held[0]
+            if now is not None:
+                if self._out_budget.wait(now, frame_type, len(data)) > 0:
+                    break
+                self._out_budget.take(now, frame_type, len(data))
+            self._outgoing += data
+            self._held.popleft()
         data = bytes(self._outgoing)
         self._outgoing.clear()
         return data
 
+    def send_delay(self, now: float) -> float | None:
+        """Seconds until the next held frame may go, or ``None`` if none is held."""
+        if not self._held:
+            return None
+        frame_type, data = self._held[0]
+        return self._out_budget.wait(now, frame_type, len(data))
+
     # ----- receiving -----------------------------------------------------
 
-    def receive_data(self, data: bytes) -> list[Event]:
-        """Feed bytes from the peer; return the events they complete."""
+    def receive_data(self, data: bytes, now: float | None = None) -> list[Event]:
+        """Feed bytes from the peer; return the events they complete. Given the time,
+        a peer sending faster than ``limits`` allows is a ``rate-limit`` error."""
         if self.state is State.CLOSED:
             return []
         events: list[Event] = []
         for frame in self._decoder.feed(data):
+            if now is not None:
+                size = HEADER.size + len(frame.payload)
+                if self._in_budget.wait(now, frame.type, size) > 0:
+                    raise RemoteProtocolError(
+                        f"sending too fast (more than {COSTLY_BURST} messages at once "
+                        f"or {COSTLY_RATE:.0f} a second)",
+                        "rate-limit",
+                    )
+                self._in_budget.take(now, frame.type, size)
             event = self._handle(frame)
             if event is not None:
                 events.append(event)
@@ -379,6 +433,8 @@ class Session:
                 )
             case FrameType.RESUME:
                 return ResumeRequested(_text(body, "id", name, 32, _MESSAGE_ID))
+            case FrameType.PAIR:
+                return PairReceived(self._pair(body))
             case FrameType.BYE:
                 self.state = State.CLOSED
                 reason = body.get("reason")
@@ -405,6 +461,15 @@ class Session:
             size=_count(body, "size", "OFFER", MAX_TOTAL_SIZE),
             names=tuple(clean_text(n, MAX_FILE_NAME) for n in names),
         )
+
+    @staticmethod
+    def _pair(body: dict[str, Any]) -> PairMessage:
+        op = _field(body, "op", str, "PAIR")
+        if op not in OPS:
+            raise RemoteProtocolError(f"PAIR: unknown op {op[:16]!r}", "malformed")
+        if op in ("start", "nonce", "reveal"):
+            return PairMessage(op, _text(body, "value", "PAIR", 64, _ID))
+        return PairMessage(op, clean_text(_text(body, "value", "PAIR", MAX_REASON)))
 
     def _on_hello(self, body: dict[str, Any]) -> HelloReceived:
         proto = body.get("proto")
@@ -442,4 +507,8 @@ class Session:
             raise LocalProtocolError(f"cannot {what} while {self.state.name.lower()}")
 
     def _queue(self, frame_type: FrameType, body: dict[str, Any]) -> None:
-        self._outgoing += encode_json(frame_type, body)
+        data = encode_json(frame_type, body)
+        if frame_type in COSTLY:
+            self._held.append((frame_type, data))
+        else:
+            self._outgoing += data

@@ -1,0 +1,214 @@
+"""Pairing as the node runs it: one attempt per peer, over its control session.
+
+The exchange itself is ``protocol.pairing``; this module adds what needs a
+clock and a user: a deadline (``PAIR_TTL``), waiting for the code, the user's
+yes or no (or the code they typed from the other screen), and telling the
+faces at every step. A peer becomes trusted here only when both users have
+said the codes match; the node decides what trust unlocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from chatty_p2p.connection import Connection
+from chatty_p2p.errors import ChattyError, LocalProtocolError, PeerError
+from chatty_p2p.protocol.pairing import Pairing, PairMessage, PairState, normalise_code
+
+log = logging.getLogger(__name__)
+
+PAIR_TTL = 120.0
+"""A pairing nobody finishes is cancelled after this many seconds."""
+CODE_WAIT = 10.0
+"""How long ``start`` waits for the peer's half of the code."""
+MAX_PAIRINGS = 8
+"""Pairings running at once; more is someone pestering, not a user."""
+
+
+@dataclass(frozen=True)
+class PairingInfo:
+    """One pairing attempt as a face shows it.
+
+    ``state``: ``exchanging`` (no code yet), ``compare`` (show the code, ask the
+    user), ``waiting-peer`` (our user said yes), ``paired`` or ``failed``.
+    """
+
+    peer_id: str
+    peer_name: str
+    state: str
+    code: str
+    initiator: bool
+    error: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Live:
+    pairing: Pairing
+    changed: asyncio.Event
+    timer: asyncio.TimerHandle | None = None
+
+
+class Pairings:
+    def __init__(
+        self,
+        local_id: str,
+        control: Callable[[str], Connection | None],
+        peer_name: Callable[[str], str],
+        emit: Callable[[PairingInfo], None],
+        on_paired: Callable[[str], None],
+    ) -> None:
+        self._local_id = local_id
+        self._control = control
+        self._peer_name = peer_name
+        self._emit = emit
+        self._on_paired = on_paired
+        self._live: dict[str, _Live] = {}
+
+    def info(self, peer_id: str) -> PairingInfo | None:
+        live = self._live.get(peer_id)
+        return self._info(live.pairing) if live is not None else None
+
+    def _info(self, pairing: Pairing) -> PairingInfo:
+        state = pairing.state.value
+        if pairing.state in (PairState.WAIT_NONCE, PairState.WAIT_REVEAL):
+            state = "exchanging"
+        elif pairing.state is PairState.COMPARE and pairing.local_confirmed:
+            state = "waiting-peer"
+        return PairingInfo(
+            pairing.peer_id,
+            self._peer_name(pairing.peer_id),
+            state,
+            pairing.code,
+            pairing.initiator,
+            pairing.error,
+        )
+
+    def all(self) -> list[PairingInfo]:
+        return [self._info(live.pairing) for live in self._live.values()]
+
+    async def start(self, peer_id: str) -> PairingInfo:
+        """Begin pairing (or join the one the peer began) and wait for the code."""
+        live = self._live.get(peer_id)
+        if live is None:
+            conn = self._require_connection(peer_id)
+            self._check_capacity()
+            live = self._begin(Pairing(self._local_id, peer_id, initiator=True))
+            conn.send(lambda s: s.send_pair(live.pairing.start()))
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(CODE_WAIT):
+                while live.pairing.state in (PairState.WAIT_NONCE, PairState.WAIT_REVEAL):
+                    live.changed.clear()
+                    await live.changed.wait()
+        if live.pairing.state in (PairState.WAIT_NONCE, PairState.WAIT_REVEAL):
+            self._send(peer_id, live.pairing.abort("no answer from the peer"))
+            self._settle(live)
+        info = self._info(live.pairing)
+        if info.state == "failed":
+            raise PeerError(f"pairing with {info.peer_name} failed: {info.error}")
+        return info
+
+    def confirm(self, peer_id: str, code: str | None = None) -> PairingInfo:
+        """The user says the codes match; given ``code`` (typed from the other
+        screen), it must equal ours, or the pairing is cancelled."""
+        live = self._live.get(peer_id)
+        if live is None or live.pairing.state is not PairState.COMPARE:
+            raise ChattyError(f"no pairing with {self._peer_name(peer_id)} is waiting for a yes")
+        pairing = live.pairing
+        if code is not None and normalise_code(code) != pairing.code:
+            self._send(peer_id, pairing.abort("the codes differ"))
+            self._settle(live)
+            raise PeerError(
+                f"the code you typed is not the one shown here ({pairing.code}); pairing "
+                f"cancelled. If {self._peer_name(peer_id)} really shows another code, someone "
+                "may be in between: do not pair on this network."
+            )
+        self._send(peer_id, pairing.confirm())
+        self._settle(live)
+        return self._info(pairing)
+
+    def reject(self, peer_id: str, reason: str = "the codes differ") -> PairingInfo:
+        live = self._live.get(peer_id)
+        if live is None:
+            raise ChattyError(f"no pairing with {self._peer_name(peer_id)} is running")
+        self._send(peer_id, live.pairing.abort(reason))
+        info = self._info(live.pairing)
+        self._settle(live)
+        return info
+
+    def on_message(self, peer_id: str, message: PairMessage) -> None:
+        live = self._live.get(peer_id)
+        if live is None:
+            if message.op != "start":
+                return  # the end of an attempt we already gave up on
+            if len(self._live) >= MAX_PAIRINGS:
+                self._send(peer_id, PairMessage("abort", "too many pairings at once; try later"))
+                return
+            live = self._begin(Pairing(self._local_id, peer_id, initiator=False))
+        before = self._info(live.pairing)
+        reply = live.pairing.receive(message)
+        if reply is not None:
+            self._send(peer_id, reply)
+        if self._info(live.pairing) != before:
+            self._settle(live)
+
+    def on_offline(self, peer_id: str) -> None:
+        live = self._live.get(peer_id)
+        if live is not None:
+            live.pairing.abort("the peer went offline")
+            self._settle(live)
+
+    def _begin(self, pairing: Pairing) -> _Live:
+        live = _Live(pairing, asyncio.Event())
+        live.timer = asyncio.get_running_loop().call_later(
+            PAIR_TTL, self._expire, pairing.peer_id, pairing
+        )
+        self._live[pairing.peer_id] = live
+        return live
+
+    def _expire(self, peer_id: str, pairing: Pairing) -> None:
+        live = self._live.get(peer_id)
+        if live is not None and live.pairing is pairing:
+            self._send(peer_id, pairing.abort("nobody confirmed the code in time"))
+            self._settle(live)
+
+    def _settle(self, live: _Live) -> None:
+        """Tell everyone about the new state; a finished attempt leaves the table."""
+        pairing = live.pairing
+        live.changed.set()
+        if not pairing.active:
+            if live.timer is not None:
+                live.timer.cancel()
+            if self._live.get(pairing.peer_id) is live:
+                del self._live[pairing.peer_id]
+            if pairing.state is PairState.PAIRED:
+                self._on_paired(pairing.peer_id)
+            else:
+                name = self._peer_name(pairing.peer_id)
+                log.info("pairing with %s failed: %s", name, pairing.error)
+        self._emit(self._info(pairing))
+
+    def _send(self, peer_id: str, message: PairMessage) -> None:
+        conn = self._control(peer_id)
+        if conn is not None:
+            with contextlib.suppress(LocalProtocolError):
+                conn.send(lambda s: s.send_pair(message))
+
+    def _require_connection(self, peer_id: str) -> Connection:
+        conn = self._control(peer_id)
+        if conn is None:
+            raise PeerError(
+                f"{self._peer_name(peer_id)} is offline; both devices must be online to pair"
+            )
+        return conn
+
+    def _check_capacity(self) -> None:
+        if len(self._live) >= MAX_PAIRINGS:
+            raise ChattyError("too many pairings are running; finish or cancel one first")
