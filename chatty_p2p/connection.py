@@ -276,8 +276,10 @@ async def read_preamble(
         head = await _recv_exactly(loop, sock, preamble.REQUEST_HEAD.size)
         try:
             kind, cert_len = preamble.parse_request_head(head)
-        except RemoteProtocolError:
-            await loop.sock_sendall(sock, preamble.encode_reply(preamble.Status.BAD_VERSION))
+        except RemoteProtocolError as exc:
+            version = exc.code == "version"
+            status = preamble.Status.BAD_VERSION if version else preamble.Status.REFUSED
+            await loop.sock_sendall(sock, preamble.encode_reply(status))
             raise
         cert_der = await _recv_exactly(loop, sock, cert_len)
         try:
@@ -305,7 +307,8 @@ async def _recv_exactly(loop: asyncio.AbstractEventLoop, sock: socket.socket, n:
 
 
 async def accept(sock: socket.socket, ctx: ssl.SSLContext, local: Hello) -> Connection:
-    """TLS and HELLO on an accepted control socket whose preamble was answered."""
+    """TLS and HELLO on an accepted control socket whose preamble was answered; on
+    failure the socket is closed here."""
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=READ_SIZE)
     protocol = asyncio.StreamReaderProtocol(reader)
@@ -318,6 +321,13 @@ async def accept(sock: socket.socket, ctx: ssl.SSLContext, local: Hello) -> Conn
             ssl_object = cast(ssl.SSLObject, writer.get_extra_info("ssl_object"))
             cert_id = tls.peer_id(ssl_object)
             return await _exchange_hellos(reader, writer, local, cert_id, dialed=False)
-    except BaseException:
+    except BaseException as exc:
+        # The transport owns the socket now: close through it (never sock.close(), whose
+        # descriptor number the next connection may get while this transport still
+        # watches it), politely so an ERROR frame gets out, but not for long.
         writer.close()
+        if not isinstance(exc, asyncio.CancelledError):
+            with contextlib.suppress(OSError, ssl.SSLError, TimeoutError):
+                await asyncio.wait_for(writer.wait_closed(), 1)
+        transport.abort()
         raise

@@ -47,7 +47,7 @@ from typing import IO, Any
 import platformdirs
 
 from chatty_p2p import connection as conn_mod
-from chatty_p2p.admission import Admission
+from chatty_p2p.admission import Admission, Refused, Ticket
 from chatty_p2p.connection import Connection
 from chatty_p2p.discovery import Advert, Discovery
 from chatty_p2p.errors import (
@@ -631,29 +631,34 @@ class Node:
                 await asyncio.sleep(0.5)
                 continue
             host = str(address[0]).removeprefix("::ffff:")
-            refusal = self._admission.check(host)
-            if refusal:
-                log.warning("refused a connection from %s: %s", host, refusal)
+            try:
+                ticket = self._admission.enter(host)
+            except Refused as exc:
+                log.warning("refused a connection from %s: %s", host, exc)
                 sock.close()
                 continue
-            self._spawn(self._on_accept(sock, host))
+            self._spawn(self._on_accept(sock, ticket))
 
-    async def _on_accept(self, sock: socket.socket, host: str) -> None:
-        with self._admission.hold(host) as ticket:
+    async def _on_accept(self, sock: socket.socket, ticket: Ticket) -> None:
+        host = ticket.host
+        with ticket:
             try:
                 kind, ctx = await conn_mod.read_preamble(sock, self._contexts, self._admit)
-                if kind is ChannelKind.BULK:
-                    ticket.authenticated()
-                    await self.files.serve_bulk(sock, ctx)
-                    return
-                conn = await conn_mod.accept(sock, ctx, self._hello())
-            except (ChattyError, OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
-                log.info("refused an incoming connection from %s: %s", host, exc)
+            except (ChattyError, OSError, TimeoutError) as exc:
+                log.info("refused a connection from %s: %s", host, str(exc) or "timed out")
                 sock.close()
+                return
+            if kind is ChannelKind.BULK:
+                ticket.authenticated()
+                await self.files.serve_bulk(sock, ctx)
+                return
+            try:
+                conn = await conn_mod.accept(sock, ctx, self._hello())  # closes sock on failure
+            except (ChattyError, OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
+                log.info("refused a connection from %s: %s", host, str(exc) or "timed out")
                 return
             except Exception as exc:  # an ssl.SSLError and friends from a broken handshake
                 log.info("incoming handshake from %s failed: %r", host, exc)
-                sock.close()
                 return
             ticket.authenticated()
             self._attach(conn)
@@ -919,14 +924,13 @@ class Node:
     def _pairing_over(self, state: _PeerState) -> None:
         """Pairing is done: a session that was up only for it ends unless now admitted."""
         state.pair_wanted = False
-        if self._admitted(state):
-            if state.conn is not None:
-                self._catch_up(state, state.conn)
-            else:
-                self._want_connection(state, delay=0)
-        elif state.conn is not None:
-            conn, state.conn = state.conn, None
-            self._spawn(conn.close("not accepted here"))
+        conn = state.conn
+        if conn is not None and state.caught_up is not conn:
+            # Up for pairing only, we dropped whatever else the peer sent on it: start a
+            # fresh session, on which it sends that again.
+            state.conn = None
+            self._spawn(conn.close("paired" if self._admitted(state) else "not accepted here"))
+        self._want_connection(state, delay=0)
 
     def unpair(self, peer_id: str) -> None:
         """Stop trusting a peer: it is unverified again."""
@@ -1051,7 +1055,7 @@ def _listening_socket(port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise ChattyError(f"cannot listen on port {port}: {exc.strerror}") from exc
-    sock.listen(128)
+    sock.listen(1024)  # a burst of connections waits to be refused, not dropped
     sock.setblocking(False)
     return sock
 

@@ -430,11 +430,16 @@ class Landing:
         name in the download folder (``photos`` taken: ``photos (1)``), created now."""
         tops: dict[str, str] = {}
         dests = []
+        unsafe = False
         for entry in entries:
             try:
                 parts = list(safe_relpath(entry.path))
             except UnsafePath as exc:
                 raise TransferFailed(f"refusing the batch: {exc}") from exc
+            if not unsafe and (entry.path.startswith("/") or ".." in entry.path.split("/")):
+                # No Chatty builds such a path: the sender is broken or hostile. Once a batch.
+                unsafe = True
+                log.warning("unsafe path %r from the sender, saved as %r", entry.path, parts)
             if len(parts) > 1 or entry.kind == "dir":
                 top = parts[0]
                 if top not in tops:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from chatty_p2p.node import Node
 from tests.netlab import Lab, lab_unavailable_reason
 
 # The window is tested for real, but never on a screen: a bare `pytest` works too.
@@ -27,3 +28,15 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
         yield built
     finally:
         built.close()
+
+
+@pytest.fixture
+async def nodes(tmp_path: Path) -> AsyncIterator[tuple[Node, Node]]:
+    """Two started nodes on loopback, alpha and bravo, without mDNS; not yet connected."""
+    a = Node(tmp_path / "a", name="alpha", discovery=False)
+    b = Node(tmp_path / "b", name="bravo", discovery=False)
+    await a.start()
+    await b.start()
+    yield a, b
+    await a.stop()
+    await b.stop()

@@ -118,8 +118,17 @@ def test_send_a_folder_with_the_cli(tmp_path: Path) -> None:
         (folder / "sub" / "a.txt").write_text("alpha\n")
         (folder / "b.txt").write_text("bravo\n")
         sender = subprocess.Popen(
-            [sys.executable, "-m", "chatty_p2p", "send", f"127.0.0.1:{port}", str(folder)]
-            + ["--data-dir", str(tmp_path / "me"), "--no-discovery"],
+            [
+                sys.executable,
+                "-m",
+                "chatty_p2p",
+                "send",
+                f"127.0.0.1:{port}",
+                str(folder),
+                "--data-dir",
+                str(tmp_path / "me"),
+                "--no-discovery",
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

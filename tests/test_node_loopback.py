@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -32,17 +31,6 @@ async def next_event(
             event = await queue.get()
             if event.type is kind:
                 return event
-
-
-@pytest.fixture
-async def nodes(tmp_path: Path) -> AsyncIterator[tuple[Node, Node]]:
-    a = Node(tmp_path / "a", name="alpha", discovery=False)
-    b = Node(tmp_path / "b", name="bravo", discovery=False)
-    await a.start()
-    await b.start()
-    yield a, b
-    await a.stop()
-    await b.stop()
 
 
 async def test_add_by_address_authenticates_both_ways_and_delivers(

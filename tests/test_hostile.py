@@ -1,0 +1,347 @@
+"""A hostile peer against a real ``chatty daemon``: after every attack the daemon is
+still up, still serving a friendly peer, its memory bounded, and its log says why
+it hung up.
+
+The daemon runs as its own process on loopback (no mDNS), so its memory can be
+read from /proc and a crash cannot hide inside the test process. Attacks come
+from 127.0.0.2 and up, the friendly peer from 127.0.0.1, as on a LAN where the
+attacker is another machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chatty_p2p.admission import MAX_HANDSHAKES_PER_ADDRESS
+from chatty_p2p.files import MAX_PENDING_OFFERS
+from chatty_p2p.node import EventType, Node
+from chatty_p2p.protocol import preamble
+from chatty_p2p.protocol.bulk import BulkType
+from chatty_p2p.protocol.frames import HEADER, FrameType, encode_json
+from chatty_p2p.protocol.limits import COSTLY_BURST, COSTLY_RATE
+from chatty_p2p.protocol.session import MAX_FILES
+from tests.hostile import BulkServer, RawPeer, all_closed_by_peer, closed_by_peer
+from tests.netlab import Daemon
+
+MEMORY_HEADROOM_KB = 100 * 1024
+"""How much above its idle size the daemon may ever grow under all attacks together."""
+
+
+class Target:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.data_dir = root / "target"
+        self.downloads = root / "downloads"
+        self.log_path = root / "target.log"
+        proc = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "chatty_p2p", "daemon", "--json", "--no-discovery", "-v"),
+                *("--name", "target", "--data-dir", str(self.data_dir)),
+                *("--download-dir", str(self.downloads)),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=self.log_path.open("w"),
+            text=True,
+        )
+        self.daemon = Daemon(proc, self.log_path)
+        self.port = int(self.daemon.info["port"])
+        self.pid = proc.pid
+        time.sleep(0.5)
+        self.idle_kb = self.memory()["VmRSS"]
+
+    def memory(self) -> dict[str, int]:
+        status = Path(f"/proc/{self.pid}/status").read_text()
+        return {
+            line.split(":")[0]: int(line.split()[1])
+            for line in status.splitlines()
+            if line.startswith(("VmRSS", "VmHWM"))
+        }
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def chatty(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "chatty_p2p", *args, "--data-dir", str(self.data_dir)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
+    def wait_log(self, text: str, timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.log():
+            assert time.monotonic() < deadline, f"{text!r} not in the log:\n{self.log()[-3000:]}"
+            time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    built = Target(tmp_path_factory.mktemp("hostile"))
+    yield built
+    built.daemon.stop()
+
+
+@pytest.fixture
+def mallory(tmp_path: Path) -> RawPeer:
+    return RawPeer(tmp_path / "mallory", source="127.0.0.2")
+
+
+async def still_serving(target: Target, tmp_path: Path) -> None:
+    """A friendly peer connects afresh, sends a message and gets its receipt; the
+    daemon is alive and its memory within bounds."""
+    assert target.daemon.proc.poll() is None, "the daemon died:\n" + target.log()[-3000:]
+    friend = Node(tmp_path / f"friend-{time.monotonic_ns()}", name="friend", discovery=False)
+    await friend.start()
+    try:
+        events = friend.subscribe()
+        await friend.add_peer("127.0.0.1", target.port)
+        peer_id = target.daemon.info["id"]
+        sent = await friend.send_text(peer_id, "are you still there?")
+        async with asyncio.timeout(10):
+            while True:
+                event = await events.get()
+                if (
+                    event.type is EventType.MESSAGE_STATUS
+                    and event.message is not None
+                    and event.message.id == sent.id
+                    and event.message.status == "delivered"
+                ):
+                    break
+    finally:
+        await friend.stop()
+    memory = target.memory()
+    assert memory["VmHWM"] < target.idle_kb + MEMORY_HEADROOM_KB, memory
+
+
+async def test_garbage_instead_of_a_preamble(target: Target, mallory: RawPeer, tmp_path: Path):
+    sock = mallory.tcp(target.port)
+    sock.sendall(b"GET / HTTP/1.1\r\nHost: chatty\r\n\r\n" + os.urandom(4000))
+    reply = sock.recv(preamble.REPLY.size)
+    assert preamble.parse_reply(reply) is preamble.Status.REFUSED
+    assert closed_by_peer(sock, 5)
+    target.wait_log("not a Chatty peer (bad magic)")
+    await still_serving(target, tmp_path)
+
+
+async def test_garbage_inside_tls(target: Target, mallory: RawPeer, tmp_path: Path) -> None:
+    raw = mallory.session(target.port)
+    raw.send(b"\x07" + os.urandom(5000))  # frame format 7 does not exist
+    error = raw.error()
+    assert error["code"] == "version" and "unsupported frame format 7" in error["message"]
+    target.wait_log("protocol error from mallory: unsupported frame format 7")
+    await still_serving(target, tmp_path)
+
+
+async def test_a_4_gib_length_prefix_costs_six_bytes(
+    target: Target, mallory: RawPeer, tmp_path: Path
+) -> None:
+    raw = mallory.session(target.port)
+    raw.send(HEADER.pack(1, FrameType.MESSAGE, 0xFFFFFFFF) + b"x" * 1000)
+    error = raw.error()
+    assert error["code"] == "too-large"
+    target.wait_log("exceeds the 1048576-byte limit")
+    await still_serving(target, tmp_path)
+
+
+async def test_a_truncated_frame_then_silence_is_dropped(
+    target: Target, mallory: RawPeer, tmp_path: Path
+) -> None:
+    raw = mallory.session(target.port)
+    mark = target.daemon.mark()
+    raw.send(HEADER.pack(1, FrameType.MESSAGE, 1000) + b'{"id":')  # and never the rest
+    # The node pings; an unanswered link (a frame never finished) is dead after 6.5 s.
+    offline = await asyncio.to_thread(
+        target.daemon.wait_for,
+        lambda e: e["type"] == "peer-offline" and e["peer"]["id"] == mallory.id,
+        20,
+        mark,
+    )
+    assert "no answer" in offline["text"]
+    await still_serving(target, tmp_path)
+
+
+async def test_frames_out_of_order(target: Target, mallory: RawPeer, tmp_path: Path) -> None:
+    sock = mallory.tls(target.port)  # TLS up, but a MESSAGE where HELLO must come first
+    sock.sendall(
+        encode_json(FrameType.MESSAGE, {"id": "0" * 32, "ts": 1, "kind": "text", "body": "hi"})
+    )
+    data = b""
+    sock.settimeout(10)
+    while chunk := sock.recv(65536):
+        data += chunk
+    assert b'"code":"order"' in data and b"MESSAGE not allowed while handshake" in data
+    # And a second HELLO on an open session.
+    raw = mallory.session(target.port)
+    raw.send(encode_json(FrameType.HELLO, {"proto": [1, 1], "id": mallory.id}))
+    assert raw.error()["code"] == "order"
+    target.wait_log("HELLO not allowed while open")
+    await still_serving(target, tmp_path)
+
+
+async def test_slowloris_handshakes_are_cut_off(target: Target, tmp_path: Path) -> None:
+    """Connections that never finish: the preamble a byte at a time, TLS never
+    started, HELLO never sent. Each is closed by the handshake deadline."""
+    slow = RawPeer(tmp_path / "slow", source="127.0.0.4")
+    request = preamble.encode_request(preamble.ChannelKind.CONTROL, slow.identity.cert_der)
+    dribblers = [slow.tcp(target.port) for _ in range(4)]
+    no_tls, _ = slow.preamble(target.port, preamble.ChannelKind.CONTROL)
+    no_hello = slow.tls(target.port)
+    stop = threading.Event()
+
+    def dribble() -> None:
+        for i in range(len(request)):
+            for sock in dribblers:
+                with contextlib.suppress(OSError):
+                    sock.send(request[i : i + 1])
+            if stop.wait(0.5):
+                return
+
+    feeder = threading.Thread(target=dribble, daemon=True)
+    feeder.start()
+    try:
+        await still_serving(target, tmp_path)  # meanwhile, others are served
+        closed = await asyncio.gather(
+            *(asyncio.to_thread(closed_by_peer, s, 15) for s in [*dribblers, no_tls, no_hello])
+        )
+        assert all(closed), closed
+    finally:
+        stop.set()
+    target.wait_log("refused a connection from 127.0.0.4: timed out")
+    await still_serving(target, tmp_path)
+
+
+async def test_500_connections_at_once(target: Target, tmp_path: Path) -> None:
+    socks = []
+    for _ in range(500):
+        sock = socket.socket()
+        sock.bind(("127.0.0.3", 0))
+        sock.setblocking(False)
+        sock.connect_ex(("127.0.0.1", target.port))
+        socks.append(sock)
+    try:
+        await still_serving(target, tmp_path)
+        target.wait_log(f"{MAX_HANDSHAKES_PER_ADDRESS} handshakes from this address in progress")
+        # Each is refused at once or cut off by the handshake deadline.
+        assert await asyncio.to_thread(all_closed_by_peer, socks, 30) == 0
+    finally:
+        for sock in socks:
+            sock.close()
+    await still_serving(target, tmp_path)
+
+
+async def test_a_message_flood_is_cut_off_and_bounded(
+    target: Target, mallory: RawPeer, tmp_path: Path
+) -> None:
+    raw = mallory.session(target.port)
+    raw.send(b"".join(raw.message(i) for i in range(5000)))
+    error = raw.error()
+    assert error["code"] == "rate-limit"
+    target.wait_log("protocol error from mallory: sending too fast")
+    history = target.chatty("history", mallory.id[:16], "--json", "--limit", "10000")
+    stored = len(json.loads(history.stdout))
+    assert 0 < stored <= COSTLY_BURST + 5 * COSTLY_RATE
+    await still_serving(target, tmp_path)
+
+
+async def test_huge_and_too_many_offers(target: Target, mallory: RawPeer, tmp_path: Path) -> None:
+    raw = mallory.session(target.port)
+    mark = target.daemon.mark()
+    raw.send(raw.offer("1" * 32, 100_000, 10**9, ["node_modules"]))
+    offered = await asyncio.to_thread(
+        target.daemon.wait_for, lambda e: e["type"] == "transfer-offered", 10, mark
+    )
+    assert offered["transfer"]["count"] == 100_000
+    assert offered["transfer"]["state"] == "offered"  # an unverified peer: asked, not taken
+    # Twenty more: the first few wait with it, the rest are declined unstored.
+    raw.send(b"".join(raw.offer(f"{i + 2:032x}", 1, 1, ["x"]) for i in range(20)))
+    answers = raw.frames(
+        lambda f: f.type == FrameType.ANSWER and f.json()["id"] == f"{21:032x}", timeout=10
+    )
+    declined = [f.json() for f in answers if f.type == FrameType.ANSWER]
+    assert len(declined) == 21 - MAX_PENDING_OFFERS
+    assert all("too many offers" in a["reason"] for a in declined)
+    listing = json.loads(target.chatty("transfers", "--json").stdout)
+    assert sum(t["peer_id"] == mallory.id for t in listing) == MAX_PENDING_OFFERS
+    # Over the protocol's own limit: an error, not an offer.
+    raw.send(raw.offer("f" * 32, MAX_FILES + 1, 1, ["x"]))
+    assert raw.error()["code"] == "malformed"
+    assert not target.downloads.exists() or not any(target.downloads.iterdir())
+    await still_serving(target, tmp_path)
+
+
+async def _accepted_bulk(
+    target: Target, mallory: RawPeer, entries: list[list[object]], payload: bytes
+) -> tuple[BulkServer, dict[str, Any]]:
+    """Offer one file from a raw session, accept it at the daemon, serve the bulk
+    side; returns the server and the transfer as the daemon finally reports it."""
+    server = BulkServer(mallory, entries, payload)
+    raw = mallory.session(target.port, listen_port=server.port)
+    transfer_id = os.urandom(16).hex()
+    mark = target.daemon.mark()
+    size = sum(int(e[2]) for e in entries)  # type: ignore[call-overload]
+    raw.send(raw.offer(transfer_id, len(entries), size, ["innocent.txt"]))
+    await asyncio.to_thread(
+        target.daemon.wait_for, lambda e: e["type"] == "transfer-offered", 10, mark
+    )
+    accepted = target.chatty("accept", transfer_id[:8])
+    assert accepted.returncode == 0, accepted.stderr
+    await asyncio.to_thread(server.join)
+    ended = await asyncio.to_thread(
+        target.daemon.wait_for,
+        lambda e: (
+            e["type"] == "transfer"
+            and e["transfer"]["id"] == transfer_id
+            and e["transfer"]["state"] in ("done", "failed", "interrupted")
+        ),
+        15,
+        mark,
+    )
+    raw.sock.close()
+    return server, ended["transfer"]
+
+
+async def test_paths_that_climb_out_of_the_folder_stay_inside(
+    target: Target, mallory: RawPeer, tmp_path: Path
+) -> None:
+    server, transfer = await _accepted_bulk(
+        target, mallory, [["../../escape.txt", "file", 5, 0]], b"pwned"
+    )
+    assert server.error is None, server.error
+    assert transfer["state"] == "done", transfer
+    assert not (target.root / "escape.txt").exists()
+    assert not (target.downloads.parent / "escape.txt").exists()
+    landed = [p for p in target.downloads.rglob("escape.txt")]
+    assert len(landed) == 1 and landed[0].read_bytes() == b"pwned"
+    assert landed[0].resolve().is_relative_to(target.downloads.resolve())
+    target.wait_log("unsafe path '../../escape.txt' from the sender")
+    await still_serving(target, tmp_path)
+
+
+async def test_data_beyond_the_declared_size_is_refused(
+    target: Target, mallory: RawPeer, tmp_path: Path
+) -> None:
+    server, transfer = await _accepted_bulk(
+        target, mallory, [["overflow.txt", "file", 5, 0]], b"x" * 4096
+    )
+    assert transfer["state"] in ("failed", "interrupted"), transfer
+    errors = server.bodies(BulkType.ERROR)
+    assert errors and "more bytes than the file has" in errors[0]["message"], server.received
+    assert not list(target.downloads.rglob("overflow*"))  # nothing under a final name
+    await asyncio.sleep(0.5)
+    partials = target.downloads / ".chatty-partial"
+    assert not partials.exists() or not any(p.is_file() for p in partials.rglob("*"))
+    await still_serving(target, tmp_path)

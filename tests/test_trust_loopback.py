@@ -1,0 +1,126 @@
+"""Pairing, blocking and the trusted-only policy between two real nodes on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+
+import pytest
+
+from chatty_p2p.errors import PeerError
+from chatty_p2p.node import EventType, Node, NodeEvent
+from chatty_p2p.trust import PairingInfo
+from tests.test_node_loopback import next_event
+
+
+async def pairing_event(
+    queue: asyncio.Queue[NodeEvent], state: str, timeout: float = 5
+) -> PairingInfo:
+    async with asyncio.timeout(timeout):
+        while True:
+            event = await queue.get()
+            if event.type is EventType.PAIRING and event.pairing and event.pairing.state == state:
+                return event.pairing
+
+
+async def test_pairing_shows_the_same_code_on_both_and_trusts_both_ways(
+    nodes: tuple[Node, Node],
+) -> None:
+    a, b = nodes
+    await a.add_peer("127.0.0.1", b.port)
+    assert a.peer(b.device_id).trust == "unverified"
+    a_events, b_events = a.subscribe(), b.subscribe()
+    started = await a.pair(b.device_id)
+    asked = await pairing_event(b_events, "compare")
+    assert started.state == "compare" and started.initiator and not asked.initiator
+    assert asked.code == started.code and asked.peer_name == "alpha"
+    # The user on b types the code they read on a's screen; the user on a says yes.
+    b.confirm_pairing(a.device_id, started.code.replace(" ", ""))
+    a.confirm_pairing(b.device_id)
+    await pairing_event(a_events, "paired")
+    await pairing_event(b_events, "paired")
+    assert a.peer(b.device_id).trust == b.peer(a.device_id).trust == "trusted"
+    assert a.peer(b.device_id).to_dict()["trust"] == "trusted"
+
+
+async def test_a_wrong_code_cancels_the_pairing_on_both_sides(nodes: tuple[Node, Node]) -> None:
+    a, b = nodes
+    await a.add_peer("127.0.0.1", b.port)
+    a_events = a.subscribe()
+    started = await a.pair(b.device_id)
+    wrong = f"{(int(started.code.replace(' ', '')) + 1) % 10**6:06d}"
+    await asyncio.sleep(0.1)  # b has its code by now
+    with pytest.raises(PeerError, match="not the one shown here"):
+        b.confirm_pairing(a.device_id, wrong)
+    failed = await pairing_event(a_events, "failed")
+    assert "the codes differ" in failed.error
+    assert a.peer(b.device_id).trust == b.peer(a.device_id).trust == "unverified"
+    with pytest.raises(Exception, match="no pairing"):
+        a.confirm_pairing(b.device_id)  # nothing left to say yes to
+
+
+async def test_a_blocked_peer_is_refused_before_tls_until_unblocked(
+    nodes: tuple[Node, Node],
+) -> None:
+    a, b = nodes
+    await a.add_peer("127.0.0.1", b.port)
+    b_events = b.subscribe()
+    b.block(a.device_id)
+    assert b.peer(a.device_id).state == "blocked"
+    await next_event(b_events, EventType.PEER_OFFLINE)
+    with pytest.raises(PeerError, match=r"refused the connection \(refused\)"):
+        await a.add_peer("127.0.0.1", b.port)
+    with pytest.raises(PeerError, match="blocked"):
+        await b.send_text(a.device_id, "hello?")
+    b.block(a.device_id, False)
+    await a.add_peer("127.0.0.1", b.port)
+    await a.send_text(b.device_id, "let me in")
+    got = await next_event(b_events, EventType.MESSAGE)
+    assert got.message is not None and got.message.body == "let me in"
+
+
+async def test_trusted_only_refuses_strangers_and_admits_paired_peers(
+    nodes: tuple[Node, Node],
+) -> None:
+    a, b = nodes
+    await a.add_peer("127.0.0.1", b.port)  # b now knows a, unverified
+    b.set_trusted_only(True)
+    await asyncio.sleep(0.2)
+    assert not a.peer(b.device_id).online  # the running session was closed
+    with pytest.raises(PeerError, match="refused"):
+        await a.add_peer("127.0.0.1", b.port)
+    b.pair_by_fingerprint(a.device_id, a.device_id[:16])
+    peer = await a.add_peer("127.0.0.1", b.port)
+    assert peer.online
+
+
+async def test_pairing_lifts_trusted_only_for_that_peer(nodes: tuple[Node, Node]) -> None:
+    """With trusted-only on, the user can still pair a new device: asking to pair
+    lets that one session up, for pairing frames only."""
+    a, b = nodes
+    await a.add_peer("127.0.0.1", b.port)
+    a.set_trusted_only(True)
+    await asyncio.sleep(0.2)
+    assert not a.peer(b.device_id).online
+    a_events, b_events = a.subscribe(), b.subscribe()
+    started = await a.pair(b.device_id)
+    asked = await pairing_event(b_events, "compare")
+    await b.send_text(a.device_id, "not yet welcome")  # a drops it: pairing only
+    b.confirm_pairing(a.device_id, asked.code)
+    a.confirm_pairing(b.device_id, started.code)
+    await pairing_event(a_events, "paired")
+    got = await next_event(a_events, EventType.MESSAGE)  # b's outbox flushes after pairing
+    assert got.message is not None and got.message.body == "not yet welcome"
+
+
+async def test_key_material_and_database_are_owner_only(nodes: tuple[Node, Node]) -> None:
+    a, _ = nodes
+    for name in ("device-key.pem", "chatty.db", "chatty.db-wal", "chatty.db-shm"):
+        path = a.data_dir / name
+        assert path.exists(), name
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, (name, oct(path.stat().st_mode))
+    assert stat.S_IMODE(a.data_dir.stat().st_mode) == 0o700
+    key = (a.data_dir / "device-key.pem").read_bytes()
+    assert b"PRIVATE KEY" in key
+    assert os.stat(a.data_dir / "device-cert.pem").st_size > 0
