@@ -7,12 +7,24 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from chatty_p2p.node import Node
 from tests.netlab import Lab, lab_unavailable_reason
 
 # The window is tested for real, but never on a screen: a bare `pytest` works too.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+# Property tests and fuzz targets: a few hundred cases in every run, many more on demand
+# (pytest tests/test_fuzz.py --hypothesis-profile=fuzz).
+settings.register_profile("ci", max_examples=300, deadline=None)
+settings.register_profile(
+    "fuzz",
+    max_examples=100_000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+settings.load_profile("ci")
 
 
 @pytest.fixture

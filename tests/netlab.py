@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import subprocess
@@ -166,7 +167,7 @@ class Host:
     def start(self, *extra: str) -> Daemon:
         """Start ``chatty daemon`` here, with this host's name as the machine's host name."""
         log_path = self.lab.root / f"{self.name}.log"
-        inner = " ".join(
+        inner = shlex.join(
             [
                 sys.executable,
                 "-m",
@@ -219,6 +220,17 @@ class Host:
         """Start a one-shot ``chatty`` command here without waiting for it."""
         return subprocess.Popen(
             self.command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+
+    def python(self, module: str, *args: str) -> subprocess.Popen[str]:
+        """Run ``python -m MODULE ARGS`` here (a test tool such as ``tests.mitm``), its
+        stdout a pipe of JSON lines, its stderr in the lab's log folder."""
+        return subprocess.Popen(
+            ["ip", "netns", "exec", self.ns, sys.executable, "-m", module, *args],
+            stdout=subprocess.PIPE,
+            stderr=(self.lab.root / f"{self.name}-{module}.log").open("a"),
+            text=True,
+            cwd=Path(__file__).resolve().parent.parent,
         )
 
     @property

@@ -130,15 +130,16 @@ def test_message_to_offline_peer_arrives_once_when_it_is_back(lab: Lab) -> None:
     assert bodies == ["first while away", "second while away"]
 
 
-def test_new_key_under_a_pinned_name_is_refused(lab: Lab) -> None:
+def test_new_key_under_a_trusted_name_is_refused_until_paired_again(lab: Lab) -> None:
     a, b = two_hosts_online(lab)
+    assert a.chatty("pair", "bravo", "--fingerprint", b.id).returncode == 0
     old_id = b.id
     b.daemon.stop()
     shutil.rmtree(b.data_dir)  # the "same" machine comes back with a different key
     mark = a.daemon.mark()
     b.start()
     warning = a.daemon.wait_for(is_type("warning"), timeout=5, since=mark)
-    assert "different key" in warning["text"] and old_id[:8] in warning["text"]
+    assert "KEY CHANGED" in warning["text"] and old_id[:8] in warning["text"]
     time.sleep(2)
     assert not any(
         e["type"] == "peer-online" and e["peer"]["id"] == b.id for e in a.daemon.events[mark:]
@@ -148,10 +149,12 @@ def test_new_key_under_a_pinned_name_is_refused(lab: Lab) -> None:
     assert not any(e["type"] == "message" for e in b.daemon.events)
     refused = b.daemon.wait_for(is_type("warning"), timeout=5)
     assert "key-changed" in refused["text"]
-    # The user checks the device and accepts its new key.
-    forgot = a.chatty("forget", old_id[:8])
-    assert forgot.returncode == 0, forgot.stderr
+    # The user checks the device's new fingerprint and pairs with it again.
+    repaired = a.chatty("pair", b.id[:12], "--fingerprint", b.id)
+    assert repaired.returncode == 0, repaired.stderr
     a.daemon.wait_for(is_type("peer-online", b.id), timeout=10, since=mark)
+    peers = {p["id"]: p for p in json.loads(a.chatty("peers", "--json").stdout)}
+    assert peers[b.id]["trust"] == "trusted" and peers[old_id]["trust"] == "unverified"
 
 
 def test_rename_reaches_peers_over_mdns_and_session(lab: Lab) -> None:

@@ -54,6 +54,9 @@ def sender_and_receiver(lab: Lab, downloads: Path) -> tuple[Host, Host]:
     a.start()
     b.start("--download-dir", str(downloads), "--accept-from", "alpha")
     a.daemon.wait_for(is_type("peer-online", b.id), timeout=5)  # type: ignore[union-attr]
+    # bravo's user read alpha's fingerprint off its screen: only then does --accept-from apply.
+    vouched = b.chatty("pair", "alpha", "--fingerprint", a.id)
+    assert vouched.returncode == 0, vouched.stderr
     a.shape(400)
     return a, b
 
