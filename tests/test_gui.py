@@ -333,3 +333,60 @@ def test_chatty_without_a_command_opens_the_window_and_serves_the_cli(tmp_path: 
         assert app.wait(20) == 0
     finally:
         app.kill()
+
+
+def pairing_events(desk: Headless, state: str) -> list[Any]:
+    return [
+        e.pairing
+        for e in list(desk.events)
+        if e.type is EventType.PAIRING and e.pairing is not None and e.pairing.state == state
+    ]
+
+
+def test_unverified_peer_is_marked_and_pairing_from_the_window(
+    qtbot: Any, window: MainWindow, desk: Headless
+) -> None:
+    select_desk(qtbot, window)
+    assert "unverified" in window.header.text() and window.pair_button.isVisible()
+    qtbot.mouseClick(window.pair_button, Qt.MouseButton.LeftButton)
+    desk_id = desk.node.device_id
+    qtbot.waitUntil(lambda: desk_id in window.pairings, timeout=5000)
+    dialog = window.pairings[desk_id]
+    qtbot.waitUntil(lambda: bool(pairing_events(desk, "compare")), timeout=5000)
+    code = pairing_events(desk, "compare")[0].code
+    assert dialog.code.text() == code  # the same code on both screens
+    qtbot.mouseClick(dialog.match_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "Now confirm" in dialog.status.text(), timeout=5000)
+    desk.call(lambda n: n.confirm_pairing(window.bridge.info["id"], code))
+    qtbot.waitUntil(lambda: "Paired" in dialog.status.text(), timeout=5000)
+    qtbot.waitUntil(lambda: window.peers.peer(0).trust == "trusted", timeout=5000)
+    assert "trusted" in window.header.text() and not window.pair_button.isVisible()
+
+
+def test_an_incoming_pairing_request_opens_the_code_and_can_be_refused(
+    qtbot: Any, window: MainWindow, desk: Headless
+) -> None:
+    laptop_id = window.bridge.info["id"]
+    started = desk.run(desk.node.pair(laptop_id))
+    desk_id = desk.node.device_id
+    qtbot.waitUntil(lambda: desk_id in window.pairings, timeout=5000)
+    dialog = window.pairings[desk_id]
+    assert dialog.code.text() == started.code and dialog.isVisible()
+    qtbot.mouseClick(dialog.differ_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bool(pairing_events(desk, "failed")), timeout=5000)
+    assert "the codes differ" in pairing_events(desk, "failed")[0].error
+    assert desk.call(lambda n: n.peer(laptop_id).trust) == "trusted"  # as the fixture set
+    assert window.peers.peer(0).trust == "unverified"
+
+
+def test_offer_from_an_unverified_peer_says_so(
+    qtbot: Any, window: MainWindow, desk: Headless, tmp_path: Path
+) -> None:
+    note = tmp_path / "note.txt"
+    note.write_text("hi")
+    sent = desk.run(desk.node.send_files(window.bridge.info["id"], [note]))
+    qtbot.waitUntil(lambda: sent.id in window.offers, timeout=5000)
+    dialog = window.offers[sent.id]
+    assert "Unverified device" in dialog.warning.text()
+    qtbot.mouseClick(dialog.decline_button, Qt.MouseButton.LeftButton)
+    assert not (tmp_path / "laptop-downloads" / "note.txt").exists()

@@ -1,5 +1,5 @@
-"""Small dialogs: an incoming offer, settings. They only collect answers; the
-window passes them on to the node."""
+"""Small dialogs: an incoming offer, pairing, settings. They only collect answers;
+the window passes them on to the node."""
 
 from __future__ import annotations
 
@@ -21,12 +21,13 @@ from PySide6.QtWidgets import (
 
 from chatty_p2p.files import TransferInfo
 from chatty_p2p.identity import format_fingerprint
+from chatty_p2p.trust import PairingInfo
 
 
 class OfferDialog(QDialog):
     """Who offers what, with the sender's fingerprint to compare; Accept or Decline."""
 
-    def __init__(self, offer: TransferInfo, parent: QWidget | None = None) -> None:
+    def __init__(self, offer: TransferInfo, trusted: bool, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.offer = offer
         self.setWindowTitle(f"Files from {offer.peer_name}")
@@ -34,6 +35,13 @@ class OfferDialog(QDialog):
         title = QLabel(f"<b>{offer.peer_name}</b> wants to send you {offer.summary}.")
         title.setWordWrap(True)
         layout.addWidget(title)
+        if not trusted:
+            self.warning = QLabel(
+                "<span style='color:#9a6700'>Unverified device: Chatty cannot confirm it is "
+                f"who it says. Pair with {offer.peer_name} first if you are not sure.</span>"
+            )
+            self.warning.setWordWrap(True)
+            layout.addWidget(self.warning)
         fingerprint = QLabel(f"Fingerprint: <tt>{format_fingerprint(offer.peer_id)[:39]}</tt>")
         fingerprint.setToolTip(format_fingerprint(offer.peer_id))
         layout.addWidget(fingerprint)
@@ -46,12 +54,69 @@ class OfferDialog(QDialog):
         layout.addWidget(buttons)
 
 
+class PairDialog(QDialog):
+    """The code to compare, and two buttons: they match, they don't. It follows the
+    pairing as events arrive (``show``), until paired or failed."""
+
+    def __init__(self, info: PairingInfo, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.peer_id = info.peer_id
+        self.setWindowTitle(f"Pair with {info.peer_name}")
+        layout = QVBoxLayout(self)
+        self.intro = QLabel()
+        self.intro.setWordWrap(True)
+        layout.addWidget(self.intro)
+        self.code = QLabel()
+        font = self.code.font()
+        font.setPointSize(font.pointSize() * 3)
+        font.setBold(True)
+        self.code.setFont(font)
+        layout.addWidget(self.code)
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        layout.addWidget(self.status)
+        self.buttons = QDialogButtonBox()
+        self.match_button = self.buttons.addButton(
+            "They match", QDialogButtonBox.ButtonRole.AcceptRole
+        )
+        self.differ_button = self.buttons.addButton(
+            "They don't match", QDialogButtonBox.ButtonRole.RejectRole
+        )
+        self.close_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
+        self.close_button.clicked.connect(self.close)
+        layout.addWidget(self.buttons)
+        self.update_from(info)
+
+    def update_from(self, info: PairingInfo) -> None:
+        name = info.peer_name
+        self.intro.setText(
+            f"Check that <b>{name}</b> shows the same code. If it does, this device and "
+            f"{name} will trust each other: no one else can then pose as {name}."
+        )
+        self.code.setText(info.code or "…")
+        waiting = info.state in ("exchanging", "compare")
+        self.match_button.setEnabled(info.state == "compare")
+        self.differ_button.setVisible(waiting)
+        self.match_button.setVisible(waiting)
+        self.close_button.setVisible(not waiting)
+        self.status.setText(
+            {
+                "exchanging": f"Waiting for {name}…",
+                "compare": "Do both screens show this code?",
+                "waiting-peer": f"Now confirm on {name}.",
+                "paired": f"Paired: {name} is now trusted.",
+                "failed": f"Not paired: {info.error}",
+            }.get(info.state, info.state)
+        )
+
+
 @dataclass
 class Settings:
     name: str
     download_dir: str
     auto_accept_trusted: bool
     start_minimised: bool
+    trusted_only: bool
 
 
 class SettingsDialog(QDialog):
@@ -68,9 +133,12 @@ class SettingsDialog(QDialog):
         row.addWidget(self.folder)
         row.addWidget(browse)
         form.addRow("Download folder", row)
-        self.auto_accept = QCheckBox("Accept files from trusted peers without asking")
+        self.auto_accept = QCheckBox("Accept files from paired peers without asking")
         self.auto_accept.setChecked(current.auto_accept_trusted)
         form.addRow(self.auto_accept)
+        self.trusted_only = QCheckBox("Accept connections from paired peers only")
+        self.trusted_only.setChecked(current.trusted_only)
+        form.addRow(self.trusted_only)
         self.minimised = QCheckBox("Start minimised to the tray")
         self.minimised.setChecked(current.start_minimised)
         form.addRow(self.minimised)
@@ -92,4 +160,5 @@ class SettingsDialog(QDialog):
             self.folder.text().strip(),
             self.auto_accept.isChecked(),
             self.minimised.isChecked(),
+            self.trusted_only.isChecked(),
         )

@@ -1,5 +1,6 @@
-"""How a peer looks in the list: name, state and short id, an unread badge; greyed
-out while it is away."""
+"""How a peer looks in the list: name; state, trust and short id; an unread badge;
+greyed out while it is away. Trust has a colour of its own everywhere: green for
+paired, amber for unverified, red for blocked or a changed key."""
 
 from __future__ import annotations
 
@@ -12,6 +13,15 @@ from chatty_p2p.node import Peer
 
 ONLINE = QColor("#1a7f37")
 AWAY = QColor("#8c959f")
+TRUST_COLOURS = {"trusted": ONLINE, "unverified": QColor("#9a6700"), "blocked": QColor("#cf222e")}
+
+
+def status_parts(peer: Peer) -> list[tuple[str, QColor]]:
+    """The second line, piece by piece: state, trust, short id, each in its colour."""
+    if peer.conflict or peer.trust == "blocked":
+        return [(peer.state, TRUST_COLOURS["blocked"]), (f" · {peer.short_id}", AWAY)]
+    trust = TRUST_COLOURS.get(peer.trust, AWAY)
+    return [(f"{peer.state} · ", AWAY), (peer.trust, trust), (f" · {peer.short_id}", AWAY)]
 
 
 class PeerDelegate(QStyledItemDelegate):
@@ -47,10 +57,12 @@ class PeerDelegate(QStyledItemDelegate):
         painter.drawText(rect.left() + 26, rect.top() + 5 + line, peer.name)
         font.setBold(False)
         painter.setFont(font)
-        painter.setPen(AWAY)
-        painter.drawText(
-            rect.left() + 26, rect.top() + 7 + 2 * line, f"{peer.state} · {peer.short_id}"
-        )
+        metrics = QFontMetrics(painter.font())
+        x, y = rect.left() + 26, rect.top() + 7 + 2 * line
+        for text, pen in status_parts(peer):
+            painter.setPen(pen)
+            painter.drawText(x, y, text)
+            x += metrics.horizontalAdvance(text)
         if unread:
             badge = QRect(rect.right() - 34, rect.top() + 10, 26, line + 2)
             painter.setPen(Qt.PenStyle.NoPen)

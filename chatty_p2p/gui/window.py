@@ -38,13 +38,14 @@ from PySide6.QtWidgets import (
 from chatty_p2p.files import TransferInfo
 from chatty_p2p.gui.bridge import NodeBridge
 from chatty_p2p.gui.conversation import ConversationView
-from chatty_p2p.gui.dialogs import OfferDialog, Settings, SettingsDialog
+from chatty_p2p.gui.dialogs import OfferDialog, PairDialog, Settings, SettingsDialog
 from chatty_p2p.gui.models import ConversationModel, ItemRole, Notice, PeerModel
 from chatty_p2p.gui.peers import PeerDelegate
 from chatty_p2p.identity import short_id
 from chatty_p2p.links import is_safe_url
 from chatty_p2p.node import EventType, Node, NodeEvent, Peer, parse_address
 from chatty_p2p.store import StoredMessage
+from chatty_p2p.trust import PairingInfo
 
 HELP = [
     "/help — this list",
@@ -80,6 +81,7 @@ class MainWindow(QMainWindow):
         self.me: dict[str, object] = {}
         self.current: str | None = None
         self.offers: dict[str, OfferDialog] = {}
+        self.pairings: dict[str, PairDialog] = {}
         self.setWindowTitle("Chatty")
         self.resize(980, 640)
 
@@ -101,6 +103,13 @@ class MainWindow(QMainWindow):
         left_layout.addWidget(add_button)
 
         self.header = QLabel("Choose a peer on the left")
+        self.pair_button = QPushButton("Pair…")
+        self.pair_button.setToolTip("Compare a code with this peer, so no one can pose as it")
+        self.pair_button.clicked.connect(lambda: self.current and self.pair(self.current))
+        self.pair_button.hide()
+        header_row = QHBoxLayout()
+        header_row.addWidget(self.header, 1)
+        header_row.addWidget(self.pair_button)
         self.conversation = ConversationModel(self)
         self.view = ConversationView()
         self.view.setModel(self.conversation)
@@ -127,7 +136,7 @@ class MainWindow(QMainWindow):
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
-        right_layout.addWidget(self.header)
+        right_layout.addLayout(header_row)
         right_layout.addWidget(self.view)
         right_layout.addLayout(row)
 
@@ -184,6 +193,8 @@ class MainWindow(QMainWindow):
                 self.notify(f"{event.peer.name}", message.body)
         elif event.transfer is not None:
             self._on_transfer(kind, event.transfer)
+        elif event.pairing is not None:
+            self._on_pairing(event.pairing)
         elif kind is EventType.WARNING:
             self.show_error(event.text)
         elif kind is EventType.NAME_CHANGED:
@@ -197,7 +208,9 @@ class MainWindow(QMainWindow):
                 self.view.scrollToBottom()
         if kind is EventType.TRANSFER_OFFERED:
             self.notify(f"Files from {t.peer_name}", t.summary)
-            dialog = OfferDialog(t, self)
+            at = self.peers.row_of(t.peer_id)
+            trusted = at is not None and self.peers.peer(at).trust == "trusted"
+            dialog = OfferDialog(t, trusted, self)
             dialog.accepted.connect(lambda: self.answer(t, True))
             dialog.rejected.connect(lambda: self.answer(t, False))
             self.offers[t.id] = dialog
@@ -206,6 +219,47 @@ class MainWindow(QMainWindow):
             self.offers.pop(t.id).done(0)
         if kind is EventType.TRANSFER and t.state in ("failed", "declined") and t.outgoing:
             self.show_error(f"Sending to {t.peer_name}: {t.error or t.state}")
+
+    def _on_pairing(self, info: PairingInfo) -> None:
+        dialog = self.pairings.get(info.peer_id)
+        if dialog is None and info.state == "compare" and not info.initiator:
+            self.notify(f"{info.peer_name} asks to pair", f"Code {info.code}")
+            dialog = self._pair_dialog(info)
+        if dialog is not None:
+            dialog.update_from(info)
+            if info.state in ("paired", "failed"):
+                self.pairings.pop(info.peer_id, None)
+
+    def _pair_dialog(self, info: PairingInfo) -> PairDialog:
+        dialog = PairDialog(info, self)
+        peer_id = info.peer_id
+        dialog.match_button.clicked.connect(
+            lambda: self.bridge.call(lambda n: n.confirm_pairing(peer_id), error=self.show_error)
+        )
+        dialog.differ_button.clicked.connect(lambda: self._reject_pairing(dialog))
+        dialog.rejected.connect(lambda: self._reject_pairing(dialog))
+        self.pairings[peer_id] = dialog
+        dialog.open()
+        return dialog
+
+    def _reject_pairing(self, dialog: PairDialog) -> None:
+        """ "They don't match", or the dialog closed while the pairing still ran."""
+        if self.pairings.get(dialog.peer_id) is dialog:
+            self.pairings.pop(dialog.peer_id)
+            peer_id = dialog.peer_id
+            self.bridge.call(lambda n: n.reject_pairing(peer_id), error=lambda _: None)
+        dialog.close()
+
+    def pair(self, peer_id: str) -> None:
+        """Start pairing (or show the one running) and put the code on screen."""
+        if peer_id in self.pairings:
+            self.pairings[peer_id].raise_()
+            return
+        self.bridge.call(lambda n: n.pair(peer_id), self._on_pair_started, self.show_error)
+
+    def _on_pair_started(self, info: PairingInfo) -> None:
+        dialog = self.pairings.get(info.peer_id) or self._pair_dialog(info)
+        dialog.update_from(info)
 
     # ----- window to node ----------------------------------------------------
 
@@ -224,10 +278,13 @@ class MainWindow(QMainWindow):
         )
 
     def _show_header(self, peer: Peer) -> None:
+        colour = {"trusted": "#1a7f37", "blocked": "#cf222e"}.get(peer.trust, "#9a6700")
+        trust = "key changed!" if peer.conflict else peer.trust
         self.header.setText(
             f"<b>{peer.name}</b> &nbsp; <span style='color:#57606a'>{peer.state} · "
-            f"{short_id(peer.id)}</span>"
+            f"<span style='color:{colour}'>{trust}</span> · {short_id(peer.id)}</span>"
         )
+        self.pair_button.setVisible(peer.trust != "trusted" and peer.trust != "blocked")
 
     def _loaded(self, peer_id: str, result: tuple[list[StoredMessage], list[TransferInfo]]) -> None:
         if peer_id == self.current:
@@ -346,12 +403,16 @@ class MainWindow(QMainWindow):
             return
         peer: Peer = index.data(ItemRole)
         menu = QMenu(self)
+        if peer.trust == "trusted":
+            menu.addAction("Unpair", lambda: self.bridge.call(lambda n: n.unpair(peer.id)))
+        elif peer.trust != "blocked":
+            menu.addAction("Pair…", lambda: self.pair(peer.id))
+        blocked = peer.trust == "blocked"
         menu.addAction(
-            "Trust (accept files unasked, if enabled)",
-            lambda: self.bridge.call(lambda n: n.trust(peer.id, True)),
+            "Unblock" if blocked else "Block",
+            lambda: self.bridge.call(lambda n: n.block(peer.id, not blocked)),
         )
-        menu.addAction("Stop trusting", lambda: self.bridge.call(lambda n: n.trust(peer.id, False)))
-        menu.addAction("Forget its key", lambda: self.bridge.call(lambda n: n.forget(peer.id)))
+        menu.addAction("Forget", lambda: self.bridge.call(lambda n: n.forget(peer.id)))
         menu.popup(self.peer_view.viewport().mapToGlobal(pos))
 
     # ----- drag and drop, notifications, errors ------------------------------------
@@ -391,6 +452,7 @@ def _read_settings(node: Node) -> Settings:
         download_dir=str(node.files.download_dir),
         auto_accept_trusted=node.store.setting("auto_accept_trusted") == "1",
         start_minimised=node.store.setting("start_minimised") == "1",
+        trusted_only=node.trusted_only,
     )
 
 
@@ -400,4 +462,6 @@ async def _apply_settings(node: Node, settings: Settings) -> None:
     if settings.download_dir:
         node.set_download_dir(Path(settings.download_dir))
     node.set_auto_accept_trusted(settings.auto_accept_trusted)
+    if settings.trusted_only != node.trusted_only:
+        node.set_trusted_only(settings.trusted_only)
     node.store.set_setting("start_minimised", "1" if settings.start_minimised else "0")
