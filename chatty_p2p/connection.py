@@ -156,6 +156,15 @@ class Connection:
 
     def _dispatch(self, events: list[Event], on_event: Callable[[Connection, Event], None]) -> str:
         """Hand events on; a non-empty result is why the session just ended."""
+        try:
+            return self._hand_on(events, on_event)
+        except Exception as exc:  # a full disk under the store, or a bug: end cleanly
+            log.exception("cannot handle what %s sent", self.peer.name)
+            self.session.fail(ProtocolError("the peer could not handle a frame", "internal"))
+            self._flush()
+            return f"internal error: {exc}"
+
+    def _hand_on(self, events: list[Event], on_event: Callable[[Connection, Event], None]) -> str:
         for event in events:
             on_event(self, event)
             if isinstance(event, ClosedByPeer):

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 SERVICE_TYPE = "_chatty._tcp.local."
 RESOLVE_TIMEOUT_MS = 3000
+MAX_ADVERTS = 1024
+"""Peers tracked from mDNS at once; a flood of fake records beyond it is ignored."""
 
 
 @dataclass(frozen=True)
@@ -155,8 +157,18 @@ class Discovery:
             for k, v in info.properties.items()
         }
         device_id = props.get("id", "")
-        if len(device_id) != 64 or not info.port or device_id == self._device_id:
+        if (
+            len(device_id) != 64
+            or name != instance_name(device_id)  # every Chatty names itself by its id
+            or not info.port
+            or device_id == self._device_id
+        ):
             log.debug("ignoring malformed advert %s: %s", name, props)
+            return
+        if name not in self._by_instance and len(self._by_instance) >= MAX_ADVERTS:
+            log.warning(
+                "more than %d Chatty records on the network; ignoring %s", MAX_ADVERTS, name
+            )
             return
         self._by_instance[name] = device_id
         advert = Advert(

@@ -517,6 +517,16 @@ class Node:
         self.store.save_peer(record)
         if new and self.store.prune_strangers(KEEP_STRANGERS):
             log.info("forgot the oldest strangers beyond %d", KEEP_STRANGERS)
+            gone = [
+                peer_id
+                for peer_id, other in self._peers.items()
+                if other.conn is None
+                and not other.discovered
+                and not other.manual
+                and self.store.peer(peer_id) is None
+            ]
+            for peer_id in gone:
+                del self._peers[peer_id]
 
     # ----- discovery -------------------------------------------------------
 

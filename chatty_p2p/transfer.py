@@ -472,7 +472,8 @@ class Landing:
     def finish(self, index: int, dest: str, mtime: float) -> Path:
         """Give a verified partial its final name, never replacing anything there."""
         partial = self.partial(index)
-        os.utime(partial, (mtime, mtime))
+        with contextlib.suppress(OverflowError, ValueError):  # a time this system cannot store
+            os.utime(partial, (mtime, mtime))
         parent = self._parent_dirs(dest)
         name = dest.rsplit("/", 1)[-1]
         n, candidate = 0, name

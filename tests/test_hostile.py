@@ -30,7 +30,7 @@ from chatty_p2p.files import MAX_PENDING_OFFERS
 from chatty_p2p.node import EventType, Node
 from chatty_p2p.protocol import preamble
 from chatty_p2p.protocol.bulk import BulkType
-from chatty_p2p.protocol.frames import HEADER, FrameType, encode_json
+from chatty_p2p.protocol.frames import HEADER, FrameType, encode, encode_json
 from chatty_p2p.protocol.limits import COSTLY_BURST, COSTLY_RATE
 from chatty_p2p.protocol.session import MAX_FILES
 from tests.hostile import BulkServer, RawPeer, all_closed_by_peer, closed_by_peer
@@ -344,4 +344,24 @@ async def test_data_beyond_the_declared_size_is_refused(
     await asyncio.sleep(0.5)
     partials = target.downloads / ".chatty-partial"
     assert not partials.exists() or not any(p.is_file() for p in partials.rglob("*"))
+    await still_serving(target, tmp_path)
+
+
+async def test_crafted_json_is_an_error_not_a_crash(
+    target: Target, mallory: RawPeer, tmp_path: Path
+) -> None:
+    """Each of these once got past the checks: a megabyte-deep array, a NaN time
+    (SQLite cannot store it), a time too large for a float."""
+    for payload, expected in (
+        (b"[" * 500_000 + b"]" * 500_000, "nested too deeply"),
+        (b'{"id":"' + b"0" * 32 + b'","ts":NaN,"kind":"text","body":"x"}', "not a time"),
+        (
+            b'{"id":"' + b"1" * 32 + b'","ts":1' + b"0" * 400 + b',"kind":"text","body":"x"}',
+            "not a time",
+        ),
+    ):
+        raw = mallory.session(target.port)
+        raw.send(encode(FrameType.MESSAGE, payload))
+        error = raw.error()
+        assert error.get("code") == "malformed" and expected in error["message"], error
     await still_serving(target, tmp_path)

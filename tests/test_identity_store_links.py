@@ -12,7 +12,7 @@ from cryptography import x509
 from chatty_p2p.identity import Identity, format_fingerprint
 from chatty_p2p.links import find_links, is_safe_url
 from chatty_p2p.protocol.session import ChatMessage
-from chatty_p2p.store import DELIVERED, QUEUED, SENT, Store
+from chatty_p2p.store import DELIVERED, QUEUED, SENT, PeerRecord, Store
 
 
 def test_identity_is_created_once_with_a_private_key_file(tmp_path: Path) -> None:
@@ -75,3 +75,17 @@ def test_links_are_found_and_unsafe_schemes_are_not_links() -> None:
     assert is_safe_url("https://example.org")
     for bad in ("javascript:alert(1)", "file:///etc/passwd", "https://", "http://a b", ""):
         assert not is_safe_url(bad)
+
+
+def test_strangers_are_pruned_but_friends_and_conversations_kept(tmp_path: Path) -> None:
+    store = Store(tmp_path / "chatty.db")
+    for i in range(600):
+        store.save_peer(PeerRecord(f"{i:064x}", f"stranger {i}", last_seen=float(i)))
+    store.set_trusted(f"{0:064x}", True)  # the oldest, but paired
+    store.set_blocked(f"{1:064x}", True)
+    store.add_message(f"{2:064x}", ChatMessage("a" * 32, 1.0, "text", "hi"), outgoing=False)
+    assert store.prune_strangers(keep=500) == 97  # 600 - 500 - the 3 kept for a reason
+    kept = {p.id for p in store.peers()}
+    assert {f"{i:064x}" for i in (0, 1, 2)} <= kept
+    assert f"{599:064x}" in kept and f"{3:064x}" not in kept  # the newest stay
+    assert len(kept) == 503

@@ -29,7 +29,6 @@ bytes than the receiver consented to, or into a file it did not ask for.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from enum import IntEnum
@@ -42,6 +41,7 @@ from chatty_p2p.protocol.frames import (
     MAX_PAYLOAD,
     FrameDecoder,
     encode_json,
+    finite,
 )
 from chatty_p2p.protocol.session import MAX_FILE_NAME, MAX_FILES, MAX_TOTAL_SIZE, clean_text
 
@@ -397,13 +397,10 @@ class BulkReceiver:
             if kind not in ("file", "dir"):
                 raise RemoteProtocolError("ENTRIES: bad kind", "malformed")
             size = _int(size, 0, MAX_TOTAL_SIZE if kind == "file" else 0, "ENTRIES size")
-            if (
-                not isinstance(mtime, int | float)
-                or isinstance(mtime, bool)
-                or not math.isfinite(mtime)
-            ):
+            when = finite(mtime)
+            if when is None:
                 raise RemoteProtocolError("ENTRIES: bad mtime", "malformed")
-            parsed.append(Entry(path, kind, size, float(mtime)))
+            parsed.append(Entry(path, kind, size, when))
         self._entries.extend(parsed)
         return parsed
 

@@ -21,6 +21,7 @@ it.
 from __future__ import annotations
 
 import json
+import math
 import struct
 from dataclasses import dataclass
 from enum import IntEnum
@@ -67,9 +68,25 @@ class Frame:
             raise RemoteProtocolError(
                 f"frame {self.type}: payload is not JSON", "malformed"
             ) from exc
+        except RecursionError as exc:  # "[[[[…" a megabyte deep
+            raise RemoteProtocolError(
+                f"frame {self.type}: JSON nested too deeply", "malformed"
+            ) from exc
         if not isinstance(value, dict):
             raise RemoteProtocolError(f"frame {self.type}: payload is not an object", "malformed")
         return value
+
+
+def finite(value: Any) -> float | None:
+    """A JSON number as a finite float, or ``None``: peers may send NaN, Infinity
+    or an integer too large for a float, and none of them is a time or a size."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def encode(frame_type: int, payload: bytes) -> bytes:

@@ -37,7 +37,14 @@ from enum import Enum, auto
 from typing import Any
 
 from chatty_p2p.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
-from chatty_p2p.protocol.frames import HEADER, Frame, FrameDecoder, FrameType, encode_json
+from chatty_p2p.protocol.frames import (
+    HEADER,
+    Frame,
+    FrameDecoder,
+    FrameType,
+    encode_json,
+    finite,
+)
 from chatty_p2p.protocol.limits import COSTLY, COSTLY_BURST, COSTLY_RATE, Budget
 from chatty_p2p.protocol.pairing import OPS, PairMessage
 
@@ -403,13 +410,13 @@ class Session:
             case FrameType.PONG:
                 return None
             case FrameType.MESSAGE:
-                ts = body.get("ts")
-                if not isinstance(ts, int | float) or isinstance(ts, bool):
-                    raise RemoteProtocolError("MESSAGE: field 'ts' is not a number", "malformed")
+                ts = finite(body.get("ts"))
+                if ts is None:
+                    raise RemoteProtocolError("MESSAGE: field 'ts' is not a time", "malformed")
                 return MessageReceived(
                     ChatMessage(
                         id=_text(body, "id", name, 32, _MESSAGE_ID),
-                        ts=float(ts),
+                        ts=ts,
                         kind=_text(body, "kind", name, 16),
                         body=_text(body, "body", name, MAX_TEXT_BYTES),
                     )
