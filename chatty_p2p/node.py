@@ -408,13 +408,13 @@ class Node:
         peers = self.peers()
         lowered = spec.strip().lower()
         matches = [p for p in peers if p.name.lower() == lowered]
+        trusted = [p for p in matches if p.trust == "trusted"]
+        if len(matches) > 1 and len(trusted) == 1:
+            return trusted[0]  # the paired one, not a newcomer under the same name
         if not matches and len(lowered) >= 4:
             matches = [p for p in peers if p.id.startswith(lowered)]
         if not matches:
             matches = [p for p in peers if p.name.lower().startswith(lowered)]
-        trusted = [p for p in matches if p.trust == "trusted"]
-        if len(matches) > 1 and len(trusted) == 1:
-            return trusted[0]  # the paired one, not a newcomer under the same name
         if len(matches) == 1:
             return matches[0]
         listing = ", ".join(f"{p.name} ({p.short_id}, {p.state})" for p in (matches or peers))
