@@ -471,17 +471,12 @@ class Node:
     def _warn_conflict(self, state: _PeerState, pinned: PeerRecord) -> None:
         state.conflict = pinned.id
         log.warning("key change: %s claims trusted %s's name", short_id(state.id), pinned.name)
-        self._emit(
-            NodeEvent(
-                EventType.WARNING,
-                peer=self._snapshot(state),
-                text=(
-                    f"KEY CHANGED: a device calling itself '{state.name}' presents a different "
-                    f"key ({short_id(state.id)}) than the one you paired with "
-                    f"({short_id(pinned.id)}); connection refused. It may be an impostor. If "
-                    f"that device was reset, pair with it again: chatty pair {short_id(state.id)}"
-                ),
-            )
+        self._warn(
+            state.id,
+            f"KEY CHANGED: a device calling itself '{state.name}' presents a different "
+            f"key ({short_id(state.id)}) than the one you paired with "
+            f"({short_id(pinned.id)}); connection refused. It may be an impostor. If "
+            f"that device was reset, pair with it again: chatty pair {short_id(state.id)}",
         )
 
     def _admitted(self, state: _PeerState) -> bool:
@@ -622,16 +617,10 @@ class Node:
             return
         state.spoofed.add(address)
         trusted = self._trust_level(state.id) == "trusted"
-        self._emit(
-            NodeEvent(
-                EventType.WARNING,
-                peer=self._snapshot(state),
-                text=(
-                    f"{'IMPOSTOR: ' if trusted else ''}the device at {address} claims to be "
-                    f"'{state.name}' ({short_id(state.id)}) but cannot prove it holds that "
-                    "key; refused."
-                ),
-            )
+        self._warn(
+            state.id,
+            f"{'IMPOSTOR: ' if trusted else ''}the device at {address} claims to be "
+            f"'{state.name}' ({short_id(state.id)}) but cannot prove it holds that key; refused.",
         )
 
     async def _accept_loop(self, listener: socket.socket) -> None:

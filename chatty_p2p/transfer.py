@@ -364,7 +364,7 @@ def dial_bulk(
         try:
             raw.settimeout(BULK_TIMEOUT)
             raw.sendall(preamble.encode_request(preamble.ChannelKind.BULK, identity.cert_der))
-            reply = _recv_exactly(raw, preamble.REPLY.size)
+            reply = recv_exactly(raw, preamble.REPLY.size)
             status = preamble.parse_reply(reply)
             if status is not preamble.Status.OK:
                 raise PeerError(f"the peer refused the bulk connection ({status.name.lower()})")
@@ -379,7 +379,8 @@ def dial_bulk(
     raise Interrupted("cannot open a bulk connection: " + "; ".join(errors or ["no address"]))
 
 
-def _recv_exactly(sock: socket.socket, n: int) -> bytes:
+def recv_exactly(sock: socket.socket, n: int) -> bytes:
+    """``n`` bytes from a blocking socket, or ``PeerError`` if it closes first."""
     data = b""
     while len(data) < n:
         chunk = sock.recv(n - len(data))

@@ -27,18 +27,9 @@ from chatty_p2p.protocol import preamble
 from chatty_p2p.protocol.bulk import BulkType
 from chatty_p2p.protocol.frames import Frame, FrameDecoder, FrameType, encode, encode_json
 from chatty_p2p.protocol.session import Hello, Session
+from chatty_p2p.transfer import recv_exactly
 
 TARGET = "127.0.0.1"
-
-
-def recv_exactly(sock: socket.socket, n: int) -> bytes:
-    data = b""
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        if not chunk:
-            raise ConnectionError("closed by the node")
-        data += chunk
-    return data
 
 
 def closed_by_peer(sock: socket.socket, timeout: float) -> bool:

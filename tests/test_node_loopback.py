@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,12 +25,15 @@ from chatty_p2p.protocol.session import Session
 
 
 async def next_event(
-    queue: asyncio.Queue[NodeEvent], kind: EventType, timeout: float = 5
+    queue: asyncio.Queue[NodeEvent],
+    kind: EventType,
+    timeout: float = 5,
+    check: Callable[[NodeEvent], bool] = lambda _: True,
 ) -> NodeEvent:
     async with asyncio.timeout(timeout):
         while True:
             event = await queue.get()
-            if event.type is kind:
+            if event.type is kind and check(event):
                 return event
 
 

@@ -14,14 +14,12 @@ from chatty_p2p.trust import PairingInfo
 from tests.test_node_loopback import next_event
 
 
-async def pairing_event(
-    queue: asyncio.Queue[NodeEvent], state: str, timeout: float = 5
-) -> PairingInfo:
-    async with asyncio.timeout(timeout):
-        while True:
-            event = await queue.get()
-            if event.type is EventType.PAIRING and event.pairing and event.pairing.state == state:
-                return event.pairing
+async def pairing_event(queue: asyncio.Queue[NodeEvent], state: str) -> PairingInfo:
+    event = await next_event(
+        queue, EventType.PAIRING, check=lambda e: e.pairing is not None and e.pairing.state == state
+    )
+    assert event.pairing is not None
+    return event.pairing
 
 
 async def test_pairing_shows_the_same_code_on_both_and_trusts_both_ways(

@@ -71,22 +71,9 @@ class State(Enum):
 
 _ALLOWED: dict[State, frozenset[FrameType]] = {
     State.HANDSHAKE: frozenset({FrameType.HELLO, FrameType.BYE, FrameType.ERROR}),
-    State.OPEN: frozenset(
-        {
-            FrameType.PING,
-            FrameType.PONG,
-            FrameType.MESSAGE,
-            FrameType.RECEIPT,
-            FrameType.PROFILE,
-            FrameType.OFFER,
-            FrameType.ANSWER,
-            FrameType.CANCEL,
-            FrameType.RESUME,
-            FrameType.PAIR,
-            FrameType.BYE,
-            FrameType.ERROR,
-        }
-    ),
+    # Every costly frame (messages, offers, pairing: see ``limits``) and the cheap ones.
+    State.OPEN: COSTLY
+    | {FrameType.PING, FrameType.PONG, FrameType.RECEIPT, FrameType.BYE, FrameType.ERROR},
     State.CLOSED: frozenset(),
 }
 
