@@ -3,8 +3,8 @@
     python scripts/screenshots.py
 
 Starts the window (offscreen) and two headless nodes on loopback, with no mDNS:
-a peer list with one peer online and one gone, a conversation with a link and
-a finished file card, and an incoming offer.
+a peer list with one peer online and one gone, the pairing code, a conversation
+with a link and a finished file card, and an incoming offer.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ def main() -> None:
         phone = Headless(Node(tmp / "phone", name="phone", discovery=False))
         for node in (desk, phone):
             node.run(node.node.add_peer("127.0.0.1", port))
+        desk.call(lambda n: n.pair_by_fingerprint(me, me))  # the desk takes the album unasked
         wait(app, lambda: window.peers.rowCount() == 2)
         phone.stop()  # gone: greyed out in the list
         peers = window.peers
@@ -68,6 +69,16 @@ def main() -> None:
 
         window.peer_view.setCurrentIndex(window.peers.index(0))
         wait(app, lambda: window.conversation.rowCount() >= 1)
+        desk_id = desk.node.device_id
+        window.pair(desk_id)
+        wait(app, lambda: desk_id in window.pairings and bool(window.pairings[desk_id].code.text()))
+        pairing = window.pairings[desk_id]
+        app.processEvents()
+        pairing.grab().save(str(OUT / "pair.png"))
+        desk.call(lambda n: n.confirm_pairing(me, pairing.code.text()))
+        pairing.match_button.click()
+        wait(app, lambda: window.peers.peer(0).trust == "trusted")
+        pairing.close()
         window.input.setPlainText("Yes! Sending them now.")
         window.input.submitted.emit(window.input.toPlainText())
         window.input.clear()
