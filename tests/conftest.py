@@ -27,6 +27,13 @@ settings.register_profile(
 settings.load_profile("ci")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A long fuzz run is not a hung test: lift the per-test timeout for it."""
+    if config.getoption("hypothesis_profile", None) == "fuzz":
+        for item in items:
+            item.add_marker(pytest.mark.timeout(0))
+
+
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[Lab]:
     reason = lab_unavailable_reason()
