@@ -95,6 +95,21 @@ def chatty(source: Path, work: Path) -> tuple[float, float, int, int]:
     )
     assert daemon.stdout is not None
     ready = json.loads(daemon.stdout.readline())
+    receiver = work / "receiver"
+    # The receiver's user vouches for the sender's key, so "--accept-from *" applies to it.
+    sender_id = json.loads(
+        subprocess.run(
+            [*CHATTY, "id", "--json", "--data-dir", str(work / "sender")],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )["id"]
+    subprocess.run(
+        [*CHATTY, "pair", sender_id, "--fingerprint", sender_id, "--data-dir", str(receiver)],
+        check=True,
+        capture_output=True,
+    )
     start = time.monotonic()
     sender = subprocess.Popen(
         [

@@ -105,9 +105,14 @@ async def _pair_reject(node: Node, peer: str) -> dict[str, Any]:
 
 
 async def _pair_fingerprint(node: Node, peer: str, fingerprint: str) -> dict[str, Any]:
-    target = await _known(node, peer)
-    node.pair_by_fingerprint(target.id, fingerprint)
-    return {"peer": node.peer(target.id).to_dict()}
+    """``peer`` may be a whole device id never seen yet: trusted ahead of its first visit."""
+    whole = peer.strip().lower()
+    if len(whole) == 64 and all(c in "0123456789abcdef" for c in whole):
+        peer_id = whole
+    else:
+        peer_id = (await _known(node, peer)).id
+    node.pair_by_fingerprint(peer_id, fingerprint)
+    return {"peer": node.peer(peer_id).to_dict()}
 
 
 async def _pairings(node: Node) -> dict[str, Any]:

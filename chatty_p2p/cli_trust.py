@@ -50,9 +50,8 @@ async def cmd_pair(args: argparse.Namespace) -> int:
 
     async with open_backend(args) as backend:
         if args.fingerprint:
-            peer = await resolve(backend, args.peer, args.wait)
             result = await backend.call(
-                "pair_fingerprint", peer=peer["id"], fingerprint=args.fingerprint
+                "pair_fingerprint", peer=args.peer, fingerprint=args.fingerprint
             )
             print(f"{peer_label(result['peer'])} is now trusted (fingerprint checked)")
             return 0
@@ -138,7 +137,9 @@ async def cmd_setting(args: argparse.Namespace) -> int:
 def register(add: Any) -> None:
     """Add the trust commands to the parser; ``add(name, help)`` makes a subparser."""
     p = add("pair", "compare a code with a peer and trust it")
-    p.add_argument("peer", metavar="PEER", help="name or id prefix")
+    p.add_argument(
+        "peer", metavar="PEER", help="name or id prefix (with --fingerprint: or a whole new id)"
+    )
     p.add_argument(
         "--code", metavar="DIGITS", help="the code shown on the other device (no prompt)"
     )

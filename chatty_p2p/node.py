@@ -907,7 +907,13 @@ class Node:
                 f"that fingerprint is not {self._peer_name(peer_id)}'s key; "
                 "read it again from 'chatty id' on that device"
             )
-        self._known_state(peer_id)
+        if peer_id not in self._peers and self.store.peer(peer_id) is None:
+            if typed != peer_id:
+                raise UnknownPeer(
+                    f"no peer with id {short_id(peer_id)} yet; to trust a device before it "
+                    "ever connects, give its whole fingerprint (64 hex digits)"
+                )
+            self._state(peer_id, short_id(peer_id))  # its name comes with its first HELLO
         self._on_paired(peer_id)
 
     def _on_paired(self, peer_id: str) -> None:

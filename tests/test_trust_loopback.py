@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -122,3 +123,34 @@ async def test_key_material_and_database_are_owner_only(nodes: tuple[Node, Node]
     key = (a.data_dir / "device-key.pem").read_bytes()
     assert b"PRIVATE KEY" in key
     assert os.stat(a.data_dir / "device-cert.pem").st_size > 0
+
+
+async def test_a_key_can_be_trusted_before_its_first_visit(
+    nodes: tuple[Node, Node], tmp_path: Path
+) -> None:
+    """A headless server told a laptop's whole fingerprint takes its files unasked on
+    the very first connection; a prefix is not enough for a device never seen."""
+    a, b = nodes
+    with pytest.raises(PeerError, match="whole fingerprint"):
+        b.pair_by_fingerprint(a.device_id, a.device_id[:16])
+    b.pair_by_fingerprint(a.device_id, a.device_id)
+    b._accept_from = ["*"]
+    b.files.download_dir = tmp_path / "b-dl"
+    await a.add_peer("127.0.0.1", b.port)
+    note = tmp_path / "note.txt"
+    note.write_text("first visit")
+    b_events = b.subscribe()
+    sent = await a.send_files(b.device_id, [note])
+    done = await next_event(
+        b_events,
+        EventType.TRANSFER,
+        timeout=10,
+        check=lambda e: (
+            e.transfer is not None
+            and e.transfer.id == sent.id
+            and e.transfer.state in ("done", "failed")
+        ),
+    )
+    assert done.transfer is not None and done.transfer.state == "done"
+    assert (tmp_path / "b-dl" / "note.txt").read_text() == "first visit"
+    assert b.peer(a.device_id).name == "alpha" and b.peer(a.device_id).trust == "trusted"
