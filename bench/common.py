@@ -1,0 +1,198 @@
+"""What every benchmark shares: results, test data, hashes, processes, places to run.
+
+A ``Place`` is where a command runs: this machine (loopback) or a host of the
+network lab (``ip netns exec``), with the address others reach it at. Every
+benchmark runs its tools through places, so the same code measures loopback
+and a real link between two namespaces.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tests.netlab import Daemon as LabDaemon  # noqa: E402 (after the path is set)
+
+CHATTY = [sys.executable, "-m", "chatty_p2p"]
+VENV_BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Result:
+    """One figure, beside the same-run baseline it is compared with."""
+
+    group: str
+    name: str
+    value: float
+    unit: str
+    baseline: str = ""
+    baseline_value: float | None = None
+    target: str = ""
+    met: bool | None = None
+    note: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float | None:
+        if not self.baseline_value:
+            return None
+        return self.value / self.baseline_value
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["ratio"] = self.ratio
+        return out
+
+    def line(self) -> str:
+        text = f"{self.group} / {self.name}: {self.value:,.3g} {self.unit}"
+        if self.baseline_value is not None and self.ratio is not None:
+            text += (
+                f" vs {self.baseline} {self.baseline_value:,.3g} {self.unit} (x{self.ratio:.2f})"
+            )
+        if self.target:
+            text += f"  target {self.target}: {'met' if self.met else 'NOT met'}"
+        return text
+
+
+@dataclass
+class Place:
+    """Where a command runs and how others reach it."""
+
+    name: str
+    address: str
+    ns: str | None = None
+
+    def cmd(self, *args: str) -> list[str]:
+        return ["ip", "netns", "exec", self.ns, *args] if self.ns else list(args)
+
+    def popen(self, *args: str, **kw: Any) -> subprocess.Popen[str]:
+        kw.setdefault("text", True)
+        return subprocess.Popen(self.cmd(*args), **kw)
+
+    def run(self, *args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
+        kw.setdefault("text", True)
+        kw.setdefault("capture_output", True)
+        return subprocess.run(self.cmd(*args), **kw)
+
+
+def make_file(path: Path, size: int) -> Path:
+    if path.exists() and path.stat().st_size == size:
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    block = os.urandom(1 << 20)
+    with path.open("wb") as f:
+        left = size
+        while left:
+            f.write(block[: min(len(block), left)])
+            left -= min(len(block), left)
+    return path
+
+
+def make_small_files(folder: Path, count: int, size: int) -> Path:
+    if folder.exists() and len(list(folder.iterdir())) == count:
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        (folder / f"f{i:05}.bin").write_bytes(os.urandom(size))
+    return folder
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """Relative path -> sha256 for every file under ``root`` (or of ``root`` itself)."""
+    if root.is_file():
+        return {root.name: _sha256(root)}
+    return {
+        p.relative_to(root).as_posix(): _sha256(p) for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def children_usage() -> tuple[float, int]:
+    """CPU seconds and peak RSS (bytes) of all waited-for children so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024
+
+
+def wait_usage(proc: subprocess.Popen[str], timeout: float = 600) -> tuple[float, int]:
+    """Wait for a child; its own CPU seconds and peak RSS (bytes), read from wait4.
+    Through ``ip netns exec`` the child execs the command, so this is the command's."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            return usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise TimeoutError(f"{proc.args} did not finish in {timeout} s")
+        time.sleep(0.005)
+
+
+class Daemon:
+    """A ``chatty daemon --json`` in a place; its events are read on a thread (so a
+    chatty daemon never blocks on a full pipe) and can be waited for."""
+
+    def __init__(self, place: Place, data_dir: Path, *extra: str) -> None:
+        self.place = place
+        self.data_dir = data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        log = data_dir.parent / f"{data_dir.name}.log"
+        proc = place.popen(
+            *CHATTY,
+            "daemon",
+            "--json",
+            "--data-dir",
+            str(data_dir),
+            *extra,
+            stdout=subprocess.PIPE,
+            stderr=log.open("a"),
+        )
+        self.events = LabDaemon(proc, log)
+        self.proc = proc
+        self.info = self.events.info
+
+    def chatty(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return self.place.run(*CHATTY, *args, "--data-dir", str(self.data_dir))
+
+    def vouch(self, data_dir: Path) -> str:
+        """Trust the key in ``data_dir`` (whose node may not exist yet) ahead of time."""
+        peer_id: str = json.loads(
+            subprocess.run(
+                [*CHATTY, "id", "--json", "--data-dir", str(data_dir)],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )["id"]
+        done = self.chatty("pair", peer_id, "--fingerprint", peer_id)
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr)
+        return peer_id
+
+    def stop(self) -> tuple[float, int]:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return wait_usage(self.proc, 30)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]

@@ -1,0 +1,108 @@
+"""Message round trips: send a message, wait for the peer's receipt, again and again.
+
+One node runs in this process (as the window's node would, with its event
+loop), the other is a ``chatty daemon`` in another place. Measured idle, then
+while a large file moves between the same two nodes: chat has its own
+connection, so its latency should barely move. The baseline is a raw TCP echo
+(one byte there and back) on the same path, in the same run.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.common import Daemon, Place, Result, percentile
+from chatty_p2p.node import EventType, Node
+
+ECHO = r"""
+import socket
+listener = socket.create_server(("0.0.0.0", 0))
+print(listener.getsockname()[1], flush=True)
+conn, _ = listener.accept()
+conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+while data := conn.recv(1):
+    conn.sendall(data)
+"""
+
+
+def tcp_echo(receiver: Place, count: int) -> list[float]:
+    proc = receiver.popen(sys.executable, "-c", ECHO, stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    port = int(proc.stdout.readline())
+    times = []
+    with socket.create_connection((receiver.address, port)) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for _ in range(count):
+            start = time.perf_counter()
+            sock.sendall(b"x")
+            sock.recv(1)
+            times.append(time.perf_counter() - start)
+    proc.wait(10)
+    return times
+
+
+async def round_trips(node: Node, peer_id: str, count: int) -> list[float]:
+    events = node.subscribe()
+    times = []
+    for i in range(count):
+        start = time.perf_counter()
+        sent = await node.send_text(peer_id, f"ping {i}")
+        while True:
+            event = await events.get()
+            message = event.message
+            if (
+                event.type is EventType.MESSAGE_STATUS
+                and message is not None
+                and message.id == sent.id
+                and message.status == "delivered"
+            ):
+                break
+        times.append(time.perf_counter() - start)
+    node.unsubscribe(events)
+    return times
+
+
+async def run(receiver: Place, work: Path, count: int, big: Path) -> list[Result]:
+    daemon = Daemon(receiver, work / "latency-peer", "--no-discovery", "--accept-from", "*")
+    daemon.vouch(work / "latency-me")  # before the node holds its data dir
+    node = Node(work / "latency-me", name="me", discovery=False, download_dir=work / "dl")
+    await node.start()
+    try:
+        peer = await node.add_peer(receiver.address, int(daemon.info["port"]))
+        await round_trips(node, peer.id, 20)  # warm up
+        idle = await round_trips(node, peer.id, count)
+        transfer = await node.send_files(peer.id, [big])
+        busy = await round_trips(node, peer.id, count)
+        still = next(t for t in node.transfers() if t.id == transfer.id)
+        moving = still.state == "running"
+        if moving:
+            node.cancel(transfer.id)
+    finally:
+        await node.stop()
+        daemon.stop()
+    echo = tcp_echo(receiver, count)
+    results = []
+    for label, times in (("idle", idle), ("during a transfer", busy)):
+        for q in (50, 99):
+            value = percentile(times, q) * 1000
+            results.append(
+                Result(
+                    group="message latency",
+                    name=f"p{q} {label}",
+                    value=value,
+                    unit="ms",
+                    baseline="raw TCP echo",
+                    baseline_value=percentile(echo, q) * 1000,
+                    target="p99 < 50 ms" if q == 99 else "",
+                    met=value < 50 if q == 99 else None,
+                    note=""
+                    if label == "idle" or moving
+                    else "the transfer ended before the last message",
+                    extra={"messages": count},
+                )
+            )
+    return results

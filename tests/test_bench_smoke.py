@@ -1,0 +1,47 @@
+"""The benchmark suite in its quick mode, so it cannot rot: every tool runs, every
+copy is verified (the suite stops on a differing hash), every figure is reported.
+The figures themselves are not judged here: timings belong to the benchmark."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.netlab import lab_unavailable_reason
+
+pytestmark = [pytest.mark.netlab, pytest.mark.slow]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_quick_benchmark_runs_every_part_and_writes_its_report(tmp_path: Path) -> None:
+    reason = lab_unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    out = tmp_path / "out"
+    work = tmp_path / "work"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--out", str(out), "--work", str(work)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = json.loads((out / "results.json").read_text())
+    assert report["meta"]["quick"] is True
+    seen = {(r["group"], r["name"]) for r in report["results"]}
+    for where in ("loopback", "two lab hosts"):
+        for what in ("large file", "small files"):
+            for tool in ("chatty", "scp", "magic-wormhole"):
+                assert (f"throughput {what}, {where}", tool) in seen
+    groups = {r["group"] for r in report["results"]}
+    assert {"memory and CPU", "message latency", "discovery", "startup", "scale"} <= groups
+    assert all(r["value"] > 0 for r in report["results"] if r["group"] != "discovery")
+    table = (out / "results.md").read_text()
+    assert "| throughput large file, loopback | chatty |" in table
+    for plot in ("throughput.png", "latency.png", "discovery.png"):
+        assert (out / plot).stat().st_size > 1000
