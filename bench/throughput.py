@@ -30,23 +30,27 @@ dest = sys.argv[1]
 listener = socket.create_server(("0.0.0.0", 0))
 print(listener.getsockname()[1], flush=True)
 conn, _ = listener.accept()
-reader = conn.makefile("rb")
 buf = bytearray(1 << 20)
-while True:
-    head = reader.read(12)
-    if len(head) < 12:
-        break
+view = memoryview(buf)
+def exactly(n):
+    got = 0
+    while got < n:
+        k = conn.recv_into(view[got:n])
+        if not k:
+            return None
+        got += k
+    return bytes(view[:n])
+while (head := exactly(12)) is not None:
     name_len, size = struct.unpack("!IQ", head)
-    name = reader.read(name_len).decode()
-    path = os.path.join(dest, name)
+    path = os.path.join(dest, exactly(name_len).decode())
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     left = size
     while left:
-        n = reader.readinto(memoryview(buf)[: min(len(buf), left)])
+        n = conn.recv_into(view[: min(len(buf), left)])
         if not n:
             sys.exit("short file")
-        os.write(fd, memoryview(buf)[:n])
+        os.write(fd, view[:n])
         left -= n
     if size >= 1 << 20:
         os.fsync(fd)
@@ -260,11 +264,17 @@ def measure(label: str, src: Path, sender: Place, receiver: Place, work: Path) -
     ]
     try:
         for tool, run in runs:
-            dest = Path(tempfile.mkdtemp(dir=work, prefix="dest-"))
-            dest.chmod(0o755)
-            times[tool] = run(dest)
-            _verify(tool, dest / src.name, expected)
-            shutil.rmtree(dest)
+            # Loopback throughput swings by 2x from run to run on a small VM (where the
+            # scheduler puts the two ends): the baseline gets the best of three, so
+            # every ratio errs against Chatty.
+            tries = 3 if tool == "raw TCP" else 1
+            for _ in range(tries):
+                dest = Path(tempfile.mkdtemp(dir=work, prefix="dest-"))
+                dest.chmod(0o755)
+                took = run(dest)
+                times[tool] = min(took, times.get(tool, took))
+                _verify(tool, dest / src.name, expected)
+                shutil.rmtree(dest)
         dest = Path(tempfile.mkdtemp(dir=work, prefix="dest-"))
         times["chatty"], usage = chatty(src, sender, receiver, dest, work)
         _verify("chatty", dest / src.name, expected)
@@ -273,50 +283,49 @@ def measure(label: str, src: Path, sender: Place, receiver: Place, work: Path) -
         sshd.stop()
         wormhole.stop()
     raw = times["raw TCP"]
+    group = f"throughput {label}"
     results = []
     for tool in ("chatty", "scp", "magic-wormhole"):
-        rate = size / 1e6 / times[tool]
-        per_second = files / times[tool]
         if files > 1:
-            value, unit, base = per_second, "files/s", files / raw
+            value, unit, base = files / times[tool], "files/s", files / raw
         else:
-            value, unit, base = rate, "MB/s", size / 1e6 / raw
+            value, unit, base = size / 1e6 / times[tool], "MB/s", size / 1e6 / raw
+        mine = tool == "chatty"
         target, met = "", None
-        if tool == "chatty":
-            if files > 1:
-                target, met = ">= 1,000 files/s", per_second >= 1000
-            else:
-                ratio = raw / times[tool]
-                faster = all(times[tool] <= times[t] for t in ("scp",)) and (
-                    times["magic-wormhole"] / times[tool] >= 2
-                )
-                target, met = ">= 50% of raw, >= scp, >= 2x wormhole", ratio >= 0.5 and faster
-        results.append(
-            Result(
-                group=f"throughput {label}",
-                name=tool,
-                value=value,
-                unit=unit,
-                baseline="raw TCP",
-                baseline_value=base,
-                target=target,
-                met=met,
-                extra={"seconds": times[tool], "bytes": size, "files": files}
-                | (usage if tool == "chatty" else {}),
-            )
-        )
-    if usage and files == 1:
-        for side in ("sender", "receiver"):
-            rss = usage[f"{side}_rss_mb"]
+        if mine and files > 1:
+            target, met = ">= 1,000 files/s", value >= 1000
+        elif mine:
+            target, met = ">= 50% of raw (aim 80%)", raw / times[tool] >= 0.5
+        extra = {"seconds": times[tool], "bytes": size, "files": files}
+        results.append(Result(group, tool, value, unit, "raw TCP", base, target, met, extra=extra))
+    if files == 1:
+        mine = results[0].value
+        for other, factor in (("scp", 1.0), ("magic-wormhole", 2.0)):
+            theirs = next(r.value for r in results if r.name == other)
             results.append(
                 Result(
-                    group="memory and CPU",
-                    name=f"chatty {side}, {label}",
-                    value=rss,
-                    unit="MB peak RSS",
+                    group,
+                    f"chatty against {other}",
+                    mine,
+                    "MB/s",
+                    other,
+                    theirs,
+                    target=f">= {factor:g}x {other}",
+                    met=mine >= factor * theirs,
+                )
+            )
+        for side in ("sender", "receiver"):
+            rss, cpu = usage[f"{side}_rss_mb"], usage[f"{side}_cpu_s"]
+            results.append(
+                Result(
+                    "memory and CPU",
+                    f"chatty {side}, {label}",
+                    rss,
+                    "MB peak RSS",
                     target="< 150 MB",
                     met=rss < 150,
-                    extra={"cpu_seconds": usage[f"{side}_cpu_s"]},
+                    note=f"{cpu:.1f} CPU s for {size / 1e9:.1f} GB",
+                    extra={"cpu_seconds": cpu},
                 )
             )
     return results
