@@ -1,9 +1,13 @@
 """The suite's output: ``results.json`` (every figure with its baseline), a
-Markdown table (``results.md``, each target marked met or not), and PNG plots."""
+Markdown table (``results.md``, each target marked met or not), and PNG plots.
+
+``python -m bench.report DIR`` draws the table and plots again from DIR/results.json.
+"""
 
 from __future__ import annotations
 
 import json
+import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -52,7 +56,7 @@ def _plots(out: Path, results: list[Result]) -> None:
     if through:
         fig, axes = plt.subplots(1, len(through), figsize=(4.2 * len(through), 3.6), squeeze=False)
         for ax, group in zip(axes[0], through, strict=True):
-            rows = groups[group]
+            rows = [r for r in groups[group] if r.baseline == "raw TCP"]
             names = ["raw TCP"] + [r.name for r in rows]
             values = [rows[0].baseline_value or 0.0] + [r.value for r in rows]
             colours = ["#8c959f"] + ["#2f6feb" if r.name == "chatty" else "#d0d7de" for r in rows]
@@ -87,3 +91,15 @@ def _plots(out: Path, results: list[Result]) -> None:
         fig.tight_layout()
         fig.savefig(out / "discovery.png", dpi=110)
         plt.close(fig)
+
+
+def main() -> None:
+    out = Path(sys.argv[1])
+    data = json.loads((out / "results.json").read_text())
+    fields = set(Result.__dataclass_fields__)
+    results = [Result(**{k: v for k, v in r.items() if k in fields}) for r in data["results"]]
+    write_report(out, data["meta"], results)
+
+
+if __name__ == "__main__":
+    main()
