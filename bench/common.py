@@ -8,7 +8,6 @@ and a real link between two namespaces.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import resource
@@ -23,6 +22,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from tests.netlab import Daemon as LabDaemon  # noqa: E402 (after the path is set)
+from tests.netlab import sha256  # noqa: E402
 
 CHATTY = [sys.executable, "-m", "chatty_p2p"]
 VENV_BIN = Path(sys.executable).parent
@@ -111,18 +111,10 @@ def make_small_files(folder: Path, count: int, size: int) -> Path:
 def tree_digest(root: Path) -> dict[str, str]:
     """Relative path -> sha256 for every file under ``root`` (or of ``root`` itself)."""
     if root.is_file():
-        return {root.name: _sha256(root)}
+        return {root.name: sha256(root)}
     return {
-        p.relative_to(root).as_posix(): _sha256(p) for p in sorted(root.rglob("*")) if p.is_file()
+        p.relative_to(root).as_posix(): sha256(p) for p in sorted(root.rglob("*")) if p.is_file()
     }
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def children_usage() -> tuple[float, int]:

@@ -10,6 +10,7 @@ labs) and a ULA IPv6 prefix.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -49,6 +50,15 @@ def lab_unavailable_reason() -> str | None:
     finally:
         ip("netns", "del", probe, check=False)
     return None
+
+
+def sha256(path: Path) -> str:
+    """What the lab compares files by: a copy is right when this matches the source's."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 class Daemon:

@@ -7,7 +7,6 @@ about four seconds and "mid-way" is a moment a test can hit on purpose.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 import subprocess
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.netlab import Host, Lab
+from tests.netlab import Host, Lab, sha256
 from tests.test_netlab import is_type
 
 pytestmark = [pytest.mark.netlab, pytest.mark.slow]
@@ -31,14 +30,6 @@ def digest(root: Path) -> dict[str, str]:
         if not rel.startswith(".chatty-partial"):
             out[rel] = "dir" if path.is_dir() else sha256(path)
     return out
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def big_file(path: Path, size: int = BIG) -> Path:
