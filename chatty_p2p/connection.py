@@ -101,8 +101,11 @@ class Connection:
         self.session.send_profile(name)
         self._flush()
 
-    def _flush(self) -> None:
+    def _drained(self) -> None:
         self._drain = None
+        self._flush()
+
+    def _flush(self) -> None:
         if self._writer.is_closing():
             return
         now = self._loop.time()
@@ -115,7 +118,7 @@ class Connection:
                 return
         delay = self.session.send_delay(now)
         if delay is not None and self._drain is None:
-            self._drain = self._loop.call_later(delay, self._flush)
+            self._drain = self._loop.call_later(delay, self._drained)
 
     async def run(self, on_event: Callable[[Connection, Event], None]) -> str:
         """Serve the session until it ends; returns why it ended, in words."""

@@ -179,6 +179,8 @@ class FileTransfers:
         self.download_dir = download_dir
         self._accept_from = accept_from
         self._live: dict[tuple[str, str, bool], _Live] = {}
+        self._warned: dict[str, str] = {}
+        """The last refusal each peer was warned about: a flood of refused offers warns once."""
         self._spawn = spawn
         self._threads: set[asyncio.Future[Any]] = set()
         self._stopping = False
@@ -381,13 +383,6 @@ class FileTransfers:
             and not live.record.outgoing
             and live.record.state == "offered"
         )
-        if waiting >= MAX_PENDING_OFFERS:
-            log.warning("declined an offer from %s: %d already wait", peer_id[:8], waiting)
-            conn = self._control(peer_id)
-            if conn is not None:
-                reason = "too many offers waiting for an answer"
-                conn.send(lambda s: s.send_answer(offer.id, False, reason))
-            return
         record = TransferRecord(
             id=offer.id,
             peer_id=peer_id,
@@ -398,14 +393,25 @@ class FileTransfers:
             names=list(offer.names),
             folder=str(self.download_dir),
         )
+        # Refusals happen before anything is stored: a peer sending offers it knows will be
+        # refused must not grow the database (or, past the first, the user's warnings).
+        refusal = self._space_problem(record)
+        if waiting >= MAX_PENDING_OFFERS:
+            refusal = "too many offers waiting for an answer"
+        if refusal:
+            log.warning("declined an offer from %s: %s", peer_id[:8], refusal)
+            conn = self._control(peer_id)
+            if conn is not None:
+                conn.send(lambda s: s.send_answer(offer.id, False, refusal))
+            if waiting < MAX_PENDING_OFFERS and self._warned.get(peer_id) != refusal:
+                self._warned[peer_id] = refusal
+                summary = f"{items(offer.count)}, {human_size(offer.size)}"
+                name = self._peer_name(peer_id)
+                self._warn(peer_id, f"declined {name}'s offer of {summary}: {refusal}")
+            return
+        self._warned.pop(peer_id, None)
         self._store.add_transfer(record)
         live = self._live_for(record)
-        name = self._peer_name(peer_id)
-        short = self._space_problem(record)
-        if short:
-            self._answer(live, False, short)
-            self._warn(peer_id, f"declined {name}'s offer of {self.info(live).summary}: {short}")
-            return
         if self._accept_from(peer_id):
             self._answer(live, True)
             return

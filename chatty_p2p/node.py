@@ -83,8 +83,9 @@ from chatty_p2p.trust import PairingInfo, Pairings
 log = logging.getLogger(__name__)
 
 RETRY_MAX = 30.0
-MAX_OUTBOX = 1000
-"""Messages waiting for one offline peer; the receiver's burst limit is the same."""
+MAX_OUTBOX = 500
+"""Messages waiting for one offline peer: half the receiver's burst, so a reconnect's
+flush (plus offers and receipts) never comes near its limit even if read late."""
 KEEP_STRANGERS = 500
 """Peers remembered only by name (no messages, no trust) beyond which the oldest go."""
 FINGERPRINT_DIGITS = 16
@@ -272,6 +273,9 @@ class Node:
             peer_name=self._peer_name,
             emit=lambda info: self._emit(NodeEvent(EventType.PAIRING, pairing=info)),
             on_paired=self._on_paired,
+            on_failed=lambda peer_id: (
+                self._pairing_over(self._peers[peer_id]) if peer_id in self._peers else None
+            ),
         )
         self.files = FileTransfers(
             self.store,
@@ -768,7 +772,15 @@ class Node:
                 if self.store.set_status(state.id, message_id, DELIVERED):
                     self._emit_status(state, message_id)
             case ProfileReceived(name=name):
-                if name != state.name:
+                pinned = self._pinned_conflict(state.id, name)
+                if pinned is not None:  # a rename into a paired device's name
+                    state.name = name
+                    self._warn_conflict(state, pinned)
+                    conn.session.fail(
+                        ProtocolError("that name belongs to a device paired here", "key-changed")
+                    )
+                    self._spawn(conn.close("key changed"))
+                elif name != state.name:
                     state.name = name
                     self._save(state)
                     self._emit(NodeEvent(EventType.PEER_UPDATED, peer=self._snapshot(state)))

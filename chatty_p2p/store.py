@@ -22,7 +22,7 @@ from typing import Any
 
 from chatty_p2p.errors import StoreError
 from chatty_p2p.protocol.bulk import Entry
-from chatty_p2p.protocol.session import ChatMessage
+from chatty_p2p.protocol.session import ChatMessage, name_key
 
 SCHEMA_VERSION = 3
 _SCHEMA = """
@@ -227,10 +227,10 @@ class Store:
         return [self._peer(r) for r in rows]
 
     def trusted_with_name(self, name: str) -> list[PeerRecord]:
-        rows = self._query(
-            f"SELECT {self._PEER_COLUMNS} FROM peers WHERE name = ? AND trusted", (name,)
-        )
-        return [self._peer(r) for r in rows]
+        """Trusted peers whose name looks like ``name`` (see ``name_key``)."""
+        rows = self._query(f"SELECT {self._PEER_COLUMNS} FROM peers WHERE trusted")
+        key = name_key(name)
+        return [record for record in map(self._peer, rows) if name_key(record.name) == key]
 
     def save_peer(self, record: PeerRecord) -> None:
         with self._tx() as db:

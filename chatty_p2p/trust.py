@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -28,6 +30,11 @@ CODE_WAIT = 10.0
 """How long ``start`` waits for the peer's half of the code."""
 MAX_PAIRINGS = 8
 """Pairings running at once; more is someone pestering, not a user."""
+ANSWERED_PER_WINDOW, ATTEMPT_WINDOW = 5, 600.0
+"""Pairing requests this node answers unasked, from all peers together, per 10 minutes.
+The responder sends its nonce before its user sees anything; without this cap a man in
+the middle could abort and retry against it, unseen, until its code matched the other
+victim's. Five tries in ten minutes leave him odds of 1 in 200,000."""
 
 
 @dataclass(frozen=True)
@@ -64,13 +71,16 @@ class Pairings:
         peer_name: Callable[[str], str],
         emit: Callable[[PairingInfo], None],
         on_paired: Callable[[str], None],
+        on_failed: Callable[[str], None],
     ) -> None:
         self._local_id = local_id
         self._control = control
         self._peer_name = peer_name
         self._emit = emit
         self._on_paired = on_paired
+        self._on_failed = on_failed
         self._live: dict[str, _Live] = {}
+        self._answered: deque[float] = deque()
 
     def info(self, peer_id: str) -> PairingInfo | None:
         live = self._live.get(peer_id)
@@ -148,8 +158,9 @@ class Pairings:
         if live is None:
             if message.op != "start":
                 return  # the end of an attempt we already gave up on
-            if len(self._live) >= MAX_PAIRINGS:
-                self._send(peer_id, PairMessage("abort", "too many pairings at once; try later"))
+            if len(self._live) >= MAX_PAIRINGS or not self._may_answer():
+                log.warning("refused a pairing request from %s: too many", self._peer_name(peer_id))
+                self._send(peer_id, PairMessage("abort", "too many pairing requests; try later"))
                 return
             live = self._begin(Pairing(self._local_id, peer_id, initiator=False))
         before = self._info(live.pairing)
@@ -158,6 +169,15 @@ class Pairings:
             self._send(peer_id, reply)
         if self._info(live.pairing) != before:
             self._settle(live)
+
+    def _may_answer(self) -> bool:
+        now = time.monotonic()
+        while self._answered and now - self._answered[0] > ATTEMPT_WINDOW:
+            self._answered.popleft()
+        if len(self._answered) >= ANSWERED_PER_WINDOW:
+            return False
+        self._answered.append(now)
+        return True
 
     def on_offline(self, peer_id: str) -> None:
         live = self._live.get(peer_id)
@@ -193,6 +213,7 @@ class Pairings:
             else:
                 name = self._peer_name(pairing.peer_id)
                 log.info("pairing with %s failed: %s", name, pairing.error)
+                self._on_failed(pairing.peer_id)
         self._emit(self._info(pairing))
 
     def _send(self, peer_id: str, message: PairMessage) -> None:

@@ -154,3 +154,56 @@ async def test_a_key_can_be_trusted_before_its_first_visit(
     assert done.transfer is not None and done.transfer.state == "done"
     assert (tmp_path / "b-dl" / "note.txt").read_text() == "first visit"
     assert b.peer(a.device_id).name == "alpha" and b.peer(a.device_id).trust == "trusted"
+
+
+async def test_look_alike_names_and_renames_cannot_take_a_paired_name(
+    nodes: tuple[Node, Node], tmp_path: Path
+) -> None:
+    a, b = nodes
+    await a.add_peer("127.0.0.1", b.port)
+    a.pair_by_fingerprint(b.device_id, b.device_id)
+    lookalike = Node(tmp_path / "c", name="Bravo\u200b", discovery=False)
+    renamer = Node(tmp_path / "d", name="dora", discovery=False)
+    await lookalike.start()
+    await renamer.start()
+    try:
+        with pytest.raises(PeerError, match="was refused"):
+            await a.add_peer("127.0.0.1", lookalike.port)
+        a_events = a.subscribe()
+        await a.add_peer("127.0.0.1", renamer.port)  # a stranger, fine so far
+        await renamer.set_name("BRAVO")  # then it takes the paired device's name
+        warned = await next_event(a_events, EventType.WARNING)
+        assert "KEY CHANGED" in warned.text
+        await next_event(a_events, EventType.PEER_OFFLINE)
+        assert a.peer(renamer.device_id).conflict == b.device_id
+    finally:
+        await lookalike.stop()
+        await renamer.stop()
+
+
+async def test_unasked_pairing_requests_are_capped(nodes: tuple[Node, Node]) -> None:
+    """Answering a pairing request reveals a nonce before any user sees it: a man in
+    the middle retrying until the code matches gets five tries per ten minutes."""
+    a, b = nodes
+    await a.add_peer("127.0.0.1", b.port)
+    for _ in range(5):
+        await a.pair(b.device_id)
+        a.reject_pairing(b.device_id)
+    with pytest.raises(PeerError, match="too many pairing requests"):
+        await a.pair(b.device_id)
+
+
+async def test_a_failed_pairing_ends_the_pairing_only_session(nodes: tuple[Node, Node]) -> None:
+    a, b = nodes
+    await a.add_peer("127.0.0.1", b.port)
+    a.set_trusted_only(True)
+    await asyncio.sleep(0.2)
+    b_events = b.subscribe()
+    await a.pair(b.device_id)
+    await pairing_event(b_events, "compare")
+    b.reject_pairing(a.device_id)  # the other side says no
+    async with asyncio.timeout(5):
+        while a.peer(b.device_id).online:
+            await asyncio.sleep(0.05)
+    await asyncio.sleep(1)
+    assert not a.peer(b.device_id).online  # and it is not let back in

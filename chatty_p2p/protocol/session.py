@@ -31,6 +31,7 @@ no socket: the caller feeds bytes, reads events and sends ``data_to_send()``.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import deque
 from dataclasses import dataclass
 from enum import Enum, auto
@@ -76,6 +77,15 @@ _ALLOWED: dict[State, frozenset[FrameType]] = {
     | {FrameType.PING, FrameType.PONG, FrameType.RECEIPT, FrameType.BYE, FrameType.ERROR},
     State.CLOSED: frozenset(),
 }
+
+
+def name_key(name: str) -> str:
+    """What two names must share to count as the same name: "Bob", "bob", "Bob" with a
+    zero-width space and full-width "Bob" all look alike to a user, so a newcomer may
+    not take any of them from a paired device."""
+    folded = unicodedata.normalize("NFKC", name).casefold()
+    visible = "".join(ch for ch in folded if unicodedata.category(ch) != "Cf")
+    return " ".join(visible.split())
 
 
 def clean_name(raw: str) -> str:
