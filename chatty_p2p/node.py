@@ -698,6 +698,8 @@ class Node:
                 self._spawn(conn.close("duplicate session"))
                 return state
             state.conn = None
+            if existing.peer.boot != hello.boot:
+                self.pairings.on_offline(state.id)  # a restarted peer forgot its half
             self._spawn(existing.close("replaced by a newer session"))
         renamed = state.name != hello.name
         state.name = hello.name
