@@ -77,7 +77,7 @@ def main() -> int:
             here = Place("loopback", "127.0.0.1")
             for src, what in ((big, "large file"), (small, "small files")):
                 report(throughput.measure(f"{what}, loopback", src, here, here, work / "lo"))
-            lab, _ = presence.new_lab()
+            lab = presence.new_lab()
             try:
                 a, b = lab.host("alpha"), lab.host("bravo")
                 sender, receiver = Place(a.name, a.ipv4, a.ns), Place(b.name, b.ipv4, b.ns)
@@ -91,14 +91,14 @@ def main() -> int:
             here = Place("loopback", "127.0.0.1")
             report(asyncio.run(latency.run(here, work, sizes["messages"], big)))
         if "presence" in args.only:
-            lab, _ = presence.new_lab()
+            lab = presence.new_lab()
             try:
                 report(presence.discovery(lab, sizes["trials"]))
             finally:
                 lab.close()
             report([presence.gui_startup(work)])
         if "scale" in args.only:
-            lab, _ = presence.new_lab()
+            lab = presence.new_lab()
             try:
                 report(presence.scale(lab, sizes["hosts"], sizes["senders"], sizes["fan_in"], work))
             finally:

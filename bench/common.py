@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import signal
 import subprocess
 import sys
@@ -115,12 +114,6 @@ def tree_digest(root: Path) -> dict[str, str]:
     return {
         p.relative_to(root).as_posix(): sha256(p) for p in sorted(root.rglob("*")) if p.is_file()
     }
-
-
-def children_usage() -> tuple[float, int]:
-    """CPU seconds and peak RSS (bytes) of all waited-for children so far."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024
 
 
 def wait_usage(proc: subprocess.Popen[str], timeout: float = 600) -> tuple[float, int]:

@@ -172,7 +172,7 @@ def scale(lab: Lab, hosts: int, senders: int, size: int, work: Path) -> list[Res
     return results
 
 
-def new_lab() -> tuple[Lab, Path]:
+def new_lab() -> Lab:
     root = Path(tempfile.mkdtemp(prefix="chatty-lab-"))
     root.chmod(0o755)
-    return Lab(root), root
+    return Lab(root)
