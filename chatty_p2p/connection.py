@@ -47,6 +47,8 @@ PING_INTERVAL = 2.0
 DEAD_AFTER = 6.5
 HANDSHAKE_TIMEOUT = 5.0
 CONNECT_TIMEOUT = 3.0
+STAGGER = 0.25
+"""Head start of each address over the next when dialling several (RFC 8305's 250 ms)."""
 READ_SIZE = 64 * 1024
 MAX_UNSENT = 16 * 1024 * 1024
 
@@ -75,10 +77,9 @@ class Connection:
         self._drain: asyncio.TimerHandle | None = None
         self.finished: asyncio.Future[str] = self._loop.create_future()
         """Resolves with the reason once ``run`` has ended."""
-        peername = writer.get_extra_info("peername")
-        host = peername[0] if peername else ""
-        # The dual-stack listener sees IPv4 peers as ::ffff:a.b.c.d; keep the plain form.
-        self.remote_host: str = host.removeprefix("::ffff:") if "." in host else host
+        self.remote_host = _host(writer.get_extra_info("peername"))
+        self.local_host = _host(writer.get_extra_info("sockname"))
+        """Our end's address: when it leaves the machine, so has this session's path."""
 
     @property
     def closed(self) -> bool:
@@ -237,6 +238,77 @@ async def _exchange_hellos(
             if not isinstance(event, HelloReceived):
                 early.append(event)
     return Connection(reader, writer, session, dialed, early)
+
+
+def _host(address: tuple[object, ...] | None) -> str:
+    """A socket address's host as the rest of Chatty writes it: IPv4 peers of the
+    dual-stack listener without ``::ffff:``, link-local IPv6 with its ``%interface``."""
+    if not address:
+        return ""
+    host = str(address[0]).removeprefix("::ffff:")
+    if len(address) == 4 and host.startswith("fe80:") and "%" not in host:
+        with contextlib.suppress(OSError):
+            host = f"{host}%{socket.if_indextoname(cast(int, address[3]))}"
+    return host
+
+
+def happy_order(addresses: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """The order to try a peer's addresses in (RFC 8305): IPv6 and IPv4 alternating,
+    IPv6 first, link-local last; the first (the last one that worked) stays first."""
+    if not addresses:
+        return []
+    head, rest = addresses[0], addresses[1:]
+    six = [a for a in rest if ":" in a[0] and not a[0].startswith("fe80:")]
+    six += [a for a in rest if a[0].startswith("fe80:")]
+    four = [a for a in rest if ":" not in a[0]]
+    mixed = [a for pair in zip(six, four, strict=False) for a in pair]
+    shorter = min(len(six), len(four))
+    return [head, *mixed, *six[shorter:], *four[shorter:]]
+
+
+async def dial_any(
+    addresses: list[tuple[str, int]],
+    identity: Identity,
+    local: Hello,
+    expected_id: str | None,
+    on_error: Callable[[str, int, ChattyError], None],
+) -> Connection | None:
+    """Happy eyeballs: start a dial to the next address every ``STAGGER`` seconds (or
+    at once when one fails) and keep the first that *authenticates*, not merely the
+    first TCP answer: a stale address may reach some other machine. The rest are
+    cancelled. ``None`` when none worked; each failure went to ``on_error``."""
+    order = happy_order(addresses)
+    running: dict[asyncio.Task[Connection], tuple[str, int]] = {}
+    winner: Connection | None = None
+    try:
+        while (order or running) and winner is None:
+            if order:
+                host, port = order.pop(0)
+                task = asyncio.ensure_future(dial(host, port, identity, local, expected_id))
+                running[task] = (host, port)
+            done, _ = await asyncio.wait(
+                running, timeout=STAGGER if order else None, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in done:
+                host, port = running.pop(task)
+                exc = task.exception()
+                if exc is None:
+                    if winner is None:
+                        winner = task.result()
+                    else:  # two finished in the same instant: keep one
+                        await task.result().close("duplicate session")
+                elif isinstance(exc, ChattyError):
+                    on_error(host, port, exc)
+                else:
+                    raise exc
+    finally:
+        for task in running:
+            task.cancel()
+        late = await asyncio.gather(*running, return_exceptions=True)
+        for conn in late:  # finished while being cancelled
+            if isinstance(conn, Connection):
+                await conn.close("duplicate session")
+    return winner
 
 
 async def dial(

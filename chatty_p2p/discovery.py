@@ -1,27 +1,32 @@
 """Advertising and finding Chatty instances with mDNS/DNS-SD.
 
 Each node registers ``chatty-<id prefix>._chatty._tcp.local.`` with TXT keys
-``v`` (protocol version), ``id`` (device id) and ``name``. Because the instance
+``v`` (protocol version), ``app`` (Chatty's version), ``id`` (device id) and ``name``. Because the instance
 name carries the device id it is unique by construction, so registration skips
 RFC 6762 probing (``cooperating_responders``) and peers see it within
 milliseconds instead of about a second.
 
 mDNS only says who *might* be there: caches keep a crashed peer for up to 75
 minutes. Liveness is the control session's job, not this module's.
+
+What is announced and where mDNS listens follows ``netif.chosen()``: every LAN
+and VPN interface, never container bridges unless named. When the interfaces
+change (Wi-Fi to Ethernet, a DHCP renewal) ``refresh()`` moves the sockets and
+announces the new addresses without a goodbye, so peers update rather than
+drop us.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import ifaddr
-from zeroconf import IPVersion, ServiceInfo, ServiceStateChange, Zeroconf
+from zeroconf import InterfaceChoice, ServiceInfo, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
+from chatty_p2p import __version__, netif
 from chatty_p2p.protocol.session import PROTOCOL_VERSION, clean_name
 
 log = logging.getLogger(__name__)
@@ -44,22 +49,6 @@ class Advert:
 
 def instance_name(device_id: str) -> str:
     return f"chatty-{device_id[:16]}.{SERVICE_TYPE}"
-
-
-def local_addresses(only: list[str] | None = None) -> list[str]:
-    """Addresses to advertise: every interface's, loopback only if nothing else."""
-    found: list[str] = []
-    for adapter in ifaddr.get_adapters():
-        for ip in adapter.ips:
-            text = ip.ip if isinstance(ip.ip, str) else f"{ip.ip[0]}%{ip.ip[2]}"
-            addr = ipaddress.ip_address(text.split("%")[0])
-            if addr.is_multicast or addr.is_unspecified:
-                continue
-            found.append(text)
-    if only:
-        return [a for a in found if a.split("%")[0] in only] or list(only)
-    usable = [a for a in found if not ipaddress.ip_address(a.split("%")[0]).is_loopback]
-    return usable or found
 
 
 class Discovery:
@@ -85,6 +74,7 @@ class Discovery:
         self._aiozc: AsyncZeroconf | None = None
         self._browser: AsyncServiceBrowser | None = None
         self._info: ServiceInfo | None = None
+        self._addresses: list[str] = []
         self._by_instance: dict[str, str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -94,21 +84,52 @@ class Discovery:
             instance_name(self._device_id),
             port=self._port,
             server=f"chatty-{self._device_id[:16]}.local.",
-            properties={"v": str(PROTOCOL_VERSION), "id": self._device_id, "name": self._name},
-            parsed_addresses=[a.split("%")[0] for a in local_addresses(self._interfaces)],
+            properties={
+                "v": str(PROTOCOL_VERSION),
+                "app": __version__,
+                "id": self._device_id,
+                "name": self._name,
+            },
+            parsed_addresses=[a.split("%")[0] for a in self._addresses],
         )
 
+    def _sockets(self) -> list[str] | InterfaceChoice:
+        """One address per family and interface: zeroconf joins the group per address."""
+        chosen = netif.chosen(self._interfaces)
+        self._addresses = [a for i in chosen for a in i.addresses]
+        picks: list[str] = []
+        for interface in chosen:
+            for version in (4, 6):
+                first = next((a for a in interface.addresses if (":" in a) == (version == 6)), None)
+                if first is not None:
+                    picks.append(first)
+        return picks or InterfaceChoice.All
+
     async def start(self) -> None:
-        if self._interfaces:
-            self._aiozc = AsyncZeroconf(interfaces=self._interfaces)
-        else:
-            self._aiozc = AsyncZeroconf(ip_version=IPVersion.All)
+        self._aiozc = AsyncZeroconf(interfaces=self._sockets())
         self._info = self._service_info()
         task = await self._aiozc.async_register_service(self._info, cooperating_responders=True)
         await task
+        self._browse()
+
+    def _browse(self) -> None:
+        assert self._aiozc is not None
         self._browser = AsyncServiceBrowser(
             self._aiozc.zeroconf, SERVICE_TYPE, handlers=[self._on_state_change]
         )
+
+    async def refresh(self) -> None:
+        """The interfaces changed: listen where we now can, announce what we now are,
+        and ask again who is there (a new network has new peers)."""
+        if self._aiozc is None:
+            return
+        sockets = self._sockets()
+        await self._aiozc.async_update_interfaces(sockets)
+        self._info = self._service_info()
+        await (await self._aiozc.async_update_service(self._info))
+        if self._browser is not None:
+            await self._browser.async_cancel()
+        self._browse()
 
     async def rename(self, name: str) -> None:
         self._name = name

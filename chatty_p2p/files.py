@@ -617,6 +617,17 @@ class FileTransfers:
                 live.attempts = 0
                 self.resume(live)
 
+    def on_network_change(self, local: set[str]) -> None:
+        """Addresses left the machine: drop bulk links that used them now rather than
+        after ``BULK_TIMEOUT`` of silence. Each transfer resumes where it stopped, over
+        whichever path the peer is reachable by (the receiver re-dials, the sender
+        takes the new connection)."""
+        for live in self._live.values():
+            channel = live.channel
+            if channel is not None and channel.local_host.split("%")[0] not in local:
+                log.info("transfer %s: its network path is gone", live.record.id[:8])
+                channel.abort()
+
     def on_event(self, peer_id: str, event: Event) -> bool:
         """Handle a transfer frame from a control session; False if not one."""
         match event:

@@ -47,6 +47,7 @@ from typing import IO, Any
 import platformdirs
 
 from chatty_p2p import connection as conn_mod
+from chatty_p2p import netif
 from chatty_p2p.admission import Admission, Refused, Ticket
 from chatty_p2p.connection import Connection
 from chatty_p2p.discovery import Advert, Discovery
@@ -92,6 +93,13 @@ FINGERPRINT_DIGITS = 16
 """Hex digits of a fingerprint a user must type to vouch for a key: 64 bits."""
 YIELD_DIAL = 0.5
 """How long the peer with the larger id waits before dialling, to avoid double dials."""
+MAX_ADDRESSES = 16
+"""Addresses remembered per peer: what it advertises now, then what worked before."""
+CLOCK_WARN = 120.0
+"""Clock difference (seconds) worth telling the user about; less is network delay."""
+NETWORK_POLL = 1.0
+"""How often the interfaces are looked at. Polling (a getifaddrs call) works on every
+OS without privileges; a second's delay is small beside Wi-Fi's own reconnect."""
 
 
 class EventType(enum.StrEnum):
@@ -125,6 +133,8 @@ class Peer:
     """Id of the trusted peer whose name this one claims, if refused for that."""
     trust: str = "unverified"
     """``trusted`` (paired), ``unverified`` or ``blocked``."""
+    clock_skew: float | None = None
+    """Seconds the peer's clock was ahead of ours when it connected (if it said)."""
 
     @property
     def short_id(self) -> str:
@@ -151,6 +161,7 @@ class Peer:
             "trust": self.trust,
             "conflict": self.conflict,
             "addresses": list(self.addresses),
+            "clock_skew": self.clock_skew,
             "last_seen": self.last_seen,
         }
 
@@ -179,6 +190,15 @@ class NodeEvent:
         if self.text:
             out["text"] = self.text
         return out
+
+
+def clock_advice(name: str, skew: float) -> str:
+    minutes = abs(skew) / 60
+    amount = f"{minutes / 60:.1f} hours" if minutes >= 90 else f"{minutes:.0f} minutes"
+    return (
+        f"{name}'s clock is {amount} {'ahead of' if skew > 0 else 'behind'} this one: "
+        "message times will look wrong. Turn on automatic time (NTP) on both."
+    )
 
 
 def format_address(host: str, port: int) -> str:
@@ -215,6 +235,7 @@ class _PeerState:
     """Addresses that claimed this id without its key (warned about once each)."""
     caught_up: Connection | None = None
     """The session that last got the outbox and transfers (see ``_catch_up``)."""
+    clock_skew: float | None = None
 
 
 class Node:
@@ -313,6 +334,7 @@ class Node:
                 self.device_id, self.name, self.port, self._on_advert, self._interfaces
             )
             await self._discovery.start()
+        self._spawn(self._watch_network())
         log.info(
             "node %s (%s) listening on port %d", self.name, short_id(self.device_id), self.port
         )
@@ -368,6 +390,7 @@ class Node:
             last_seen=state.last_seen,
             conflict=state.conflict,
             trust=self._trust_level(state.id),
+            clock_skew=state.clock_skew,
         )
 
     def _trust_level(self, peer_id: str) -> str:
@@ -544,6 +567,7 @@ class Node:
         state.last_seen = time.time()
         addresses = [(a, advert.port) for a in advert.addresses]
         state.addresses = addresses + [a for a in state.addresses if a not in addresses]
+        del state.addresses[MAX_ADDRESSES:]
         pinned = self._pinned_conflict(peer_id, advert.name)
         if pinned is not None:
             if state.conflict is None:
@@ -558,10 +582,43 @@ class Node:
             delay = 0.0 if self.device_id < peer_id else YIELD_DIAL
             self._want_connection(state, delay=delay, restart=True)
 
+    async def _watch_network(self) -> None:
+        seen = netif.interfaces()
+        while True:
+            await asyncio.sleep(NETWORK_POLL)
+            now = netif.interfaces()
+            if now != seen:
+                seen = now
+                await self._network_changed(now)
+
+    async def _network_changed(self, interfaces: list[netif.Interface]) -> None:
+        """Wi-Fi to Ethernet, a new DHCP lease: re-announce, drop what rode on vanished
+        addresses, and dial everyone again now instead of after their backoff."""
+        local = {a.split("%")[0] for i in interfaces for a in i.addresses}
+        log.info("network changed; addresses now %s", ", ".join(sorted(local)) or "none")
+        if self._discovery is not None:
+            try:
+                await self._discovery.refresh()
+            except Exception as exc:  # zeroconf's socket errors vary by OS; keep running
+                log.warning("cannot re-announce on the new network: %r", exc)
+        self.files.on_network_change(local)
+        for state in list(self._peers.values()):
+            conn = state.conn
+            if conn is not None and conn.local_host.split("%")[0] not in local:
+                self._spawn(conn.close("network changed"))
+            elif conn is None:
+                self._want_connection(state, delay=0, restart=True)
+
     # ----- connections -----------------------------------------------------
 
     def _hello(self) -> Hello:
-        return Hello(device_id=self.device_id, name=self.name, boot=self._boot, port=self.port)
+        return Hello(
+            device_id=self.device_id,
+            name=self.name,
+            boot=self._boot,
+            port=self.port,
+            time=time.time(),
+        )
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
@@ -593,22 +650,23 @@ class Node:
         state.dialer = self._spawn(self._dial_loop(state, delay))
 
     async def _dial_loop(self, state: _PeerState, delay: float) -> None:
+        errors: list[str] = []
+
+        def failed(host: str, port: int, exc: ChattyError) -> None:
+            if isinstance(exc, IdentityMismatch):
+                self._warn_spoof(state, format_address(host, port), exc)
+            errors.append(str(exc))
+
         while True:
             if delay:
                 await asyncio.sleep(delay)
             if state.conn is not None or not self._wants(state):
                 return
-            errors = []
-            for host, port in list(state.addresses):
-                try:
-                    conn = await conn_mod.dial(host, port, self.identity, self._hello(), state.id)
-                except IdentityMismatch as exc:
-                    self._warn_spoof(state, format_address(host, port), exc)
-                    errors.append(str(exc))
-                    continue
-                except ChattyError as exc:
-                    errors.append(str(exc))
-                    continue
+            errors.clear()
+            conn = await conn_mod.dial_any(
+                list(state.addresses), self.identity, self._hello(), state.id, failed
+            )
+            if conn is not None:
                 self._attach(conn)
                 return
             log.info("cannot reach %s: %s", state.name, "; ".join(errors))
@@ -705,11 +763,13 @@ class Node:
         state.name = hello.name
         state.conn = conn
         state.last_seen = time.time()
-        if not conn.dialed and conn.remote_host:
-            # The listener learns a way back to the dialer: add-by-address works both ways.
-            back = (conn.remote_host, hello.port)
-            if back not in state.addresses:
-                state.addresses.append(back)
+        if conn.remote_host:
+            # The path that works goes first for the next dial and for bulk connections;
+            # the listener so learns a way back to the dialer (add-by-address both ways).
+            used = (conn.remote_host, hello.port)
+            state.addresses = [used, *(a for a in state.addresses if a != used)]
+            del state.addresses[MAX_ADDRESSES:]
+        self._check_clock(state, hello)
         self._save(state)
         if renamed:
             self._emit(NodeEvent(EventType.PEER_UPDATED, peer=self._snapshot(state)))
@@ -718,6 +778,16 @@ class Node:
             self._catch_up(state, conn)
         self._spawn(self._serve(state, conn))
         return state
+
+    def _check_clock(self, state: _PeerState, hello: Hello) -> None:
+        """Message times are the sender's clock: say once if the peer's is far off."""
+        if hello.time is None:
+            return
+        skew = hello.time - time.time()
+        was_off = state.clock_skew is not None and abs(state.clock_skew) > CLOCK_WARN
+        state.clock_skew = skew
+        if abs(skew) > CLOCK_WARN and not was_off:
+            self._warn(state.id, clock_advice(state.name, skew))
 
     def _catch_up(self, state: _PeerState, conn: Connection) -> None:
         """A full session begins: send what waited for it, resume its transfers."""

@@ -173,6 +173,8 @@ class _Channel:
     def __init__(self, sock: ssl.SSLSocket, cancel: threading.Event) -> None:
         self.sock = sock
         self.cancel = cancel
+        self.local_host = str(sock.getsockname()[0]).removeprefix("::ffff:")
+        """Our end's address, to drop the link at once when it leaves the machine."""
         self._out = bytearray()
         self._in = bytearray(256 * 1024)
         self._in_view = memoryview(self._in)

@@ -103,6 +103,9 @@ class Hello:
     boot: str
     port: int
     version: int = PROTOCOL_VERSION
+    time: float | None = None
+    """The sender's wall clock when it said hello (absent from older builds): a
+    clock hours off makes message times wrong, and ``chatty doctor`` says so."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +270,7 @@ class Session:
                 "name": self.local.name,
                 "boot": self.local.boot,
                 "port": self.local.port,
+                **({} if self.local.time is None else {"time": self.local.time}),
             },
         )
 
@@ -500,6 +504,7 @@ class Session:
             boot=_text(body, "boot", "HELLO", 32, _BOOT),
             port=port,
             version=version,
+            time=finite(body.get("time")),
         )
         self.state = State.OPEN
         return HelloReceived(self.peer)

@@ -1,0 +1,122 @@
+"""This machine's network interfaces, sorted by whether a peer can reach them.
+
+A laptop with Docker, a VPN and Wi-Fi has a dozen addresses; only some of them
+lead to the other machine on the desk. Advertising a container bridge's
+172.17.0.1 makes peers waste a connect timeout on it (or, worse, reach some
+other host's container), and listening for mDNS only on a VPN makes the LAN
+look empty. The kinds below decide what discovery announces and joins, and give
+``chatty doctor`` words for "you are only on a VPN".
+
+Interfaces are recognised by their names because that is what works across
+distributions without privileges; a user can always name interfaces
+explicitly (``--interface``) to override.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import ifaddr
+
+LOOPBACK = "loopback"
+LAN = "lan"
+VPN = "vpn"
+CONTAINER = "container"
+
+_CONTAINER = re.compile(
+    r"^(docker\d*|br-[0-9a-f]{6,}|veth[0-9a-f]+|virbr\d+|vnet\d+|cni\d*|flannel\.\d+|cali.*"
+    r"|podman\d+|lxcbr\d+|lxdbr\d+|vboxnet\d+|vmnet\d+|kube-.*|weave|tunl0|cilium.*)$"
+)
+_VPN = re.compile(r"^(tun\d+|tap\d+|wg\d+|tailscale\d*|utun\d+|ppp\d+|zt.*|nordlynx|ipsec.*)$")
+
+IFF_UP = 0x1
+IFF_MULTICAST = 0x1000
+
+
+@dataclass(frozen=True)
+class Interface:
+    name: str
+    index: int
+    kind: str
+    addresses: tuple[str, ...]
+    """IPv4 and IPv6 addresses; link-local IPv6 ones carry ``%name``."""
+
+    @property
+    def reachable(self) -> bool:
+        """Whether a peer elsewhere could use these addresses (LAN or VPN)."""
+        return self.kind in (LAN, VPN)
+
+    @property
+    def multicast(self) -> bool:
+        """Whether the kernel marks the interface up and able to multicast.
+
+        Unknown (not Linux) counts as yes: the check is for naming a cause, and a
+        guess of "broken" would send users after the wrong fix.
+        """
+        flags = _flags(self.name)
+        return flags is None or (flags & IFF_UP != 0 and flags & IFF_MULTICAST != 0)
+
+
+def _flags(name: str) -> int | None:
+    try:
+        return int(Path(f"/sys/class/net/{name}/flags").read_text(), 16)
+    except (OSError, ValueError):
+        return None
+
+
+def kind_of(name: str, addresses: list[str]) -> str:
+    if name == "lo" or (addresses and all(_ip(a).is_loopback for a in addresses)):
+        return LOOPBACK
+    if _CONTAINER.match(name):
+        return CONTAINER
+    if _VPN.match(name):
+        return VPN
+    return LAN
+
+
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    return ipaddress.ip_address(text.split("%")[0])
+
+
+def interfaces() -> list[Interface]:
+    """Every interface with at least one address, in the kernel's order."""
+    found = []
+    for adapter in ifaddr.get_adapters():
+        addresses = []
+        for ip in adapter.ips:
+            text = ip.ip if isinstance(ip.ip, str) else ip.ip[0]
+            addr = _ip(text)
+            if addr.is_multicast or addr.is_unspecified:
+                continue
+            if addr.version == 6 and addr.is_link_local:
+                text = f"{text}%{adapter.nice_name}"
+            addresses.append(text)
+        if addresses:
+            name = str(adapter.nice_name)
+            found.append(
+                Interface(name, int(adapter.index or 0), kind_of(name, addresses), tuple(addresses))
+            )
+    return found
+
+
+def chosen(names: list[str] | None = None) -> list[Interface]:
+    """The interfaces Chatty announces itself on and listens for peers on.
+
+    ``names`` (interface names or addresses, from ``--interface``) picks exactly
+    those, container bridges included; otherwise every LAN and VPN interface,
+    and loopback only on a machine with nothing else (a laptop on a plane still
+    talks to a second Chatty on itself).
+    """
+    every = interfaces()
+    if names:
+        return [i for i in every if i.name in names or set(i.addresses) & set(names)]
+    usable = [i for i in every if i.reachable]
+    return usable or [i for i in every if i.kind == LOOPBACK]
+
+
+def advertised(names: list[str] | None = None) -> list[str]:
+    """The addresses to announce: every address of every chosen interface."""
+    return [a for i in chosen(names) for a in i.addresses]
