@@ -1,10 +1,11 @@
 """Advertising and finding Chatty instances with mDNS/DNS-SD.
 
 Each node registers ``chatty-<id prefix>._chatty._tcp.local.`` with TXT keys
-``v`` (protocol version), ``app`` (Chatty's version), ``id`` (device id) and ``name``. Because the instance
-name carries the device id it is unique by construction, so registration skips
-RFC 6762 probing (``cooperating_responders``) and peers see it within
-milliseconds instead of about a second.
+``v`` (protocol version), ``app`` (Chatty's version), ``id`` (device id) and
+``name``. Because the instance name carries the device id it is unique by
+construction, so registration skips RFC 6762 probing
+(``cooperating_responders``) and peers see it within milliseconds instead of
+about a second.
 
 mDNS only says who *might* be there: caches keep a crashed peer for up to 75
 minutes. Liveness is the control session's job, not this module's.
