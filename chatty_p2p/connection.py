@@ -77,6 +77,7 @@ class Connection:
         self._drain: asyncio.TimerHandle | None = None
         self.finished: asyncio.Future[str] = self._loop.create_future()
         """Resolves with the reason once ``run`` has ended."""
+        self.last_heard = self._loop.time()
         self.remote_host = _host(writer.get_extra_info("peername"))
         self.local_host = _host(writer.get_extra_info("sockname"))
         """Our end's address: when it leaves the machine, so has this session's path."""
@@ -84,6 +85,12 @@ class Connection:
     @property
     def closed(self) -> bool:
         return self._writer.is_closing()
+
+    @property
+    def quiet(self) -> bool:
+        """Nothing heard for longer than a ping's round: the path may be gone (the
+        peer moved networks) though ``DEAD_AFTER`` has not yet passed."""
+        return self._loop.time() - self.last_heard > PING_INTERVAL + 1.0
 
     def send(self, action: Callable[[Session], None]) -> None:
         """Queue frames through the session (``lambda s: s.send_offer(...)``) and write them."""
@@ -147,6 +154,7 @@ class Connection:
                 return f"connection lost ({exc.__class__.__name__})"
             if not data:
                 return "connection closed"
+            self.last_heard = self._loop.time()
             try:
                 events = self.session.receive_data(data, self._loop.time())
             except RemoteProtocolError as exc:
@@ -189,6 +197,13 @@ class Connection:
         self.session.close(reason)
         self._flush()
         await self._shutdown(reason)
+
+    def abort(self, reason: str) -> None:
+        """Drop the session at once, nothing more sent: its path is gone (our address
+        left the machine), so a goodbye would only wait out a timeout."""
+        if not self.finished.done():
+            self.finished.set_result(reason)
+        self._writer.transport.abort()
 
     async def _shutdown(self, reason: str) -> None:
         if self._drain is not None:

@@ -606,7 +606,12 @@ class FileTransfers:
     # ----- from the node ---------------------------------------------------
 
     def on_online(self, peer_id: str, conn: Connection) -> None:
-        """The peer is back: re-send pending offers, resume what we were fetching."""
+        """The peer is back: re-send pending offers, resume what we were fetching.
+
+        A new session while bytes still flow means the old one died, most often
+        because the peer changed networks: its bulk link is then on a dead path
+        and would only notice after ``BULK_TIMEOUT``, so it is dropped and resumed
+        now (a healthy one loses a round trip, nothing more)."""
         for live in list(self._live.values()):
             record = live.record
             if record.peer_id != peer_id:
@@ -615,6 +620,8 @@ class FileTransfers:
                 self._offer(conn, record)
             elif not record.outgoing:
                 live.attempts = 0
+                if live.channel is not None and live.task is not None and not live.task.done():
+                    live.channel.abort()
                 self.resume(live)
 
     def on_network_change(self, local: set[str]) -> None:

@@ -11,7 +11,12 @@ Theory of operation
   ``DEAD_AFTER`` seconds, whatever mDNS caches still say.
 * One session per pair of devices. If both dialled at once, both sides keep the
   session opened by the smaller device id; a session from a newer run of the
-  peer (another ``boot`` token) replaces a stale one.
+  peer (another ``boot`` token), or one arriving while the old has gone quiet
+  (the peer changed networks), replaces the old.
+* Every address at once: a peer's addresses are dialled happy-eyeballs style and
+  the first to authenticate is kept. The node watches the interfaces; when they
+  change it re-announces, drops what rode on vanished addresses and redials, and
+  transfers resume on the new path.
 * Messages are written to the store before they are sent, and re-sent in order
   on every new session until the peer's receipt arrives; the receiver drops ids
   it has already stored. That gives exactly-once, in-order delivery across
@@ -95,6 +100,8 @@ YIELD_DIAL = 0.5
 """How long the peer with the larger id waits before dialling, to avoid double dials."""
 MAX_ADDRESSES = 16
 """Addresses remembered per peer: what it advertises now, then what worked before."""
+PROBE_WAIT = 1.0
+"""How long an old session has to answer a ping before a new one replaces it."""
 CLOCK_WARN = 120.0
 """Clock difference (seconds) worth telling the user about; less is network delay."""
 NETWORK_POLL = 1.0
@@ -596,18 +603,18 @@ class Node:
         addresses, and dial everyone again now instead of after their backoff."""
         local = {a.split("%")[0] for i in interfaces for a in i.addresses}
         log.info("network changed; addresses now %s", ", ".join(sorted(local)) or "none")
+        self.files.on_network_change(local)
+        for state in list(self._peers.values()):
+            conn = state.conn
+            if conn is not None and conn.local_host.split("%")[0] not in local:
+                conn.abort("network changed")
+            elif conn is None:
+                self._want_connection(state, delay=0, restart=True)
         if self._discovery is not None:
             try:
                 await self._discovery.refresh()
             except Exception as exc:  # zeroconf's socket errors vary by OS; keep running
                 log.warning("cannot re-announce on the new network: %r", exc)
-        self.files.on_network_change(local)
-        for state in list(self._peers.values()):
-            conn = state.conn
-            if conn is not None and conn.local_host.split("%")[0] not in local:
-                self._spawn(conn.close("network changed"))
-            elif conn is None:
-                self._want_connection(state, delay=0, restart=True)
 
     # ----- connections -----------------------------------------------------
 
@@ -752,8 +759,12 @@ class Node:
             return None
         existing = state.conn
         if existing is not None and not existing.closed:
-            if existing.peer.boot == hello.boot and not self._wins(conn, existing):
-                self._spawn(conn.close("duplicate session"))
+            if (
+                existing.peer.boot == hello.boot
+                and not self._wins(conn, existing)
+                and not existing.quiet
+            ):
+                self._spawn(self._keep_one(conn, existing))
                 return state
             state.conn = None
             if existing.peer.boot != hello.boot:
@@ -800,6 +811,23 @@ class Node:
                 self._emit_status(state, stored.id)
         self.files.on_online(state.id, conn)
 
+    async def _keep_one(self, new: Connection, old: Connection) -> None:
+        """A second session from the same run of the peer that would lose the tie-break:
+        a double dial, or the peer moved networks and the old session's path is dead
+        but not yet timed out. A ping on the old one tells which."""
+        heard = old.last_heard
+        if not old.closed:
+            old.send(lambda s: s.ping())
+            await asyncio.sleep(PROBE_WAIT)
+        if new.closed:
+            return
+        if not old.closed and old.last_heard != heard:
+            await new.close("duplicate session")
+            return
+        log.info("%s: the old session is silent, keeping the new one", new.peer.name)
+        old.abort("silent; replaced by a newer session")
+        self._attach(new)
+
     def _wins(self, new: Connection, old: Connection) -> bool:
         """Both sides keep the session dialled by the smaller device id."""
 
@@ -810,6 +838,7 @@ class Node:
 
     async def _serve(self, state: _PeerState, conn: Connection) -> None:
         reason = await conn.run(lambda c, e: self._on_session_event(state, c, e))
+        log.info("session with %s ended: %s", state.name, reason)
         if state.conn is not conn:
             return
         state.conn = None

@@ -119,12 +119,12 @@ class Daemon:
 
 
 class Host:
-    def __init__(self, lab: Lab, index: int, name: str) -> None:
+    def __init__(self, lab: Lab, index: int, name: str, ipv4: bool = True) -> None:
         self.lab = lab
         self.index = index
         self.name = name
         self.ns = f"ch{lab.tag}h{index}"
-        self.ipv4 = IPV4_NET.format(lab=lab.number, host=index)
+        self.ipv4 = IPV4_NET.format(lab=lab.number, host=index) if ipv4 else None
         self.ipv6 = IPV6_NET.format(lab=lab.number, host=index)
         self.data_dir = lab.root / name
         self.daemon: Daemon | None = None
@@ -132,25 +132,26 @@ class Host:
     def _create(self) -> None:
         ip("netns", "add", self.ns)
         self.exec_sysctl("net.ipv6.conf.default.accept_dad=0", "net.ipv6.conf.all.accept_dad=0")
-        ip(
-            "link",
-            "add",
-            "eth0",
-            "netns",
-            self.ns,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            f"p{self.index}",
-            "netns",
-            self.lab.switch,
-        )
-        ip("link", "set", f"p{self.index}", "master", "br0", "up", ns=self.lab.switch)
-        ip("addr", "add", f"{self.ipv4}/24", "dev", "eth0", ns=self.ns)
-        ip("addr", "add", f"{self.ipv6}/64", "dev", "eth0", "nodad", ns=self.ns)
         ip("link", "set", "lo", "up", ns=self.ns)
-        ip("link", "set", "eth0", "up", ns=self.ns)
+        self.plug("eth0", "br0", self.ipv4, self.ipv6)
+
+    def plug(self, ifname: str, bridge: str, ipv4: str | None, ipv6: str | None) -> None:
+        """Give this host another network card, cabled to ``bridge`` (a Wi-Fi coming up,
+        a second NIC); addresses without a prefix length get /24 and /64."""
+        port = f"p{self.index}" if ifname == "eth0" else f"p{self.index}{ifname}"
+        ip("link", "add", ifname, "netns", self.ns, "type", "veth", "peer", "name", port,
+           "netns", self.lab.switch)  # fmt: skip
+        ip("link", "set", port, "master", bridge, "up", ns=self.lab.switch)
+        if ipv4:
+            ip("addr", "add", ipv4 if "/" in ipv4 else f"{ipv4}/24", "dev", ifname, ns=self.ns)
+        if ipv6:
+            v6 = ipv6 if "/" in ipv6 else f"{ipv6}/64"
+            ip("addr", "add", v6, "dev", ifname, "nodad", ns=self.ns)
+        ip("link", "set", ifname, "up", ns=self.ns)
+
+    def unplug(self, ifname: str) -> None:
+        """Pull the cable out for good: the interface and its addresses vanish."""
+        ip("link", "del", ifname, ns=self.ns)
 
     def exec_sysctl(self, *settings: str) -> None:
         subprocess.run(
@@ -216,12 +217,12 @@ class Host:
     def link(self, up: bool) -> None:
         ip("link", "set", "eth0", "up" if up else "down", ns=self.ns)
 
-    def shape(self, mbit: int) -> None:
+    def shape(self, mbit: int, ifname: str = "eth0") -> None:
         """Limit what this host sends, like a slower network, so a transfer lasts long
         enough to be interrupted mid-way on purpose."""
         tbf = ["tbf", "rate", f"{mbit}mbit", "burst", "256kb", "latency", "100ms"]
         subprocess.run(
-            ["ip", "netns", "exec", self.ns, "tc", "qdisc", "replace", "dev", "eth0", "root", *tbf],
+            ["ip", "netns", "exec", self.ns, "tc", "qdisc", "replace", "dev", ifname, "root", *tbf],
             check=True,
             capture_output=True,
         )
@@ -260,11 +261,16 @@ class Lab:
         self.root = root
         self.hosts: list[Host] = []
         ip("netns", "add", self.switch)
-        ip("link", "add", "br0", "type", "bridge", "mcast_snooping", "0", ns=self.switch)
-        ip("link", "set", "br0", "up", ns=self.switch)
+        self.bridge("br0")
 
-    def host(self, name: str) -> Host:
-        host = Host(self, len(self.hosts) + 1, name)
+    def bridge(self, name: str) -> None:
+        """Another switch, not connected to ``br0``: a second network."""
+        ip("link", "add", name, "type", "bridge", "mcast_snooping", "0", ns=self.switch)
+        ip("link", "set", name, "up", ns=self.switch)
+
+    def host(self, name: str, ipv4: bool = True) -> Host:
+        """A new host on ``br0``; ``ipv4=False`` makes it an IPv6-only host."""
+        host = Host(self, len(self.hosts) + 1, name, ipv4)
         host._create()
         self.hosts.append(host)
         return host
