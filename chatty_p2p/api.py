@@ -141,6 +141,11 @@ async def _auto_accept(node: Node, on: bool) -> dict[str, Any]:
     return {"auto_accept_trusted": on}
 
 
+async def _auto_copy(node: Node, on: bool) -> dict[str, Any]:
+    node.set_auto_copy_trusted(on)
+    return {"auto_copy_trusted": on}
+
+
 OPS: dict[str, Op] = {
     "id": _id,
     "peers": _peers,
@@ -166,6 +171,7 @@ OPS: dict[str, Op] = {
     "block": _block,
     "trusted_only": _trusted_only,
     "auto_accept": _auto_accept,
+    "auto_copy": _auto_copy,
 }
 
 

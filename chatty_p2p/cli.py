@@ -22,7 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-from chatty_p2p import __version__, api, cli_files, cli_trust, config
+from chatty_p2p import (
+    __version__,
+    api,
+    cli_files,
+    cli_trust,
+    clipboard,
+    config,
+)
 from chatty_p2p.control import ControlClient, ControlServer
 from chatty_p2p.errors import ChattyError, UnknownPeer
 from chatty_p2p.files import human_size
@@ -154,6 +161,8 @@ def describe_event(event: dict[str, Any]) -> str | None:
         return f"[{stamp}] message {msg['id'][:8]} to {who}: {msg['status']}"
     if kind == "peer-offline":
         return f"[{stamp}] {who} is offline ({event.get('text', '')})"
+    if kind == "clipboard":
+        return f"[{stamp}] copied {who}'s text to the clipboard"
     if kind in ("warning", "name-changed"):
         return f"[{stamp}] {kind}: {event.get('text', '')}"
     label = kind.removeprefix("peer-")
@@ -196,6 +205,11 @@ async def cmd_daemon(args: argparse.Namespace) -> int:
         print(f"fingerprint {info['fingerprint']}", flush=True)
 
     def show(event: dict[str, Any]) -> None:
+        if event["type"] == "clipboard":
+            try:
+                clipboard.write_text(event["text"])
+            except ChattyError as exc:
+                event = {**event, "type": "warning", "text": str(exc)}
         if args.json:
             print_json(event)
         elif (line := describe_event(event)) is not None:
@@ -293,6 +307,11 @@ async def cmd_link(args: argparse.Namespace) -> int:
     if not is_safe_url(args.url):
         raise ChattyError(f"not a link: {args.url!r} (give a full URL such as https://example.org)")
     return await _send(args, args.url, "link")
+
+
+async def cmd_clip(args: argparse.Namespace) -> int:
+    text = clipboard.read_text()
+    return await _send(args, text, "link" if is_safe_url(text.strip()) else "text")
 
 
 async def cmd_history(args: argparse.Namespace) -> int:
@@ -494,12 +513,13 @@ def build_parser() -> argparse.ArgumentParser:
     for name, help_text, func in (
         ("say", "send a text message", cmd_say),
         ("link", "send a link", cmd_link),
+        ("clip", "send the clipboard's text", cmd_clip),
     ):
         p = add(name, help_text)
         p.add_argument("peer", metavar="PEER", help="name, id prefix or host:port")
         if name == "say":
             p.add_argument("text", nargs="+", metavar="TEXT")
-        else:
+        elif name == "link":
             p.add_argument("url", metavar="URL")
         p.add_argument(
             "--wait",

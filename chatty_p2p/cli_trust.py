@@ -124,6 +124,13 @@ async def cmd_setting(args: argparse.Namespace) -> int:
                 if on
                 else "unverified peers may connect again (their offers still ask)"
             )
+        elif args.command == "auto-copy":
+            await backend.call("auto_copy", on=on)
+            print(
+                "text from paired peers now goes straight to the clipboard"
+                if on
+                else "received text no longer touches the clipboard"
+            )
         else:
             await backend.call("auto_accept", on=on)
             print(
@@ -161,6 +168,7 @@ def register(add: Any) -> None:
     for name, help_text in (
         ("trusted-only", "accept connections only from paired peers (default off)"),
         ("auto-accept", "accept offers from trusted peers without asking (default off)"),
+        ("auto-copy", "copy text from trusted peers to the clipboard (default off)"),
     ):
         p = add(name, help_text)
         p.add_argument("state", choices=["on", "off"])

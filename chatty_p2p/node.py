@@ -123,6 +123,8 @@ class EventType(enum.StrEnum):
     TRANSFER_OFFERED = "transfer-offered"
     TRANSFER_PROGRESS = "transfer-progress"
     PAIRING = "pairing"
+    CLIPBOARD = "clipboard"
+    """Text a face should put on the clipboard (``text``): see ``auto_copy_trusted``."""
 
 
 @dataclass(frozen=True)
@@ -866,9 +868,10 @@ class Node:
                 )
                 conn.send_receipt(msg.id)
                 if stored is not None:
-                    self._emit(
-                        NodeEvent(EventType.MESSAGE, peer=self._snapshot(state), message=stored)
-                    )
+                    peer = self._snapshot(state)
+                    self._emit(NodeEvent(EventType.MESSAGE, peer=peer, message=stored))
+                    if self.auto_copy_trusted and peer.trust == "trusted":
+                        self._emit(NodeEvent(EventType.CLIPBOARD, peer=peer, text=msg.body))
             case ReceiptReceived(message_id=message_id):
                 if self.store.set_status(state.id, message_id, DELIVERED):
                     self._emit_status(state, message_id)
@@ -1103,6 +1106,15 @@ class Node:
     def set_auto_accept_trusted(self, on: bool) -> None:
         """Whether offers from trusted peers are accepted without asking (off by default)."""
         self.store.set_setting("auto_accept_trusted", "1" if on else "0")
+
+    @property
+    def auto_copy_trusted(self) -> bool:
+        """Whether text from trusted peers goes straight to the clipboard (off by default:
+        a clipboard is pasted into terminals, so only paired devices may fill it)."""
+        return self.store.setting("auto_copy_trusted") == "1"
+
+    def set_auto_copy_trusted(self, on: bool) -> None:
+        self.store.set_setting("auto_copy_trusted", "1" if on else "0")
 
     def _accepts_from(self, peer_id: str) -> bool:
         """Offers are accepted unasked only from trusted peers: by the setting, or

@@ -50,6 +50,8 @@ def test_help_lists_every_command(tmp_path: Path) -> None:
         "unblock",
         "trusted-only",
         "auto-accept",
+        "auto-copy",
+        "clip",
         "download-dir",
     ):
         assert f"    {command}" in out

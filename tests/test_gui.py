@@ -22,7 +22,14 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QTimer, QUrl
-from PySide6.QtGui import QDesktopServices, QDragEnterEvent, QDragMoveEvent, QDropEvent
+from PySide6.QtGui import (
+    QAction,
+    QDesktopServices,
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QGuiApplication,
+)
 from PySide6.QtWidgets import QApplication
 
 from chatty_p2p.files import TransferInfo
@@ -390,3 +397,49 @@ def test_offer_from_an_unverified_peer_says_so(
     assert "Unverified device" in dialog.warning.text()
     qtbot.mouseClick(dialog.decline_button, Qt.MouseButton.LeftButton)
     assert not (tmp_path / "laptop-downloads" / "note.txt").exists()
+
+
+def test_clipboard_text_goes_out_in_one_action(
+    qtbot: Any, window: MainWindow, desk: Headless
+) -> None:
+    select_desk(qtbot, window)
+    QGuiApplication.clipboard().setText("copied on the laptop")
+    clip = next(a for a in window.findChildren(QAction) if a.text() == "Clipboard text")
+    clip.trigger()
+    qtbot.waitUntil(
+        lambda: any(
+            e.type is EventType.MESSAGE and e.message and e.message.body == "copied on the laptop"
+            for e in desk.events
+        ),
+        timeout=5000,
+    )
+
+
+def test_text_from_a_paired_peer_lands_on_the_clipboard_only_when_asked(
+    qtbot: Any, window: MainWindow, desk: Headless
+) -> None:
+    laptop_id = window.bridge.info["id"]
+    clipboard = QGuiApplication.clipboard()
+    clipboard.setText("before")
+    # Unverified desk, setting off: the clipboard is left alone.
+    desk.run(desk.node.send_text(laptop_id, "not for the clipboard"))
+    qtbot.waitUntil(lambda: window.peers.peer(0).online, timeout=5000)
+    select_desk(qtbot, window)
+    qtbot.waitUntil(
+        lambda: any(getattr(r, "body", "") == "not for the clipboard" for r in rows(window)),
+        timeout=5000,
+    )
+    assert clipboard.text() == "before"
+    # Setting on, desk still unverified: still left alone.
+    window.bridge.call(lambda n: n.set_auto_copy_trusted(True))
+    desk.run(desk.node.send_text(laptop_id, "still not"))
+    qtbot.waitUntil(
+        lambda: any(getattr(r, "body", "") == "still not" for r in rows(window)), timeout=5000
+    )
+    assert clipboard.text() == "before"
+    # The user pairs with the desk (checked its fingerprint): now its text is copied.
+    desk_id = desk.node.device_id
+    window.bridge.call(lambda n: n.pair_by_fingerprint(desk_id, desk_id))
+    qtbot.waitUntil(lambda: window.peers.peer(0).trust == "trusted", timeout=5000)
+    desk.run(desk.node.send_text(laptop_id, "paste me"))
+    qtbot.waitUntil(lambda: clipboard.text() == "paste me", timeout=5000)

@@ -117,6 +117,7 @@ class Settings:
     auto_accept_trusted: bool
     start_minimised: bool
     trusted_only: bool
+    auto_copy_trusted: bool
 
 
 class SettingsDialog(QDialog):
@@ -139,6 +140,9 @@ class SettingsDialog(QDialog):
         self.trusted_only = QCheckBox("Accept connections from paired peers only")
         self.trusted_only.setChecked(current.trusted_only)
         form.addRow(self.trusted_only)
+        self.auto_copy = QCheckBox("Copy text from paired peers to the clipboard")
+        self.auto_copy.setChecked(current.auto_copy_trusted)
+        form.addRow(self.auto_copy)
         self.minimised = QCheckBox("Start minimised to the tray")
         self.minimised.setChecked(current.start_minimised)
         form.addRow(self.minimised)
@@ -161,4 +165,5 @@ class SettingsDialog(QDialog):
             self.auto_accept.isChecked(),
             self.minimised.isChecked(),
             self.trusted_only.isChecked(),
+            self.auto_copy.isChecked(),
         )

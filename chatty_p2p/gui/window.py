@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import cast
 
 from PySide6.QtCore import QEvent, QObject, QPoint, Qt, QUrl, Signal
-from PySide6.QtGui import QAction, QDesktopServices, QDropEvent, QIcon, QKeyEvent
+from PySide6.QtGui import (
+    QAction,
+    QDesktopServices,
+    QDropEvent,
+    QGuiApplication,
+    QIcon,
+    QKeyEvent,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -125,6 +132,7 @@ class MainWindow(QMainWindow):
         menu = QMenu(attach)
         menu.addAction("Files…", self.attach_files)
         menu.addAction("Folder…", self.attach_folder)
+        menu.addAction("Clipboard text", self.send_clipboard)
         attach.setMenu(menu)
         send = QPushButton("Send")
         send.clicked.connect(lambda: self.input.submitted.emit(self.input.toPlainText()))
@@ -195,6 +203,9 @@ class MainWindow(QMainWindow):
             self._on_transfer(kind, event.transfer)
         elif event.pairing is not None:
             self._on_pairing(event.pairing)
+        elif kind is EventType.CLIPBOARD:
+            QGuiApplication.clipboard().setText(event.text)
+            self.statusBar().showMessage("Copied text from a paired peer to the clipboard", 5000)
         elif kind is EventType.WARNING:
             self.show_error(event.text)
         elif kind is EventType.NAME_CHANGED:
@@ -315,6 +326,14 @@ class MainWindow(QMainWindow):
             self.show_error("Choose a peer first")
         for peer_id in targets:
             self.bridge.call(partial(Node.send_text, peer_id=peer_id, text=text, kind=kind))
+
+    def send_clipboard(self) -> None:
+        """The clipboard's text to the chosen peers in one action (links stay links)."""
+        text = QGuiApplication.clipboard().text()
+        if not text.strip():
+            self.show_error("The clipboard holds no text")
+            return
+        self.send_text(text, "link" if is_safe_url(text.strip()) else "text")
 
     def command(self, line: str) -> None:
         name, _, rest = line.partition(" ")
@@ -453,6 +472,7 @@ def _read_settings(node: Node) -> Settings:
         auto_accept_trusted=node.store.setting("auto_accept_trusted") == "1",
         start_minimised=node.store.setting("start_minimised") == "1",
         trusted_only=node.trusted_only,
+        auto_copy_trusted=node.auto_copy_trusted,
     )
 
 
@@ -462,6 +482,7 @@ async def _apply_settings(node: Node, settings: Settings) -> None:
     if settings.download_dir:
         node.set_download_dir(Path(settings.download_dir))
     node.set_auto_accept_trusted(settings.auto_accept_trusted)
+    node.set_auto_copy_trusted(settings.auto_copy_trusted)
     if settings.trusted_only != node.trusted_only:
         node.set_trusted_only(settings.trusted_only)
     node.store.set_setting("start_minimised", "1" if settings.start_minimised else "0")
