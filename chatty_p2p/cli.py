@@ -26,6 +26,7 @@ from chatty_p2p import (
     __version__,
     api,
     cli_files,
+    cli_share,
     cli_trust,
     clipboard,
     config,
@@ -464,8 +465,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--interface",
         action="append",
         default=[],
-        metavar="IP",
-        help="advertise and browse only on this address (repeatable)",
+        metavar="NAME_OR_IP",
+        help="advertise and browse only on this interface, by name or address (repeatable; "
+        "default: every LAN and VPN interface)",
     )
     common.add_argument(
         "--no-discovery", action="store_true", help="do not use mDNS (peers only by address)"
@@ -553,6 +555,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("peer", metavar="PEER", help="name or id prefix")
     p.set_defaults(func=cmd_forget)
     cli_files.register(add)
+    cli_share.register(add)
     cli_trust.register(add)
     return parser
 

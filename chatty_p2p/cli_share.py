@@ -1,0 +1,253 @@
+"""``chatty share``: files for a device without Chatty, through its browser.
+
+It prints a one-time address and its QR code, then logs what happens. The
+share needs no node (no identity, no lock on the data dir), so it runs next to
+a daemon or the window. Each upload from the browser is asked about on the
+terminal; without a terminal it is declined unless ``--accept-uploads`` says
+to take them all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sqlite3
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+import segno
+
+from chatty_p2p import config
+from chatty_p2p.errors import ChattyError
+from chatty_p2p.files import human_size
+from chatty_p2p.share import BrowserShare, ShareEvent, UploadOffer
+
+NOT_ENCRYPTED = (
+    "Not encrypted: anyone on this network who learns the address can use it until the "
+    "share ends; nobody can guess it."
+)
+
+
+def default_receive_dir(data_dir: Path) -> Path:
+    """The download folder set in Chatty's settings, read without starting a node
+    (which would lock the data dir a daemon may be using); else the default."""
+    with contextlib.suppress(sqlite3.Error):
+        db = sqlite3.connect(f"{(data_dir / 'chatty.db').as_uri()}?mode=ro", uri=True)
+        try:
+            row = db.execute("SELECT value FROM settings WHERE key = 'download_dir'").fetchone()
+        finally:
+            db.close()
+        if row and row[0]:
+            return Path(row[0])
+    return Path(platformdirs.user_downloads_dir()) / "Chatty"
+
+
+def stamp() -> str:
+    return time.strftime("[%H:%M:%S]")
+
+
+def describe(event: ShareEvent) -> str:
+    """One log line for an event."""
+    what = f"{event.name} ({human_size(event.size)})"
+    match event.kind:
+        case "download-started":
+            return f"{event.remote} is downloading {what}"
+        case "download-done":
+            return f"{event.remote} downloaded {what}"
+        case "download-failed":
+            return f"{event.remote} did not get all of {what}: {event.detail}"
+        case "upload-offered":
+            return f"{event.remote} offers {what}"
+        case "upload-declined":
+            return f"declined {what} from {event.remote}: {event.detail}"
+        case "upload-done":
+            return f"received {what} from {event.remote}, saved as {event.path}"
+        case "upload-failed":
+            return f"upload of {what} from {event.remote} failed: {event.detail}"
+        case "expired":
+            return "time is up (--timeout): the address takes no new requests"
+        case _:
+            return "stopped sharing: the address no longer works"
+
+
+class Prompter:
+    """Asks about offers one at a time on the terminal.
+
+    Lines are read by a daemon thread, so a pending ``input`` never keeps the
+    process alive after the share ends."""
+
+    def __init__(self, share: BrowserShare) -> None:
+        self._share = share
+        self._offers: asyncio.Queue[UploadOffer] = asyncio.Queue()
+        self._lines: asyncio.Queue[str] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    def offer(self, offer: UploadOffer) -> None:
+        if self._task is None:
+            self._start()
+        self._offers.put_nowait(offer)
+
+    def _start(self) -> None:
+        loop = asyncio.get_running_loop()
+
+        def read() -> None:
+            for line in sys.stdin:
+                loop.call_soon_threadsafe(self._lines.put_nowait, line)
+
+        threading.Thread(target=read, name="share-stdin", daemon=True).start()
+        self._task = asyncio.create_task(self._ask())
+
+    async def _ask(self) -> None:
+        while True:
+            offer = await self._offers.get()
+            question = (
+                f"Accept '{offer.name}' ({human_size(offer.size)}) from {offer.remote}? [y/N] "
+            )
+            print(question, end="", flush=True)
+            answer = (await self._lines.get()).strip().lower() in ("y", "yes")
+            if not self._share.decide(offer.id, answer):
+                print(f"too late: the offer of '{offer.name}' is no longer waiting", flush=True)
+
+    def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+
+async def cmd_share(args: argparse.Namespace) -> int:
+    from chatty_p2p.cli import print_json
+
+    if len(args.interface) > 1:
+        return usage_error("share listens on one --interface address (or on all without it)")
+    if args.no_upload and args.accept_uploads:
+        return usage_error("--accept-uploads and --no-upload contradict each other")
+    if args.timeout <= 0:
+        return usage_error("--timeout must be a positive number of seconds")
+    receive = None
+    if not args.no_upload:
+        receive = Path(args.receive_to).expanduser().absolute() if args.receive_to else None
+        receive = receive or default_receive_dir(config.data_dir(args.data_dir))
+    asks = sys.stdin.isatty() and not args.json and not args.accept_uploads
+    prompter: Prompter | None = None
+
+    def on_upload(offer: UploadOffer) -> None:
+        if args.accept_uploads:
+            share.decide(offer.id, True)
+        elif prompter is not None:
+            prompter.offer(offer)
+        else:
+            share.decide(offer.id, False)
+            if not args.json:
+                print(f"{stamp()} no terminal to ask on: run with --accept-uploads to take them")
+
+    def on_event(event: ShareEvent) -> None:
+        if args.json:
+            print_json(event.to_dict())
+        else:
+            print(f"{stamp()} {describe(event)}", flush=True)
+
+    try:
+        share = BrowserShare(
+            [Path(p).expanduser().absolute() for p in args.paths],
+            receive,
+            host=args.interface[0] if args.interface else "",
+            port=args.port,
+            timeout=args.timeout,
+            on_upload=on_upload,
+            on_event=on_event,
+        )
+        await share.start()
+    except ChattyError as exc:
+        return usage_error(str(exc))
+    if asks:
+        prompter = Prompter(share)
+    interrupted = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, interrupted.set)
+    announce(share, args, asks)
+    waits = [asyncio.create_task(interrupted.wait()), asyncio.create_task(share.wait_closed())]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        await share.stop()
+    finally:
+        for task in waits:
+            task.cancel()
+        if prompter is not None:
+            prompter.close()
+    return 0
+
+
+def announce(share: BrowserShare, args: argparse.Namespace, asks: bool) -> None:
+    """What a person needs to hand the share over: addresses, QR code, caveats."""
+    from chatty_p2p.cli import print_json
+
+    urls = share.urls()
+    if args.json:
+        print_json({"type": "ready", "urls": urls, "expires": share.expires_at})
+        return
+    names = ", ".join(f"{i.name} ({i.detail})" for i in share.items)
+    print(f"Sharing {names} for {duration(args.timeout)}. Open on the other device:")
+    for url in urls:
+        print(f"  {url}")
+    if urls:
+        with contextlib.suppress(UnicodeEncodeError):
+            segno.make(urls[0], error="m").terminal(out=sys.stdout, compact=True)
+    print(NOT_ENCRYPTED)
+    if share.receive_dir is None:
+        print("The page offers no upload (--no-upload).")
+    elif args.accept_uploads:
+        print(f"Uploads go to {share.receive_dir}, accepted unasked (--accept-uploads).")
+    elif asks:
+        print(f"Uploads go to {share.receive_dir}; you are asked about each one.")
+    else:
+        print("Uploads are declined: there is no terminal to ask on (see --accept-uploads).")
+    print("Ctrl-C stops sharing.", flush=True)
+
+
+def duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
+def usage_error(message: str) -> int:
+    print(f"chatty share: {message}", file=sys.stderr)
+    return 2
+
+
+def register(add: Any) -> None:
+    """Add ``share`` to the parser; ``add(name, help)`` makes a subparser."""
+    p = add(
+        "share",
+        "share files with a browser (a phone without Chatty) at a one-time address",
+    )
+    p.description += (
+        ". Not encrypted: the address itself is the key, so hand it over in person (QR code). "
+        "With --interface IP it listens on that address only."
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files and folders (a folder as .zip)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
+        "--receive-to",
+        metavar="DIR",
+        help="where uploads from the browser go (default: the download folder)",
+    )
+    where.add_argument("--no-upload", action="store_true", help="offer no upload form")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=600,
+        metavar="SECONDS",
+        help="the address stops working after this long (default 600)",
+    )
+    p.add_argument("--port", type=int, default=0, help="TCP port (default: any free port)")
+    p.add_argument(
+        "--accept-uploads",
+        action="store_true",
+        help="take every upload unasked (anyone with the address can then write files here)",
+    )
+    p.set_defaults(func=cmd_share)
