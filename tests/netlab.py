@@ -191,22 +191,23 @@ class Host:
                 *extra,
             ]
         )
-        proc = subprocess.Popen(
-            [
-                "ip",
-                "netns",
-                "exec",
-                self.ns,
-                "unshare",
-                "--uts",
-                "sh",
-                "-c",
-                f"hostname {self.name} && exec {inner}",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=log_path.open("a"),
-            text=True,
-        )
+        with log_path.open("a") as log:  # the child keeps its own copy
+            proc = subprocess.Popen(
+                [
+                    "ip",
+                    "netns",
+                    "exec",
+                    self.ns,
+                    "unshare",
+                    "--uts",
+                    "sh",
+                    "-c",
+                    f"hostname {self.name} && exec {inner}",
+                ],
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+            )
         self.daemon = Daemon(proc, log_path)
         return self.daemon
 
@@ -236,13 +237,14 @@ class Host:
     def python(self, module: str, *args: str) -> subprocess.Popen[str]:
         """Run ``python -m MODULE ARGS`` here (a test tool such as ``tests.mitm``), its
         stdout a pipe of JSON lines, its stderr in the lab's log folder."""
-        return subprocess.Popen(
-            ["ip", "netns", "exec", self.ns, sys.executable, "-m", module, *args],
-            stdout=subprocess.PIPE,
-            stderr=(self.lab.root / f"{self.name}-{module}.log").open("a"),
-            text=True,
-            cwd=Path(__file__).resolve().parent.parent,
-        )
+        with (self.lab.root / f"{self.name}-{module}.log").open("a") as log:
+            return subprocess.Popen(
+                ["ip", "netns", "exec", self.ns, sys.executable, "-m", module, *args],
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                cwd=Path(__file__).resolve().parent.parent,
+            )
 
     @property
     def id(self) -> str:
