@@ -26,12 +26,7 @@ import segno
 from chatty_p2p import config
 from chatty_p2p.errors import ChattyError
 from chatty_p2p.files import human_size
-from chatty_p2p.share import BrowserShare, ShareEvent, UploadOffer
-
-NOT_ENCRYPTED = (
-    "Not encrypted: anyone on this network who learns the address can use it until the "
-    "share ends; nobody can guess it."
-)
+from chatty_p2p.share import NOT_ENCRYPTED, BrowserShare, ShareEvent, UploadOffer
 
 
 def default_receive_dir(data_dir: Path) -> Path:
@@ -50,30 +45,6 @@ def default_receive_dir(data_dir: Path) -> Path:
 
 def stamp() -> str:
     return time.strftime("[%H:%M:%S]")
-
-
-def describe(event: ShareEvent) -> str:
-    """One log line for an event."""
-    what = f"{event.name} ({human_size(event.size)})"
-    match event.kind:
-        case "download-started":
-            return f"{event.remote} is downloading {what}"
-        case "download-done":
-            return f"{event.remote} downloaded {what}"
-        case "download-failed":
-            return f"{event.remote} did not get all of {what}: {event.detail}"
-        case "upload-offered":
-            return f"{event.remote} offers {what}"
-        case "upload-declined":
-            return f"declined {what} from {event.remote}: {event.detail}"
-        case "upload-done":
-            return f"received {what} from {event.remote}, saved as {event.path}"
-        case "upload-failed":
-            return f"upload of {what} from {event.remote} failed: {event.detail}"
-        case "expired":
-            return "time is up (--timeout): the address takes no new requests"
-        case _:
-            return "stopped sharing: the address no longer works"
 
 
 class Prompter:
@@ -149,7 +120,7 @@ async def cmd_share(args: argparse.Namespace) -> int:
         if args.json:
             print_json(event.to_dict())
         else:
-            print(f"{stamp()} {describe(event)}", flush=True)
+            print(f"{stamp()} {event.summary()}", flush=True)
 
     try:
         share = BrowserShare(

@@ -70,6 +70,12 @@ from chatty_p2p.transfer import Landing, build_manifest
 
 log = logging.getLogger(__name__)
 
+NOT_ENCRYPTED = (
+    "Not encrypted: anyone on this network who learns the address can use it until the "
+    "share ends; nobody can guess it."
+)
+"""What every face says next to the address (see the module docstring for why)."""
+
 MAX_HEAD = 8 * 1024
 """Request line and headers together; a browser sends well under 2 KB."""
 MAX_JSON = 4 * 1024
@@ -157,6 +163,29 @@ class ShareEvent:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         return {"type": data.pop("kind"), **data}
+
+    def summary(self) -> str:
+        """One line for a person: the CLI's log and the window's list."""
+        what = f"{self.name} ({human_size(self.size)})"
+        match self.kind:
+            case "download-started":
+                return f"{self.remote} is downloading {what}"
+            case "download-done":
+                return f"{self.remote} downloaded {what}"
+            case "download-failed":
+                return f"{self.remote} did not get all of {what}: {self.detail}"
+            case "upload-offered":
+                return f"{self.remote} offers {what}"
+            case "upload-declined":
+                return f"declined {what} from {self.remote}: {self.detail}"
+            case "upload-done":
+                return f"received {what} from {self.remote}, saved as {self.path}"
+            case "upload-failed":
+                return f"upload of {what} from {self.remote} failed: {self.detail}"
+            case "expired":
+                return "time is up: the address takes no new requests"
+            case _:
+                return "stopped sharing: the address no longer works"
 
 
 @dataclass

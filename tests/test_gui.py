@@ -16,6 +16,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -443,3 +445,68 @@ def test_text_from_a_paired_peer_lands_on_the_clipboard_only_when_asked(
     qtbot.waitUntil(lambda: window.peers.peer(0).trust == "trusted", timeout=5000)
     desk.run(desk.node.send_text(laptop_id, "paste me"))
     qtbot.waitUntil(lambda: clipboard.text() == "paste me", timeout=5000)
+
+
+def test_share_with_a_browser_shows_the_address_and_asks_before_an_upload(
+    qtbot: Any, window: MainWindow, tmp_path: Path
+) -> None:
+    report = tmp_path / "report.pdf"
+    report.write_bytes(os.urandom(300_000))
+    window.share_with_browser([report], host="127.0.0.1")  # loopback only, in a test
+    dialog = window.share_dialog
+    assert dialog is not None
+    qtbot.waitUntil(lambda: dialog.share is not None, timeout=5000)
+    assert not dialog.qr.pixmap().isNull()
+    url = dialog.share.urls()[0]  # type: ignore[union-attr]
+    assert url in dialog.address.text() and url.startswith("http://127.0.0.1:")
+    # What a phone's browser does: the page, then the file.
+    with urllib.request.urlopen(url, timeout=10) as page:
+        assert "report.pdf" in page.read().decode()
+    with urllib.request.urlopen(url + "f/0", timeout=10) as download:
+        assert download.read() == report.read_bytes()
+    # An upload waits for the person at the window.
+    data = os.urandom(200_000)
+    answers: list[tuple[int, str]] = []
+
+    def phone_uploads() -> None:
+        request = urllib.request.Request(
+            url + "offer", data=json.dumps({"name": "photo.jpg", "size": len(data)}).encode()
+        )
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            offer = json.loads(reply.read())
+        put = urllib.request.Request(url + f"upload/{offer['id']}", data=data, method="PUT")
+        with urllib.request.urlopen(put, timeout=30) as done:
+            answers.append((done.status, offer["state"]))
+
+    phone = threading.Thread(target=phone_uploads)
+    phone.start()
+    qtbot.waitUntil(lambda: bool(dialog.offer_buttons), timeout=5000)
+    accept, _ = next(iter(dialog.offer_buttons.values()))
+    qtbot.mouseClick(accept, Qt.MouseButton.LeftButton)
+    phone.join(30)
+    assert answers == [(200, "accepted")]
+    landed = tmp_path / "laptop-downloads" / "photo.jpg"
+    qtbot.waitUntil(landed.exists, timeout=5000)
+    assert landed.read_bytes() == data
+    qtbot.waitUntil(
+        lambda: any(
+            "received photo.jpg" in dialog.log.item(i).text() for i in range(dialog.log.count())
+        ),
+        timeout=5000,
+    )
+    # Closing the dialog ends the share: the address answers no more.
+    dialog.reject()
+    qtbot.waitUntil(lambda: _refused(url), timeout=5000)
+
+
+def _refused(url: str) -> bool:
+    """Whether the address is dead. A connection made while the share is stopping
+    may go unanswered for a moment (seen once in about ten runs, cause not found):
+    that counts as "not yet", and the next try must be refused."""
+    try:
+        urllib.request.urlopen(url, timeout=1).close()
+    except (urllib.error.URLError, ConnectionError):
+        return True
+    except TimeoutError:
+        return False
+    return False

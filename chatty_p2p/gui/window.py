@@ -48,6 +48,7 @@ from chatty_p2p.gui.conversation import ConversationView
 from chatty_p2p.gui.dialogs import OfferDialog, PairDialog, Settings, SettingsDialog
 from chatty_p2p.gui.models import ConversationModel, ItemRole, Notice, PeerModel
 from chatty_p2p.gui.peers import PeerDelegate
+from chatty_p2p.gui.share import ShareDialog
 from chatty_p2p.identity import short_id
 from chatty_p2p.links import is_safe_url
 from chatty_p2p.node import EventType, Node, NodeEvent, Peer, parse_address
@@ -155,7 +156,10 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(splitter)
         settings = QAction("Settings…", self)
         settings.triggered.connect(self.settings_dialog)
-        self.menuBar().addMenu("&Chatty").addActions([settings])
+        share = QAction("Share with a browser…", self)
+        share.triggered.connect(self.share_with_browser)
+        self.menuBar().addMenu("&Chatty").addActions([share, settings])
+        self.share_dialog: ShareDialog | None = None
         for target in (self.view.viewport(), self.peer_view.viewport()):
             target.setAcceptDrops(True)
             target.installEventFilter(self)
@@ -407,6 +411,18 @@ class MainWindow(QMainWindow):
                 self.show_error(f"Not an address: {text!r} (expected host:port)")
                 return
             self.bridge.call(lambda n: n.add_peer(*pair), lambda peer: self.peers.upsert(peer))
+
+    def share_with_browser(self, paths: list[Path] | None = None, host: str = "") -> None:
+        """For a phone without Chatty: files at a one-time address (see ``share``)."""
+        if paths is None:
+            chosen, _ = QFileDialog.getOpenFileNames(self, "Files to share with a browser")
+            paths = [Path(p) for p in chosen]
+        if not paths:
+            return
+        if self.share_dialog is not None:
+            self.share_dialog.reject()
+        self.share_dialog = ShareDialog(self.bridge, paths, host, self)
+        self.share_dialog.show()
 
     def settings_dialog(self) -> None:
         def show(current: Settings) -> None:

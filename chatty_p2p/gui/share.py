@@ -1,0 +1,143 @@
+"""The window's face of the browser share: the address, its QR code, consent.
+
+The share itself runs on the node's event loop (``bridge.call``); its callbacks
+arrive there and are re-emitted as Qt signals, which Qt queues onto the GUI
+thread. Closing the dialog ends the share.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import segno
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import (
+    QDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from chatty_p2p.files import human_size
+from chatty_p2p.gui.bridge import NodeBridge
+from chatty_p2p.node import Node
+from chatty_p2p.share import NOT_ENCRYPTED, BrowserShare, ShareEvent, UploadOffer
+
+TIMEOUT = 600.0
+
+
+class _Relay(QObject):
+    happened = Signal(object)
+    offered = Signal(object)
+
+
+def qr_pixmap(text: str) -> QPixmap:
+    png = io.BytesIO()
+    segno.make(text, error="m").save(png, kind="png", scale=6, border=2)
+    pixmap = QPixmap()
+    pixmap.loadFromData(png.getvalue(), "PNG")
+    return pixmap
+
+
+class ShareDialog(QDialog):
+    def __init__(
+        self,
+        bridge: NodeBridge,
+        paths: list[Path],
+        host: str = "",
+        parent: QWidget | None = None,
+    ) -> None:
+        """``host`` binds one address instead of all (the tests keep to loopback)."""
+        super().__init__(parent)
+        self.setWindowTitle("Share with a browser")
+        self.bridge = bridge
+        self.share: BrowserShare | None = None
+        self.relay = _Relay(self)
+        self.relay.happened.connect(self._on_event)
+        self.relay.offered.connect(self._on_offer)
+        self.offer_buttons: dict[str, tuple[QPushButton, QPushButton]] = {}
+
+        layout = QVBoxLayout(self)
+        self.address = QLabel("Starting…")
+        self.address.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        self.address.setOpenExternalLinks(True)
+        self.address.setWordWrap(True)
+        self.qr = QLabel()
+        self.qr.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        warning = QLabel(NOT_ENCRYPTED)
+        warning.setWordWrap(True)
+        warning.setStyleSheet("color: #a15c00")
+        self.offers = QVBoxLayout()
+        self.log = QListWidget()
+        stop = QPushButton("Stop sharing")
+        stop.clicked.connect(self.reject)
+        layout.addWidget(QLabel("Open this address on the phone (or scan the code):"))
+        layout.addWidget(self.address)
+        layout.addWidget(self.qr)
+        layout.addWidget(warning)
+        layout.addLayout(self.offers)
+        layout.addWidget(self.log)
+        layout.addWidget(stop)
+        bridge.call(lambda node: self._start(node, paths, host), self._started, self._failed)
+
+    async def _start(self, node: Node, paths: list[Path], host: str) -> BrowserShare:
+        share = BrowserShare(
+            paths,
+            node.files.download_dir,
+            host=host,
+            timeout=TIMEOUT,
+            on_upload=self.relay.offered.emit,
+            on_event=self.relay.happened.emit,
+        )
+        await share.start()
+        return share
+
+    def _started(self, share: BrowserShare) -> None:
+        self.share = share
+        urls = share.urls()
+        if not urls:
+            self._failed("This machine has no network address a phone could reach")
+            return
+        links = "<br>".join(f'<a href="{u}">{u}</a>' for u in urls)
+        minutes = int(TIMEOUT // 60)
+        self.address.setText(f"{links}<br>Ends in {minutes} minutes or when you close this.")
+        self.qr.setPixmap(qr_pixmap(urls[0]))
+
+    def _failed(self, text: str) -> None:
+        self.address.setText(f"Cannot share: {text}")
+
+    def _on_offer(self, offer: UploadOffer) -> None:
+        row = QWidget()
+        line = QHBoxLayout(row)
+        line.setContentsMargins(0, 0, 0, 0)
+        line.addWidget(QLabel(f"{offer.remote} sends '{offer.name}' ({human_size(offer.size)})"))
+        accept, decline = QPushButton("Accept"), QPushButton("Decline")
+        accept.clicked.connect(lambda: self.decide(offer.id, True, row))
+        decline.clicked.connect(lambda: self.decide(offer.id, False, row))
+        line.addWidget(accept)
+        line.addWidget(decline)
+        self.offers.addWidget(row)
+        self.offer_buttons[offer.id] = (accept, decline)
+
+    def decide(self, upload_id: str, accept: bool, row: QWidget) -> None:
+        share = self.share
+        self.offer_buttons.pop(upload_id, None)
+        row.deleteLater()
+        if share is not None:
+            self.bridge.call(lambda _node: share.decide(upload_id, accept))
+
+    def _on_event(self, event: ShareEvent) -> None:
+        self.log.addItem(f"{event.summary()}")
+        self.log.scrollToBottom()
+
+    def done(self, result: int) -> None:
+        """Every way out (Stop, Esc, the title bar's close) ends the share."""
+        share, self.share = self.share, None
+        if share is not None:
+            self.bridge.call(lambda _node: share.stop())
+        super().done(result)
