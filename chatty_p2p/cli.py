@@ -25,6 +25,7 @@ from typing import Any, Protocol, TextIO
 from chatty_p2p import (
     __version__,
     api,
+    cli_doctor,
     cli_files,
     cli_share,
     cli_trust,
@@ -555,6 +556,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("peer", metavar="PEER", help="name or id prefix")
     p.set_defaults(func=cmd_forget)
     cli_files.register(add)
+    cli_doctor.register(add)
     cli_share.register(add)
     cli_trust.register(add)
     return parser
