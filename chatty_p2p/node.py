@@ -368,6 +368,11 @@ class Node:
         if self._lock_file is not None:
             self._lock_file.close()
 
+    @property
+    def interfaces(self) -> list[str] | None:
+        """The interfaces asked for (``--interface``), or ``None`` for every usable one."""
+        return self._interfaces
+
     # ----- events ----------------------------------------------------------
 
     def subscribe(self) -> asyncio.Queue[NodeEvent]:

@@ -46,7 +46,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         bridge = NodeBridge(
-            lambda: Node(tmp / "laptop", name="laptop", discovery=False, download_dir=tmp / "dl")
+            lambda: Node(
+                tmp / "laptop",
+                name="laptop",
+                discovery=False,
+                download_dir=tmp / "dl",
+                interfaces=["lo"],  # the doctor's mDNS look stays on this machine
+            )
         )
         window = MainWindow(bridge)
         window.resize(1000, 640)
@@ -107,6 +113,20 @@ def main() -> None:
         app.processEvents()
         dialog.grab().save(str(OUT / "offer.png"))
         dialog.reject()
+
+        window.share_with_browser([video, photos], host="127.0.0.1")
+        share = window.share_dialog
+        assert share is not None
+        wait(app, lambda: share.share is not None)
+        app.processEvents()
+        share.grab().save(str(OUT / "share.png"))
+        share.reject()
+        window.doctor_dialog()
+        doctor = window.doctor
+        assert doctor is not None
+        wait(app, lambda: doctor.report is not None)
+        app.processEvents()
+        doctor.grab().save(str(OUT / "doctor.png"))
         desk.stop()
         bridge.stop()
     print(f"saved {', '.join(sorted(p.name for p in OUT.glob('*.png')))} in {OUT}")

@@ -32,7 +32,7 @@ from PySide6.QtGui import (
     QDropEvent,
     QGuiApplication,
 )
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QPushButton
 
 from chatty_p2p.files import TransferInfo
 from chatty_p2p.gui.bridge import NodeBridge
@@ -510,3 +510,26 @@ def _refused(url: str) -> bool:
     except TimeoutError:
         return False
     return False
+
+
+def test_why_cant_i_see_my_peer_shows_the_doctors_findings(qtbot: Any, tmp_path: Path) -> None:
+    # The doctor listens for mDNS on the node's interfaces: loopback only, in a test.
+    bridge = NodeBridge(
+        lambda: Node(tmp_path / "solo", name="solo", discovery=False, interfaces=["lo"])
+    )
+    win = MainWindow(bridge)
+    qtbot.addWidget(win)
+    bridge.start()
+    bridge.wait_started()
+    try:
+        why = next(b for b in win.findChildren(QPushButton) if b.text() == "Can't see your peer?")
+        qtbot.mouseClick(why, Qt.MouseButton.LeftButton)
+        dialog = win.doctor
+        assert dialog is not None and "listening" in dialog.view.toPlainText()
+        qtbot.waitUntil(lambda: dialog.report is not None, timeout=15000)
+        text = dialog.view.toPlainText()
+        assert "This Chatty" in text and "Network interfaces" in text
+        assert f"port {bridge.info['port']}" in text
+        assert dialog.again.isEnabled()
+    finally:
+        bridge.stop()

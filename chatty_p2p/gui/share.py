@@ -7,6 +7,7 @@ thread. Closing the dialog ends the share.
 
 from __future__ import annotations
 
+import html
 import io
 from pathlib import Path
 
@@ -105,7 +106,10 @@ class ShareDialog(QDialog):
             return
         links = "<br>".join(f'<a href="{u}">{u}</a>' for u in urls)
         minutes = int(TIMEOUT // 60)
-        self.address.setText(f"{links}<br>Ends in {minutes} minutes or when you close this.")
+        shared = ", ".join(html.escape(f"{i.name} ({i.detail})") for i in share.items)
+        self.address.setText(
+            f"{links}<br>Sharing {shared}.<br>Ends in {minutes} minutes or when you close this."
+        )
         self.qr.setPixmap(qr_pixmap(urls[0]))
 
     def _failed(self, text: str) -> None:

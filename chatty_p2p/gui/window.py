@@ -46,6 +46,7 @@ from chatty_p2p.files import TransferInfo
 from chatty_p2p.gui.bridge import NodeBridge
 from chatty_p2p.gui.conversation import ConversationView
 from chatty_p2p.gui.dialogs import OfferDialog, PairDialog, Settings, SettingsDialog
+from chatty_p2p.gui.doctor import DoctorDialog
 from chatty_p2p.gui.models import ConversationModel, ItemRole, Notice, PeerModel
 from chatty_p2p.gui.peers import PeerDelegate
 from chatty_p2p.gui.share import ShareDialog
@@ -103,12 +104,16 @@ class MainWindow(QMainWindow):
         self.peer_view.setItemDelegate(PeerDelegate(self.peer_view))
         add_button = QPushButton("Add peer by address…")
         add_button.clicked.connect(self.add_peer_dialog)
+        why = QPushButton("Can't see your peer?")
+        why.setFlat(True)
+        why.clicked.connect(self.doctor_dialog)
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.addWidget(QLabel("<b>Peers</b>"))
         left_layout.addWidget(self.peer_view)
         left_layout.addWidget(add_button)
+        left_layout.addWidget(why)
 
         self.header = QLabel("Choose a peer on the left")
         self.pair_button = QPushButton("Pair…")
@@ -158,8 +163,11 @@ class MainWindow(QMainWindow):
         settings.triggered.connect(self.settings_dialog)
         share = QAction("Share with a browser…", self)
         share.triggered.connect(self.share_with_browser)
-        self.menuBar().addMenu("&Chatty").addActions([share, settings])
+        doctor = QAction("Why can't I see my peer?", self)
+        doctor.triggered.connect(self.doctor_dialog)
+        self.menuBar().addMenu("&Chatty").addActions([share, doctor, settings])
         self.share_dialog: ShareDialog | None = None
+        self.doctor: DoctorDialog | None = None
         for target in (self.view.viewport(), self.peer_view.viewport()):
             target.setAcceptDrops(True)
             target.installEventFilter(self)
@@ -423,6 +431,14 @@ class MainWindow(QMainWindow):
             self.share_dialog.reject()
         self.share_dialog = ShareDialog(self.bridge, paths, host, self)
         self.share_dialog.show()
+
+    def doctor_dialog(self) -> None:
+        if self.doctor is None:
+            self.doctor = DoctorDialog(self.bridge, self)
+        else:
+            self.doctor.check()
+        self.doctor.show()
+        self.doctor.raise_()
 
     def settings_dialog(self) -> None:
         def show(current: Settings) -> None:
