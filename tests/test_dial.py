@@ -1,0 +1,83 @@
+"""Happy eyeballs on loopback: several addresses for one peer, only one of them right."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from chatty_p2p.connection import dial_any, happy_order
+from chatty_p2p.errors import ChattyError, IdentityMismatch
+from chatty_p2p.node import Node
+
+
+def test_order_keeps_the_last_good_first_then_alternates_families() -> None:
+    given = [
+        ("10.0.0.1", 1),
+        ("10.0.0.2", 1),
+        ("fe80::1%eth0", 1),
+        ("fd00::1", 1),
+        ("10.0.0.3", 1),
+        ("fd00::2", 1),
+    ]
+    assert happy_order(given) == [
+        ("10.0.0.1", 1),
+        ("fd00::1", 1),
+        ("10.0.0.2", 1),
+        ("fd00::2", 1),
+        ("10.0.0.3", 1),
+        ("fe80::1%eth0", 1),
+    ]
+    assert happy_order([]) == []
+
+
+async def test_the_first_address_that_proves_to_be_the_peer_wins(
+    nodes: tuple[Node, Node], tmp_path: Path
+) -> None:
+    """bravo is listed third, after an address that accepts TCP but never answers (a
+    stale address now held by something else) and one where another Chatty answers
+    (right protocol, wrong key). The dial ends with bravo, the stranger's answer is
+    reported as a mismatch, and the silent one is abandoned rather than waited for."""
+    a, b = nodes
+    stranger = Node(tmp_path / "c", name="stranger", discovery=False)
+    await stranger.start()
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # accepts in the kernel, never answers the preamble
+    errors: list[tuple[int, ChattyError]] = []
+    try:
+        conn = await dial_any(
+            [
+                ("127.0.0.1", silent.getsockname()[1]),
+                ("127.0.0.1", stranger.port),
+                ("127.0.0.1", b.port),
+            ],
+            a.identity,
+            a._hello(),
+            b.device_id,
+            lambda host, port, exc: errors.append((port, exc)),
+        )
+        assert conn is not None and conn.peer.device_id == b.device_id
+        assert [port for port, _ in errors] == [stranger.port]
+        assert isinstance(errors[0][1], IdentityMismatch)
+        await conn.close()
+    finally:
+        silent.close()
+        await stranger.stop()
+
+
+async def test_no_address_answers_gives_none_and_every_reason(nodes: tuple[Node, Node]) -> None:
+    a, b = nodes
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now
+    errors: list[str] = []
+    conn = await dial_any(
+        [("127.0.0.1", port), ("::1", port)],
+        a.identity,
+        a._hello(),
+        b.device_id,
+        lambda host, _port, exc: errors.append(f"{host}: {exc}"),
+    )
+    assert conn is None
+    assert len(errors) == 2 and all("cannot connect" in e for e in errors), errors
