@@ -78,13 +78,17 @@ def test_ipv6_only_host_is_found_and_connected(lab: Lab) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mover", ["sender", "receiver"])
+@pytest.mark.parametrize(
+    ("mover", "how"), [("sender", "new card"), ("receiver", "new card"), ("sender", "new lease")]
+)
 def test_transfer_moves_to_a_new_interface_and_finishes_verified(
-    lab: Lab, tmp_path: Path, mover: str
+    lab: Lab, tmp_path: Path, mover: str, how: str
 ) -> None:
-    """Mid-transfer one side's only cable is pulled out (its interface and addresses
-    vanish) and another interface comes up with new addresses, like Wi-Fi giving way
-    to Ethernet. The transfer goes on by itself over the new path; nothing is typed."""
+    """Mid-transfer one side's network changes under it: its only cable is pulled out
+    (interface and addresses vanish) and another interface comes up with new
+    addresses, like Wi-Fi giving way to Ethernet; or its interface stays and its
+    addresses are replaced, like a new DHCP lease. The transfer goes on by itself
+    over the new path; nothing is typed."""
     downloads = tmp_path / "downloads"
     a, b = lab.host("alpha"), lab.host("bravo")
     a.start()
@@ -98,11 +102,18 @@ def test_transfer_moves_to_a_new_interface_and_finishes_verified(
     send = a.spawn("send", "bravo", str(source))
     b.daemon.wait_for(progress_over(10_000_000), timeout=30)
     moved = a if mover == "sender" else b
-    moved.unplug("eth0")
-    moved.plug("eth1", "br0", f"198.18.{lab.number}.{100 + moved.index}",
-               f"fd63:6861:7474:{lab.number:x}::{100 + moved.index:x}")  # fmt: skip
-    if moved is a:
-        a.shape(80, "eth1")
+    new_v4 = f"198.18.{lab.number}.{100 + moved.index}"
+    new_v6 = f"fd63:6861:7474:{lab.number:x}::{100 + moved.index:x}"
+    if how == "new card":
+        moved.unplug("eth0")
+        moved.plug("eth1", "br0", new_v4, new_v6)
+        if moved is a:
+            a.shape(80, "eth1")
+    else:
+        ip("addr", "add", f"{new_v4}/24", "dev", "eth0", ns=moved.ns)
+        ip("addr", "add", f"{new_v6}/64", "dev", "eth0", "nodad", ns=moved.ns)
+        ip("addr", "del", f"{moved.ipv4}/24", "dev", "eth0", ns=moved.ns)
+        ip("addr", "del", f"{moved.ipv6}/64", "dev", "eth0", ns=moved.ns)
 
     done = b.daemon.wait_for(transfer_state("done"), timeout=90)
     out, err = send.communicate(timeout=30)
