@@ -52,6 +52,17 @@ def instance_name(device_id: str) -> str:
     return f"chatty-{device_id[:16]}.{SERVICE_TYPE}"
 
 
+def mdns_sockets(chosen: list[netif.Interface]) -> list[str]:
+    """One address per family and interface: zeroconf joins the group per address."""
+    picks: list[str] = []
+    for interface in chosen:
+        for version in (4, 6):
+            first = next((a for a in interface.addresses if (":" in a) == (version == 6)), None)
+            if first is not None:
+                picks.append(first)
+    return picks
+
+
 class Discovery:
     """Registers this node and reports peers appearing, changing and leaving.
 
@@ -95,16 +106,10 @@ class Discovery:
         )
 
     def _sockets(self) -> list[str] | InterfaceChoice:
-        """One address per family and interface: zeroconf joins the group per address."""
+        """Where zeroconf listens (see :func:`mdns_sockets`); every interface if none is chosen."""
         chosen = netif.chosen(self._interfaces)
         self._addresses = [a for i in chosen for a in i.addresses]
-        picks: list[str] = []
-        for interface in chosen:
-            for version in (4, 6):
-                first = next((a for a in interface.addresses if (":" in a) == (version == 6)), None)
-                if first is not None:
-                    picks.append(first)
-        return picks or InterfaceChoice.All
+        return mdns_sockets(chosen) or InterfaceChoice.All
 
     async def start(self) -> None:
         self._aiozc = AsyncZeroconf(interfaces=self._sockets())

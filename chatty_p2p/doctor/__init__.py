@@ -1,0 +1,134 @@
+"""``chatty doctor``: why can't I see my peer?
+
+Each check names a cause in plain words and the fix for it, because "no peers
+found" has a dozen causes and the user can see none of them: only a VPN is up;
+the kernel cannot send mDNS on the interface; the local firewall drops mDNS or
+Chatty's port; the other machine answers mDNS but its port is unreachable (its
+firewall, or a Wi-Fi that keeps devices apart); a version too old to talk to;
+a clock far off.
+
+:func:`diagnose` runs them all. It never starts a node and never advertises
+itself, so it can run beside a daemon or the window, and a face that already
+runs a node (the GUI) can call it too. The checks are in :mod:`.network`
+(interfaces and the multicast path), :mod:`.firewall` (the rules, read by
+:mod:`.rules`) and :mod:`.peers` (other Chatty devices, clocks, this Chatty);
+:mod:`.report` holds what they find.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from chatty_p2p import netif
+from chatty_p2p.doctor.firewall import check_firewall, read_firewall
+from chatty_p2p.doctor.network import (
+    MDNS_PORT,
+    describe,
+    interface_findings,
+    link_down,
+    multicast_findings,
+)
+from chatty_p2p.doctor.peers import (
+    browse,
+    clock_findings,
+    connected_findings,
+    nobody_answered,
+    peer_findings,
+    reach,
+    this_chatty,
+)
+from chatty_p2p.doctor.report import TOPICS, Finding, Report, SeenPeer
+
+__all__ = [
+    "TOPICS",
+    "Finding",
+    "Report",
+    "SeenPeer",
+    "check_firewall",
+    "clock_findings",
+    "diagnose",
+    "interface_findings",
+    "peer_findings",
+]
+
+
+async def diagnose(
+    port: int | None,
+    *,
+    listen_seconds: float = 3.0,
+    interfaces: list[str] | None = None,
+    daemon_peers: list[dict[str, Any]] | None = None,
+    device: dict[str, Any] | None = None,
+) -> Report:
+    """Run every check; never starts a node, never advertises.
+
+    ``port`` is the running Chatty's TCP port (``None`` if none runs here),
+    ``interfaces`` what ``--interface`` named, ``daemon_peers`` the running
+    node's peer dicts (``Peer.to_dict``) for the clock check, and ``device``
+    its ``describe()`` (name and id: its own mDNS record is not a peer).
+    ``listen_seconds=0`` skips the live look.
+    """
+    every = netif.interfaces()
+    chosen = netif.chosen(interfaces)
+    down = {i.name for i in every if link_down(i.name)}
+    report = Report(port=port)
+    report.findings += this_chatty(port, device, chosen)
+    if interfaces and not chosen:
+        report.findings.append(
+            Finding(
+                "problem",
+                f"No interface matches --interface {' '.join(interfaces)}",
+                "Known: " + "; ".join(describe(i) for i in every),
+                "Name an interface or address that exists, or leave --interface out.",
+                topic="interfaces",
+            )
+        )
+    else:
+        report.findings += interface_findings(
+            [i for i in every if not interfaces or i in chosen], down
+        )
+    multicast = multicast_findings(chosen)
+    names = [i.name for i in chosen]
+    firewall_task = asyncio.ensure_future(asyncio.to_thread(read_firewall, port, names or None))
+    seen: list[SeenPeer] = []
+    browse_error: Finding | None = None
+    try:
+        if listen_seconds > 0 and chosen:
+            adverts = await browse(chosen, listen_seconds, (device or {}).get("id"))
+            seen = list(await asyncio.gather(*(reach(a, chosen) for a in adverts)))
+    except OSError as exc:
+        browse_error = Finding(
+            "problem",
+            "Cannot listen for mDNS here",
+            f"Opening UDP {MDNS_PORT} failed: {exc}. Another program may hold it alone.",
+            "Close the program holding UDP 5353, or add peers by address: chatty add HOST:PORT",
+            topic="multicast",
+        )
+    finally:
+        firewall = await firewall_task
+    if seen:  # peers answered: a flag that looked fatal evidently was not
+        multicast = [
+            Finding("warn", f.title, f.detail, f.fix, f.topic)
+            if f.title.startswith("Multicast is switched off")
+            else f
+            for f in multicast
+        ]
+    report.findings += multicast
+    if browse_error is not None:
+        report.findings.append(browse_error)
+    report.findings += firewall
+    report.peers = sorted(seen, key=lambda p: (p.name, p.device_id))
+    for peer in report.peers:
+        online = any(p.get("id") == peer.device_id and p.get("online") for p in daemon_peers or [])
+        report.findings += peer_findings(peer, online)
+    if listen_seconds > 0 and chosen and not seen and browse_error is None:
+        explained = sum(
+            f.level == "problem" and f.topic in ("interfaces", "multicast", "firewall")
+            for f in report.findings
+        )
+        report.findings.append(nobody_answered(explained, chosen, listen_seconds))
+    if daemon_peers:
+        report.findings += connected_findings(daemon_peers)
+        report.findings += clock_findings(daemon_peers)
+    return report

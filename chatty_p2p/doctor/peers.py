@@ -1,0 +1,325 @@
+"""Other Chatty devices: who answers mDNS, whether their port can be reached, what
+they run and how far off their clocks are; and whether Chatty runs here.
+
+The live look never advertises: it only browses and resolves
+``_chatty._tcp.local.`` with a zeroconf instance of its own (the kernel shares
+UDP 5353 between it and a running daemon), and opens a bare TCP connection to
+each advertised address, closed at once, no TLS. So it can run beside a daemon
+or the window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+from dataclasses import dataclass, replace
+from typing import Any
+
+from zeroconf import InterfaceChoice, ServiceStateChange, Zeroconf
+from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
+
+from chatty_p2p import __version__, netif
+from chatty_p2p.discovery import SERVICE_TYPE, instance_name, mdns_sockets
+from chatty_p2p.doctor.report import Finding, SeenPeer
+from chatty_p2p.node import CLOCK_WARN, clock_advice, format_address
+from chatty_p2p.protocol.session import MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, clean_name
+
+CONNECT_TIMEOUT = 1.5
+"""Seconds a TCP connect to a peer may take before its port counts as unreachable:
+a LAN answers in milliseconds, and a firewall that drops never answers at all."""
+RESOLVE_TIMEOUT_MS = 1500
+
+
+# the live look ----------------------------------------------------------------------
+
+
+@dataclass
+class _Advert:
+    name: str
+    device_id: str
+    addresses: list[str]
+    port: int
+    protocol: str
+    app: str
+
+
+async def browse(
+    chosen: list[netif.Interface], seconds: float, own_id: str | None = None
+) -> list[_Advert]:
+    """Every Chatty that answers mDNS within ``seconds``; registers nothing."""
+    aiozc = AsyncZeroconf(interfaces=mdns_sockets(chosen) or InterfaceChoice.All)
+    names: set[str] = set()
+    tasks: list[asyncio.Task[_Advert | None]] = []
+
+    async def resolve(name: str) -> _Advert | None:
+        info = AsyncServiceInfo(SERVICE_TYPE, name)
+        if not await info.async_request(aiozc.zeroconf, RESOLVE_TIMEOUT_MS):
+            return None
+        props = {
+            k.decode(errors="replace"): (v or b"").decode(errors="replace")
+            for k, v in info.properties.items()
+        }
+        device_id = props.get("id", "")
+        if name != instance_name(device_id) or not info.port or device_id == own_id:
+            return None
+        return _Advert(
+            clean_name(props.get("name", "")),
+            device_id,
+            list(info.parsed_scoped_addresses()),
+            info.port,
+            props.get("v", ""),
+            props.get("app", ""),
+        )
+
+    def on_change(
+        zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange
+    ) -> None:
+        if state_change is not ServiceStateChange.Removed and name not in names:
+            names.add(name)
+            tasks.append(asyncio.get_running_loop().create_task(resolve(name)))
+
+    browser = AsyncServiceBrowser(aiozc.zeroconf, SERVICE_TYPE, handlers=[on_change])
+    try:
+        await asyncio.sleep(seconds)
+        await browser.async_cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await aiozc.async_close()
+    return [r for r in results if isinstance(r, _Advert)]
+
+
+async def _connect(host: str, port: int) -> str:
+    """``reachable``, ``refused``, ``timeout`` or ``unreachable`` for one address."""
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), CONNECT_TIMEOUT)
+    except TimeoutError:
+        return "timeout"
+    except ConnectionRefusedError:
+        return "refused"
+    except OSError as exc:
+        return "timeout" if exc.errno == errno.ETIMEDOUT else "unreachable"
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return "reachable"
+
+
+def _dialable(addresses: list[str], chosen: list[netif.Interface]) -> list[str]:
+    """Addresses a connect can use: an unscoped link-local one gets a chosen interface."""
+    out = []
+    scopes = [i.name for i in chosen if any(a.startswith("fe80:") for a in i.addresses)]
+    for address in addresses:
+        if address.startswith("fe80:") and "%" not in address:
+            if not scopes:
+                continue
+            address = f"{address}%{scopes[0]}"
+        out.append(address)
+    return out
+
+
+async def reach(advert: _Advert, chosen: list[netif.Interface]) -> SeenPeer:
+    hosts = _dialable(advert.addresses, chosen)
+    outcomes = await asyncio.gather(*(_connect(h, advert.port) for h in hosts))
+    reached = next((h for h, o in zip(hosts, outcomes, strict=True) if o == "reachable"), None)
+    outcome = next((v for v in ("reachable", "refused", "timeout") if v in outcomes), "unreachable")
+    return SeenPeer(
+        advert.name,
+        advert.device_id,
+        tuple(advert.addresses),
+        advert.port,
+        advert.protocol,
+        advert.app,
+        outcome,
+        format_address(reached.split("%")[0], advert.port) if reached else None,
+        tuple(zip(hosts, outcomes, strict=True)),
+    )
+
+
+_WORDS = {"refused": "refused", "timeout": "no answer", "unreachable": "no route"}
+
+
+def peer_findings(peer: SeenPeer, connected: bool = False) -> list[Finding]:
+    """Version and reachability of one peer that answered mDNS; ``connected`` says the
+    running Chatty has a session with it anyway (one the peer opened)."""
+    findings = []
+    who = peer.label
+    try:
+        version: int | None = int(peer.protocol)
+    except ValueError:
+        version = None
+    app = f" (Chatty {peer.app})" if peer.app else ""
+    if version is None:
+        findings.append(
+            Finding(
+                "warn",
+                f"{who} does not say which protocol it speaks",
+                f"Its mDNS record has no protocol version{app}: a very old or broken Chatty.",
+                f"Update Chatty on {peer.name or who}.",
+                topic="peers",
+            )
+        )
+    elif version < MIN_PROTOCOL_VERSION:
+        findings.append(
+            Finding(
+                "problem",
+                f"Version mismatch: update Chatty on {peer.name or who}",
+                f"{who} speaks protocol {version}{app}; this Chatty ({__version__}) needs "
+                f"{MIN_PROTOCOL_VERSION} to {PROTOCOL_VERSION}.",
+                f"Update Chatty on {peer.name or who}.",
+                topic="peers",
+            )
+        )
+    elif version > PROTOCOL_VERSION:
+        findings.append(
+            Finding(
+                "warn",
+                f"Version mismatch: {who} runs a newer Chatty",
+                f"{who} speaks protocol {version}{app}; this one ({__version__}) speaks up to "
+                f"{PROTOCOL_VERSION}. They talk only if {who} still accepts the older one.",
+                "Update Chatty here if they cannot talk.",
+                topic="peers",
+            )
+        )
+    shown = ", ".join(peer.addresses[:3]) or "no address"
+    if peer.outcome == "reachable":
+        failed = [f"{a} ({_WORDS[o]})" for a, o in peer.attempts if o != "reachable"]
+        findings.append(
+            Finding(
+                "ok",
+                f"{who} is reachable at {peer.reached}",
+                f"Not at: {', '.join(failed)}." if failed else "",
+                topic="peers",
+            )
+        )
+    elif peer.outcome == "refused":
+        findings.append(
+            Finding(
+                "problem",
+                f"{who} answers mDNS but nothing listens on its port {peer.port}",
+                f"Connections to {shown} port {peer.port} are refused: Chatty there has "
+                f"stopped or is restarting, or a firewall on {peer.name or who} rejects them.",
+                f"Restart Chatty on {peer.name or who}; if it runs, run chatty doctor there.",
+                topic="peers",
+            )
+        )
+    elif peer.outcome == "timeout":
+        findings.append(
+            Finding(
+                "problem",
+                f"{who} answers mDNS but its port {peer.port} is unreachable from here",
+                f"Connections to {shown} port {peer.port} get no answer at all: a firewall on "
+                f"{peer.name or who} drops them, or the Wi-Fi isolates devices from each other "
+                "(AP/client isolation, common on guest and office networks) while letting "
+                "multicast through.",
+                f"Run chatty doctor on {peer.name or who} to check its firewall;\n"
+                "turn off AP/client isolation on the router, or use a network without it;\n"
+                "if only one direction is blocked, add this machine from there by address "
+                "(chatty add HOST:PORT)",
+                topic="peers",
+            )
+        )
+    else:
+        findings.append(
+            Finding(
+                "problem",
+                f"{who} answers mDNS but none of its addresses can be reached",
+                f"No route from here to {shown}: it advertises addresses of another network "
+                "(a VPN or a container, say).",
+                f"Connect both to the same network, or add it by an address that works: "
+                f"chatty add HOST:{peer.port}",
+                topic="peers",
+            )
+        )
+    if connected and peer.outcome != "reachable":
+        last = findings[-1]
+        findings[-1] = replace(
+            last,
+            detail=f"{last.detail} Chatty here is connected to it anyway, over a connection "
+            f"{peer.name or who} opened: that works while it lasts, but this side cannot "
+            "reconnect.",
+        )
+    return findings
+
+
+def nobody_answered(explained: int, chosen: list[netif.Interface], seconds: float) -> Finding:
+    """No peer answered; ``explained`` counts the problems found that would explain it."""
+    where = ", ".join(i.name for i in chosen) or "any interface"
+    if explained:
+        return Finding(
+            "warn",
+            "No other Chatty answered mDNS",
+            f"Nothing answered on {where} within {seconds:g} s, most likely because of the "
+            f"problem{'s' if explained > 1 else ''} named above.",
+            "Fix that first; meanwhile peers can be added by address: chatty add HOST:PORT",
+            topic="peers",
+        )
+    return Finding(
+        "warn",
+        "No other Chatty answered mDNS",
+        f"Nothing answered on {where} within {seconds:g} s, and nothing here explains it. "
+        "Either Chatty is not running on the other machine, it is on another network (a "
+        "guest Wi-Fi keeps devices apart), or this network does not pass multicast between "
+        "devices (some routers and office Wi-Fi filter it).",
+        "Start Chatty on the other machine and run chatty doctor there too;\n"
+        "if it runs, add it by address: chatty add HOST:PORT (its doctor prints both)",
+        topic="peers",
+    )
+
+
+# clocks and this Chatty -------------------------------------------------------------
+
+
+def clock_findings(daemon_peers: list[dict[str, Any]]) -> list[Finding]:
+    """Peers whose clock, as they reported it when connecting, is far from ours."""
+    findings = []
+    for peer in daemon_peers:
+        skew = peer.get("clock_skew")
+        if isinstance(skew, int | float) and abs(skew) > CLOCK_WARN:
+            name = str(peer.get("name") or str(peer.get("id", ""))[:8])
+            findings.append(
+                Finding(
+                    "warn",
+                    f"{name}'s clock is off by {abs(skew) / 60:.0f} minutes",
+                    clock_advice(name, float(skew)),
+                    "Turn on automatic time (NTP) on both machines.",
+                    topic="clock",
+                )
+            )
+    return findings
+
+
+def this_chatty(
+    port: int | None, device: dict[str, Any] | None, chosen: list[netif.Interface]
+) -> list[Finding]:
+    if not port:
+        return [
+            Finding(
+                "warn",
+                "Chatty is not running here",
+                "Other machines cannot see this one until it runs, and its port could not be "
+                "checked: only mDNS was.",
+                "Start it (chatty daemon, or the window) and run chatty doctor again.",
+            )
+        ]
+    who = f" as {device['name']} ({str(device.get('id', ''))[:8]})" if device else ""
+    lan_first = sorted(chosen, key=lambda i: i.kind != netif.LAN)
+    first = next(
+        (a for i in lan_first if i.kind != netif.LOOPBACK for a in i.addresses if "%" not in a),
+        None,
+    )
+    add = (
+        f" Other devices can add it by address: chatty add {format_address(first, port)}"
+        if first
+        else ""
+    )
+    return [Finding("ok", f"Chatty runs here{who}, on TCP port {port}", add.strip())]
+
+
+def connected_findings(daemon_peers: list[dict[str, Any]]) -> list[Finding]:
+    online = [str(p.get("name", "")) for p in daemon_peers if p.get("online")]
+    if not online:
+        return []
+    return [Finding("ok", f"Connected now to: {', '.join(online)}", topic="peers")]
