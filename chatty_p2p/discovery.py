@@ -129,7 +129,10 @@ class Discovery:
         and ask again who is there (a new network has new peers)."""
         if self._aiozc is None:
             return
+        before = self._addresses
         sockets = self._sockets()
+        if self._addresses == before:
+            return  # a container's veth came or went: nothing of ours changed
         await self._aiozc.async_update_interfaces(sockets)
         self._info = self._service_info()
         await (await self._aiozc.async_update_service(self._info))
