@@ -3,8 +3,10 @@
 Runs, in this order (``--only`` picks some): ``throughput`` (loopback and
 across two network-lab hosts; one large file and many small ones; Chatty, raw
 TCP, scp, magic-wormhole), ``latency``, ``presence`` (discovery, leaving,
-startup), ``scale``. Writes ``results.json``, ``results.md`` and PNG plots to
-``--out`` (default ``docs/benchmarks``) and prints each figure as it comes.
+startup), ``scale``, ``resilience`` (a transfer whose sender changes networks
+mid-way, beside the same transfer undisturbed). Writes ``results.json``,
+``results.md`` and PNG plots to ``--out`` (default ``docs/benchmarks``) and
+prints each figure as it comes.
 ``--quick`` uses small sizes so the whole suite runs in CI in about a minute:
 its figures prove the code paths work, not how fast they are.
 
@@ -23,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import latency, presence, throughput
+from bench import latency, presence, resilience, throughput
 from bench.common import ROOT, Place, Result, make_file, make_small_files
 from bench.report import write_report
 
@@ -37,6 +39,7 @@ SIZES = {
         "hosts": 20,
         "senders": 10,
         "fan_in": 100 << 20,
+        "move": (60_000_000, 5),
     },
     "quick": {
         "big": 16 << 20,
@@ -46,9 +49,10 @@ SIZES = {
         "hosts": 4,
         "senders": 3,
         "fan_in": 4 << 20,
+        "move": (20_000_000, 1),
     },
 }
-NAMES = ("throughput", "latency", "presence", "scale")
+NAMES = ("throughput", "latency", "presence", "scale", "resilience")
 
 
 def main() -> int:
@@ -101,6 +105,14 @@ def main() -> int:
             lab = presence.new_lab()
             try:
                 report(presence.scale(lab, sizes["hosts"], sizes["senders"], sizes["fan_in"], work))
+            finally:
+                lab.close()
+        if "resilience" in args.only:
+            size, trials = sizes["move"]
+            moving = make_file(work / "data" / "move.bin", size)
+            lab = presence.new_lab()
+            try:
+                report(resilience.path_switch(lab, moving, trials, work))
             finally:
                 lab.close()
     finally:

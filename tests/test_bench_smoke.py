@@ -39,7 +39,8 @@ def test_quick_benchmark_runs_every_part_and_writes_its_report(tmp_path: Path) -
             for tool in ("chatty", "scp", "magic-wormhole"):
                 assert (f"throughput {what}, {where}", tool) in seen
     groups = {r["group"] for r in report["results"]}
-    assert {"memory and CPU", "message latency", "discovery", "startup", "scale"} <= groups
+    expected = {"memory and CPU", "message latency", "discovery", "startup", "scale", "resilience"}
+    assert expected <= groups
     assert all(r["value"] > 0 for r in report["results"] if r["group"] != "discovery")
     table = (out / "results.md").read_text()
     assert "| throughput large file, loopback | chatty |" in table
