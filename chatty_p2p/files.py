@@ -56,8 +56,9 @@ OFFER_TTL = 600.0
 """An offer nobody answers is declined as expired after this many seconds."""
 MAX_PENDING_OFFERS = 16
 """Offers from one peer waiting for an answer; more are declined unseen and unstored."""
-RETRY_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)
-"""Waits before re-dialling an interrupted transfer while the peer is online."""
+RETRY_DELAYS = (0.25, 1.0, 2.0, 5.0, 10.0, 30.0)
+"""Waits before re-dialling an interrupted transfer while the peer is online; the first
+is short because the usual cause is a path that just changed and already works again."""
 
 
 def human_size(n: float) -> str:

@@ -100,7 +100,7 @@ YIELD_DIAL = 0.5
 """How long the peer with the larger id waits before dialling, to avoid double dials."""
 MAX_ADDRESSES = 16
 """Addresses remembered per peer: what it advertises now, then what worked before."""
-PROBE_WAIT = 1.0
+PROBE_WAIT = 0.5
 """How long an old session has to answer a ping before a new one replaces it."""
 CLOCK_WARN = 120.0
 """Clock difference (seconds) worth telling the user about; less is network delay."""
