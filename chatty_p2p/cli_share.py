@@ -50,29 +50,26 @@ def stamp() -> str:
 class Prompter:
     """Asks about offers one at a time on the terminal.
 
-    Lines are read by a daemon thread, so a pending ``input`` never keeps the
-    process alive after the share ends."""
+    Lines are read from the start by a daemon thread (so a pending ``input`` never
+    keeps the process alive after the share ends), each stamped with when it came:
+    only a line typed after a question answers it, never a stray "y" typed earlier
+    (or a second one after the last answer)."""
 
     def __init__(self, share: BrowserShare) -> None:
         self._share = share
         self._offers: asyncio.Queue[UploadOffer] = asyncio.Queue()
-        self._lines: asyncio.Queue[str] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
-
-    def offer(self, offer: UploadOffer) -> None:
-        if self._task is None:
-            self._start()
-        self._offers.put_nowait(offer)
-
-    def _start(self) -> None:
+        self._lines: asyncio.Queue[tuple[float, str]] = asyncio.Queue()
         loop = asyncio.get_running_loop()
 
         def read() -> None:
             for line in sys.stdin:
-                loop.call_soon_threadsafe(self._lines.put_nowait, line)
+                loop.call_soon_threadsafe(self._lines.put_nowait, (time.monotonic(), line))
 
         threading.Thread(target=read, name="share-stdin", daemon=True).start()
         self._task = asyncio.create_task(self._ask())
+
+    def offer(self, offer: UploadOffer) -> None:
+        self._offers.put_nowait(offer)
 
     async def _ask(self) -> None:
         while True:
@@ -81,13 +78,16 @@ class Prompter:
                 f"Accept '{offer.name}' ({human_size(offer.size)}) from {offer.remote}? [y/N] "
             )
             print(question, end="", flush=True)
-            answer = (await self._lines.get()).strip().lower() in ("y", "yes")
+            asked = time.monotonic()
+            typed, line = await self._lines.get()
+            while typed < asked:
+                typed, line = await self._lines.get()
+            answer = line.strip().lower() in ("y", "yes")
             if not self._share.decide(offer.id, answer):
                 print(f"too late: the offer of '{offer.name}' is no longer waiting", flush=True)
 
     def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        self._task.cancel()
 
 
 async def cmd_share(args: argparse.Namespace) -> int:

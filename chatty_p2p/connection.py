@@ -311,18 +311,23 @@ async def dial_any(
                     if winner is None:
                         winner = task.result()
                     else:  # two finished in the same instant: keep one
-                        await task.result().close("duplicate session")
+                        task.result().abort("duplicate session")
                 elif isinstance(exc, ChattyError):
                     on_error(host, port, exc)
                 else:
                     raise exc
+    except BaseException:
+        if winner is not None:
+            winner.abort("dial abandoned")
+        raise
     finally:
         for task in running:
             task.cancel()
-        late = await asyncio.gather(*running, return_exceptions=True)
-        for conn in late:  # finished while being cancelled
-            if isinstance(conn, Connection):
-                await conn.close("duplicate session")
+        # Connections that authenticated while being cancelled are cut, not closed
+        # politely: a goodbye could take seconds, and the winner waits for nothing.
+        for late in await asyncio.gather(*running, return_exceptions=True):
+            if isinstance(late, Connection):
+                late.abort("duplicate session")
     return winner
 
 

@@ -21,31 +21,57 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from zeroconf import InterfaceChoice, ServiceInfo, ServiceStateChange, Zeroconf
+from zeroconf import ServiceInfo, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
 from chatty_p2p import __version__, netif
-from chatty_p2p.protocol.session import PROTOCOL_VERSION, clean_name
+from chatty_p2p.protocol.session import PROTOCOL_VERSION, clean_name, clean_text
 
 log = logging.getLogger(__name__)
 
 SERVICE_TYPE = "_chatty._tcp.local."
 RESOLVE_TIMEOUT_MS = 3000
+_ID = re.compile(r"[0-9a-f]{64}")
 MAX_ADVERTS = 1024
 """Peers tracked from mDNS at once; a flood of fake records beyond it is ignored."""
 
 
 @dataclass(frozen=True)
 class Advert:
-    """What a peer announces about itself."""
+    """What a peer announces about itself (unauthenticated: a hint, cleaned)."""
 
     device_id: str
     name: str
     addresses: tuple[str, ...]
     port: int
+    protocol: str = ""
+    app: str = ""
+
+
+def parse_advert(name: str, info: AsyncServiceInfo) -> Advert | None:
+    """A resolved record as an ``Advert``, or ``None`` unless it is a well-formed Chatty
+    record: a 64-hex id that names the instance (every Chatty names itself by its id)
+    and a port. Free text is cleaned and cut short: it ends up on screens."""
+    props = {
+        k.decode(errors="replace"): (v or b"").decode(errors="replace")
+        for k, v in info.properties.items()
+    }
+    device_id = props.get("id", "")
+    if not _ID.fullmatch(device_id) or name != instance_name(device_id) or not info.port:
+        log.debug("ignoring malformed advert %s: %s", name, props)
+        return None
+    return Advert(
+        device_id=device_id,
+        name=clean_name(props.get("name", "")),
+        addresses=tuple(info.parsed_scoped_addresses()),
+        port=info.port,
+        protocol=clean_text(props.get("v", ""), 16),
+        app=clean_text(props.get("app", ""), 32),
+    )
 
 
 def instance_name(device_id: str) -> str:
@@ -53,14 +79,16 @@ def instance_name(device_id: str) -> str:
 
 
 def mdns_sockets(chosen: list[netif.Interface]) -> list[str]:
-    """One address per family and interface: zeroconf joins the group per address."""
+    """One address per family and interface: zeroconf joins the group per address.
+    With nothing chosen (``--interface`` names one that is not there yet) mDNS stays
+    on loopback rather than spreading to every interface."""
     picks: list[str] = []
     for interface in chosen:
         for version in (4, 6):
             first = next((a for a in interface.addresses if (":" in a) == (version == 6)), None)
             if first is not None:
                 picks.append(first)
-    return picks
+    return picks or ["127.0.0.1"]
 
 
 class Discovery:
@@ -105,11 +133,13 @@ class Discovery:
             parsed_addresses=[a.split("%")[0] for a in self._addresses],
         )
 
-    def _sockets(self) -> list[str] | InterfaceChoice:
-        """Where zeroconf listens (see :func:`mdns_sockets`); every interface if none is chosen."""
+    def _sockets(self) -> list[str]:
+        """Where zeroconf listens (see :func:`mdns_sockets`); remembers what to announce."""
         chosen = netif.chosen(self._interfaces)
+        if not chosen:
+            log.warning("no interface matches %s yet; announcing nowhere", self._interfaces)
         self._addresses = [a for i in chosen for a in i.addresses]
-        return mdns_sockets(chosen) or InterfaceChoice.All
+        return mdns_sockets(chosen)
 
     async def start(self) -> None:
         self._aiozc = AsyncZeroconf(interfaces=self._sockets())
@@ -182,29 +212,13 @@ class Discovery:
         if not await info.async_request(self._aiozc.zeroconf, RESOLVE_TIMEOUT_MS):
             log.debug("could not resolve %s", name)
             return
-        props = {
-            k.decode(errors="replace"): (v or b"").decode(errors="replace")
-            for k, v in info.properties.items()
-        }
-        device_id = props.get("id", "")
-        if (
-            len(device_id) != 64
-            or name != instance_name(device_id)  # every Chatty names itself by its id
-            or not info.port
-            or device_id == self._device_id
-        ):
-            log.debug("ignoring malformed advert %s: %s", name, props)
+        advert = parse_advert(name, info)
+        if advert is None or advert.device_id == self._device_id:
             return
         if name not in self._by_instance and len(self._by_instance) >= MAX_ADVERTS:
             log.warning(
                 "more than %d Chatty records on the network; ignoring %s", MAX_ADVERTS, name
             )
             return
-        self._by_instance[name] = device_id
-        advert = Advert(
-            device_id=device_id,
-            name=clean_name(props.get("name", "")),
-            addresses=tuple(info.parsed_scoped_addresses()),
-            port=info.port,
-        )
-        self._on_change(device_id, advert)
+        self._by_instance[name] = advert.device_id
+        self._on_change(advert.device_id, advert)

@@ -632,7 +632,11 @@ class FileTransfers:
         takes the new connection)."""
         for live in self._live.values():
             channel = live.channel
-            if channel is not None and channel.local_host.split("%")[0] not in local:
+            if (
+                channel is not None
+                and channel.local_host
+                and channel.local_host.split("%")[0] not in local
+            ):
                 log.info("transfer %s: its network path is gone", live.record.id[:8])
                 channel.abort()
 

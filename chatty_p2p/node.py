@@ -99,7 +99,7 @@ FINGERPRINT_DIGITS = 16
 YIELD_DIAL = 0.5
 """How long the peer with the larger id waits before dialling, to avoid double dials."""
 MAX_ADDRESSES = 16
-"""Addresses remembered per peer: what it advertises now, then what worked before."""
+"""Addresses taken from one announcement; twice as many are remembered per peer."""
 PROBE_WAIT = 0.5
 """How long an old session has to answer a ping before a new one replaces it."""
 CLOCK_WARN = 120.0
@@ -245,6 +245,8 @@ class _PeerState:
     caught_up: Connection | None = None
     """The session that last got the outbox and transfers (see ``_catch_up``)."""
     clock_skew: float | None = None
+    candidate: Connection | None = None
+    """A second session waiting to see whether the current one is still alive."""
 
 
 class Node:
@@ -579,9 +581,12 @@ class Node:
         state.name = advert.name
         state.discovered = True
         state.last_seen = time.time()
-        addresses = [(a, advert.port) for a in advert.addresses]
-        state.addresses = addresses + [a for a in state.addresses if a not in addresses]
-        del state.addresses[MAX_ADDRESSES:]
+        # The path that worked last stays first (see ``_attach``), then what the peer
+        # announces now, then older ones. Announcements are unauthenticated: they are
+        # capped, so a forged one cannot push out every address known to work.
+        announced = [(a, advert.port) for a in advert.addresses][:MAX_ADDRESSES]
+        kept = state.addresses[:1] + announced + state.addresses[1:]
+        state.addresses = list(dict.fromkeys(kept))[: 2 * MAX_ADDRESSES]
         pinned = self._pinned_conflict(peer_id, advert.name)
         if pinned is not None:
             if state.conflict is None:
@@ -598,26 +603,34 @@ class Node:
 
     async def _watch_network(self) -> None:
         seen = netif.interfaces()
+        ours = netif.advertised(self._interfaces)
         while True:
             await asyncio.sleep(NETWORK_POLL)
-            now = netif.interfaces()
-            if now != seen:
-                seen = now
-                await self._network_changed(now)
+            try:
+                now = netif.interfaces()
+                if now == seen:
+                    continue
+                seen, before, ours = now, ours, netif.advertised(self._interfaces)
+                await self._network_changed(now, moved=ours != before)
+            except Exception:  # one bad turn must not stop the watching for good
+                log.exception("cannot follow a network change")
 
-    async def _network_changed(self, interfaces: list[netif.Interface]) -> None:
-        """Wi-Fi to Ethernet, a new DHCP lease: re-announce, drop what rode on vanished
-        addresses, and dial everyone again now instead of after their backoff."""
+    async def _network_changed(self, interfaces: list[netif.Interface], moved: bool) -> None:
+        """Wi-Fi to Ethernet, a new DHCP lease: drop what rode on vanished addresses at
+        once and, if our own addresses changed (``moved``; not for a container's veth
+        coming and going), dial everyone again now instead of after their backoff and
+        re-announce."""
         local = {a.split("%")[0] for i in interfaces for a in i.addresses}
         log.info("network changed; addresses now %s", ", ".join(sorted(local)) or "none")
         self.files.on_network_change(local)
         for state in list(self._peers.values()):
             conn = state.conn
-            if conn is not None and conn.local_host.split("%")[0] not in local:
-                conn.abort("network changed")
-            elif conn is None:
+            if conn is not None:
+                if conn.local_host and conn.local_host.split("%")[0] not in local:
+                    conn.abort("network changed")
+            elif moved:
                 self._want_connection(state, delay=0, restart=True)
-        if self._discovery is not None:
+        if self._discovery is not None and moved:
             try:
                 await self._discovery.refresh()
             except Exception as exc:  # zeroconf's socket errors vary by OS; keep running
@@ -771,7 +784,7 @@ class Node:
                 and not self._wins(conn, existing)
                 and not existing.quiet
             ):
-                self._spawn(self._keep_one(conn, existing))
+                self._spawn(self._keep_one(state, conn, existing))
                 return state
             state.conn = None
             if existing.peer.boot != hello.boot:
@@ -786,7 +799,7 @@ class Node:
             # the listener so learns a way back to the dialer (add-by-address both ways).
             used = (conn.remote_host, hello.port)
             state.addresses = [used, *(a for a in state.addresses if a != used)]
-            del state.addresses[MAX_ADDRESSES:]
+            del state.addresses[2 * MAX_ADDRESSES :]
         self._check_clock(state, hello)
         self._save(state)
         if renamed:
@@ -818,14 +831,23 @@ class Node:
                 self._emit_status(state, stored.id)
         self.files.on_online(state.id, conn)
 
-    async def _keep_one(self, new: Connection, old: Connection) -> None:
+    async def _keep_one(self, state: _PeerState, new: Connection, old: Connection) -> None:
         """A second session from the same run of the peer that would lose the tie-break:
         a double dial, or the peer moved networks and the old session's path is dead
-        but not yet timed out. A ping on the old one tells which."""
+        but not yet timed out. A ping on the old one tells which. Meanwhile the new one
+        waits as the candidate: if the old one ends first (the peer kept the new one,
+        say, after dialling two addresses), ``_serve`` promotes it without the peer
+        ever showing offline."""
+        if state.candidate is not None and state.candidate is not new:
+            state.candidate.abort("superseded")
+        state.candidate = new
         heard = old.last_heard
         if not old.closed:
             old.send(lambda s: s.ping())
             await asyncio.sleep(PROBE_WAIT)
+        if state.candidate is not new:
+            return  # promoted, or superseded by a newer one
+        state.candidate = None
         if new.closed:
             return
         if not old.closed and old.last_heard != heard:
@@ -849,6 +871,11 @@ class Node:
         if state.conn is not conn:
             return
         state.conn = None
+        candidate, state.candidate = state.candidate, None
+        if candidate is not None and not candidate.closed and not self._stopping:
+            log.info("%s: the waiting session takes over", state.name)
+            self._attach(candidate)
+            return
         state.last_seen = time.time()
         self.pairings.on_offline(state.id)
         if not self._stopping:

@@ -450,7 +450,7 @@ class BrowserShare:
             headers.append(("content-type", "application/zip"))
         else:
             try:
-                source = await asyncio.to_thread(open, item.members[0][1], "rb")
+                source = await asyncio.to_thread(_open_frozen, item.members[0][1])
             except OSError:
                 await exchange.respond(
                     410, b"That file can no longer be read where it is shared.\n"
@@ -718,7 +718,7 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-async def _file_chunks(source: io.BufferedReader, size: int) -> AsyncGenerator[bytes, None]:
+async def _file_chunks(source: BinaryIO, size: int) -> AsyncGenerator[bytes, None]:
     try:
         left = size
         while left:
@@ -795,8 +795,14 @@ def _write_zip(out: BinaryIO, members: Sequence[tuple[Entry, str]]) -> None:
                 archive.mkdir(entry.path)
                 continue
             info = zipfile.ZipInfo.from_file(source, entry.path, strict_timestamps=False)
-            with open(source, "rb") as src, archive.open(info, "w") as dst:
+            with _open_frozen(source) as src, archive.open(info, "w") as dst:
                 shutil.copyfileobj(src, dst, CHUNK)
+
+
+def _open_frozen(path: str) -> BinaryIO:
+    """Open a source resolved when the share started, refusing a symlink put in its
+    place since: a link re-pointed later must not serve another file."""
+    return os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb")
 
 
 def _shared_items(paths: Sequence[Path]) -> list[SharedItem]:
@@ -808,7 +814,9 @@ def _shared_items(paths: Sequence[Path]) -> list[SharedItem]:
     entries, sources = build_manifest(list(paths))
     groups: dict[str, list[tuple[Entry, str]]] = {}
     for entry, source in zip(entries, sources, strict=True):
-        groups.setdefault(entry.path.split("/", 1)[0], []).append((entry, source))
+        # A symlink shares what it points to now, not what it may point to later.
+        frozen = os.path.realpath(source) if entry.kind == "file" else source
+        groups.setdefault(entry.path.split("/", 1)[0], []).append((entry, frozen))
     found = []
     for path, (top, members) in zip(paths, groups.items(), strict=True):
         is_dir = path.is_dir()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
 from pathlib import Path
 
 from chatty_p2p.connection import dial_any, happy_order
 from chatty_p2p.errors import ChattyError, IdentityMismatch
-from chatty_p2p.node import Node
+from chatty_p2p.node import EventType, Node
 
 
 def test_order_keeps_the_last_good_first_then_alternates_families() -> None:
@@ -81,3 +83,57 @@ async def test_no_address_answers_gives_none_and_every_reason(nodes: tuple[Node,
     )
     assert conn is None
     assert len(errors) == 2 and all("cannot connect" in e for e in errors), errors
+
+
+async def _slow_relay(target_port: int, delay: float) -> asyncio.Server:
+    """A TCP relay to ``target_port`` whose answers lag ``delay`` per chunk, like a
+    VPN path to the same machine: it works, just later than the LAN path."""
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, lag: float) -> None:
+        with contextlib.suppress(OSError):
+            while data := await reader.read(65536):
+                await asyncio.sleep(lag)
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+
+    async def handle(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        server_r, server_w = await asyncio.open_connection("127.0.0.1", target_port)
+        await asyncio.gather(pipe(client_r, server_w, 0), pipe(server_r, client_w, delay))
+
+    return await asyncio.start_server(handle, "127.0.0.1", 0)
+
+
+async def test_two_working_paths_leave_one_session_and_no_flap(nodes: tuple[Node, Node]) -> None:
+    """alpha dials bravo on a slow path and, 250 ms later, a fast one. bravo attaches
+    the slow one first, then sees the fast one arrive while alpha keeps the fast one
+    and drops the slow one. bravo must end on the fast one without ever showing alpha
+    offline (which would also end a pairing and restart downloads)."""
+    a, b = nodes
+    events = b.subscribe()
+    relay = await _slow_relay(b.port, 0.11)
+    try:
+        conn = await dial_any(
+            [("127.0.0.1", relay.sockets[0].getsockname()[1]), ("::1", b.port)],
+            a.identity,
+            a._hello(),
+            b.device_id,
+            lambda *_: None,
+        )
+        assert conn is not None and conn.remote_host == "::1"
+        a._attach(conn)
+        await a.send_text(b.device_id, "one session, no flap")
+        seen: list[EventType] = []
+        async with asyncio.timeout(5):
+            while True:
+                event = await events.get()
+                seen.append(event.type)
+                if event.type is EventType.MESSAGE:
+                    break
+        await asyncio.sleep(1.0)  # past the probe: a late flap would show now
+        while not events.empty():
+            seen.append(events.get_nowait().type)
+        assert EventType.PEER_OFFLINE not in seen, seen
+        assert b.peer(a.device_id).online
+    finally:
+        relay.close()

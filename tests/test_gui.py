@@ -423,6 +423,8 @@ def test_text_from_a_paired_peer_lands_on_the_clipboard_only_when_asked(
     laptop_id = window.bridge.info["id"]
     clipboard = QGuiApplication.clipboard()
     clipboard.setText("before")
+    copied: list[str] = []  # every change, so a copy overwritten later still shows
+    clipboard.dataChanged.connect(lambda: copied.append(clipboard.text()))
     # Unverified desk, setting off: the clipboard is left alone.
     desk.run(desk.node.send_text(laptop_id, "not for the clipboard"))
     qtbot.waitUntil(lambda: window.peers.peer(0).online, timeout=5000)
@@ -445,6 +447,7 @@ def test_text_from_a_paired_peer_lands_on_the_clipboard_only_when_asked(
     qtbot.waitUntil(lambda: window.peers.peer(0).trust == "trusted", timeout=5000)
     desk.run(desk.node.send_text(laptop_id, "paste me"))
     qtbot.waitUntil(lambda: clipboard.text() == "paste me", timeout=5000)
+    assert copied == ["paste me"]
 
 
 def test_share_with_a_browser_shows_the_address_and_asks_before_an_upload(

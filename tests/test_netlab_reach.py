@@ -122,3 +122,11 @@ def test_transfer_moves_to_a_new_interface_and_finishes_verified(
     landed = downloads / "film.bin"
     assert sha256(landed) == sha256(source)
     assert done["transfer"]["done_bytes"] == source.stat().st_size
+    # It was the move that was noticed, not a stall that timed out: the mover saw its
+    # network change, the receiver's interruption is not the silent-link timeout, and
+    # the transfer went on from where it was rather than from the start.
+    assert "network changed" in (lab.root / f"{moved.name}.log").read_text()
+    breaks = [e["transfer"] for e in b.daemon.events if transfer_state("interrupted")(e)]
+    assert breaks and not any("no data for" in t["error"] for t in breaks), breaks
+    resumed = [e["transfer"]["resumed_from"] for e in b.daemon.events if e["type"] == "transfer"]
+    assert max(resumed) > 10_000_000, resumed

@@ -171,6 +171,26 @@ async def test_a_folder_downloads_as_a_zip_of_its_files(shared: dict[str, Path])
         assert archive.read("photos/deep/b.txt") == b"bee\n"
 
 
+async def test_a_symlink_shares_what_it_pointed_to_when_the_share_began(tmp_path: Path) -> None:
+    folder, outside = tmp_path / "shared", tmp_path / "outside"
+    folder.mkdir()
+    outside.mkdir()
+    (outside / "chosen.txt").write_bytes(b"meant to be shared")
+    (outside / "secret.txt").write_bytes(b"never shared")
+    (folder / "link.txt").symlink_to(outside / "chosen.txt")
+    (tmp_path / "single").symlink_to(outside / "chosen.txt")
+    async with running([folder, tmp_path / "single"], None) as (share, _):
+        # Someone re-points both links after the share began.
+        for link in (folder / "link.txt", tmp_path / "single"):
+            link.unlink()
+            link.symlink_to(outside / "secret.txt")
+        _, _, zipped = await fetch(share.port, "GET", base_of(share) + "f/0")
+        _, _, single = await fetch(share.port, "GET", base_of(share) + "f/1")
+    with zipfile.ZipFile(io.BytesIO(zipped)) as archive:
+        assert archive.read("shared/link.txt") == b"meant to be shared"
+    assert single == b"meant to be shared"
+
+
 async def test_a_wrong_token_or_another_path_gets_a_bare_404(shared: dict[str, Path]) -> None:
     secret = shared["report"].read_bytes()[:64]
     async with running([shared["report"]], shared["inbox"]) as (share, events):
@@ -573,6 +593,30 @@ def test_the_command_asks_on_its_terminal(tmp_path: Path, shared: dict[str, Path
     assert f"Accept 'no.txt' (3 B) from {HOST}? [y/N]" in out
     assert f"Accept 'yes.txt' (3 B) from {HOST}? [y/N]" in out
     assert files_in(inbox) == ["yes.txt"] and (inbox / "yes.txt").read_bytes() == b"yes"
+
+
+def test_a_y_typed_before_the_question_does_not_answer_it(
+    tmp_path: Path, shared: dict[str, Path]
+) -> None:
+    inbox = shared["inbox"]
+    terminal, stdin = pty.openpty()
+    share = chatty_share(tmp_path, str(shared["report"]), "--receive-to", str(inbox), stdin=stdin)
+    os.close(stdin)
+    try:
+        url = share.url(HOST)
+        share.wait_for("you are asked about each one")
+        os.write(terminal, b"y\n")  # typed ahead, before anything was asked
+        answers: list[tuple[int, dict[str, Any]]] = []
+        asking = threading.Thread(target=lambda: answers.append(post_offer(url, "evil.sh", 3)))
+        asking.start()
+        share.wait_for("offers evil.sh")
+        os.write(terminal, b"\n")  # the person, having read the question, says no
+        asking.join(10)
+        assert [(status, reply["state"]) for status, reply in answers] == [(403, "declined")]
+    finally:
+        share.kill()
+        os.close(terminal)
+    assert files_in(inbox) == []
 
 
 def test_uploads_go_to_the_download_folder_set_in_chatty(tmp_path: Path) -> None:

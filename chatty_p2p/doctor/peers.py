@@ -13,17 +13,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
-from zeroconf import InterfaceChoice, ServiceStateChange, Zeroconf
+from zeroconf import ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
 from chatty_p2p import __version__, netif
-from chatty_p2p.discovery import SERVICE_TYPE, instance_name, mdns_sockets
+from chatty_p2p.discovery import SERVICE_TYPE, Advert, mdns_sockets, parse_advert
 from chatty_p2p.doctor.report import Finding, SeenPeer
 from chatty_p2p.node import CLOCK_WARN, clock_advice, format_address
-from chatty_p2p.protocol.session import MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, clean_name
+from chatty_p2p.protocol.session import MIN_PROTOCOL_VERSION, PROTOCOL_VERSION
 
 CONNECT_TIMEOUT = 1.5
 """Seconds a TCP connect to a peer may take before its port counts as unreachable:
@@ -34,43 +34,20 @@ RESOLVE_TIMEOUT_MS = 1500
 # the live look ----------------------------------------------------------------------
 
 
-@dataclass
-class _Advert:
-    name: str
-    device_id: str
-    addresses: list[str]
-    port: int
-    protocol: str
-    app: str
-
-
 async def browse(
     chosen: list[netif.Interface], seconds: float, own_id: str | None = None
-) -> list[_Advert]:
+) -> list[Advert]:
     """Every Chatty that answers mDNS within ``seconds``; registers nothing."""
-    aiozc = AsyncZeroconf(interfaces=mdns_sockets(chosen) or InterfaceChoice.All)
+    aiozc = AsyncZeroconf(interfaces=mdns_sockets(chosen))
     names: set[str] = set()
-    tasks: list[asyncio.Task[_Advert | None]] = []
+    tasks: list[asyncio.Task[Advert | None]] = []
 
-    async def resolve(name: str) -> _Advert | None:
+    async def resolve(name: str) -> Advert | None:
         info = AsyncServiceInfo(SERVICE_TYPE, name)
         if not await info.async_request(aiozc.zeroconf, RESOLVE_TIMEOUT_MS):
             return None
-        props = {
-            k.decode(errors="replace"): (v or b"").decode(errors="replace")
-            for k, v in info.properties.items()
-        }
-        device_id = props.get("id", "")
-        if name != instance_name(device_id) or not info.port or device_id == own_id:
-            return None
-        return _Advert(
-            clean_name(props.get("name", "")),
-            device_id,
-            list(info.parsed_scoped_addresses()),
-            info.port,
-            props.get("v", ""),
-            props.get("app", ""),
-        )
+        advert = parse_advert(name, info)
+        return None if advert is None or advert.device_id == own_id else advert
 
     def on_change(
         zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange
@@ -88,7 +65,7 @@ async def browse(
         for task in tasks:
             task.cancel()
         await aiozc.async_close()
-    return [r for r in results if isinstance(r, _Advert)]
+    return [r for r in results if isinstance(r, Advert)]
 
 
 async def _connect(host: str, port: int) -> str:
@@ -107,7 +84,7 @@ async def _connect(host: str, port: int) -> str:
     return "reachable"
 
 
-def _dialable(addresses: list[str], chosen: list[netif.Interface]) -> list[str]:
+def _dialable(addresses: tuple[str, ...], chosen: list[netif.Interface]) -> list[str]:
     """Addresses a connect can use: an unscoped link-local one gets a chosen interface."""
     out = []
     scopes = [i.name for i in chosen if any(a.startswith("fe80:") for a in i.addresses)]
@@ -120,7 +97,7 @@ def _dialable(addresses: list[str], chosen: list[netif.Interface]) -> list[str]:
     return out
 
 
-async def reach(advert: _Advert, chosen: list[netif.Interface]) -> SeenPeer:
+async def reach(advert: Advert, chosen: list[netif.Interface]) -> SeenPeer:
     hosts = _dialable(advert.addresses, chosen)
     outcomes = await asyncio.gather(*(_connect(h, advert.port) for h in hosts))
     reached = next((h for h, o in zip(hosts, outcomes, strict=True) if o == "reachable"), None)

@@ -58,6 +58,7 @@ class ShareDialog(QDialog):
         self.setWindowTitle("Share with a browser")
         self.bridge = bridge
         self.share: BrowserShare | None = None
+        self.ended = False
         self.relay = _Relay(self)
         self.relay.happened.connect(self._on_event)
         self.relay.offered.connect(self._on_offer)
@@ -99,6 +100,9 @@ class ShareDialog(QDialog):
         return share
 
     def _started(self, share: BrowserShare) -> None:
+        if self.ended:  # closed before the share was up: end it at once
+            self.bridge.call(lambda _node: share.stop())
+            return
         self.share = share
         urls = share.urls()
         if not urls:
@@ -141,6 +145,7 @@ class ShareDialog(QDialog):
 
     def done(self, result: int) -> None:
         """Every way out (Stop, Esc, the title bar's close) ends the share."""
+        self.ended = True
         share, self.share = self.share, None
         if share is not None:
             self.bridge.call(lambda _node: share.stop())
