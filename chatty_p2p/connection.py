@@ -134,7 +134,8 @@ class Connection:
         reason = "stopped"
         try:
             reason = await self._read_loop(on_event)
-            return reason
+            # Our own close or abort came first: that is why, not the EOF it caused.
+            return self.finished.result() if self.finished.done() else reason
         finally:
             pinger.cancel()
             await self._shutdown(reason)

@@ -104,6 +104,7 @@ PROBE_WAIT = 0.5
 """How long an old session has to answer a ping before a new one replaces it."""
 CLOCK_WARN = 120.0
 """Clock difference (seconds) worth telling the user about; less is network delay."""
+NETWORK_CHANGED = "network changed"
 NETWORK_POLL = 1.0
 """How often the interfaces are looked at. Polling (a getifaddrs call) works on every
 OS without privileges; a second's delay is small beside Wi-Fi's own reconnect."""
@@ -627,7 +628,7 @@ class Node:
             conn = state.conn
             if conn is not None:
                 if conn.local_host and conn.local_host.split("%")[0] not in local:
-                    conn.abort("network changed")
+                    conn.abort(NETWORK_CHANGED)
             elif moved:
                 self._want_connection(state, delay=0, restart=True)
         if self._discovery is not None and moved:
@@ -882,7 +883,8 @@ class Node:
             self._save(state)
             self._emit(NodeEvent(EventType.PEER_OFFLINE, peer=self._snapshot(state), text=reason))
             left = reason.startswith("peer left")
-            self._want_connection(state, delay=2.0 if left else 0.5)
+            moved = reason == NETWORK_CHANGED  # our path is gone, another may work now
+            self._want_connection(state, delay=2.0 if left else 0.0 if moved else 0.5)
 
     def _on_session_event(self, state: _PeerState, conn: Connection, event: Event) -> None:
         if isinstance(event, PairReceived):
