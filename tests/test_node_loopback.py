@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from chatty_p2p.errors import (
 from chatty_p2p.node import EventType, Node, NodeEvent
 from chatty_p2p.protocol import preamble
 from chatty_p2p.protocol.frames import FrameType, encode_json
-from chatty_p2p.protocol.session import Session
+from chatty_p2p.protocol.session import Hello, Session
 
 
 async def next_event(
@@ -168,3 +169,18 @@ async def test_rename_reaches_connected_peers(nodes: tuple[Node, Node]) -> None:
     updated = await next_event(a_events, EventType.PEER_UPDATED)
     assert updated.peer is not None and updated.peer.name == "bravo desk"
     assert a.store.peer(b.device_id).name == "bravo desk"  # type: ignore[union-attr]
+
+
+async def test_a_peer_clock_hours_off_is_named_once(nodes: tuple[Node, Node]) -> None:
+    """alpha's HELLO says its clock is three hours ahead: bravo warns in plain words and
+    shows the difference, since every message time from alpha will look wrong."""
+    a, b = nodes
+    events = b.subscribe()
+    ahead = Hello(a.device_id, "alpha", a._boot, a.port, time=time.time() + 3 * 3600)
+    conn = await connection.dial("127.0.0.1", b.port, a.identity, ahead, b.device_id)
+    try:
+        warning = await next_event(events, EventType.WARNING)
+        assert "alpha's clock is 3.0 hours ahead of this one" in warning.text
+        assert 3 * 3600 - 60 < (b.peer(a.device_id).clock_skew or 0) < 3 * 3600 + 60
+    finally:
+        await conn.close()
