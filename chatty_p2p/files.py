@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chatty_p2p import transfer
-from chatty_p2p.connection import Connection
+from chatty_p2p import tls, transfer
+from chatty_p2p.connection import Connection, server_tls
 from chatty_p2p.errors import ChattyError, PeerError
 from chatty_p2p.identity import Identity
 from chatty_p2p.protocol.bulk import Entry
@@ -327,13 +327,30 @@ class FileTransfers:
         offer = Offer(record.id, record.count, record.size, tuple(record.names))
         conn.send(lambda s: s.send_offer(offer))
 
-    async def serve_bulk(self, raw: socket.socket, ctx: ssl.SSLContext) -> None:
-        """A peer dialled us for a transfer's bytes: check it is theirs, then stream."""
+    async def serve_bulk(
+        self, raw: socket.socket, ctx: ssl.SSLContext, authenticated: Callable[[], None]
+    ) -> None:
+        """A peer dialled us for a transfer's bytes: check it is theirs, then stream.
+
+        Nothing here takes a worker thread before the peer has proved who it is
+        and that we are sending it something; until then it keeps its handshake
+        slot (``authenticated`` gives it back), so strangers cannot tie up the
+        threads that move everyone's files."""
+        try:
+            sock = await server_tls(raw, ctx)
+            peer_id = tls.peer_id(sock)
+        except (OSError, ssl.SSLError, TimeoutError, ChattyError) as exc:
+            log.info("bulk handshake failed: %s", str(exc) or "timed out")
+            raw.close()
+            return
+        if not self._sending_to(peer_id):
+            log.info("bulk connection from %s, which has nothing to fetch here", peer_id[:8])
+            sock.close()
+            return
+        authenticated()
         cancel = threading.Event()
         try:
-            channel, peer_id, proto, opened = await self._in_thread(
-                transfer.accept_bulk, raw, ctx, cancel
-            )
+            channel, proto, opened = await self._in_thread(transfer.accept_bulk, sock, cancel)
         except ChattyError as exc:
             log.info("bulk connection refused: %s", exc)
             return
@@ -670,6 +687,14 @@ class FileTransfers:
             case _:
                 return False
         return True
+
+    def _sending_to(self, peer_id: str) -> bool:
+        return any(
+            live.record.outgoing
+            and live.record.peer_id == peer_id
+            and live.record.state not in FINISHED
+            for live in self._live.values()
+        )
 
     def owes_offer(self, peer_id: str) -> bool:
         """Whether an offer to this peer still waits to be sent: reason to dial it."""

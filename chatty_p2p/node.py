@@ -741,8 +741,7 @@ class Node:
                 sock.close()
                 return
             if kind is ChannelKind.BULK:
-                ticket.authenticated()
-                await self.files.serve_bulk(sock, ctx)
+                await self.files.serve_bulk(sock, ctx, ticket.authenticated)
                 return
             try:
                 conn = await conn_mod.accept(sock, ctx, self._hello())  # closes sock on failure

@@ -257,17 +257,11 @@ class _Channel:
 
 
 def accept_bulk(
-    raw: socket.socket, ctx: ssl.SSLContext, cancel: threading.Event
-) -> tuple[_Channel, str, BulkSender, Opened]:
-    """TLS on an accepted bulk socket whose preamble was answered; returns who asked
-    for what. The caller checks that this peer may have this transfer."""
-    raw.setblocking(True)
-    raw.settimeout(BULK_TIMEOUT)
-    try:
-        sock = ctx.wrap_socket(raw, server_side=True)
-    except (OSError, ssl.SSLError) as exc:
-        raw.close()
-        raise PeerError(f"bulk handshake failed: {exc}") from exc
+    sock: ssl.SSLSocket, cancel: threading.Event
+) -> tuple[_Channel, BulkSender, Opened]:
+    """Read what an authenticated bulk connection asks for (its TLS is done, see
+    ``connection.server_tls``). The caller checks that this peer may have it."""
+    sock.settimeout(BULK_TIMEOUT)
     channel = _Channel(sock, cancel)
     proto = BulkSender()
     try:
@@ -276,7 +270,7 @@ def accept_bulk(
         sock.close()
         raise
     assert isinstance(event, Opened)
-    return channel, tls.peer_id(sock), proto, event
+    return channel, proto, event
 
 
 def send(

@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from chatty_p2p.admission import MAX_HANDSHAKES_PER_ADDRESS
+from chatty_p2p.errors import ChattyError
 from chatty_p2p.files import MAX_PENDING_OFFERS
 from chatty_p2p.node import EventType, Node
 from chatty_p2p.protocol import preamble
@@ -366,3 +367,55 @@ async def test_crafted_json_is_an_error_not_a_crash(
         error = raw.error()
         assert error.get("code") == "malformed" and expected in error["message"], error
     await still_serving(target, tmp_path)
+
+
+async def test_stalled_bulk_handshakes_hold_no_thread_a_transfer_needs(
+    target: Target, tmp_path: Path
+) -> None:
+    """Three addresses keep opening file connections that stop after the preamble (TLS
+    never comes), as many as the node lets them, for as long as the test runs. The
+    node's file threads must stay free: a real transfer from it to a friend goes
+    through and verifies, and every stalled connection is closed by the node."""
+    stallers = [RawPeer(tmp_path / f"stall{i}", source=f"127.0.0.{5 + i}") for i in range(3)]
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def keep_stalling() -> None:
+        while not stop.is_set():
+            for peer in stallers:
+                with contextlib.suppress(OSError, ChattyError):  # refused: at the cap
+                    sock, status = peer.preamble(target.port, preamble.ChannelKind.BULK)
+                    if status == preamble.Status.OK:
+                        held.append(sock)
+                    else:
+                        sock.close()
+            stop.wait(0.05)
+
+    friend = Node(tmp_path / "friend", name="friend", discovery=False, accept_from=["*"])
+    await friend.start()
+    feeder = threading.Thread(target=keep_stalling, daemon=True)
+    feeder.start()
+    try:
+        events = friend.subscribe()
+        await friend.add_peer("127.0.0.1", target.port)
+        target_id = target.daemon.info["id"]
+        friend.pair_by_fingerprint(target_id, target_id)  # so the friend takes it unasked
+        await asyncio.sleep(1.0)  # the stallers are in place
+        payload = tmp_path / "payload.bin"
+        payload.write_bytes(os.urandom(20_000_000))
+        sent = await asyncio.to_thread(target.chatty, "send", friend.device_id, str(payload))
+        assert sent.returncode == 0 and "verified" in sent.stdout, sent.stdout + sent.stderr
+        async with asyncio.timeout(10):
+            while True:
+                event = await events.get()
+                if event.transfer is not None and event.transfer.state == "done":
+                    break
+        landed = Path(event.transfer.saved[0])
+        assert landed.read_bytes() == payload.read_bytes()
+    finally:
+        stop.set()
+        feeder.join(5)
+        await friend.stop()
+    assert held, "no stalled connection got past the preamble: the test tested nothing"
+    assert all_closed_by_peer(held, 15) == 0
+    target.wait_log("bulk handshake failed: timed out")
