@@ -68,6 +68,7 @@ from chatty_p2p.errors import (
 from chatty_p2p.files import FileTransfers, TransferInfo
 from chatty_p2p.identity import Identity, format_fingerprint, short_id
 from chatty_p2p.links import is_safe_url
+from chatty_p2p.protocol.limits import Budget
 from chatty_p2p.protocol.preamble import ChannelKind
 from chatty_p2p.protocol.session import (
     MAX_TEXT_BYTES,
@@ -248,6 +249,8 @@ class _PeerState:
     clock_skew: float | None = None
     candidate: Connection | None = None
     """A second session waiting to see whether the current one is still alive."""
+    budgets: tuple[Budget, Budget] = field(default_factory=lambda: (Budget(), Budget.outgoing()))
+    """Rate limits in and out for this peer, shared by all its sessions."""
 
 
 class Node:
@@ -793,6 +796,7 @@ class Node:
         renamed = state.name != hello.name
         state.name = hello.name
         state.conn = conn
+        conn.session.share_budgets(*state.budgets)
         state.last_seen = time.time()
         if conn.remote_host:
             # The path that works goes first for the next dial and for bulk connections;

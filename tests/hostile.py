@@ -96,9 +96,10 @@ class RawPeer:
         assert status == preamble.Status.OK, status
         return tls.client_context(self.identity).wrap_socket(sock, server_hostname="chatty")
 
-    def session(self, port: int, listen_port: int = 0) -> RawSession:
-        """TLS and HELLOs done: the node thinks it has a new peer."""
-        raw = RawSession(self.tls(port), Session(Hello(self.id, self.name, "0" * 16, listen_port)))
+    def session(self, port: int, listen_port: int = 0, boot: str = "0" * 16) -> RawSession:
+        """TLS and HELLOs done: the node thinks it has a new peer (a new run of it, if
+        ``boot`` differs from the last session's)."""
+        raw = RawSession(self.tls(port), Session(Hello(self.id, self.name, boot, listen_port)))
         raw.session.start()
         raw.sock.sendall(raw.session.data_to_send())
         while raw.session.peer is None:

@@ -259,6 +259,23 @@ async def test_a_message_flood_is_cut_off_and_bounded(
     await still_serving(target, tmp_path)
 
 
+async def test_reconnecting_does_not_refill_the_budget(target: Target, tmp_path: Path) -> None:
+    """Most of a burst, hang up, come back as a "new run" and send most of a burst
+    again: the second half is over the peer's budget, which outlives its sessions."""
+    eve = RawPeer(tmp_path / "eve", source="127.0.0.8", name="eve")
+    almost = COSTLY_BURST - 100
+    first = eve.session(target.port)
+    first.send(b"".join(first.message(i) for i in range(almost)))
+    first.frames(lambda f: False, timeout=1)  # read what comes back, then hang up
+    first.sock.close()
+    second = eve.session(target.port, boot="1" * 16)
+    second.send(b"".join(second.message(almost + i) for i in range(almost)))
+    assert second.error()["code"] == "rate-limit"
+    history = target.chatty("history", eve.id[:16], "--json", "--limit", "10000")
+    assert len(json.loads(history.stdout)) < almost + COSTLY_BURST // 2
+    await still_serving(target, tmp_path)
+
+
 async def test_huge_and_too_many_offers(target: Target, mallory: RawPeer, tmp_path: Path) -> None:
     raw = mallory.session(target.port)
     mark = target.daemon.mark()

@@ -255,6 +255,13 @@ class Session:
         self._hello_sent = False
         self._ping_counter = 0
 
+    def share_budgets(self, incoming: Budget, outgoing: Budget) -> None:
+        """Count against budgets that outlive this session: the peer's own, kept by
+        whoever knows who it is. Otherwise every reconnect would bring a fresh burst,
+        and a flood would only need to reconnect; and our pacing would forget what
+        the peer's side still remembers."""
+        self._in_budget, self._out_budget = incoming, outgoing
+
     # ----- sending -------------------------------------------------------
 
     def start(self) -> None:
