@@ -393,7 +393,7 @@ class BrowserShare:
         elif kind == "redirect":
             await exchange.respond(308, b"", extra=[("location", f"/{self._token}/")])
         elif kind == "file":
-            await self._download(exchange, self.items[int(arg)])
+            await self._download(exchange, self.items[int(arg)], _header(request, b"range"))
         elif kind == "offer":
             await self._offer(exchange, body)
         else:
@@ -443,8 +443,12 @@ class BrowserShare:
             extra=[("content-security-policy", policy)],
         )
 
-    async def _download(self, exchange: _Exchange, item: SharedItem) -> None:
+    async def _download(self, exchange: _Exchange, item: SharedItem, wanted: str) -> None:
+        """A file or a folder's zip. A file honours a single byte range, so a phone
+        whose download broke off resumes it instead of starting over (a zip is made
+        as it goes and has no stable bytes to resume from)."""
         headers = [("content-disposition", _attachment(item.name))]
+        status = 200
         if item.is_dir:
             chunks = _zip_chunks(item.members)
             headers.append(("content-type", "application/zip"))
@@ -457,16 +461,29 @@ class BrowserShare:
                 )
                 return
             size = os.fstat(source.fileno()).st_size
-            chunks = _file_chunks(source, size)
+            span = _byte_range(wanted, size)
+            if span is None:
+                source.close()
+                await exchange.respond(
+                    416, b"Range not satisfiable.\n", extra=[("content-range", f"bytes */{size}")]
+                )
+                return
+            start, end = span
+            if (start, end) != (0, size):
+                status = 206
+                headers.append(("content-range", f"bytes {start}-{end - 1}/{size}"))
+                source.seek(start)
+            chunks = _file_chunks(source, end - start)
             headers += [
                 ("content-type", mimetypes.guess_type(item.name)[0] or "application/octet-stream"),
-                ("content-length", str(size)),
+                ("content-length", str(end - start)),
+                ("accept-ranges", "bytes"),
             ]
         fields: dict[str, Any] = {"name": item.name, "size": item.size, "remote": exchange.remote}
         self._emit("download-started", path=str(item.path), **fields)
         try:
             async with contextlib.aclosing(chunks):
-                await exchange.send(_response(200, headers + _HEADERS))
+                await exchange.send(_response(status, headers + _HEADERS))
                 async for chunk in chunks:
                     await exchange.send(h11.Data(data=chunk))
                 await exchange.send(h11.EndOfMessage())
@@ -797,6 +814,25 @@ def _write_zip(out: BinaryIO, members: Sequence[tuple[Entry, str]]) -> None:
             info = zipfile.ZipInfo.from_file(source, entry.path, strict_timestamps=False)
             with _open_frozen(source) as src, archive.open(info, "w") as dst:
                 shutil.copyfileobj(src, dst, CHUNK)
+
+
+def _header(request: h11.Request, name: bytes) -> str:
+    return next((v.decode("latin-1") for k, v in request.headers if k == name), "")
+
+
+def _byte_range(wanted: str, size: int) -> tuple[int, int] | None:
+    """``(start, end)`` to send for a ``Range`` header: the whole file when there is
+    none or it is not one we serve (several ranges, other units: ignoring it is
+    allowed), ``None`` when it asks for bytes the file does not have."""
+    found = re.fullmatch(r"bytes=(\d{0,19})-(\d{0,19})", wanted.strip())
+    if found is None or found.groups() == ("", ""):
+        return 0, size
+    first, last = found.groups()
+    if not first:  # the last N bytes
+        return (max(0, size - int(last)), size) if int(last) else None
+    start = int(first)
+    end = min(size, int(last) + 1) if last else size
+    return (start, end) if start < end else None
 
 
 def _open_frozen(path: str) -> BinaryIO:

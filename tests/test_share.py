@@ -154,6 +154,29 @@ async def test_page_lists_the_files_and_a_download_is_the_file(shared: dict[str,
     assert (done.name, done.size, done.remote) == ("report ü.bin", 3_000_000, HOST)
 
 
+async def test_a_broken_off_download_resumes_from_a_byte_range(shared: dict[str, Path]) -> None:
+    data = shared["report"].read_bytes()
+    size = len(data)
+    async with running([shared["report"]], None) as (share, _):
+        url = base_of(share) + "f/0"
+        for wanted, first, last in (
+            ("bytes=1000000-", 1_000_000, size - 1),
+            ("bytes=10-19", 10, 19),
+            ("bytes=-500", size - 500, size - 1),
+        ):
+            status, headers, body = await fetch(share.port, "GET", url, headers={"Range": wanted})
+            assert (status, body) == (206, data[first : last + 1]), wanted
+            assert headers["content-range"] == f"bytes {first}-{last}/{size}"
+            assert headers["content-length"] == str(last + 1 - first)
+        for whole in ("bytes=0-", "bytes=1-2, 5-6"):  # several ranges: the whole file is allowed
+            status, headers, body = await fetch(share.port, "GET", url, headers={"Range": whole})
+            assert (status, body) == (200, data) and headers["accept-ranges"] == "bytes"
+        status, headers, body = await fetch(
+            share.port, "GET", url, headers={"Range": f"bytes={size}-"}
+        )
+        assert status == 416 and headers["content-range"] == f"bytes */{size}"
+
+
 async def test_a_folder_downloads_as_a_zip_of_its_files(shared: dict[str, Path]) -> None:
     photos = shared["photos"]
     async with running([photos], None) as (share, _):
