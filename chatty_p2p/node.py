@@ -243,7 +243,7 @@ class _PeerState:
     pair_wanted: bool = False
     """The user asked to pair: let a session up even if policy would refuse it."""
     spoofed: set[str] = field(default_factory=set)
-    """Addresses that claimed this id without its key (warned about once each)."""
+    """Addresses that claimed this id without its key since it was last here."""
     caught_up: Connection | None = None
     """The session that last got the outbox and transfers (see ``_catch_up``)."""
     clock_skew: float | None = None
@@ -712,9 +712,12 @@ class Node:
     def _warn_spoof(self, state: _PeerState, address: str, exc: Exception) -> None:
         """Someone answers at an address advertised for this id without holding its key."""
         log.warning("%s at %s: %s", state.name, address, exc)
-        if address in state.spoofed:
-            return
+        # One warning per impostor, not per address it answers on (IPv4, IPv6,
+        # link-local): until the real peer is back, further addresses are only logged.
+        warned = bool(state.spoofed)
         state.spoofed.add(address)
+        if warned:
+            return
         trusted = self._trust_level(state.id) == "trusted"
         self._warn(
             state.id,
@@ -802,6 +805,7 @@ class Node:
         renamed = state.name != hello.name
         state.name = hello.name
         state.conn = conn
+        state.spoofed.clear()  # the real one is here: a new impostor gets a new warning
         conn.session.share_budgets(*state.budgets)
         state.last_seen = time.time()
         if conn.remote_host:

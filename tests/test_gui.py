@@ -536,3 +536,21 @@ def test_why_cant_i_see_my_peer_shows_the_doctors_findings(qtbot: Any, tmp_path:
         assert dialog.again.isEnabled()
     finally:
         bridge.stop()
+
+
+def test_the_share_menu_item_opens_a_share_of_the_picked_file(
+    qtbot: Any, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The menu path a person takes; only the OS file picker is stood in for."""
+    picked = tmp_path / "holiday.jpg"
+    picked.write_bytes(b"jpeg")
+    monkeypatch.setattr(
+        "chatty_p2p.gui.window.QFileDialog.getOpenFileNames", lambda *a: ([str(picked)], "")
+    )
+    item = next(a for a in window.findChildren(QAction) if a.text() == "Share with a browser…")
+    item.trigger()
+    dialog = window.share_dialog
+    assert dialog is not None
+    qtbot.waitUntil(lambda: dialog.share is not None, timeout=5000)
+    assert "holiday.jpg" in dialog.address.text()
+    dialog.reject()

@@ -162,10 +162,12 @@ class MainWindow(QMainWindow):
         settings = QAction("Settings…", self)
         settings.triggered.connect(self.settings_dialog)
         share = QAction("Share with a browser…", self)
-        share.triggered.connect(self.share_with_browser)
+        share.triggered.connect(lambda: self.share_with_browser())
+        share_folder = QAction("Share a folder with a browser…", self)
+        share_folder.triggered.connect(self.share_folder_with_browser)
         doctor = QAction("Why can't I see my peer?", self)
         doctor.triggered.connect(self.doctor_dialog)
-        self.menuBar().addMenu("&Chatty").addActions([share, doctor, settings])
+        self.menuBar().addMenu("&Chatty").addActions([share, share_folder, doctor, settings])
         self.share_dialog: ShareDialog | None = None
         self.doctor: DoctorDialog | None = None
         for target in (self.view.viewport(), self.peer_view.viewport()):
@@ -431,6 +433,11 @@ class MainWindow(QMainWindow):
             self.share_dialog.reject()
         self.share_dialog = ShareDialog(self.bridge, paths, host, self)
         self.share_dialog.show()
+
+    def share_folder_with_browser(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder to share with a browser")
+        if folder:
+            self.share_with_browser([Path(folder)])
 
     def doctor_dialog(self) -> None:
         if self.doctor is None:
