@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,7 @@ _VPN = re.compile(r"^(tun\d+|tap\d+|wg\d+|tailscale\d*|utun\d+|ppp\d+|zt.*|nordl
 
 IFF_UP = 0x1
 IFF_MULTICAST = 0x1000
+_RTMGRP_LINK, _RTMGRP_IPV4_IFADDR, _RTMGRP_IPV6_IFADDR = 0x1, 0x10, 0x100
 
 
 @dataclass(frozen=True)
@@ -120,3 +122,24 @@ def chosen(names: list[str] | None = None) -> list[Interface]:
 def advertised(names: list[str] | None = None) -> list[str]:
     """The addresses to announce: every address of every chosen interface."""
     return [a for i in chosen(names) for a in i.addresses]
+
+
+def change_socket() -> socket.socket | None:
+    """A non-blocking socket that becomes readable whenever a link or an address
+    changes (Linux rtnetlink), or ``None`` where there is none: then polling is
+    all there is. Only "something changed" is read from it; what changed is found
+    by looking at the interfaces again."""
+    family = getattr(socket, "AF_NETLINK", None)
+    if family is None:
+        return None
+    try:
+        sock = socket.socket(family, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+    except OSError:
+        return None
+    try:
+        sock.bind((0, _RTMGRP_LINK | _RTMGRP_IPV4_IFADDR | _RTMGRP_IPV6_IFADDR))
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        return None
+    return sock

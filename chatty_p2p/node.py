@@ -107,8 +107,10 @@ CLOCK_WARN = 120.0
 """Clock difference (seconds) worth telling the user about; less is network delay."""
 NETWORK_CHANGED = "network changed"
 NETWORK_POLL = 1.0
-"""How often the interfaces are looked at. Polling (a getifaddrs call) works on every
-OS without privileges; a second's delay is small beside Wi-Fi's own reconnect."""
+"""How often the interfaces are looked at when nothing says they changed: on Linux
+rtnetlink wakes the watcher at once, elsewhere this poll (a getifaddrs call) is all."""
+NETWORK_SETTLE = 0.1
+"""After a change is signalled, the pause for the rest of it (an address, its route)."""
 
 
 class EventType(enum.StrEnum):
@@ -201,6 +203,13 @@ class NodeEvent:
         if self.text:
             out["text"] = self.text
         return out
+
+
+def _drain(sock: socket.socket, changed: asyncio.Event) -> None:
+    with contextlib.suppress(OSError):  # BlockingIOError once empty; ENOBUFS after a burst
+        while sock.recv(65536):
+            pass
+    changed.set()
 
 
 def clock_advice(name: str, skew: float) -> str:
@@ -608,16 +617,39 @@ class Node:
     async def _watch_network(self) -> None:
         seen = netif.interfaces()
         ours = netif.advertised(self._interfaces)
-        while True:
-            await asyncio.sleep(NETWORK_POLL)
-            try:
-                now = netif.interfaces()
-                if now == seen:
-                    continue
-                seen, before, ours = now, ours, netif.advertised(self._interfaces)
-                await self._network_changed(now, moved=ours != before)
-            except Exception:  # one bad turn must not stop the watching for good
-                log.exception("cannot follow a network change")
+        changed = asyncio.Event()
+        events = netif.change_socket()
+        loop = asyncio.get_running_loop()
+        if events is not None:
+            loop.add_reader(events.fileno(), _drain, events, changed)
+        try:
+            while True:
+                # Woken by the kernel when it can tell; the poll catches what it cannot.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(NETWORK_POLL):
+                        await changed.wait()
+                if changed.is_set():
+                    changed.clear()
+                    await asyncio.sleep(NETWORK_SETTLE)
+                    changed.clear()
+                seen, ours = await self._look_at_network(seen, ours)
+        finally:
+            if events is not None:
+                loop.remove_reader(events.fileno())
+                events.close()
+
+    async def _look_at_network(
+        self, seen: list[netif.Interface], ours: list[str]
+    ) -> tuple[list[netif.Interface], list[str]]:
+        try:
+            now = netif.interfaces()
+            if now != seen:
+                after = netif.advertised(self._interfaces)
+                await self._network_changed(now, moved=after != ours)
+                return now, after
+        except Exception:  # one bad turn must not stop the watching for good
+            log.exception("cannot follow a network change")
+        return seen, ours
 
     async def _network_changed(self, interfaces: list[netif.Interface], moved: bool) -> None:
         """Wi-Fi to Ethernet, a new DHCP lease: drop what rode on vanished addresses at
