@@ -109,6 +109,8 @@ NETWORK_CHANGED = "network changed"
 NETWORK_POLL = 1.0
 """How often the interfaces are looked at when nothing says they changed: on Linux
 rtnetlink wakes the watcher at once, elsewhere this poll (a getifaddrs call) is all."""
+LOCK_WAIT = 2.0
+"""How long a starting node waits for the data dir's lock before saying it is taken."""
 NETWORK_SETTLE = 0.1
 """After a change is signalled, the pause for the rest of it (an address, its route)."""
 
@@ -304,7 +306,7 @@ class Node:
 
     async def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._lock_file = acquire_lock(self.data_dir)
+        self._lock_file = await _acquire_lock_soon(self.data_dir)
         self.identity = Identity.load_or_create(self.data_dir)
         self.store = Store(self.data_dir / "chatty.db")
         self.device_id = self.identity.device_id
@@ -1285,6 +1287,19 @@ def acquire_lock(data_dir: Path) -> IO[str]:
     handle.write(str(os.getpid()))
     handle.flush()
     return handle
+
+
+async def _acquire_lock_soon(data_dir: Path) -> IO[str]:
+    """The lock, waiting ``LOCK_WAIT`` for it: a one-shot command (``chatty id``) holds
+    it for a moment, and a window started in that moment must not give up."""
+    deadline = time.monotonic() + LOCK_WAIT
+    while True:
+        try:
+            return acquire_lock(data_dir)
+        except NodeAlreadyRunning:
+            if time.monotonic() >= deadline:
+                raise
+            await asyncio.sleep(0.05)
 
 
 def lock_is_held(data_dir: Path) -> bool:

@@ -19,7 +19,7 @@ from chatty_p2p.errors import (
     PeerError,
     UnknownPeer,
 )
-from chatty_p2p.node import EventType, Node, NodeEvent
+from chatty_p2p.node import EventType, Node, NodeEvent, acquire_lock
 from chatty_p2p.protocol import preamble
 from chatty_p2p.protocol.frames import FrameType, encode_json
 from chatty_p2p.protocol.session import Hello, Session
@@ -136,6 +136,23 @@ async def test_one_node_per_data_dir(tmp_path: Path, nodes: tuple[Node, Node]) -
     a, _ = nodes
     with pytest.raises(NodeAlreadyRunning):
         await Node(a.data_dir, discovery=False).start()
+
+
+async def test_a_node_starting_while_a_command_holds_the_lock_waits_for_it(
+    tmp_path: Path,
+) -> None:
+    """`chatty id` run while the window starts holds the data dir for a moment; the
+    window's node must start once it is free, not fail (seen once in CI)."""
+    data = tmp_path / "d"
+    data.mkdir()
+    held = acquire_lock(data)
+    asyncio.get_running_loop().call_later(0.5, held.close)  # the command is done
+    node = Node(data, discovery=False)
+    await node.start()
+    try:
+        assert node.port > 0
+    finally:
+        await node.stop()
 
 
 async def test_peer_names_resolve_or_explain(nodes: tuple[Node, Node], tmp_path: Path) -> None:
