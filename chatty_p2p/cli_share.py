@@ -52,12 +52,12 @@ class Prompter:
 
     Lines are read from the start by a daemon thread (so a pending ``input`` never
     keeps the process alive after the share ends), each stamped with when it came:
-    only a line typed after a question answers it, never a stray "y" typed earlier
-    (or a second one after the last answer)."""
+    only a line typed after the offer arrived answers it, never a stray "y" typed
+    earlier (or a second one after the last answer)."""
 
     def __init__(self, share: BrowserShare) -> None:
         self._share = share
-        self._offers: asyncio.Queue[UploadOffer] = asyncio.Queue()
+        self._offers: asyncio.Queue[tuple[float, UploadOffer]] = asyncio.Queue()
         self._lines: asyncio.Queue[tuple[float, str]] = asyncio.Queue()
         loop = asyncio.get_running_loop()
 
@@ -69,18 +69,17 @@ class Prompter:
         self._task = asyncio.create_task(self._ask())
 
     def offer(self, offer: UploadOffer) -> None:
-        self._offers.put_nowait(offer)
+        self._offers.put_nowait((time.monotonic(), offer))
 
     async def _ask(self) -> None:
         while True:
-            offer = await self._offers.get()
+            arrived, offer = await self._offers.get()
             question = (
                 f"Accept '{offer.name}' ({human_size(offer.size)}) from {offer.remote}? [y/N] "
             )
             print(question, end="", flush=True)
-            asked = time.monotonic()
             typed, line = await self._lines.get()
-            while typed < asked:
+            while typed < arrived:
                 typed, line = await self._lines.get()
             answer = line.strip().lower() in ("y", "yes")
             if not self._share.decide(offer.id, answer):

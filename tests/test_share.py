@@ -628,7 +628,8 @@ def test_a_y_typed_before_the_question_does_not_answer_it(
     try:
         url = share.url(HOST)
         share.wait_for("you are asked about each one")
-        os.write(terminal, b"y\n")  # typed ahead, before anything was asked
+        os.write(terminal, b"y\n")  # typed ahead, well before anything was asked
+        time.sleep(0.3)
         answers: list[tuple[int, dict[str, Any]]] = []
         asking = threading.Thread(target=lambda: answers.append(post_offer(url, "evil.sh", 3)))
         asking.start()
