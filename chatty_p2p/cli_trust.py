@@ -112,32 +112,34 @@ async def cmd_trust_change(args: argparse.Namespace) -> int:
     return 0
 
 
+SETTINGS = {
+    # command: (operation, what it means on, what it means off)
+    "trusted-only": (
+        "trusted_only",
+        "only paired peers may connect now",
+        "unverified peers may connect again (their offers still ask)",
+    ),
+    "auto-copy": (
+        "auto_copy",
+        "text from paired peers now goes straight to the clipboard",
+        "received text no longer touches the clipboard",
+    ),
+    "auto-accept": (
+        "auto_accept",
+        "offers from trusted peers are now accepted without asking",
+        "every offer now waits for your answer",
+    ),
+}
+
+
 async def cmd_setting(args: argparse.Namespace) -> int:
     from chatty_p2p.cli import open_backend
 
     on = args.state == "on"
+    op, said_on, said_off = SETTINGS[args.command]
     async with open_backend(args, network=False) as backend:
-        if args.command == "trusted-only":
-            await backend.call("trusted_only", on=on)
-            print(
-                "only paired peers may connect now"
-                if on
-                else "unverified peers may connect again (their offers still ask)"
-            )
-        elif args.command == "auto-copy":
-            await backend.call("auto_copy", on=on)
-            print(
-                "text from paired peers now goes straight to the clipboard"
-                if on
-                else "received text no longer touches the clipboard"
-            )
-        else:
-            await backend.call("auto_accept", on=on)
-            print(
-                "offers from trusted peers are now accepted without asking"
-                if on
-                else "every offer now waits for your answer"
-            )
+        await backend.call(op, on=on)
+    print(said_on if on else said_off)
     return 0
 
 

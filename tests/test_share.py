@@ -65,8 +65,15 @@ async def running(
     receive: Path | None,
     on_upload: Callable[[UploadOffer], None] | None = None,
     timeout: float = 60,
+    accept_all: bool = False,
 ) -> AsyncIterator[tuple[BrowserShare, list[ShareEvent]]]:
+    """A share on loopback; ``accept_all`` says yes to every upload at once."""
     events: list[ShareEvent] = []
+    if accept_all:
+
+        def on_upload(o: UploadOffer) -> None:
+            share.decide(o.id, True)
+
     share = BrowserShare(
         paths, receive, host=HOST, timeout=timeout, on_upload=on_upload, on_event=events.append
     )
@@ -379,11 +386,7 @@ async def test_an_accepted_upload_lands_under_a_fresh_name(shared: dict[str, Pat
 
 async def test_a_body_other_than_the_offered_size_is_refused(shared: dict[str, Path]) -> None:
     inbox = shared["inbox"]
-
-    def accept(o: UploadOffer) -> None:
-        share.decide(o.id, True)
-
-    async with running([shared["report"]], inbox, on_upload=accept) as (share, _):
+    async with running([shared["report"]], inbox, accept_all=True) as (share, _):
         base = base_of(share)
         for body in (b"x" * 20, b"x" * 9):
             status, reply = await offer(share.port, base, "ten.txt", 10)
@@ -397,11 +400,7 @@ async def test_a_body_other_than_the_offered_size_is_refused(shared: dict[str, P
 
 async def test_an_upload_cut_short_leaves_nothing(shared: dict[str, Path]) -> None:
     inbox = shared["inbox"]
-
-    def accept(o: UploadOffer) -> None:
-        share.decide(o.id, True)
-
-    async with running([shared["report"]], inbox, on_upload=accept) as (share, events):
+    async with running([shared["report"]], inbox, accept_all=True) as (share, events):
         base = base_of(share)
         status, reply = await offer(share.port, base, "movie.mp4", 5_000_000)
         assert status == 200
@@ -418,10 +417,7 @@ async def test_an_upload_cut_short_leaves_nothing(shared: dict[str, Path]) -> No
 
 
 async def test_limits_on_what_a_browser_sends(shared: dict[str, Path]) -> None:
-    def accept(o: UploadOffer) -> None:
-        share.decide(o.id, True)
-
-    async with running([shared["report"]], shared["inbox"], on_upload=accept) as (share, _):
+    async with running([shared["report"]], shared["inbox"], accept_all=True) as (share, _):
         base, port = base_of(share), share.port
         status, _, _ = await fetch(port, "GET", base, headers={"X-Big": "a" * 10_000})
         assert status == 431
