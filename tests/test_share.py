@@ -25,7 +25,7 @@ import time
 import urllib.parse
 import urllib.request
 import zipfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -580,14 +580,28 @@ def test_the_command_declines_uploads_with_no_terminal_to_ask(
     assert files_in(inbox) == []
 
 
-def test_the_command_asks_on_its_terminal(tmp_path: Path, shared: dict[str, Path]) -> None:
-    inbox = shared["inbox"]
+@contextlib.contextmanager
+def share_on_a_terminal(
+    tmp_path: Path, shared: dict[str, Path]
+) -> Iterator[tuple[ShareProcess, int, str]]:
+    """``chatty share`` whose stdin is a real terminal (a pty) the test types into."""
     terminal, stdin = pty.openpty()
-    share = chatty_share(tmp_path, str(shared["report"]), "--receive-to", str(inbox), stdin=stdin)
+    share = chatty_share(
+        tmp_path, str(shared["report"]), "--receive-to", str(shared["inbox"]), stdin=stdin
+    )
     os.close(stdin)
     try:
         url = share.url(HOST)
         share.wait_for("you are asked about each one")
+        yield share, terminal, url
+    finally:
+        share.kill()
+        os.close(terminal)
+
+
+def test_the_command_asks_on_its_terminal(tmp_path: Path, shared: dict[str, Path]) -> None:
+    inbox = shared["inbox"]
+    with share_on_a_terminal(tmp_path, shared) as (share, terminal, url):
         answers = []
         for name, typed in (("no.txt", b"\n"), ("yes.txt", b"y\n")):
             asking = threading.Thread(target=lambda n=name: answers.append(post_offer(url, n, 3)))
@@ -605,9 +619,6 @@ def test_the_command_asks_on_its_terminal(tmp_path: Path, shared: dict[str, Path
         share.wait_for("received yes.txt")
         share.proc.send_signal(signal.SIGINT)
         code, out, _ = share.finish()
-    finally:
-        share.kill()
-        os.close(terminal)
     assert code == 0
     assert f"Accept 'no.txt' (3 B) from {HOST}? [y/N]" in out
     assert f"Accept 'yes.txt' (3 B) from {HOST}? [y/N]" in out
@@ -618,12 +629,7 @@ def test_a_y_typed_before_the_question_does_not_answer_it(
     tmp_path: Path, shared: dict[str, Path]
 ) -> None:
     inbox = shared["inbox"]
-    terminal, stdin = pty.openpty()
-    share = chatty_share(tmp_path, str(shared["report"]), "--receive-to", str(inbox), stdin=stdin)
-    os.close(stdin)
-    try:
-        url = share.url(HOST)
-        share.wait_for("you are asked about each one")
+    with share_on_a_terminal(tmp_path, shared) as (share, terminal, url):
         os.write(terminal, b"y\n")  # typed ahead, well before anything was asked
         time.sleep(0.3)
         answers: list[tuple[int, dict[str, Any]]] = []
@@ -633,9 +639,6 @@ def test_a_y_typed_before_the_question_does_not_answer_it(
         os.write(terminal, b"\n")  # the person, having read the question, says no
         asking.join(10)
         assert [(status, reply["state"]) for status, reply in answers] == [(403, "declined")]
-    finally:
-        share.kill()
-        os.close(terminal)
     assert files_in(inbox) == []
 
 
