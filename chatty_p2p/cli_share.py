@@ -51,37 +51,43 @@ class Prompter:
     """Asks about offers one at a time on the terminal.
 
     Lines are read from the start by a daemon thread (so a pending ``input`` never
-    keeps the process alive after the share ends), each stamped with when it came:
-    only a line typed after the offer arrived answers it, never a stray "y" typed
-    earlier (or a second one after the last answer)."""
+    keeps the process alive after the share ends) and handed to the event loop,
+    which drops any that come while no offer is waiting: a stray "y" typed before
+    anything was offered must not accept the next file. The check is made on the
+    loop, where an offer and its log line happen in one step, so a line typed on
+    seeing that line is never mistaken for an early one."""
 
     def __init__(self, share: BrowserShare) -> None:
         self._share = share
-        self._offers: asyncio.Queue[tuple[float, UploadOffer]] = asyncio.Queue()
-        self._lines: asyncio.Queue[tuple[float, str]] = asyncio.Queue()
+        self._offers: asyncio.Queue[UploadOffer] = asyncio.Queue()
+        self._lines: asyncio.Queue[str] = asyncio.Queue()
+        self._waiting = 0
         loop = asyncio.get_running_loop()
 
         def read() -> None:
             for line in sys.stdin:
-                loop.call_soon_threadsafe(self._lines.put_nowait, (time.monotonic(), line))
+                loop.call_soon_threadsafe(self._typed, line)
 
         threading.Thread(target=read, name="share-stdin", daemon=True).start()
         self._task = asyncio.create_task(self._ask())
 
+    def _typed(self, line: str) -> None:
+        if self._waiting:
+            self._lines.put_nowait(line)
+
     def offer(self, offer: UploadOffer) -> None:
-        self._offers.put_nowait((time.monotonic(), offer))
+        self._waiting += 1
+        self._offers.put_nowait(offer)
 
     async def _ask(self) -> None:
         while True:
-            arrived, offer = await self._offers.get()
+            offer = await self._offers.get()
             question = (
                 f"Accept '{offer.name}' ({human_size(offer.size)}) from {offer.remote}? [y/N] "
             )
             print(question, end="", flush=True)
-            typed, line = await self._lines.get()
-            while typed < arrived:
-                typed, line = await self._lines.get()
-            answer = line.strip().lower() in ("y", "yes")
+            answer = (await self._lines.get()).strip().lower() in ("y", "yes")
+            self._waiting -= 1
             if not self._share.decide(offer.id, answer):
                 print(f"too late: the offer of '{offer.name}' is no longer waiting", flush=True)
 
