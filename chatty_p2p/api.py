@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from chatty_p2p.errors import ChattyError
+from chatty_p2p.errors import ChattyError, UnknownPeer
 from chatty_p2p.files import TransferInfo
 from chatty_p2p.node import Node, Peer, parse_address
 
@@ -25,12 +25,24 @@ async def _peers(node: Node) -> dict[str, Any]:
     return {"peers": [p.to_dict() for p in node.peers()]}
 
 
+async def _find(node: Node, spec: str) -> Peer:
+    """``node.resolve``, saying why a short run of hex digits matched nothing: ids are
+    matched from their fourth character on, so ``07`` could only ever be a name."""
+    try:
+        return await node.resolve(spec)
+    except UnknownPeer as exc:
+        typed = spec.strip().lower()
+        if 0 < len(typed) < 4 and all(c in "0123456789abcdef" for c in typed):
+            raise UnknownPeer(f"an id prefix needs at least four characters: {exc}") from None
+        raise
+
+
 async def _resolve(node: Node, peer: str) -> dict[str, Any]:
-    return {"peer": (await node.resolve(peer)).to_dict()}
+    return {"peer": (await _find(node, peer)).to_dict()}
 
 
 async def _say(node: Node, peer: str, text: str, kind: str = "text") -> dict[str, Any]:
-    target = await node.resolve(peer)
+    target = await _find(node, peer)
     stored = await node.send_text(target.id, text, kind)
     return {"peer": target.to_dict(), "message": stored.to_dict()}
 
@@ -49,7 +61,7 @@ async def _add(node: Node, address: str) -> dict[str, Any]:
 async def _known(node: Node, peer: str) -> Peer:
     if parse_address(peer) is not None:
         raise ChattyError("name the peer by its name or id, not by address")
-    return await node.resolve(peer)
+    return await _find(node, peer)
 
 
 async def _forget(node: Node, peer: str) -> dict[str, Any]:
@@ -67,7 +79,7 @@ async def _history(node: Node, peer: str, limit: int = 50) -> dict[str, Any]:
 
 
 async def _send(node: Node, peer: str, paths: list[str]) -> dict[str, Any]:
-    target = await node.resolve(peer)
+    target = await _find(node, peer)
     info = await node.send_files(target.id, [Path(p) for p in paths])
     return {"peer": target.to_dict(), "transfer": info.to_dict()}
 

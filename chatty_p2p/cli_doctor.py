@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import argparse
 import textwrap
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from chatty_p2p import config, doctor
-from chatty_p2p.control import ControlClient
+from chatty_p2p import config
 from chatty_p2p.errors import ChattyError
-from chatty_p2p.node import lock_is_held
+
+if TYPE_CHECKING:
+    from chatty_p2p import doctor
 
 MARKS = {"ok": "ok", "warn": "warning", "problem": "PROBLEM"}
 WIDTH = 96
@@ -23,8 +24,10 @@ WIDTH = 96
 
 async def _running(args: argparse.Namespace) -> tuple[dict[str, Any] | None, list[Any], str]:
     """The running Chatty's ``id`` and peers, or why they could not be had."""
+    from chatty_p2p.control import ControlClient
+
     directory = config.data_dir(args.data_dir)
-    if not lock_is_held(directory):
+    if not config.lock_is_held(directory):
         return None, [], ""
     try:
         client = await ControlClient.connect(directory, wait=3.0)
@@ -71,6 +74,7 @@ def render(report: doctor.Report) -> str:
 
 
 async def cmd_doctor(args: argparse.Namespace) -> int:
+    from chatty_p2p import doctor
     from chatty_p2p.cli import print_json
 
     info, peers, trouble = await _running(args)

@@ -3,7 +3,12 @@
 Like the rest of the CLI they talk to a backend (the daemon's node or one of
 their own). A command that moves bytes (``send``, or ``accept`` without a
 daemon) stays until the transfer ends and shows a progress bar; its last line
-says what happened: verified and where, or why not.
+says what happened: verified and where, or why not. It stops waiting sooner,
+saying so, when the peer is away for longer than ``--wait``: the transfer is
+kept, and goes on when the peer is back.
+
+Imported by every ``chatty`` run to build the parser, so the transfer stack
+and rich are imported inside the commands that use them.
 """
 
 from __future__ import annotations
@@ -11,35 +16,36 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-
-from chatty_p2p.files import human_size, items
-
 if TYPE_CHECKING:
-    from chatty_p2p.cli import Events
+    from chatty_p2p.cli_node import Events
 
 ENDED = ("done", "failed", "declined", "cancelled", "expired")
+SEND_EPILOG = """\
+exit status: 0 once the receiver verified every file, and also when the peer stays
+offline for --wait seconds (the offer is kept and made when it is back; the last line
+says so); 1 when the transfer failed, was declined or cancelled, or was interrupted
+for longer than --wait (`chatty resume ID` continues it)."""
 
 
-def describe_transfer(event: dict[str, Any]) -> str | None:
-    """One line for a transfer event in the daemon's log; None for progress ticks."""
+def describe_transfer(event: dict[str, Any], options: str = "") -> str | None:
+    """One line for a transfer event in the daemon's log; None for progress ticks.
+    ``options`` (``--data-dir …``) go into the commands it tells the user to run."""
+    from chatty_p2p.files import human_size, items
+
     t = event["transfer"]
     short = t["id"][:8]
     what = f"{', '.join(t['names'][:3])} ({items(t['count'])}, {human_size(t['size'])})"
     if event["type"] == "transfer-offered":
+        sender = t["peer_name"]
+        if (event.get("peer") or {}).get("trust") == "unverified":
+            sender += " (unverified: not paired, so it may not be who it says)"
         return (
-            f"{t['peer_name']} offers {what}. Accept with `chatty accept {short}` "
-            f"or decline with `chatty decline {short}`"
+            f"{sender} offers {what}. Accept with `chatty accept {short}{options}` "
+            f"or decline with `chatty decline {short}{options}`"
         )
     if event["type"] != "transfer":
         return None
@@ -54,8 +60,34 @@ def describe_transfer(event: dict[str, Any]) -> str | None:
     return line
 
 
-async def follow(events: Events, transfer_id: str, show_bar: bool) -> dict[str, Any]:
-    """Show progress of one transfer until it ends; returns its last state."""
+@dataclass
+class Followed:
+    """Where ``follow`` left a transfer."""
+
+    transfer: dict[str, Any]
+    seconds: float
+    """How long its bytes moved: from its first ``running`` on, not the wait for consent."""
+    stalled: bool = False
+    """It had not ended: the peer was away (or the transfer interrupted) for ``wait`` s."""
+
+
+async def follow(
+    events: Events, t: dict[str, Any], show_bar: bool, online: bool, wait: float
+) -> Followed:
+    """Show progress of one transfer until it ends, or until it has waited ``wait``
+    seconds for an absent peer (``online`` says whether the peer is there now) or
+    in ``interrupted``: nothing moves then until the peer is back, which may be never."""
+    import asyncio
+
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -63,63 +95,107 @@ async def follow(events: Events, transfer_id: str, show_bar: bool) -> dict[str, 
         TransferSpeedColumn(),
         TimeRemainingColumn(),
     )
+    running_since: float | None = None
+    stuck_since: float | None = None
     with Progress(*columns, disable=not show_bar, transient=True) as bar:
         task = bar.add_task("waiting for the peer", total=None)
         while True:
-            event = await events.get()
-            t = event.get("transfer")
-            if t is None or t["id"] != transfer_id:
+            now = time.monotonic()
+            stuck = t["state"] == "interrupted" or (t["state"] == "offered" and not online)
+            stuck_since = (stuck_since or now) if stuck else None
+            try:
+                left = None if stuck_since is None else stuck_since + wait - now
+                async with asyncio.timeout(left):
+                    event = await events.get()
+            except TimeoutError:
+                return Followed(t, _since(running_since), stalled=True)
+            about = (event.get("peer") or {}).get("id")
+            if about == t["peer_id"] and event["type"] in ("peer-online", "peer-offline"):
+                online = event["type"] == "peer-online"
+            update = event.get("transfer")
+            if update is None or update["id"] != t["id"]:
                 continue
+            t = update
             if t["state"] == "running":
+                running_since = running_since or time.monotonic()
                 bar.update(task, description="sending" if t["outgoing"] else "receiving")
             bar.update(task, total=t["size"], completed=t["done_bytes"])
             if event["type"] == "transfer" and t["state"] in ENDED:
-                return dict(t)
+                return Followed(dict(t), _since(running_since))
 
 
-def final_line(t: dict[str, Any], seconds: float) -> tuple[str, int]:
-    """What to print when a transfer ended, and the exit status."""
+def _since(start: float | None) -> float:
+    return 0.0 if start is None else time.monotonic() - start
+
+
+def final_line(end: Followed, local: bool) -> tuple[str, int]:
+    """What to print when ``follow`` returned, and the exit status (see ``SEND_EPILOG``)."""
+    from chatty_p2p.files import human_size, items
+
+    t, seconds = end.transfer, end.seconds
+    short, name = t["id"][:8], t["peer_name"]
+    later = "the next time Chatty runs here while it is online" if local else "when it is back"
+    if end.stalled and t["state"] == "offered":
+        return f"{name} is offline: the offer ({short}) is kept and made {later}", 0
+    if end.stalled:
+        why = t["error"] or "the connection was lost"
+        return f"transfer {short} interrupted ({why}): it resumes {later}", 1
     size = human_size(t["size"])
     if t["state"] != "done":
-        return f"transfer {t['id'][:8]} {t['state']}: {t['error'] or 'no reason given'}", 1
+        error = t["error"] or "no reason given"
+        # Errors that name what happened ("desk declined") need no state in front.
+        return f"transfer {short}{'' if t['state'] in error else ' ' + t['state']}: {error}", 1
     rate = f", {human_size(t['size'] / seconds)}/s" if seconds > 0 else ""
     if t["outgoing"]:
         return (
-            f"sent {items(t['count'])} ({size}) to {t['peer_name']}: verified by the "
+            f"sent {items(t['count'])} ({size}) to {name}: verified by the "
             f"receiver in {seconds:.1f} s{rate}",
             0,
         )
     return f"received {items(t['count'])} ({size}), verified, saved in {t['folder']}", 0
 
 
+def _show_bar(args: argparse.Namespace) -> bool:
+    return not args.json and sys.stdout.isatty()
+
+
 async def cmd_send(args: argparse.Namespace) -> int:
-    from chatty_p2p.cli import open_backend, print_json, resolve
+    from chatty_p2p.cli import print_json
+    from chatty_p2p.cli_node import open_backend, resolve
+    from chatty_p2p.files import human_size, items
 
     paths = [str(Path(p).expanduser().absolute()) for p in args.paths]
     async with open_backend(args) as backend:
         events = await backend.subscribe()
         peer = await resolve(backend, args.peer, args.wait)
-        started = time.monotonic()
         t = (await backend.call("send", peer=peer["id"], paths=paths))["transfer"]
         if not args.json:
+            waiting = (
+                "waiting for it to accept"
+                if peer["online"]
+                else f"it is offline; waiting up to {args.wait:g} s for it"
+            )
             print(
                 f"offered {', '.join(t['names'][:3])} ({items(t['count'])}, "
-                f"{human_size(t['size'])}) to {peer['name']}; waiting for it to accept"
+                f"{human_size(t['size'])}) to {peer['name']}; {waiting}",
+                flush=True,
             )
         if not args.follow and not backend.local:
             return 0
         try:
-            t = await follow(events, t["id"], show_bar=not args.json and sys.stdout.isatty())
+            end = await follow(events, t, _show_bar(args), peer["online"], args.wait)
         except KeyboardInterrupt:  # pragma: no cover (interactive)
             print("interrupted: the transfer resumes when both sides run Chatty again")
             return 130
-    line, status = final_line(t, time.monotonic() - started)
-    print_json(t) if args.json else print(line)
+    line, status = final_line(end, backend.local)
+    print_json(end.transfer) if args.json else print(line)
     return status
 
 
 async def cmd_transfers(args: argparse.Namespace) -> int:
-    from chatty_p2p.cli import open_backend, print_json
+    from chatty_p2p.cli import print_json
+    from chatty_p2p.cli_node import open_backend
+    from chatty_p2p.files import human_size
 
     async with open_backend(args, network=False) as backend:
         rows = (await backend.call("transfers"))["transfers"]
@@ -142,17 +218,17 @@ async def cmd_transfers(args: argparse.Namespace) -> int:
 
 
 async def cmd_transfer_action(args: argparse.Namespace) -> int:
-    from chatty_p2p.cli import open_backend, print_json
+    from chatty_p2p.cli import print_json
+    from chatty_p2p.cli_node import open_backend
 
     async with open_backend(args) as backend:
         events = await backend.subscribe()
-        started = time.monotonic()
         t = (await backend.call(args.action, transfer=args.transfer))["transfer"]
         if backend.local and args.action in ("accept", "resume") and not t["outgoing"]:
             # No daemon: this command's own node must stay up while the bytes move.
-            t = await follow(events, t["id"], show_bar=not args.json and sys.stdout.isatty())
-            line, status = final_line(t, time.monotonic() - started)
-            print_json(t) if args.json else print(line)
+            end = await follow(events, t, _show_bar(args), True, args.wait)
+            line, status = final_line(end, backend.local)
+            print_json(end.transfer) if args.json else print(line)
             return status
     if args.json:
         print_json(t)
@@ -162,7 +238,7 @@ async def cmd_transfer_action(args: argparse.Namespace) -> int:
 
 
 async def cmd_download_dir(args: argparse.Namespace) -> int:
-    from chatty_p2p.cli import open_backend
+    from chatty_p2p.cli_node import open_backend
 
     folder = str(Path(args.folder).expanduser().absolute()) if args.folder else None
     async with open_backend(args, network=False) as backend:
@@ -174,9 +250,17 @@ async def cmd_download_dir(args: argparse.Namespace) -> int:
 def register(add: Any) -> None:
     """Add the file commands to the parser; ``add(name, help)`` makes a subparser."""
     p = add("send", "send files or folders to a peer")
+    p.epilog = SEND_EPILOG
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.add_argument("peer", metavar="PEER", help="name, id prefix or host:port")
     p.add_argument("paths", nargs="+", metavar="PATH")
-    p.add_argument("--wait", type=float, default=5.0, help="seconds to wait for the peer")
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=5.0,
+        help="seconds to wait for the peer to be found, and to come back while it is away "
+        "(default 5)",
+    )
     p.add_argument(
         "--no-follow",
         dest="follow",
@@ -199,4 +283,11 @@ def register(add: Any) -> None:
     ):
         p = add(action, help_text)
         p.add_argument("transfer", metavar="ID", help="transfer id or its first characters")
+        if action in ("accept", "resume"):
+            p.add_argument(
+                "--wait",
+                type=float,
+                default=30.0,
+                help="without a daemon: seconds to wait while the sender is away (default 30)",
+            )
         p.set_defaults(func=cmd_transfer_action, action=action)

@@ -10,28 +10,28 @@ to take them all.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
-import signal
-import sqlite3
 import sys
-import threading
 import time
 from pathlib import Path
-from typing import Any
-
-import platformdirs
-import segno
+from typing import TYPE_CHECKING, Any
 
 from chatty_p2p import config
 from chatty_p2p.errors import ChattyError
-from chatty_p2p.files import human_size
-from chatty_p2p.share import NOT_ENCRYPTED, BrowserShare, ShareEvent, UploadOffer
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from chatty_p2p.share import BrowserShare, UploadOffer
 
 
 def default_receive_dir(data_dir: Path) -> Path:
     """The download folder set in Chatty's settings, read without starting a node
     (which would lock the data dir a daemon may be using); else the default."""
+    import sqlite3
+
+    import platformdirs
+
     with contextlib.suppress(sqlite3.Error):
         db = sqlite3.connect(f"{(data_dir / 'chatty.db').as_uri()}?mode=ro", uri=True)
         try:
@@ -50,25 +50,24 @@ def stamp() -> str:
 class Prompter:
     """Asks about offers one at a time on the terminal.
 
-    Lines are read from the start by a daemon thread (so a pending ``input`` never
-    keeps the process alive after the share ends) and handed to the event loop,
-    which drops any that come while no offer is waiting: a stray "y" typed before
+    Lines are read from the start (by ``read_terminal``'s daemon thread, so a pending
+    read never keeps the process alive after the share ends) and handed to the event
+    loop, which drops any that come while no offer is waiting: a stray "y" typed before
     anything was offered must not accept the next file. The check is made on the
     loop, where an offer and its log line happen in one step, so a line typed on
-    seeing that line is never mistaken for an early one."""
+    seeing that line is never mistaken for an early one. The end of input (Ctrl-D)
+    answers no."""
 
     def __init__(self, share: BrowserShare) -> None:
+        import asyncio
+
+        from chatty_p2p.cli import read_terminal
+
         self._share = share
         self._offers: asyncio.Queue[UploadOffer] = asyncio.Queue()
         self._lines: asyncio.Queue[str] = asyncio.Queue()
         self._waiting = 0
-        loop = asyncio.get_running_loop()
-
-        def read() -> None:
-            for line in sys.stdin:
-                loop.call_soon_threadsafe(self._typed, line)
-
-        threading.Thread(target=read, name="share-stdin", daemon=True).start()
+        read_terminal(self._typed)
         self._task = asyncio.create_task(self._ask())
 
     def _typed(self, line: str) -> None:
@@ -80,6 +79,8 @@ class Prompter:
         self._offers.put_nowait(offer)
 
     async def _ask(self) -> None:
+        from chatty_p2p.files import human_size
+
         while True:
             offer = await self._offers.get()
             question = (
@@ -96,7 +97,11 @@ class Prompter:
 
 
 async def cmd_share(args: argparse.Namespace) -> int:
+    import asyncio
+    import signal
+
     from chatty_p2p.cli import print_json
+    from chatty_p2p.share import BrowserShare, ShareEvent
 
     if len(args.interface) > 1:
         return usage_error("share listens on one --interface address (or on all without it)")
@@ -161,7 +166,10 @@ async def cmd_share(args: argparse.Namespace) -> int:
 
 def announce(share: BrowserShare, args: argparse.Namespace, asks: bool) -> None:
     """What a person needs to hand the share over: addresses, QR code, caveats."""
+    import segno
+
     from chatty_p2p.cli import print_json
+    from chatty_p2p.share import NOT_ENCRYPTED
 
     urls = share.urls()
     if args.json:
@@ -191,8 +199,9 @@ def duration(seconds: float) -> str:
 
 
 def usage_error(message: str) -> int:
+    """One line and status 1, as every other command fails."""
     print(f"chatty share: {message}", file=sys.stderr)
-    return 2
+    return 1
 
 
 def register(add: Any) -> None:

@@ -10,21 +10,20 @@ on the other device, with no exchange at all.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import sys
 from typing import TYPE_CHECKING, Any
 
 from chatty_p2p.errors import ChattyError
-from chatty_p2p.identity import short_id
-from chatty_p2p.trust import PAIR_TTL
 
 if TYPE_CHECKING:
-    from chatty_p2p.cli import Events
+    from chatty_p2p.cli_node import Events
 
 
-def describe_pairing(event: dict[str, Any]) -> str:
-    """One line for a pairing event in the daemon's log and the chat."""
+def describe_pairing(event: dict[str, Any], options: str = "") -> str:
+    """One line for a pairing event in the daemon's log and the chat; ``options``
+    (``--data-dir …``) go into the command it tells the user to run."""
+    from chatty_p2p.cli import short_id
+
     p = event["pairing"]
     name, short = p["peer_name"], short_id(p["peer_id"])
     match p["state"]:
@@ -32,7 +31,7 @@ def describe_pairing(event: dict[str, Any]) -> str:
             digits = p["code"].replace(" ", "")
             return (
                 f"{name} asks to pair; code {p['code']}. If {name} shows the same code, "
-                f"run: chatty pair {short} --code {digits}"
+                f"run: chatty pair {short} --code {digits}{options}"
             )
         case "compare":
             return f"pairing with {name}: code {p['code']}"
@@ -46,7 +45,8 @@ def describe_pairing(event: dict[str, Any]) -> str:
 
 
 async def cmd_pair(args: argparse.Namespace) -> int:
-    from chatty_p2p.cli import open_backend, peer_label, print_json, resolve
+    from chatty_p2p.cli import peer_label, print_json
+    from chatty_p2p.cli_node import open_backend, resolve
 
     async with open_backend(args) as backend:
         if args.fingerprint:
@@ -69,7 +69,7 @@ async def cmd_pair(args: argparse.Namespace) -> int:
                 f"shown on {peer['name']}"
             )
         if args.code is None:
-            answer = await asyncio.to_thread(input, "Does it show the same code? [y/N] ")
+            answer = await _ask(events, peer, "Does it show the same code? [y/N] ")
             if answer.strip().lower() not in ("y", "yes"):
                 await backend.call("pair_reject", peer=peer["id"])
                 print("Not paired: the codes differ. Someone may be in between; do not pair here.")
@@ -88,18 +88,51 @@ async def cmd_pair(args: argparse.Namespace) -> int:
 
 
 async def _outcome(events: Events, peer_id: str, info: dict[str, Any]) -> dict[str, Any]:
-    with contextlib.suppress(TimeoutError):
+    """The pairing's end (``paired`` or ``failed``); ``info`` if none came in time
+    (the node fails a pairing nobody finishes after ``PAIR_TTL``, so this is a bound
+    only for a node that went quiet)."""
+    import asyncio
+
+    from chatty_p2p.trust import PAIR_TTL
+
+    try:
         async with asyncio.timeout(PAIR_TTL):
             while True:
                 event = await events.get()
                 p = event.get("pairing")
                 if p and p["peer_id"] == peer_id and p["state"] in ("paired", "failed"):
                     return dict(p)
-    return info
+    except TimeoutError:
+        return info
+
+
+async def _ask(events: Events, peer: dict[str, Any], question: str) -> str:
+    """The user's answer to ``question``, unless the pairing ends first: the other side
+    said no, went offline, or nobody answered in time. Then the question is moot and
+    waiting on the terminal would hang: say why and stop."""
+    import asyncio
+
+    from chatty_p2p.cli import read_terminal
+
+    typed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    print(question, end="", flush=True)
+    read_terminal(lambda line: None if typed.done() else typed.set_result(line))
+    ended = asyncio.create_task(_outcome(events, peer["id"], {}))
+    either: set[asyncio.Future[Any]] = {typed, ended}
+    try:
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        ended.cancel()
+    if typed.done():
+        return typed.result()
+    print()
+    why = (ended.result() or {}).get("error") or "nobody confirmed the code in time"
+    raise ChattyError(f"not paired with {peer['name']}: {why}")
 
 
 async def cmd_trust_change(args: argparse.Namespace) -> int:
-    from chatty_p2p.cli import open_backend, peer_label
+    from chatty_p2p.cli import peer_label
+    from chatty_p2p.cli_node import open_backend
 
     async with open_backend(args, network=False) as backend:
         if args.command == "unpair":
@@ -133,7 +166,7 @@ SETTINGS = {
 
 
 async def cmd_setting(args: argparse.Namespace) -> int:
-    from chatty_p2p.cli import open_backend
+    from chatty_p2p.cli_node import open_backend
 
     on = args.state == "on"
     op, said_on, said_off = SETTINGS[args.command]

@@ -9,6 +9,13 @@ second node with the same identity. Lines of JSON each way::
     ← {"id": 1, "ok": true, "result": {...}}      or  {"id": 1, "ok": false, "error": "..."}
     → {"id": 2, "op": "subscribe"}
     ← {"event": {...}}                            (one per node event, from then on)
+
+Lines are ASCII: JSON's ``\\u`` escapes carry any string, a file name that is
+not UTF-8 (held as lone surrogates by Python) included, so such a path
+arrives intact where the node reads it from disk.
+
+The client side is what ``chatty say`` runs through a daemon, so this module
+imports the node only where the server needs it.
 """
 
 from __future__ import annotations
@@ -18,11 +25,13 @@ import contextlib
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from chatty_p2p import api, errors
+from chatty_p2p import errors
 from chatty_p2p.errors import ChattyError
-from chatty_p2p.node import Node
+
+if TYPE_CHECKING:
+    from chatty_p2p.node import Node
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +70,9 @@ class ControlServer:
                     request = json.loads(line)
                     rid, op = request.get("id"), request["op"]
                     args = request.get("args") or {}
-                except (ValueError, KeyError, AttributeError):
+                    if not isinstance(op, str) or not isinstance(args, dict):
+                        raise ValueError
+                except (ValueError, KeyError, AttributeError, TypeError):
                     _write(writer, {"ok": False, "error": "malformed request"})
                     continue
                 if op == "subscribe":
@@ -69,19 +80,30 @@ class ControlServer:
                         forwarder = asyncio.create_task(self._forward(writer))
                     _write(writer, {"id": rid, "ok": True, "result": {}})
                     continue
-                try:
-                    result = await api.call(self._node, op, args)
-                    _write(writer, {"id": rid, "ok": True, "result": result})
-                except ChattyError as exc:
-                    reply = {"ok": False, "error": str(exc), "kind": type(exc).__name__}
-                    _write(writer, {"id": rid, **reply})
-        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+                _write(writer, {"id": rid, **await self._answer(op, args)})
+        except ValueError:  # a line past MAX_LINE: say so, then hang up on that client
+            with contextlib.suppress(ConnectionError):
+                _write(writer, {"ok": False, "error": "request too long"})
+        except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
             if forwarder is not None:
                 forwarder.cancel()
             self._clients.discard(task)
             writer.close()
+
+    async def _answer(self, op: str, args: dict[str, Any]) -> dict[str, Any]:
+        """The reply to one request. A fault in the node while serving it is this
+        client's error, logged here: the socket must outlive any one request."""
+        from chatty_p2p import api
+
+        try:
+            return {"ok": True, "result": await api.call(self._node, op, args)}
+        except ChattyError as exc:
+            return {"ok": False, "error": str(exc), "kind": type(exc).__name__}
+        except Exception as exc:
+            log.exception("control request %r failed", op)
+            return {"ok": False, "error": f"{op} failed inside Chatty: {exc}"}
 
     async def _forward(self, writer: asyncio.StreamWriter) -> None:
         queue = self._node.subscribe()
@@ -94,18 +116,25 @@ class ControlServer:
 
 
 def _write(writer: asyncio.StreamWriter, obj: dict[str, Any]) -> None:
-    writer.write(json.dumps(obj, ensure_ascii=False).encode() + b"\n")
+    writer.write(json.dumps(obj).encode("ascii") + b"\n")
 
 
 class ControlClient:
     """The CLI's handle on a node in another process."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, data_dir: Path
+    ) -> None:
         self._reader = reader
         self._writer = writer
         self._next = 0
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
-        self._events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._events: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self._gone = ChattyError(
+            f"the Chatty daemon (or window) that owns {data_dir} stopped; start it again "
+            "and run this command again"
+        )
+        self._closed = False
         self._pump = asyncio.create_task(self._read())
 
     @classmethod
@@ -115,7 +144,7 @@ class ControlClient:
         while True:  # the owner may still be starting up
             try:
                 reader, writer = await asyncio.open_unix_connection(path, limit=MAX_LINE)
-                return cls(reader, writer)
+                return cls(reader, writer, data_dir)
             except OSError as exc:
                 if asyncio.get_running_loop().time() > deadline:
                     raise ChattyError(
@@ -124,6 +153,8 @@ class ControlClient:
                 await asyncio.sleep(0.1)
 
     async def _read(self) -> None:
+        """Hand replies and events over until the owner hangs up; then every waiting
+        call and event reader learns it stopped, rather than waiting for ever."""
         try:
             while line := await self._reader.readline():
                 message = json.loads(line)
@@ -131,11 +162,19 @@ class ControlClient:
                     self._events.put_nowait(message["event"])
                 elif (future := self._pending.pop(message.get("id"), None)) is not None:
                     future.set_result(message)
+        except (ConnectionError, ValueError):
+            pass
         finally:
+            self._closed = True
             for future in self._pending.values():
-                future.set_exception(ChattyError("the Chatty process went away"))
+                if not future.done():
+                    future.set_exception(self._gone)
+            self._pending.clear()
+            self._events.put_nowait(None)
 
     async def call(self, op: str, **args: Any) -> dict[str, Any]:
+        if self._closed:
+            raise self._gone
         self._next += 1
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[self._next] = future
@@ -151,7 +190,11 @@ class ControlClient:
 
     async def get(self) -> dict[str, Any]:
         """The next event pushed by the node, once subscribed with ``call("subscribe")``."""
-        return await self._events.get()
+        event = await self._events.get()
+        if event is None:
+            self._events.put_nowait(None)  # and for whoever asks next
+            raise self._gone
+        return event
 
     async def close(self) -> None:
         self._pump.cancel()

@@ -480,7 +480,7 @@ class FileTransfers:
         live = self.find(spec)
         if live.record.outgoing or live.record.state != "offered":
             raise ChattyError(f"transfer {live.record.id[:8]} is not an offer waiting for you")
-        self._answer(live, False, "declined")
+        self._answer(live, False)  # the state says it; no reason to repeat
         return self.info(live)
 
     def _answer(self, live: _Live, accepted: bool, reason: str = "", state: str = "") -> None:
@@ -671,7 +671,8 @@ class FileTransfers:
                     else:
                         name = self._peer_name(peer_id)
                         state = "expired" if "expired" in reason else "declined"
-                        self._set(live, state, f"{name} declined: {reason or 'no reason given'}")
+                        detail = f": {reason}" if reason else ""
+                        self._set(live, state, f"{name} declined{detail}")
             case CancelReceived(transfer_id=tid, reason=reason):
                 for outgoing in (True, False):
                     record = self._store.transfer((peer_id, tid, outgoing))

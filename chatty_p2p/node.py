@@ -1300,17 +1300,3 @@ async def _acquire_lock_soon(data_dir: Path) -> IO[str]:
             if time.monotonic() >= deadline:
                 raise
             await asyncio.sleep(0.05)
-
-
-def lock_is_held(data_dir: Path) -> bool:
-    try:
-        handle = open(data_dir / "node.lock", "a+")  # noqa: SIM115
-    except OSError:
-        return False
-    with handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        return False
