@@ -28,6 +28,7 @@ from chatty_p2p.errors import (
     PeerError,
     ProtocolError,
     RemoteProtocolError,
+    why_failed,
 )
 from chatty_p2p.identity import Identity, fingerprint
 from chatty_p2p.protocol import preamble
@@ -133,7 +134,13 @@ class Connection:
         pinger = asyncio.create_task(self._ping_forever())
         reason = "stopped"
         try:
-            reason = await self._read_loop(on_event)
+            try:
+                reason = await self._read_loop(on_event)
+            except Exception as exc:  # a bug: end this session, never leave it a ghost
+                log.exception("session with %s failed", self.peer.name)
+                self.session.fail(ProtocolError("the peer could not handle a frame", "internal"))
+                self._flush()
+                reason = f"internal error: {exc!r}"
             # Our own close or abort came first: that is why, not the EOF it caused.
             return self.finished.result() if self.finished.done() else reason
         finally:
@@ -152,7 +159,7 @@ class Connection:
                 self._writer.transport.abort()
                 return f"no answer for {DEAD_AFTER:.1f} s"
             except (OSError, ssl.SSLError) as exc:
-                return f"connection lost ({exc.__class__.__name__})"
+                return f"connection lost ({why_failed(exc)})"
             if not data:
                 return "connection closed"
             self.last_heard = self._loop.time()
@@ -341,7 +348,7 @@ async def dial(
             asyncio.open_connection(host, port), CONNECT_TIMEOUT
         )
     except (OSError, TimeoutError) as exc:
-        raise PeerError(f"cannot connect to {host} port {port}: {exc or 'timed out'}") from exc
+        raise PeerError(f"cannot connect to {host} port {port}: {why_failed(exc)}") from exc
     try:
         async with asyncio.timeout(HANDSHAKE_TIMEOUT):
             writer.write(preamble.encode_request(preamble.ChannelKind.CONTROL, identity.cert_der))

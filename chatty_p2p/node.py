@@ -68,6 +68,7 @@ from chatty_p2p.errors import (
 from chatty_p2p.files import FileTransfers, TransferInfo
 from chatty_p2p.identity import Identity, format_fingerprint, short_id
 from chatty_p2p.links import is_safe_url
+from chatty_p2p.memory import Trimmer
 from chatty_p2p.protocol.limits import Budget
 from chatty_p2p.protocol.preamble import ChannelKind
 from chatty_p2p.protocol.session import (
@@ -300,6 +301,7 @@ class Node:
         self._stopping = False
         self._boot = secrets.token_hex(8)
         self._admission = Admission()
+        self._trimmer = Trimmer()
         self.port = 0
 
     # ----- lifecycle -------------------------------------------------------
@@ -381,6 +383,7 @@ class Node:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._trimmer.cancel()
         self.store.close()
         if self._lock_file is not None:
             self._lock_file.close()
@@ -916,6 +919,11 @@ class Node:
     async def _serve(self, state: _PeerState, conn: Connection) -> None:
         reason = await conn.run(lambda c, e: self._on_session_event(state, c, e))
         log.info("session with %s ended: %s", state.name, reason)
+        if state.caught_up is conn:
+            # A peer that has left must not keep its session alive through this
+            # reference: its TLS objects and buffers are a third of a megabyte or more.
+            state.caught_up = None
+        self._trimmer.soon()
         if state.conn is not conn:
             return
         state.conn = None

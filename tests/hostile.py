@@ -187,10 +187,10 @@ class BulkServer:
                             return
 
             until(BulkType.OPEN)
-            conn.sendall(
-                encode_json(BulkType.ENTRIES, {"entries": self.entries})
-                + encode_json(BulkType.ENTRIES_END, {})
-            )
+            # ASCII-escaped, so a test may put what UTF-8 cannot carry (a lone
+            # surrogate) into a path, as a hostile sender can.
+            entries = json.dumps({"entries": self.entries}).encode()
+            conn.sendall(encode(BulkType.ENTRIES, entries) + encode_json(BulkType.ENTRIES_END, {}))
             until(BulkType.WANT_END)
             digest = blake3(self.payload).hexdigest()
             conn.sendall(

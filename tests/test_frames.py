@@ -82,3 +82,35 @@ def test_control_payload_must_be_a_json_object(payload: bytes) -> None:
 def test_json_frames_keep_unicode() -> None:
     (frame,) = FrameDecoder().feed(encode_json(FrameType.PROFILE, {"name": "Zoë 🖥"}))
     assert frame.json() == {"name": "Zoë 🖥"}
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        rb'{"body":"\ud800"}',
+        rb'{"body":"x\uDBFFy"}',  # a high half with no low half after it
+        rb'{"body":"\udc00"}',  # a low half alone
+        rb'{"entries":[["a/\ud800.txt","file",5,0]]}',  # nested, as in a bulk manifest
+        rb'{"\ud800":1}',  # a key
+    ],
+)
+def test_a_lone_surrogate_is_malformed(payload: bytes) -> None:
+    """``json`` decodes such an escape to a ``str`` that cannot be encoded again, so
+    every later length check or write would raise ``UnicodeEncodeError`` instead of
+    the protocol error the session turns into an ERROR frame."""
+    (frame,) = FrameDecoder().feed(encode(FrameType.MESSAGE, payload))
+    with pytest.raises(RemoteProtocolError) as err:
+        frame.json()
+    assert err.value.code == "malformed" and "surrogate" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("payload", "text"),
+    [
+        (rb'{"body":"\ud83d\ude00"}', "\U0001f600"),  # a pair is one character
+        (rb'{"body":"\\ud800"}', "\\ud800"),  # an escaped backslash, then letters
+    ],
+)
+def test_surrogate_pairs_and_lookalikes_pass(payload: bytes, text: str) -> None:
+    (frame,) = FrameDecoder().feed(encode(FrameType.MESSAGE, payload))
+    assert frame.json() == {"body": text}

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,10 @@ from tests.netlab import Daemon
 
 MEMORY_HEADROOM_KB = 100 * 1024
 """How much above its idle size the daemon may ever grow under all attacks together."""
+SETTLED_KB = 20 * 1024
+"""How close to its size before a flood the daemon must be once it is over…"""
+SETTLE_TIME = 60.0
+"""…and how soon."""
 
 
 class Target:
@@ -126,6 +130,149 @@ async def still_serving(target: Target, tmp_path: Path) -> None:
         await friend.stop()
     memory = target.memory()
     assert memory["VmHWM"] < target.idle_kb + MEMORY_HEADROOM_KB, memory
+
+
+async def under_attack(
+    target: Target, tmp_path: Path, name: str, attack: Callable[[threading.Event], None]
+) -> dict[str, int]:
+    """Run ``attack`` in a thread until it returns (it is told to stop once a friendly
+    peer has had a message delivered meanwhile), then wait for the daemon's memory to
+    come back within ``SETTLED_KB`` of where it was. Returns the figures in MB, and
+    prints them for the record (``pytest -s``)."""
+    before = target.memory()["VmRSS"]
+    stop, over = threading.Event(), threading.Event()
+    peak = before
+
+    def sample() -> None:
+        nonlocal peak
+        while not over.wait(0.1):
+            peak = max(peak, target.memory()["VmRSS"])
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    flood = asyncio.ensure_future(asyncio.to_thread(attack, stop))
+    try:
+        await asyncio.sleep(0.5)  # the flood is under way
+        await still_serving(target, tmp_path)  # a friend's round trip, during the attack
+        during = target.memory()["VmRSS"]
+    finally:
+        stop.set()
+        await flood
+        over.set()
+    ended = time.monotonic()
+    after = target.memory()["VmRSS"]
+    while after > before + SETTLED_KB and time.monotonic() - ended < SETTLE_TIME:
+        await asyncio.sleep(1)
+        after = target.memory()["VmRSS"]
+    figures = {
+        "before": before // 1024,
+        "during": during // 1024,
+        "peak": peak // 1024,
+        "after": after // 1024,
+        "settled_s": round(time.monotonic() - ended),
+    }
+    print(f"memory (MB) under {name}: {figures}")
+    assert after <= before + SETTLED_KB, figures
+    await still_serving(target, tmp_path)
+    return figures
+
+
+def strangers(tmp_path: Path, count: int) -> list[RawPeer]:
+    """``count`` peers with keys of their own, each from an address of its own
+    (127.0.1.2 and up: every 127/8 address is loopback on Linux)."""
+    return [
+        RawPeer(tmp_path / f"s{i}", source=f"127.0.{1 + i // 250}.{2 + i % 250}", name=f"s{i}")
+        for i in range(count)
+    ]
+
+
+SURROGATES = {
+    "message": (
+        FrameType.MESSAGE,
+        rb'{"id":"' + b"0" * 32 + rb'","ts":1,"kind":"text","body":"\ud800"}',
+    ),
+    "offer": (
+        FrameType.OFFER,
+        rb'{"id":"' + b"1" * 32 + rb'","count":1,"size":1,"names":["\ud800.txt"]}',
+    ),
+    "profile": (FrameType.PROFILE, rb'{"name":"\ud800"}'),
+    "receipt": (FrameType.RECEIPT, rb'{"id":"\ud800"}'),
+    "pair": (FrameType.PAIR, rb'{"op":"cancel","value":"\ud800"}'),
+}
+
+
+async def test_a_lone_surrogate_ends_the_session_and_leaves_no_ghost(
+    target: Target, tmp_path: Path
+) -> None:
+    """Each text a peer sends, carrying a lone surrogate (``"\\ud800"``), from
+    strangers one after another: each gets an ERROR and goes offline, and hundreds
+    of them leave neither ghosts online nor memory behind."""
+    peers = strangers(tmp_path, 300)
+    kinds = list(SURROGATES.values())
+    errors: list[dict[str, Any]] = []
+    mark = target.daemon.mark()
+
+    def attack(stop: threading.Event) -> None:
+        for i, peer in enumerate(peers):
+            if stop.is_set() and i >= 2 * len(kinds):
+                return
+            raw = peer.session(target.port)
+            frame_type, payload = kinds[i % len(kinds)]
+            raw.send(encode(frame_type, payload))
+            errors.append(raw.error())
+            raw.sock.close()
+
+    await under_attack(target, tmp_path, "lone surrogates", attack)
+    assert errors and all(e.get("code") == "malformed" for e in errors), errors[:3]
+    assert "surrogate" in errors[0]["message"]
+    attackers = {p.id for p in peers[: len(errors)]}
+    offline = {
+        e["peer"]["id"]
+        for e in target.daemon.events[mark:]
+        if e["type"] == "peer-offline" and e["peer"]["id"] in attackers
+    }
+    assert offline == attackers  # no ghost stays online
+    listing = json.loads(target.chatty("peers", "--json").stdout)
+    assert not [p for p in listing if p["id"] in attackers and p["online"]]
+
+
+async def test_a_lone_surrogate_in_a_manifest_path_fails_the_transfer(
+    target: Target, mallory: RawPeer, tmp_path: Path
+) -> None:
+    """Not stuck "running": the transfer fails and says why."""
+    _, transfer = await _accepted_bulk(target, mallory, [["\ud800.txt", "file", 5, 0]], b"12345")
+    assert transfer["state"] == "failed", transfer
+    assert not list(target.downloads.rglob("*.txt"))
+    await still_serving(target, tmp_path)
+
+
+async def test_strangers_who_left_leave_no_memory_behind(target: Target, tmp_path: Path) -> None:
+    """600 polite strangers (HELLO, BYE), then 256 that each leave a megabyte of
+    unfinished frame and hang up: once they are gone, so is what they cost."""
+    peers = strangers(tmp_path, 600)
+
+    def attack(stop: threading.Event) -> None:
+        for peer in peers:
+            raw = peer.session(target.port)
+            raw.send(encode_json(FrameType.BYE, {"reason": "bye"}))
+            raw.sock.close()
+
+        def unfinished(peer: RawPeer) -> None:
+            raw = peer.session(target.port)
+            raw.send(HEADER.pack(1, FrameType.MESSAGE, 1 << 20) + b"x" * ((1 << 20) - 100))
+            time.sleep(0.5)  # the node has read it all
+            raw.sock.close()
+
+        for batch in range(0, 256, 32):  # 32 at a time, as the friend's peak stays in bounds
+            workers = [
+                threading.Thread(target=unfinished, args=(p,)) for p in peers[batch : batch + 32]
+            ]
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join()
+
+    await under_attack(target, tmp_path, "strangers who left", attack)
 
 
 async def test_garbage_instead_of_a_preamble(target: Target, mallory: RawPeer, tmp_path: Path):

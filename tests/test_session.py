@@ -179,3 +179,34 @@ def test_hello_json_is_compact_and_complete() -> None:
         "boot": "0123456789abcdef",
         "port": 4000,
     }
+
+
+@pytest.mark.parametrize(
+    ("frame_type", "payload"),
+    [
+        (FrameType.MESSAGE, rb'{"id":"' + b"0" * 32 + rb'","ts":1,"kind":"text","body":"\ud800"}'),
+        (FrameType.PROFILE, rb'{"name":"\ud800"}'),
+        (FrameType.RECEIPT, rb'{"id":"\ud800"}'),
+        (FrameType.OFFER, rb'{"id":"' + b"1" * 32 + rb'","count":1,"size":1,"names":["\ud800"]}'),
+        (FrameType.PAIR, rb'{"op":"cancel","value":"\ud800"}'),
+    ],
+    ids=["message", "profile", "receipt", "offer", "pair"],
+)
+def test_a_lone_surrogate_anywhere_is_malformed(frame_type: FrameType, payload: bytes) -> None:
+    _, b = pair()
+    with pytest.raises(RemoteProtocolError) as err:
+        b.receive_data(encode(frame_type, payload))
+    assert err.value.code == "malformed"
+
+
+def test_a_closed_session_lets_go_of_an_unfinished_frame() -> None:
+    """A peer that sent most of a megabyte and left: the session keeps none of it."""
+    _, b = pair()
+    b.receive_data(encode(FrameType.MESSAGE, b"x" * 1_000_000)[:900_000])
+    assert b.buffered == 900_000
+    b.close("gone")
+    assert b.buffered == 0
+    _, c = pair()
+    c.receive_data(encode(FrameType.MESSAGE, b"x" * 1000)[:500])
+    c.fail(RemoteProtocolError("enough", "malformed"))
+    assert c.buffered == 0

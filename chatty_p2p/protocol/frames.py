@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import struct
 from dataclasses import dataclass
 from enum import IntEnum
@@ -74,7 +75,28 @@ class Frame:
             ) from exc
         if not isinstance(value, dict):
             raise RemoteProtocolError(f"frame {self.type}: payload is not an object", "malformed")
+        if _SURROGATE_ESCAPE.search(self.payload) and not _encodable(value):
+            raise RemoteProtocolError(
+                f"frame {self.type}: a string holds a lone UTF-16 surrogate", "malformed"
+            )
         return value
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+"""The only way a surrogate gets into decoded JSON: UTF-8 itself cannot carry one
+(the decoder refuses it), but a ``\\ud800`` escape can. A pair (an emoji written as
+two escapes) is fine; a lone one decodes to a ``str`` that nothing can encode again,
+so every later ``.encode()`` (a length check, the store, a file name) would fail."""
+
+
+def _encodable(value: Any) -> bool:
+    """Whether every string in a decoded JSON value survives UTF-8 encoding; only
+    called when an escape hints otherwise, so ordinary frames cost one regex scan."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except (UnicodeEncodeError, RecursionError):  # ``dumps`` nests less deep than ``loads``
+        return False
+    return True
 
 
 def finite(value: Any) -> float | None:
@@ -138,6 +160,10 @@ class FrameDecoder:
                 frames.append(Frame(frame_type, bytes(view[HEADER.size : end])))
             del self._buffer[:end]
         return frames
+
+    def clear(self) -> None:
+        """Drop a partial frame and give its memory back: the stream has ended."""
+        self._buffer = bytearray()
 
     @property
     def buffered(self) -> int:

@@ -262,6 +262,12 @@ class Session:
         the peer's side still remembers."""
         self._in_budget, self._out_budget = incoming, outgoing
 
+    @property
+    def buffered(self) -> int:
+        """Bytes held for a frame the peer has not finished: what this session costs
+        beyond its fixed size, and nothing once it is closed."""
+        return self._decoder.buffered
+
     # ----- sending -------------------------------------------------------
 
     def start(self) -> None:
@@ -345,6 +351,7 @@ class Session:
     def _closed(self) -> None:
         # Held messages stay undelivered in the caller's store and go out next session.
         self._held.clear()
+        self._decoder.clear()  # a megabyte of unfinished frame, say: nothing reads it now
         self.state = State.CLOSED
 
     def data_to_send(self, now: float | None = None) -> bytes:
@@ -451,11 +458,11 @@ class Session:
             case FrameType.PAIR:
                 return PairReceived(self._pair(body))
             case FrameType.BYE:
-                self.state = State.CLOSED
+                self._closed()
                 reason = body.get("reason")
                 return ClosedByPeer(reason[:MAX_REASON] if isinstance(reason, str) else "bye")
             case FrameType.ERROR:
-                self.state = State.CLOSED
+                self._closed()
                 code, message = body.get("code"), body.get("message")
                 return PeerReportedError(
                     code[:64] if isinstance(code, str) else "unknown",
