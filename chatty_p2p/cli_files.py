@@ -16,9 +16,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from chatty_p2p.cli_node import Events
@@ -60,8 +59,7 @@ def describe_transfer(event: dict[str, Any], options: str = "") -> str | None:
     return line
 
 
-@dataclass
-class Followed:
+class Followed(NamedTuple):
     """Where ``follow`` left a transfer."""
 
     transfer: dict[str, Any]

@@ -54,3 +54,25 @@ class NodeAlreadyRunning(ChattyError):
 
 class StoreError(ChattyError):
     """The local database could not be read or written."""
+
+
+def why_failed(exc: BaseException | None) -> str:
+    """Plain words for why a socket or file operation failed, to end a sentence such
+    as "connection lost (…)": the system's text for the error number rather than
+    Python's (``[Errno 98] error while attempting to bind on address ('::', 80, 0,
+    0)``), and what happened rather than a class name (``SSLEOFError``)."""
+    import os
+    import ssl
+
+    if exc is None:
+        return "closed by the other side"
+    if isinstance(exc, ssl.SSLEOFError | ssl.SSLZeroReturnError):
+        return "the other side closed the connection"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS failed: {(exc.reason or str(exc)).replace('_', ' ').lower()}"
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, OSError) and exc.errno:
+        text = os.strerror(exc.errno)
+        return text[:1].lower() + text[1:]
+    return str(exc) or "no reason given"

@@ -62,7 +62,7 @@ from typing import Any, BinaryIO
 import h11
 
 from chatty_p2p import netif, share_page
-from chatty_p2p.errors import ChattyError
+from chatty_p2p.errors import ChattyError, why_failed
 from chatty_p2p.files import human_size
 from chatty_p2p.protocol.bulk import Entry
 from chatty_p2p.protocol.names import safe_part
@@ -928,4 +928,5 @@ def _listen(host: str, port: int) -> socket.socket:
             )
         return socket.create_server(("0.0.0.0", port), backlog=128)
     except OSError as exc:
-        raise ChattyError(f"cannot listen on {host or 'any address'} port {port}: {exc}") from exc
+        where = f"{host or 'any address'} port {port}"
+        raise ChattyError(f"cannot listen on {where}: {why_failed(exc)}") from exc

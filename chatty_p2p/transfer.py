@@ -38,7 +38,7 @@ from typing import Protocol
 import blake3
 
 from chatty_p2p import tls
-from chatty_p2p.errors import ChattyError, PeerError, ProtocolError, RemoteProtocolError
+from chatty_p2p.errors import ChattyError, PeerError, ProtocolError, RemoteProtocolError, why_failed
 from chatty_p2p.identity import Identity
 from chatty_p2p.protocol import preamble
 from chatty_p2p.protocol.bulk import (
@@ -236,7 +236,7 @@ class _Channel:
             return Cancelled("cancelled")
         if isinstance(exc, TimeoutError | socket.timeout):
             return Interrupted(f"no data for {BULK_TIMEOUT:.0f} s")
-        return Interrupted(f"connection lost ({exc.__class__.__name__ if exc else 'closed'})")
+        return Interrupted(f"connection lost ({why_failed(exc)})")
 
     def abort(self) -> None:
         """Unblock the worker from another thread: shut the TCP socket down under TLS.
