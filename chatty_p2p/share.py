@@ -20,9 +20,19 @@ Rules the browser cannot bend:
   closes, idle connections are dropped, offers not yet answered are declined;
   on a timeout a download or upload already running may finish, on ``stop()``
   it is cut;
-* a request head is at most ``MAX_HEAD`` bytes, a JSON body ``MAX_JSON``, a
-  connection idle for ``IDLE_TIMEOUT`` seconds is closed, at most
-  ``MAX_CONNECTIONS`` are open and ``MAX_OFFERS`` uploads wait at a time;
+* a request head is at most ``MAX_HEAD`` bytes and must be complete within
+  ``HEAD_TIMEOUT`` seconds (in all, not per byte: a slowloris dripping a byte
+  a second is cut like a silent one), a JSON body is at most ``MAX_JSON``, a
+  body that stops for ``IDLE_TIMEOUT`` seconds is cut, ``MAX_OFFERS`` uploads
+  wait at a time;
+* at most ``MAX_CONNECTIONS`` are open, ``MAX_PER_ADDRESS`` of them from one
+  address; when all are taken, a newcomer displaces the oldest connection still
+  waiting for a request head, from the address that holds the most, so a flood
+  from a few addresses cannot keep anyone else out;
+* a request the share cannot make sense of gets its 400 and the connection is
+  closed: after a malformed request (or one framed by both Transfer-Encoding
+  and Content-Length, RFC 9112 section 6.1) no byte after it can be trusted to
+  start the next request;
 * an upload's body is taken only for an accepted offer, once, from the address
   that offered it, and only if it is exactly the size offered. It lands in a
   partial under ``.chatty-partial`` in the receive folder (as the node's
@@ -53,6 +63,7 @@ import threading
 import time
 import urllib.parse
 import zipfile
+from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from http import HTTPStatus
@@ -85,8 +96,13 @@ MAX_OFFERS = 16
 """Uploads offered and not yet finished (or their refusal not yet seen); more get 429."""
 MAX_CONNECTIONS = 32
 """A browser opens six per host; room for a few devices, none for a flood."""
+MAX_PER_ADDRESS = 8
+"""Connections from one address: a browser's six and a spare or two."""
+HEAD_TIMEOUT = 10.0
+"""Seconds from waiting for a request to having its whole head (a kept-alive
+browser's idle connection is closed after this too; it simply opens another)."""
 IDLE_TIMEOUT = 30.0
-"""Seconds a connection may go without sending while we wait to read from it."""
+"""Seconds a body may go without a byte while we wait to read from it."""
 SEND_TIMEOUT = 60.0
 """Seconds a browser may go without reading what we send."""
 POLL_WAIT = 20.0
@@ -338,10 +354,10 @@ class BrowserShare:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
-        if self._closing or task is None or len(self._connections) >= MAX_CONNECTIONS:
+        exchange = _Exchange(reader, writer)
+        if self._closing or task is None or not self._make_room(exchange.remote):
             writer.close()
             return
-        exchange = _Exchange(reader, writer)
         self._connections[task] = exchange
         try:
             await self._converse(exchange)
@@ -354,12 +370,35 @@ class BrowserShare:
             writer.close()
             self._check_closed()
 
+    def _make_room(self, remote: str) -> bool:
+        """Whether a connection from ``remote`` may be served, displacing another if
+        all are taken (see the module docstring)."""
+        open_from = Counter(e.remote for e in self._connections.values() if not e.displaced)
+        if open_from[remote] >= MAX_PER_ADDRESS:
+            return False
+        if sum(open_from.values()) < MAX_CONNECTIONS:
+            return True
+        waiting = [
+            (task, e) for task, e in self._connections.items() if not e.busy and not e.displaced
+        ]
+        if not waiting:
+            return False
+        # The oldest (dicts keep insertion order) of the address holding the most.
+        task, exchange = max(waiting, key=lambda item: open_from[item[1].remote])
+        if open_from[exchange.remote] <= open_from[remote]:
+            return False  # the newcomer's address already has its share
+        exchange.displaced = True
+        task.cancel()
+        log.info("browser %s: displaced by a newcomer from %s", exchange.remote, remote)
+        return True
+
     async def _converse(self, exchange: _Exchange) -> None:
         """Requests one after another on a kept-alive connection."""
         conn = exchange.conn
         while not self._closing:
             try:
-                event = await exchange.next_event()
+                async with asyncio.timeout(HEAD_TIMEOUT):
+                    event = await exchange.next_event()
             except h11.RemoteProtocolError as exc:
                 if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
                     await exchange.respond(exc.error_status_hint, b"")
@@ -368,6 +407,10 @@ class BrowserShare:
                 return  # the browser closed it
             if _head_size(event) > MAX_HEAD:  # h11 caps only a head still incomplete
                 await exchange.respond(431, b"")
+                return
+            if _header(event, b"transfer-encoding") and _content_length(event) is not None:
+                # h11 would go by Transfer-Encoding; a proxy in front might not.
+                await exchange.respond(400, b"Transfer-Encoding and Content-Length.\n")
                 return
             exchange.busy = True
             await self._dispatch(exchange, event)
@@ -655,6 +698,8 @@ class _Exchange:
         self.remote = str(peer[0]).removeprefix("::ffff:") if peer else "?"
         self.busy = False
         """Within a request: a timeout lets it finish, only ``stop()`` cuts it."""
+        self.displaced = False
+        """Cancelled to make room for a newcomer (see ``_make_room``)."""
 
     async def next_event(self) -> h11.Event:
         while True:
@@ -684,8 +729,10 @@ class _Exchange:
         extra: Sequence[tuple[str, str]] = (),
     ) -> None:
         headers = [("content-type", content_type), ("content-length", str(len(body)))]
-        if self.conn.their_state is not h11.DONE:
-            headers.append(("connection", "close"))  # the rest of its body stays unread
+        if self.conn.their_state is not h11.DONE or status == 400:
+            # The rest of its body stays unread, or a request that made no sense may
+            # have hidden another after it: either way, nothing more is read.
+            headers.append(("connection", "close"))
         await self.send(_response(status, headers + _HEADERS + [*extra]))
         if body:
             await self.send(h11.Data(data=body))
@@ -881,6 +928,10 @@ def _parse_offer(body: bytes) -> tuple[str, int]:
     name, size = offer.get("name"), offer.get("size")
     if not isinstance(name, str) or not name or len(name) > MAX_NAME:
         raise ValueError("the offer needs a file name")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, from a "\ud800" escape
+        raise ValueError("the file name is not valid Unicode") from None
     if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size < 2**53:
         raise ValueError("the offer needs the file's size in bytes")
     # Browsers send a bare name, but this one may come from anywhere.

@@ -32,9 +32,17 @@ from typing import Any
 import platformdirs
 import pytest
 
+from chatty_p2p import share as share_mod
 from chatty_p2p.cli_share import default_receive_dir
 from chatty_p2p.errors import ChattyError
-from chatty_p2p.share import MAX_CONNECTIONS, MAX_OFFERS, BrowserShare, ShareEvent, UploadOffer
+from chatty_p2p.share import (
+    MAX_CONNECTIONS,
+    MAX_OFFERS,
+    MAX_PER_ADDRESS,
+    BrowserShare,
+    ShareEvent,
+    UploadOffer,
+)
 from chatty_p2p.store import Store
 
 HOST = "127.0.0.1"
@@ -441,22 +449,124 @@ async def test_uploads_are_not_served_without_a_receive_folder(shared: dict[str,
     assert status == 404 and kinds(events) == ["stopped"]
 
 
+def hold(port: int, source: str, count: int) -> list[socket.socket]:
+    """``count`` connections from ``source`` (any 127/8 address is loopback on Linux)
+    that send nothing, as a silent slowloris does."""
+    return [
+        socket.create_connection((HOST, port), timeout=5, source_address=(source, 0))
+        for _ in range(count)
+    ]
+
+
+def is_closed(sock: socket.socket, timeout: float) -> bool:
+    sock.settimeout(timeout)
+    try:
+        return sock.recv(100) == b""
+    except (TimeoutError, BlockingIOError):
+        return False
+    except OSError:
+        return True
+
+
 async def test_connections_beyond_the_cap_are_closed_at_once(shared: dict[str, Path]) -> None:
+    """Four addresses take every slot; a fifth of theirs is closed, while a newcomer
+    from elsewhere displaces the oldest waiting connection and is served."""
     async with running([shared["report"]], None) as (share, _):
 
-        def flood() -> bytes:
-            held = [socket.create_connection((HOST, share.port)) for _ in range(MAX_CONNECTIONS)]
+        def flood() -> tuple[bool, list[bool]]:
+            per = MAX_CONNECTIONS // 4
+            held = [s for i in range(4) for s in hold(share.port, f"127.0.0.{2 + i}", per)]
             try:
                 time.sleep(0.3)  # the server has taken them all in
-                with socket.create_connection((HOST, share.port), timeout=5) as extra:
-                    return extra.recv(100)
+                (extra,) = hold(share.port, "127.0.0.2", 1)
+                with extra:
+                    refused = is_closed(extra, 5)
+                status = urllib.request.urlopen(share.urls()[0], timeout=5).status
+                assert status == 200
+                return refused, [is_closed(s, 0.2) for s in held]
             finally:
                 for sock in held:
                     sock.close()
 
-        assert await asyncio.to_thread(flood) == b""
+        refused, held_closed = await asyncio.to_thread(flood)
+        assert refused
+        assert held_closed.count(True) == 1 and held_closed[0]  # the oldest made room
         status, _, _ = await fetch(share.port, "GET", base_of(share))
-        assert status == 200  # the held ones are gone, so there is room again
+        assert status == 200
+
+
+async def test_a_slowloris_from_one_address_keeps_nobody_out(
+    shared: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """40 connections from one address, half silent, half dripping a byte of a
+    request head at a time: all but a few are closed at once, those few once the
+    head's deadline passes (in all, not per byte), and a browser elsewhere is
+    served throughout."""
+    monkeypatch.setattr(share_mod, "HEAD_TIMEOUT", 2.0)
+    async with running([shared["report"]], None) as (share, _):
+        head = f"GET {base_of(share)} HTTP/1.1\r\nHost: x\r\n".encode()
+
+        def attack() -> tuple[int, list[bool], float]:
+            socks = hold(share.port, "127.0.0.9", 40)
+            try:
+                time.sleep(0.3)
+                open_now = [not is_closed(s, 0.05) for s in socks].count(True)
+                served = urllib.request.urlopen(share.urls()[0], timeout=5).status
+                assert served == 200
+                start = time.monotonic()
+                for i in range(len(head)):  # a byte each 0.25 s: each read comes in time
+                    for sock in socks:
+                        with contextlib.suppress(OSError):
+                            sock.send(head[i : i + 1])
+                    if all(is_closed(s, 0) for s in socks):
+                        break
+                    time.sleep(0.25)
+                return open_now, [is_closed(s, 1) for s in socks], time.monotonic() - start
+            finally:
+                for sock in socks:
+                    sock.close()
+
+        open_now, closed, took = await asyncio.to_thread(attack)
+        assert open_now == MAX_PER_ADDRESS
+        assert all(closed) and took < 2.0 + 2, took
+
+
+async def test_a_smuggled_request_after_a_400_is_never_answered(
+    shared: dict[str, Path],
+) -> None:
+    """Transfer-Encoding and Content-Length together (RFC 9112 section 6.1), and a
+    body that is no offer: each gets its 400 and the connection ends there, so the
+    request hidden behind it is never read."""
+    async with running([shared["report"]], shared["inbox"], accept_all=True) as (share, _):
+        base = base_of(share)
+        smuggled = f"GET {base} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+        both = (
+            f"POST {base}offer HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+            "Content-Length: 5\r\n\r\n0\r\n\r\n"
+        ).encode()
+        bad_offer = (
+            f"POST {base}offer HTTP/1.1\r\nHost: x\r\nContent-Length: 8\r\n\r\nnot json"
+        ).encode()
+
+        def send(request: bytes) -> bytes:
+            with socket.create_connection((HOST, share.port), timeout=5) as sock:
+                sock.sendall(request + smuggled)
+                reply = b""
+                while chunk := sock.recv(65536):
+                    reply += chunk
+                return reply
+
+        for request in (both, bad_offer):
+            reply = await asyncio.to_thread(send, request)
+            assert reply.startswith(b"HTTP/1.1 400 ") and reply.count(b"HTTP/1.1") == 1, reply
+
+
+async def test_an_offer_name_with_a_lone_surrogate_is_a_400(shared: dict[str, Path]) -> None:
+    async with running([shared["report"]], shared["inbox"], accept_all=True) as (share, _):
+        body = b'{"name": "\\ud800.txt", "size": 1}'
+        status, _, reply = await fetch(share.port, "POST", base_of(share) + "offer", body)
+        assert status == 400 and b"not valid Unicode" in reply
+        assert (await fetch(share.port, "GET", base_of(share)))[0] == 200
 
 
 def test_a_missing_path_is_a_plain_error(tmp_path: Path) -> None:
@@ -653,7 +763,7 @@ def test_uploads_go_to_the_download_folder_set_in_chatty(tmp_path: Path) -> None
 def test_the_command_refuses_a_missing_path(tmp_path: Path) -> None:
     share = chatty_share(tmp_path, str(tmp_path / "nope.txt"))
     code, out, err = share.finish()
-    assert code == 2 and out == ""
+    assert code == 1 and out == ""  # as every command that fails
     assert (
         err.strip() == f"chatty share: cannot share {tmp_path / 'nope.txt'}: no such file or folder"
     )
