@@ -53,7 +53,7 @@ import platformdirs
 
 from chatty_p2p import connection as conn_mod
 from chatty_p2p import netif
-from chatty_p2p.admission import Admission, Refused, Ticket
+from chatty_p2p.admission import Admission, Hush, Refused, Ticket
 from chatty_p2p.connection import Connection
 from chatty_p2p.discovery import Advert, Discovery
 from chatty_p2p.errors import (
@@ -301,6 +301,8 @@ class Node:
         self._stopping = False
         self._boot = secrets.token_hex(8)
         self._admission = Admission()
+        self._hush_refused = Hush()
+        self._hush_tls = Hush()
         self._trimmer = Trimmer()
         self.port = 0
 
@@ -775,16 +777,38 @@ class Node:
             try:
                 ticket = self._admission.enter(host)
             except Refused as exc:
-                log.warning("refused a connection from %s: %s", host, exc)
+                if self._hush_refused(host, loop.time()):
+                    log.warning("refused a connection from %s: %s", host, exc)
                 sock.close()
                 continue
-            self._spawn(self._on_accept(sock, ticket))
+            ticket.on_evict = self._spawn(self._on_accept(sock, ticket)).cancel
 
     async def _on_accept(self, sock: socket.socket, ticket: Ticket) -> None:
+        try:
+            await self._handshake(sock, ticket)
+        except asyncio.CancelledError:
+            if not ticket.evicted:
+                raise
+            # Displaced by a newcomer (see ``admission``); the TLS layer has closed
+            # what it owned, the preamble's socket is closed here.
+            sock.close()
+            log.info("dropped a handshake from %s to make room for others", ticket.host)
+        finally:
+            self._trimmer.soon()
+
+    async def _handshake(self, sock: socket.socket, ticket: Ticket) -> None:
         host = ticket.host
+
+        def admit(peer_id: str) -> str:
+            refusal = self._admit(peer_id)
+            record = self.store.peer(peer_id)
+            if not refusal and record is not None and (record.trusted or record.manual):
+                ticket.known(peer_id)
+            return refusal
+
         with ticket:
             try:
-                kind, ctx = await conn_mod.read_preamble(sock, self._contexts, self._admit)
+                kind, ctx = await conn_mod.read_preamble(sock, self._contexts, admit)
             except (ChattyError, OSError, TimeoutError) as exc:
                 log.info("refused a connection from %s: %s", host, str(exc) or "timed out")
                 sock.close()
@@ -794,11 +818,18 @@ class Node:
                 return
             try:
                 conn = await conn_mod.accept(sock, ctx, self._hello())  # closes sock on failure
-            except (ChattyError, OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
-                log.info("refused a connection from %s: %s", host, str(exc) or "timed out")
-                return
-            except Exception as exc:  # an ssl.SSLError and friends from a broken handshake
-                log.info("incoming handshake from %s failed: %r", host, exc)
+            except Exception as exc:  # ssl.SSLError and friends from a broken handshake
+                # The dialer sent a certificate but did not prove it holds its key: a
+                # replayed preamble or first flight, a forged one, or a link that broke
+                # just then. Worth a warning the user and ``chatty doctor`` see, once a
+                # minute per address so a flood of them cannot fill the log.
+                hushed = not self._hush_tls(host, asyncio.get_running_loop().time())
+                log.log(
+                    logging.INFO if hushed else logging.WARNING,
+                    "handshake from %s failed after its preamble (replayed or forged?): %s",
+                    host,
+                    str(exc) or exc.__class__.__name__,
+                )
                 return
             ticket.authenticated()
             self._attach(conn)

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import os
+import selectors
 import socket
 import subprocess
 import sys
@@ -28,13 +29,14 @@ import pytest
 from chatty_p2p.admission import MAX_HANDSHAKES_PER_ADDRESS
 from chatty_p2p.errors import ChattyError
 from chatty_p2p.files import MAX_PENDING_OFFERS
+from chatty_p2p.identity import Identity
 from chatty_p2p.node import EventType, Node
 from chatty_p2p.protocol import preamble
 from chatty_p2p.protocol.bulk import BulkType
 from chatty_p2p.protocol.frames import HEADER, FrameType, encode, encode_json
 from chatty_p2p.protocol.limits import COSTLY_BURST, COSTLY_RATE
 from chatty_p2p.protocol.session import MAX_FILES
-from tests.hostile import BulkServer, RawPeer, all_closed_by_peer, closed_by_peer
+from tests.hostile import TARGET, BulkServer, RawPeer, all_closed_by_peer, closed_by_peer
 from tests.netlab import Daemon
 
 MEMORY_HEADROOM_KB = 100 * 1024
@@ -105,11 +107,14 @@ def mallory(tmp_path: Path) -> RawPeer:
     return RawPeer(tmp_path / "mallory", source="127.0.0.2")
 
 
-async def still_serving(target: Target, tmp_path: Path) -> None:
+async def still_serving(target: Target, tmp_path: Path, friend_dir: Path | None = None) -> None:
     """A friendly peer connects afresh, sends a message and gets its receipt; the
-    daemon is alive and its memory within bounds."""
+    daemon is alive and its memory within bounds. ``friend_dir`` is a friend's data
+    dir to start (again) from, a paired one say; by default a newcomer's."""
     assert target.daemon.proc.poll() is None, "the daemon died:\n" + target.log()[-3000:]
-    friend = Node(tmp_path / f"friend-{time.monotonic_ns()}", name="friend", discovery=False)
+    name = "friend" if friend_dir is None else friend_dir.name  # a paired name is taken
+    friend_dir = friend_dir or tmp_path / f"friend-{time.monotonic_ns()}"
+    friend = Node(friend_dir, name=name, discovery=False)
     await friend.start()
     try:
         events = friend.subscribe()
@@ -132,13 +137,26 @@ async def still_serving(target: Target, tmp_path: Path) -> None:
     assert memory["VmHWM"] < target.idle_kb + MEMORY_HEADROOM_KB, memory
 
 
+async def paired_friend(target: Target, tmp_path: Path) -> Path:
+    """The data dir of a friend the daemon has paired with (by its fingerprint)."""
+    friend_dir = tmp_path / "paired-friend"
+    friend_id = Identity.load_or_create(friend_dir).device_id
+    paired = target.chatty("pair", friend_id, "--fingerprint", friend_id)
+    assert paired.returncode == 0, paired.stdout + paired.stderr
+    return friend_dir
+
+
 async def under_attack(
-    target: Target, tmp_path: Path, name: str, attack: Callable[[threading.Event], None]
+    target: Target,
+    tmp_path: Path,
+    name: str,
+    attack: Callable[[threading.Event], None],
+    paired: Path | None = None,
 ) -> dict[str, int]:
     """Run ``attack`` in a thread until it returns (it is told to stop once a friendly
-    peer has had a message delivered meanwhile), then wait for the daemon's memory to
-    come back within ``SETTLED_KB`` of where it was. Returns the figures in MB, and
-    prints them for the record (``pytest -s``)."""
+    peer, and the ``paired`` friend restarting if given, have had a message delivered
+    meanwhile), then wait for the daemon's memory to come back within ``SETTLED_KB``
+    of where it was. Returns the figures in MB, and prints them (``pytest -s``)."""
     before = target.memory()["VmRSS"]
     stop, over = threading.Event(), threading.Event()
     peak = before
@@ -154,6 +172,8 @@ async def under_attack(
     try:
         await asyncio.sleep(0.5)  # the flood is under way
         await still_serving(target, tmp_path)  # a friend's round trip, during the attack
+        if paired is not None:
+            await still_serving(target, tmp_path, paired)
         during = target.memory()["VmRSS"]
     finally:
         stop.set()
@@ -273,6 +293,45 @@ async def test_strangers_who_left_leave_no_memory_behind(target: Target, tmp_pat
                 worker.join()
 
     await under_attack(target, tmp_path, "strangers who left", attack)
+
+
+def silent(source: str, port: int) -> socket.socket:
+    sock = socket.socket()
+    sock.bind((source, 0))
+    sock.setblocking(False)
+    sock.connect_ex((TARGET, port))
+    return sock
+
+
+async def test_a_handshake_flood_from_many_addresses_locks_nobody_out(
+    target: Target, tmp_path: Path
+) -> None:
+    """40 addresses each keep as many silent connections open as the node lets them
+    (more than all the handshakes it allows, together), opening a new one whenever
+    one is closed. A newcomer and a paired friend who restarts still get through."""
+    paired = await paired_friend(target, tmp_path)
+    sources = [f"127.0.2.{2 + i}" for i in range(40)]
+
+    def attack(stop: threading.Event) -> None:
+        with selectors.DefaultSelector() as selector:
+            for source in sources:
+                for _ in range(MAX_HANDSHAKES_PER_ADDRESS):
+                    selector.register(silent(source, target.port), selectors.EVENT_READ, source)
+            while not stop.is_set():
+                for key, _ in selector.select(0.05):
+                    sock = key.fileobj
+                    assert isinstance(sock, socket.socket)
+                    with contextlib.suppress(OSError):
+                        if sock.recv(1):
+                            continue
+                    selector.unregister(sock)
+                    sock.close()
+                    selector.register(silent(key.data, target.port), selectors.EVENT_READ, key.data)
+            for key in list(selector.get_map().values()):
+                selector.unregister(key.fileobj)
+                key.fileobj.close()  # type: ignore[union-attr]
+
+    await under_attack(target, tmp_path, "a handshake flood", attack, paired=paired)
 
 
 async def test_garbage_instead_of_a_preamble(target: Target, mallory: RawPeer, tmp_path: Path):
