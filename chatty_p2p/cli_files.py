@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 if TYPE_CHECKING:
     from chatty_p2p.cli_node import Events
 
-ENDED = ("done", "failed", "declined", "cancelled", "expired")
+ENDED = ("done", "failed", "declined", "cancelled", "expired", "paused")
+"""States a following command returns on: "paused" waits for its user (see ``files``)."""
 SEND_EPILOG = """\
 exit status: 0 once the receiver verified every file, and also when the peer stays
 offline for --wait seconds (the offer is kept and made when it is back; the last line

@@ -16,6 +16,11 @@ worker threads. Rules:
   may even have restarted in between: its manifest is in the store.
 * Each transfer is keyed by (peer, id, direction): a peer cannot touch another
   peer's transfers, nor pass off an incoming id as one of ours.
+* Both sides end in the same state. A receiver that cannot write (a full disk,
+  an unwritable folder) tells the sender why on the bulk link; both keep the
+  transfer "paused" with that reason, and ``chatty resume`` on either side
+  continues from the bytes on disk once it is fixed. Partial bytes of a
+  transfer that can never resume are removed when it ends and at start-up.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from chatty_p2p.connection import Connection, server_tls
 from chatty_p2p.errors import ChattyError, PeerError
 from chatty_p2p.identity import Identity
 from chatty_p2p.protocol.bulk import Entry
+from chatty_p2p.protocol.names import readable
 from chatty_p2p.protocol.session import (
     AnswerReceived,
     CancelReceived,
@@ -56,6 +62,12 @@ OFFER_TTL = 600.0
 """An offer nobody answers is declined as expired after this many seconds."""
 MAX_PENDING_OFFERS = 16
 """Offers from one peer waiting for an answer; more are declined unseen and unstored."""
+RESUMABLE = frozenset({"running", "interrupted", "paused"})
+"""States ``chatty resume`` continues; "paused" waits for it, the others resume by themselves."""
+SAVE_EVERY = 1.0
+"""Landed files are recorded in batches at most this far apart (and before any state
+change): one SQLite transaction per file would cost a folder of 100,000 tiny files
+seconds of the event loop."""
 RETRY_DELAYS = (0.25, 1.0, 2.0, 5.0, 10.0, 30.0)
 """Waits before re-dialling an interrupted transfer while the peer is online; the first
 is short because the usual cause is a path that just changed and already works again."""
@@ -122,6 +134,9 @@ class _Live:
     last_saved: float = 0.0
     resumed_from: int = -1
     current: tuple[str, int, int] = ("", 0, 0)
+    landed: list[tuple[int, str, str | None]] = field(default_factory=list)
+    """Files landed but not yet recorded: (index, status, saved path)."""
+    recorded: float = 0.0
 
 
 class _ThreadReporter:
@@ -189,7 +204,9 @@ class FileTransfers:
     # ----- lifecycle -------------------------------------------------------
 
     def start(self) -> None:
-        """Pick up what a previous run left unfinished: all of it waits for its peer."""
+        """Pick up what a previous run left unfinished: all of it waits for its peer.
+        Partial bytes of transfers that ended are removed, in the background (a
+        download folder may be on a slow disk)."""
         for record in self._store.unfinished_transfers():
             if record.state == "running":
                 record.state = "interrupted"
@@ -197,6 +214,13 @@ class FileTransfers:
             live = self._live_for(record)
             if record.state == "offered" and not record.outgoing:
                 self._expire_later(live, OFFER_TTL)
+        folders = {Path(f) for f in self._store.download_folders()} | {self.download_dir}
+        keep = {
+            (Path(live.record.folder), live.record.id)
+            for live in self._live.values()
+            if not live.record.outgoing
+        }
+        self._spawn(self._in_thread(transfer.remove_leftovers, folders, keep))
 
     async def stop(self) -> None:
         self._stopping = True
@@ -223,7 +247,7 @@ class FileTransfers:
             (t0, d0), (t1, d1) = live.samples[0], live.samples[-1]
             rate = (d1 - d0) / (t1 - t0) if t1 > t0 else 0.0
         left = record.size - record.done_bytes
-        return TransferInfo(
+        return TransferInfo(  # file names may come from a disk whose names are not UTF-8
             id=record.id,
             peer_id=record.peer_id,
             peer_name=self._peer_name(record.peer_id),
@@ -239,9 +263,9 @@ class FileTransfers:
             file_size=live.current[2],
             rate=rate,
             eta=left / rate if rate > 0 else None,
-            folder=record.folder,
+            folder=readable(record.folder),
             error=record.error,
-            saved=list(live.saved),
+            saved=[readable(path) for path in live.saved],
             created=record.created,
         )
 
@@ -279,8 +303,10 @@ class FileTransfers:
 
     def _set(self, live: _Live, state: str, error: str = "") -> None:
         record = live.record
+        error = readable(error)
         if record.state in FINISHED or (record.state, record.error) == (state, error):
             return
+        self._record_landed(live)
         record.state, record.error = state, error
         log.info(
             "transfer %s %s: %s %s", record.id[:8], "out" if record.outgoing else "in", state, error
@@ -292,6 +318,8 @@ class FileTransfers:
         self._emit_event("transfer", self.info(live))
         if state in FINISHED:
             self._live.pop(record.key, None)
+            if not record.outgoing:  # it can never resume: its partial bytes go
+                transfer.Landing(Path(record.folder), record.id).discard()
 
     # ----- the sender ------------------------------------------------------
 
@@ -302,6 +330,8 @@ class FileTransfers:
         entries, sources = await self._in_thread(transfer.build_manifest, paths)
         if not entries:
             raise ChattyError("nothing to send: no readable files there")
+        # Stored with its manifest in one transaction, before the peer hears of it: an
+        # offer that cannot be stored is an error here, never a ghost that waits on.
         record = TransferRecord(
             id=uuid.uuid4().hex,
             peer_id=peer_id,
@@ -311,8 +341,7 @@ class FileTransfers:
             size=sum(e.size for e in entries),
             names=sorted({e.path.split("/", 1)[0] for e in entries})[:8],
         )
-        self._store.add_transfer(record)
-        self._store.add_entries(record.key, entries, sources)
+        self._store.add_transfer(record, entries, sources)
         live = self._live_for(record)
         self._emit_event("transfer", self.info(live))
         conn = self._control(peer_id)
@@ -379,11 +408,20 @@ class FileTransfers:
             if live.generation == generation and not self._stopping:
                 self._set(live, "interrupted", str(exc))
             return
+        except transfer.Paused as exc:
+            if live.generation == generation:
+                name = self._peer_name(peer_id)
+                self._set(live, "paused", f"{name}: {exc}; {self._resume_hint(record)}")
+            return
         except ChattyError as exc:
             if live.generation == generation:
                 self._set(live, "failed", str(exc))
             return
         self._finish(live, failed)
+
+    @staticmethod
+    def _resume_hint(record: TransferRecord) -> str:
+        return f"once fixed, `chatty resume {record.id[:8]}` (on either side) continues it"
 
     # ----- the receiver ----------------------------------------------------
 
@@ -449,8 +487,9 @@ class FileTransfers:
             live.record.size - live.record.done_bytes
             for live in self._live.values()
             if not live.record.outgoing
-            and live.record.state in ("running", "interrupted")
+            and live.record.state in RESUMABLE
             and live.record.folder == record.folder
+            and live.record is not record
         )
         need = record.size - record.done_bytes
         if need + owed > free:
@@ -496,10 +535,13 @@ class FileTransfers:
         else:
             self._set(live, state or "declined", reason)
 
-    def resume(self, live: _Live) -> None:
-        """(Re)start fetching an accepted incoming transfer, if it is not running."""
+    def resume(self, live: _Live, asked: bool = False) -> None:
+        """(Re)start fetching an accepted incoming transfer, if it is not running. A
+        paused one waits for a user to ask (``asked``): it stopped on a problem that
+        only a person can fix."""
         record = live.record
-        if record.outgoing or record.state not in ("running", "interrupted") or self._stopping:
+        states = RESUMABLE if asked else RESUMABLE - {"paused"}
+        if record.outgoing or record.state not in states or self._stopping:
             return
         if live.task is not None and not live.task.done():
             return
@@ -547,11 +589,14 @@ class FileTransfers:
                 self._set(live, "interrupted", str(exc))
                 self._retry_later(live)
             return
+        except transfer.Paused as exc:
+            if live.generation == generation:
+                self._set(live, "paused", f"{exc}; {self._resume_hint(record)}")
+            return
         except ChattyError as exc:
             if live.generation == generation:
                 self._set(live, "failed", str(exc))
             return
-        landing.discard()
         self._finish(live, failed)
 
     def _retry_later(self, live: _Live) -> None:
@@ -594,9 +639,17 @@ class FileTransfers:
         self._emit_event("transfer-progress", self.info(live))
 
     def _on_file(self, live: _Live, index: int, status: str, saved: str | None) -> None:
-        self._store.set_entry(live.record.key, index, status, saved)
+        live.landed.append((index, status, saved))
         if saved is not None and len(live.saved) < 100:
             live.saved.append(saved)
+        if time.monotonic() - live.recorded > SAVE_EVERY:
+            self._record_landed(live)
+
+    def _record_landed(self, live: _Live) -> None:
+        live.recorded = time.monotonic()
+        if live.landed:
+            self._store.set_entries(live.record.key, live.landed)
+            live.landed = []
 
     def cancel(self, spec: str, reason: str = "cancelled") -> TransferInfo:
         """Stop a transfer from this side and tell the peer."""
@@ -684,7 +737,7 @@ class FileTransfers:
             case ResumeRequested(transfer_id=tid):
                 record = self._store.transfer((peer_id, tid, False))
                 if record is not None:
-                    self.resume(self._live_for(record))
+                    self.resume(self._live_for(record), asked=True)
             case _:
                 return False
         return True
@@ -710,14 +763,20 @@ class FileTransfers:
         """Resume now: the receiver re-dials; a sender asks its receiver to."""
         live = self.find(spec)
         record = live.record
-        if record.state not in ("running", "interrupted"):
+        if record.state not in RESUMABLE:
             raise ChattyError(f"transfer {record.id[:8]} is {record.state}; nothing to resume")
         if record.outgoing:
             conn = self._control(record.peer_id)
+            name = self._peer_name(record.peer_id)
             if conn is None:
-                raise PeerError(f"{self._peer_name(record.peer_id)} is offline")
+                raise PeerError(f"{name} is offline; the transfer resumes when it is back")
             conn.send(lambda s: s.send_resume(record.id))
+            if record.state == "paused":
+                self._set(live, "interrupted", f"asked {name} to resume")
         else:
+            short = self._space_problem(record)
+            if short:
+                raise ChattyError(f"{short}; free some space, then resume again")
             live.attempts = 0
-            self.resume(live)
+            self.resume(live, asked=True)
         return self.info(live)

@@ -6,6 +6,10 @@ every write is a single short transaction. Message ids are unique per peer,
 which is what makes re-delivery after a reconnect idempotent. A transfer and
 its manifest are stored when offered or accepted, and each file's state as it
 lands, which is what lets a transfer resume after either side restarts.
+
+Local paths (a file to send, a download folder) are the machine's own names,
+which need not be UTF-8: such a path is stored as its bytes (a BLOB) and read
+back as the same ``str``, so the file it names can still be opened.
 """
 
 from __future__ import annotations
@@ -83,6 +87,19 @@ CREATE TABLE IF NOT EXISTS settings (
 """
 
 QUEUED, SENT, DELIVERED, RECEIVED = "queued", "sent", "delivered", "received"
+
+
+def _path_in(path: str) -> str | bytes:
+    """A local path as SQLite can store it: text, or its bytes if it is not UTF-8."""
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return path.encode("utf-8", "surrogateescape")
+
+
+def _path_out(value: str | bytes) -> str:
+    return value if isinstance(value, str) else value.decode("utf-8", "surrogateescape")
 
 
 @dataclass
@@ -370,11 +387,17 @@ class Store:
     @staticmethod
     def _transfer(row: tuple[Any, ...]) -> TransferRecord:
         values = list(row)
-        values[2], values[6] = bool(row[2]), json.loads(row[6])
+        values[2], values[6], values[10] = bool(row[2]), json.loads(row[6]), _path_out(row[10])
         return TransferRecord(*values)
 
-    def add_transfer(self, record: TransferRecord) -> bool:
-        """Record a new transfer; False if this peer already has one with that id."""
+    def add_transfer(
+        self,
+        record: TransferRecord,
+        entries: list[Entry] | None = None,
+        local: list[str] | None = None,
+    ) -> bool:
+        """Record a new transfer, with its manifest if known (see ``add_entries``), in one
+        transaction; False if this peer already has one with that id."""
         with self._tx() as db:
             cur = db.execute(
                 f"INSERT OR IGNORE INTO transfers ({self._TRANSFER_COLUMNS}) "
@@ -390,10 +413,12 @@ class Store:
                     record.created,
                     record.updated,
                     record.done_bytes,
-                    record.folder,
+                    _path_in(record.folder),
                     record.error,
                 ),
             )
+            if cur.rowcount and entries is not None and local is not None:
+                self._insert_entries(db, record.key, entries, local)
             return cur.rowcount > 0
 
     def transfer(self, key: tuple[str, str, bool]) -> TransferRecord | None:
@@ -419,6 +444,11 @@ class Store:
             (len(id_prefix), id_prefix),
         )
         return [(r[0], r[1], bool(r[2])) for r in rows]
+
+    def download_folders(self) -> list[str]:
+        """Every folder an incoming transfer was ever meant to land in."""
+        rows = self._query("SELECT DISTINCT folder FROM transfers WHERE outgoing = 0")
+        return [_path_out(r[0]) for r in rows if r[0]]
 
     def unfinished_transfers(self) -> list[TransferRecord]:
         marks = ",".join("?" * len(FINISHED))
@@ -449,17 +479,23 @@ class Store:
         self, key: tuple[str, str, bool], entries: list[Entry], local: list[str]
     ) -> None:
         """A transfer's manifest; ``local`` is the path read (sender) or written (receiver)."""
+        with self._tx() as db:
+            self._insert_entries(db, key, entries, local)
+
+    @staticmethod
+    def _insert_entries(
+        db: sqlite3.Connection, key: tuple[str, str, bool], entries: list[Entry], local: list[str]
+    ) -> None:
         rows = [
-            (key[0], key[1], int(key[2]), i, e.path, e.kind, e.size, e.mtime, where)
+            (key[0], key[1], int(key[2]), i, e.path, e.kind, e.size, e.mtime, _path_in(where))
             for i, (e, where) in enumerate(zip(entries, local, strict=True))
         ]
-        with self._tx() as db:
-            db.executemany(
-                """INSERT OR REPLACE INTO transfer_entries
-                   (peer_id, transfer_id, outgoing, idx, path, kind, size, mtime, local)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                rows,
-            )
+        db.executemany(
+            """INSERT OR REPLACE INTO transfer_entries
+               (peer_id, transfer_id, outgoing, idx, path, kind, size, mtime, local)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            rows,
+        )
 
     def entries(self, key: tuple[str, str, bool]) -> tuple[list[Entry], list[str], list[str]]:
         """The manifest, each entry's local path and each entry's status, in order."""
@@ -470,16 +506,21 @@ class Store:
         )
         return (
             [Entry(r[0], r[1], r[2], r[3]) for r in rows],
-            [r[4] for r in rows],
+            [_path_out(r[4]) for r in rows],
             [r[5] for r in rows],
         )
 
-    def set_entry(
-        self, key: tuple[str, str, bool], index: int, status: str, local: str | None = None
+    def set_entries(
+        self, key: tuple[str, str, bool], changes: list[tuple[int, str, str | None]]
     ) -> None:
+        """Each (index, status, local path or None to keep it), in one transaction."""
+        rows = [
+            (status, None if local is None else _path_in(local), key[0], key[1], int(key[2]), i)
+            for i, status, local in changes
+        ]
         with self._tx() as db:
-            db.execute(
+            db.executemany(
                 """UPDATE transfer_entries SET status = ?, local = COALESCE(?, local)
                    WHERE peer_id = ? AND transfer_id = ? AND outgoing = ? AND idx = ?""",
-                (status, local, key[0], key[1], int(key[2]), index),
+                rows,
             )

@@ -31,6 +31,7 @@ import stat
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -43,6 +44,9 @@ from chatty_p2p.identity import Identity
 from chatty_p2p.protocol import preamble
 from chatty_p2p.protocol.bulk import (
     CHUNK,
+    DISK_FULL,
+    RESUMABLE,
+    UNWRITABLE,
     AllSent,
     BulkError,
     BulkReceiver,
@@ -51,6 +55,7 @@ from chatty_p2p.protocol.bulk import (
     Entry,
     FileEnded,
     FileStarted,
+    Landed,
     ManifestDone,
     Opened,
     ResultReceived,
@@ -60,7 +65,7 @@ from chatty_p2p.protocol.bulk import (
     error_frame,
 )
 from chatty_p2p.protocol.frames import HEADER
-from chatty_p2p.protocol.names import UnsafePath, numbered, safe_relpath
+from chatty_p2p.protocol.names import UnsafePath, numbered, readable, safe_relpath
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +74,8 @@ BULK_TIMEOUT = 15.0
 CONNECT_TIMEOUT = 3.0
 PARTIAL_DIR = ".chatty-partial"
 REPORT_EVERY = 0.25
+LANDED_EVERY = 1.0
+"""How often a receiver tells the sender what it has landed: well inside ``BULK_TIMEOUT``."""
 _SMALL_WRITE = 256 * 1024
 SYNC_FROM = 1 << 20
 """Files from this size on are fsynced before they get their final name. Below it the
@@ -87,6 +94,16 @@ class Cancelled(ChattyError):
 
 class Interrupted(ChattyError):
     """The link went away; what is on disk stays and the transfer resumes later."""
+
+
+class Paused(ChattyError):
+    """The receiver cannot write (its disk is full, its folder unwritable): what is on
+    disk stays, and the transfer waits for its user to fix that and resume it.
+    ``code`` is the bulk ERROR code that tells the sender (see ``bulk.RESUMABLE``)."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class Reporter(Protocol):
@@ -118,11 +135,12 @@ def build_manifest(paths: list[Path]) -> tuple[list[Entry], list[str]]:
         try:
             st = path.stat()
         except OSError as exc:
-            raise ChattyError(f"cannot send {raw}: {exc.strerror or exc}") from exc
-        top, n = path.name or "root", 0
+            raise ChattyError(f"cannot send {readable(str(raw))}: {exc.strerror or exc}") from exc
+        name = readable(path.name) or "root"
+        top, n = name, 0
         while top in taken:
             n += 1
-            top = numbered(path.name, n)
+            top = numbered(name, n)
         taken.add(top)
         if stat.S_ISREG(st.st_mode):
             _check_readable(path)
@@ -131,18 +149,18 @@ def build_manifest(paths: list[Path]) -> tuple[list[Entry], list[str]]:
         elif stat.S_ISDIR(st.st_mode):
             _walk(path, top, entries, sources)
         else:
-            raise ChattyError(f"cannot send {raw}: not a regular file or folder")
+            raise ChattyError(f"cannot send {readable(str(raw))}: not a regular file or folder")
     return entries, sources
 
 
 def _walk(root: Path, top: str, entries: list[Entry], sources: list[str]) -> None:
     def fail(exc: OSError) -> None:
-        raise ChattyError(f"cannot read {exc.filename}: {exc.strerror}")
+        raise ChattyError(f"cannot read {readable(str(exc.filename))}: {exc.strerror}")
 
     for folder, dirs, files in os.walk(root, onerror=fail):
         dirs.sort()
         rel = os.path.relpath(folder, root)
-        prefix = top if rel == "." else f"{top}/{Path(rel).as_posix()}"
+        prefix = top if rel == "." else readable(f"{top}/{Path(rel).as_posix()}")
         kept = 0
         for name in sorted(files):
             full = os.path.join(folder, name)
@@ -153,7 +171,7 @@ def _walk(root: Path, top: str, entries: list[Entry], sources: list[str]) -> Non
             if not stat.S_ISREG(st.st_mode):
                 continue  # sockets, fifos, devices
             _check_readable(Path(full))
-            entries.append(Entry(f"{prefix}/{name}", "file", st.st_size, st.st_mtime))
+            entries.append(Entry(f"{prefix}/{readable(name)}", "file", st.st_size, st.st_mtime))
             sources.append(full)
             kept += 1
         dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(folder, d))]
@@ -164,7 +182,7 @@ def _walk(root: Path, top: str, entries: list[Entry], sources: list[str]) -> Non
 
 def _check_readable(path: Path) -> None:
     if not os.access(path, os.R_OK):
-        raise ChattyError(f"cannot send {path}: permission denied")
+        raise ChattyError(f"cannot send {readable(str(path))}: permission denied")
 
 
 class _Channel:
@@ -206,24 +224,49 @@ class _Channel:
         the peer may be waiting for it)."""
         while not self._events:
             self.flush()
-            try:
-                # Into a reused buffer: recv(n) would allocate n bytes for each
-                # 16 KiB TLS record, which costs more than decrypting it.
-                n = self.sock.recv_into(self._in)
-            except (OSError, ssl.SSLError) as exc:
-                raise self._lost(exc) from exc
-            if not n:
-                raise self._lost(None)
-            try:
-                self._events.extend(proto.receive_data(self._in_view[:n]))
-            except RemoteProtocolError as exc:
-                with contextlib.suppress(OSError, ssl.SSLError):
-                    self.sock.sendall(error_frame(exc.code, str(exc)))
-                raise TransferFailed(f"the peer broke the protocol: {exc}") from exc
+            self._read(proto)
         event = self._events.popleft()
         if isinstance(event, BulkError):
-            raise TransferFailed(f"the peer stopped the transfer: {event.message or event.code}")
+            reason = event.message or event.code
+            if event.code in RESUMABLE:
+                raise Paused(reason, event.code)
+            raise TransferFailed(f"the peer stopped the transfer: {reason}")
         return event
+
+    def poll(self, proto: BulkSender) -> None:
+        """Take in what the peer has already sent, without waiting: the sender calls
+        this as it streams, so the receiver's LANDED frames never pile up and its
+        ERROR stops us at once (raised here) instead of as a broken pipe later."""
+        self.sock.setblocking(False)
+        try:
+            while True:
+                self._read(proto)
+        except (ssl.SSLWantReadError, BlockingIOError):
+            pass
+        finally:
+            self.sock.settimeout(BULK_TIMEOUT)
+        while self._events:
+            event = self.next(proto)  # raises for an ERROR
+            if not isinstance(event, Landed):  # nothing else may come mid-stream
+                raise TransferFailed(f"the peer sent {type(event).__name__} mid-stream")
+
+    def _read(self, proto: BulkSender | BulkReceiver) -> None:
+        try:
+            # Into a reused buffer: recv(n) would allocate n bytes for each
+            # 16 KiB TLS record, which costs more than decrypting it.
+            n = self.sock.recv_into(self._in)
+        except (ssl.SSLWantReadError, BlockingIOError):
+            raise
+        except (OSError, ssl.SSLError) as exc:
+            raise self._lost(exc) from exc
+        if not n:
+            raise self._lost(None)
+        try:
+            self._events.extend(proto.receive_data(self._in_view[:n]))
+        except RemoteProtocolError as exc:
+            with contextlib.suppress(OSError, ssl.SSLError):
+                self.sock.sendall(error_frame(exc.code, str(exc)))
+            raise TransferFailed(f"the peer broke the protocol: {exc}") from exc
 
     def fail(self, error: ChattyError) -> None:
         """Tell the peer why we stop, if the link still carries it."""
@@ -300,10 +343,16 @@ def send(
         view = memoryview(buf)
         last = 0.0
         for index, offset in wants:
+            if time.monotonic() - last > REPORT_EVERY:  # also for a folder of empty files
+                last = time.monotonic()
+                channel.poll(proto)
+                reporter.progress(done, entries[index].path, offset, entries[index].size)
             entry, path = entries[index], sources[index]
             with open(path, "rb", buffering=0) as f:
                 if os.fstat(f.fileno()).st_size != entry.size:
-                    raise TransferFailed(f"{path} changed since it was offered; send it again")
+                    raise TransferFailed(
+                        f"{readable(path)} changed since it was offered; send it again"
+                    )
                 hasher = _hashed_prefix(f.fileno(), offset)
                 f.seek(offset)
                 channel.write(proto.file_start(index, offset))
@@ -313,7 +362,7 @@ def send(
                         raise Cancelled("cancelled")
                     n = f.readinto(view[HEADER.size : HEADER.size + min(CHUNK, left)])
                     if not n:
-                        raise TransferFailed(f"{path} shrank while being sent")
+                        raise TransferFailed(f"{readable(path)} shrank while being sent")
                     buf[: HEADER.size] = data_header(n)
                     hasher.update(view[HEADER.size : HEADER.size + n])
                     channel.write(view[: HEADER.size + n])
@@ -321,16 +370,19 @@ def send(
                     done += n
                     if time.monotonic() - last > REPORT_EVERY:
                         last = time.monotonic()
+                        channel.poll(proto)
                         reporter.progress(done, entry.path, entry.size - left, entry.size)
             channel.write(proto.file_end(hasher.hexdigest()))
         channel.write(proto.end())
         channel.flush()
         reporter.progress(done)
-        result = channel.next(proto)
-        assert isinstance(result, ResultReceived)
-        return result.failed
+        while True:  # the receiver may still be landing: LANDED until its RESULT
+            result = channel.next(proto)
+            if isinstance(result, ResultReceived):
+                return result.failed
     except OSError as exc:
-        error = TransferFailed(f"cannot read {exc.filename or 'a file'}: {exc.strerror or exc}")
+        where = readable(str(exc.filename or "a file"))
+        error = TransferFailed(f"cannot read {where}: {exc.strerror or exc}")
         channel.fail(error)
         raise error from exc
     except (TransferFailed, ProtocolError) as exc:
@@ -504,6 +556,22 @@ class Landing:
                 self.partials.parent.rmdir()  # only when no other transfer uses it
 
 
+def remove_leftovers(folders: set[Path], keep: set[tuple[Path, str]]) -> None:
+    """Remove the partial bytes in these download folders of every transfer not in
+    ``keep`` (folder, id): those of transfers that ended, or that the store forgot,
+    would otherwise stay for ever (a crash between the end and the clean-up)."""
+    for folder in folders:
+        try:
+            children = [p.name for p in (folder / PARTIAL_DIR).iterdir()]
+        except OSError:  # no partials there, or the folder is gone or unreadable
+            continue
+        for name in children:
+            if (folder, name) not in keep:
+                log.info("removing the leftovers of transfer %s in %s", name[:8], folder)
+                with contextlib.suppress(OSError):
+                    Landing(folder, name).discard()
+
+
 def _real_dir(path: Path, create: bool) -> None:
     try:
         st = os.lstat(path)
@@ -524,12 +592,19 @@ def receive(
     """Fetch what is missing and land it; returns the files that failed, with why.
 
     This thread reads and decrypts; a ``_Lander`` thread writes, hashes and names
-    the files, so the two costs overlap instead of adding up."""
+    the files, so the two costs overlap instead of adding up. This thread also
+    tells the sender, about once a second, what has landed: the sender is done
+    long before a folder of many small files is (see ``bulk``).
+
+    A write that fails (a full disk, a read-only folder) raises ``Paused``, after
+    telling the sender why: what is on disk stays for ``chatty resume``."""
     proto = BulkReceiver(incoming.transfer_id, incoming.count, incoming.size)
     lander: _Lander | None = None
     try:
-        landing.prepare()
+        # OPEN goes first: whatever fails after it reaches the sender as an ERROR
+        # about this transfer, which it could not tell apart before.
         channel.write(proto.open(incoming.entries))
+        landing.prepare()
         channel.flush()
         entries, dests, pending = incoming.entries, incoming.dests, incoming.pending
         if entries is None or dests is None:
@@ -547,26 +622,34 @@ def receive(
         channel.flush()
         lander = _Lander(landing, entries, dests, reporter, done)
         lander.start()
+        told = time.monotonic()
+
+        def tell_landed() -> None:
+            nonlocal told
+            if lander is not None and time.monotonic() - told >= LANDED_EVERY:
+                told = time.monotonic()
+                channel.write(proto.landed(lander.done, lander.files))
+                channel.flush()
+
         while True:
             event = channel.next(proto)
             if isinstance(event, DataReceived | FileStarted | FileEnded):
-                lander.put(event)
+                lander.put(event, tell_landed)
                 if channel.cancel.is_set():
                     raise Cancelled("cancelled")
+                tell_landed()
             elif isinstance(event, AllSent):
                 break
-        failed = lander.finish()
+        failed = lander.finish(tell_landed)
         channel.write(proto.result(failed))
         channel.flush()
         return failed
     except OSError as exc:
+        folder = readable(str(landing.folder))
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            error = TransferFailed(f"the disk holding {landing.folder} is full")
-            if lander is not None:
-                lander.abort()
-            landing.discard()
+            error = Paused(f"the disk holding {folder} is full", DISK_FULL)
         else:
-            error = TransferFailed(f"cannot write in {landing.folder}: {exc.strerror or exc}")
+            error = Paused(f"cannot write in {folder}: {exc.strerror or exc}", UNWRITABLE)
         channel.fail(error)
         raise error from exc
     except (TransferFailed, ProtocolError) as exc:
@@ -583,7 +666,8 @@ class _Lander(threading.Thread):
 
     The queue holds at most ``_QUEUE_CHUNKS`` chunks (of up to 1 MiB), which bounds
     memory. An error here (a full disk) is raised again in the reading thread by the
-    next ``put`` or by ``finish``."""
+    next ``put`` or by ``finish``. While they wait, both call ``tick`` about twice a
+    second: the reading thread's moment to tell the sender it is still landing."""
 
     _QUEUE_CHUNKS = 8
 
@@ -603,20 +687,26 @@ class _Lander(threading.Thread):
         self._error: BaseException | None = None
         self._halt = threading.Event()
         self.failed: list[tuple[int, str]] = []
+        self.done = done
+        """Bytes of the batch in place: before this connection plus verified since."""
+        self.files = 0
+        """Files landed (verified or failed) over this connection."""
 
-    def put(self, event: object) -> None:
+    def put(self, event: object, tick: Callable[[], None]) -> None:
         while not self._halt.is_set():
             try:
                 self._queue.put(event, timeout=0.5)
                 return
             except queue.Full:
-                continue
+                tick()
         self._raise()
 
-    def finish(self) -> list[tuple[int, str]]:
+    def finish(self, tick: Callable[[], None]) -> list[tuple[int, str]]:
         """Wait until everything queued is landed; the files that failed."""
-        self.put(None)
-        self.join()
+        self.put(None, tick)
+        while self.is_alive():
+            self.join(0.5)
+            tick()
         self._raise()
         return self.failed
 
@@ -654,6 +744,8 @@ class _Lander(threading.Thread):
                     os.close(fd)
                     fd = -1
                     self._verify(index, hasher.hexdigest(), event.hash)
+                    self.done = self._done
+                    self.files += 1
                 else:
                     self._reporter.progress(self._done)
                     return

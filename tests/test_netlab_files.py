@@ -1,5 +1,5 @@
 """File transfers between real daemons in network namespaces: trees, link loss,
-a killed receiver, a full disk, and chat flowing during a transfer.
+a killed receiver, a full disk (paused, then resumed), and chat flowing during a transfer.
 
 The sender's link is shaped to 400 Mbit/s (``tc tbf``), so a 200 MB file takes
 about four seconds and "mid-way" is a moment a test can hit on purpose.
@@ -140,7 +140,7 @@ def small_disk(tmp_path: Path):  # type: ignore[no-untyped-def]
     subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
-def test_full_disk_is_a_clear_error_on_both_sides(
+def test_full_disk_pauses_both_sides_until_resumed(
     lab: Lab, tmp_path: Path, small_disk: Path
 ) -> None:
     a, b = sender_and_receiver(lab, small_disk)
@@ -163,11 +163,16 @@ def test_full_disk_is_a_clear_error_on_both_sides(
                 filler.write(b"\0" * (1 << 20))
         except OSError:
             pass
-    failed = b.daemon.wait_for(transfer_state("failed"), timeout=30)
-    assert "is full" in failed["transfer"]["error"]
+    paused = b.daemon.wait_for(transfer_state("paused"), timeout=30)
+    assert "is full" in paused["transfer"]["error"]
     out, _ = send.communicate(timeout=30)
-    assert send.returncode == 1 and "is full" in out
+    assert send.returncode == 1 and "is full" in out and "chatty resume" in out
     assert not (small_disk / "fits.bin").exists()
-    assert not (small_disk / ".chatty-partial").exists() or not any(
-        (small_disk / ".chatty-partial").rglob("*")
-    )
+    # Space freed: the receiver resumes from the bytes it kept.
+    (small_disk / "someone else's.bin").unlink()
+    resumed = b.chatty("resume", paused["transfer"]["id"][:8])
+    assert resumed.returncode == 0, resumed.stderr
+    done = b.daemon.wait_for(transfer_state("done"), timeout=60)
+    assert done["transfer"]["resumed_from"] > 0
+    assert sha256(small_disk / "fits.bin") == sha256(fits)
+    assert not (small_disk / ".chatty-partial").exists()

@@ -15,10 +15,22 @@ The receiver dials and asks, the sender answers, in phases::
     sender    for each wanted file, in the order asked:
                   FILE {index, offset}  DATA (raw bytes) ...  FILE_END {hash}
               END
+    receiver  (meanwhile, about once a second) LANDED {done, files}
     receiver  RESULT {failed: [[index, reason], ...]}
 
-Each phase has one writer, so each side's socket is used by one thread at a
-time and neither needs to read while it streams. Resuming is the same
+Either side may end the exchange with ERROR {code, message}. A receiver that
+cannot write (``DISK_FULL``, ``UNWRITABLE``) sends one of the ``RESUMABLE``
+codes: its user can fix that, and both sides then keep the transfer, paused,
+for ``chatty resume``; any other code ends it.
+
+LANDED is how the sender knows the receiver is alive while it lands what was
+sent: writing and naming a folder of 100,000 empty files takes longer than the
+silence a link is allowed, and most of it happens after the sender's last byte.
+The sender reads LANDED frames as it streams (without waiting for them), so
+they never pile up, and learns of an ERROR within a moment rather than from a
+broken pipe.
+
+Each side's socket is used by one thread at a time. Resuming is the same
 exchange with non-zero offsets: the receiver asks only for what it lacks. The
 hash in FILE_END covers the whole file, not just the bytes sent this time.
 
@@ -43,6 +55,7 @@ from chatty_p2p.protocol.frames import (
     encode_json,
     finite,
 )
+from chatty_p2p.protocol.names import readable
 from chatty_p2p.protocol.session import MAX_FILE_NAME, MAX_FILES, MAX_TOTAL_SIZE, clean_text
 
 CHUNK = MAX_PAYLOAD
@@ -65,6 +78,13 @@ class BulkType(IntEnum):
     END = 9
     RESULT = 10
     ERROR = 11
+    LANDED = 12
+
+
+DISK_FULL = "disk-full"
+UNWRITABLE = "unwritable"
+RESUMABLE = frozenset({DISK_FULL, UNWRITABLE})
+"""ERROR codes after which the transfer waits, paused, for its user to fix things."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +125,14 @@ class ResultReceived:
 
 
 @dataclass(frozen=True, slots=True)
+class Landed:
+    """The receiver's news while it lands: ``done`` bytes and ``files`` files in place."""
+
+    done: int
+    files: int
+
+
+@dataclass(frozen=True, slots=True)
 class EntriesReceived:
     entries: list[Entry]
 
@@ -142,7 +170,7 @@ class BulkError:
     message: str
 
 
-SenderEvent = Opened | Wanted | WantsDone | ResultReceived | BulkError
+SenderEvent = Opened | Wanted | WantsDone | Landed | ResultReceived | BulkError
 ReceiverEvent = EntriesReceived | ManifestDone | FileStarted | DataReceived | FileEnded | AllSent
 ReceiverEvents = ReceiverEvent | BulkError
 
@@ -154,7 +182,7 @@ def data_header(length: int) -> bytes:
 
 
 def error_frame(code: str, message: str) -> bytes:
-    return encode_json(BulkType.ERROR, {"code": code, "message": message[:512]})
+    return encode_json(BulkType.ERROR, {"code": code, "message": readable(message[:512])})
 
 
 def _batches(key: str, items: list[list[Any]], frame_type: BulkType) -> bytes:
@@ -246,7 +274,7 @@ class BulkSender:
         expected = {
             "open": {BulkType.OPEN},
             "want": {BulkType.WANT, BulkType.WANT_END},
-            "stream": {BulkType.RESULT},
+            "stream": {BulkType.LANDED, BulkType.RESULT},
         }.get(self._phase, set())
         if kind not in expected:
             raise RemoteProtocolError(f"bulk {kind.name} out of order", "order")
@@ -274,6 +302,12 @@ class BulkSender:
         if kind is BulkType.WANT_END:
             self._phase = "stream"
             return WantsDone()
+        if kind is BulkType.LANDED:
+            total = sum(self._sizes)
+            return Landed(
+                _int(body.get("done"), 0, total, "LANDED done"),
+                _int(body.get("files"), 0, len(self._sizes), "LANDED files"),
+            )
         failed = body.get("failed")
         if not isinstance(failed, list):
             raise RemoteProtocolError("RESULT: 'failed' is not a list", "malformed")
@@ -324,6 +358,9 @@ class BulkReceiver:
         return _batches("files", [list(f) for f in files], BulkType.WANT) + encode_json(
             BulkType.WANT_END, {}
         )
+
+    def landed(self, done: int, files: int) -> bytes:
+        return encode_json(BulkType.LANDED, {"done": done, "files": files})
 
     def result(self, failed: list[tuple[int, str]]) -> bytes:
         return encode_json(BulkType.RESULT, {"failed": [list(f) for f in failed]})

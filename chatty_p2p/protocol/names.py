@@ -14,6 +14,14 @@ that joining it under the download folder can never leave that folder:
   prefix, so a folder received on Linux can still be copied to Windows;
 * a part longer than ``MAX_PART_BYTES`` is shortened, keeping its extension.
 
+A name on the *sending* side may not be text at all: Linux names are bytes, and
+one from an old Latin-1 disk is not valid UTF-8. Python hands such a name over
+with each undecodable byte as a lone surrogate, which JSON, SQLite and the wire
+refuse. ``readable`` turns each into U+FFFD, the usual "unknown character" sign:
+the name on the wire is readable (``caf\ufffd.txt``), the bytes are still read
+through the original path, and two names that differ only there land as
+``caf\ufffd.txt`` and ``caf\ufffd (1).txt``.
+
 What the rules cannot decide (a name that already exists, a symlink planted
 in the download folder) is the writer's job: see ``transfer``.
 """
@@ -28,6 +36,15 @@ MAX_DEPTH = 64
 
 _FORBIDDEN = re.compile(r'[\x00-\x1f\x7f-\x9f<>:"\\|?*\u2028\u2029\u202a-\u202e\u2066-\u2069]')
 _RESERVED = re.compile(r"(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³]|conin\$|conout\$)(\..*)?", re.I)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def readable(text: str) -> str:
+    """``text`` with every lone surrogate (an undecodable byte of a file name, see
+    above) replaced by U+FFFD, so that it can be encoded as UTF-8 anywhere."""
+    return _SURROGATE.sub("\ufffd", text)
 
 
 class UnsafePath(ValueError):
