@@ -152,7 +152,7 @@ def _common(after: bool) -> argparse.ArgumentParser:
     argparse gives each command's copy of an option its default and writes it over
     the value given before the command (``chatty --json id`` printed text). So the
     copy after the command sets nothing it was not given (``SUPPRESS``), and the
-    repeatable ones are collected under their own name and added up in ``_merge``."""
+    repeatable ones are collected under their own name and added up in ``parse``."""
     p = argparse.ArgumentParser(add_help=False)
 
     def default(value: Any) -> Any:
@@ -194,10 +194,13 @@ def _common(after: bool) -> argparse.ArgumentParser:
     return p
 
 
-def _merge(args: argparse.Namespace) -> None:
-    """Add the repeatable options given after the command to those given before it."""
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, with the repeatable options given after the command added to
+    those given before it (see ``_common``)."""
+    args = build_parser().parse_args(argv)
     args.interface += vars(args).pop("interface" + AFTER, [])
     args.verbose += vars(args).pop("verbose" + AFTER, 0)
+    return args
 
 
 def later(name: str) -> Command:
@@ -305,15 +308,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    _merge(args)
     # A file name that is not UTF-8 is printed with escapes, never as a crash.
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(errors="backslashreplace")
     try:
-        if args.command is None:
-            return _window(args)
-        return _run(args)
+        args = parse(argv)  # --help and --version print here
+        status = _window(args) if args.command is None else _run(args)
+        sys.stdout.flush()  # here, where a reader that went away is caught, not at exit
+        return status
     except BrokenPipeError:
         # The reader went away (`chatty history PEER | head`): the standard remedy, so
         # that the interpreter's last flush at exit does not complain either.

@@ -1,0 +1,452 @@
+"""The ``chatty`` command when things go wrong: each failure ends, in one plain line.
+
+Real processes on loopback, never with mDNS. Each test names the failure a user
+met: what they see (the message, the exit status, no traceback) and that the
+command ends, within its ``--wait`` or when its transfer does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pty
+import re
+import shlex
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.test_share import ShareProcess as Running
+
+CHATTY = [sys.executable, "-m", "chatty_p2p"]
+
+
+def run(*args: str, timeout: float = 60, **kw: object) -> subprocess.CompletedProcess[str]:
+    """``chatty ARGS`` to its end; the caller gives ``--data-dir`` and ``--no-discovery``."""
+    return subprocess.run(
+        [*CHATTY, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **kw,
+    )
+
+
+def spawn(*args: str, stdin: int = subprocess.DEVNULL) -> Running:
+    return Running([*CHATTY, *args], stdin)
+
+
+def one_line_error(done: subprocess.CompletedProcess[str]) -> str:
+    """The single line a failed command printed, checked to be just that."""
+    assert done.returncode == 1, (done.returncode, done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr + done.stdout
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    return lines[0]
+
+
+class Daemon:
+    """A loopback-only ``chatty daemon`` printing its events as text."""
+
+    def __init__(self, data_dir: Path, name: str, *extra: str) -> None:
+        self.data_dir = data_dir
+        self.proc = spawn(
+            "daemon", "--no-discovery", "--name", name, "--data-dir", str(data_dir), *extra
+        )
+        self.port = int(self.proc.wait_for(r"on port (\d+)").group(1))
+        self.address = f"127.0.0.1:{self.port}"
+
+    def chatty(self, *args: str, **kw: object) -> subprocess.CompletedProcess[str]:
+        return run(*args, "--data-dir", str(self.data_dir), **kw)
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc.proc.poll() is None:
+            self.proc.proc.send_signal(sig)
+        self.proc.finish(20)
+
+
+@contextlib.contextmanager
+def daemons(*started: Daemon) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        for daemon in started:
+            daemon.proc.kill()
+
+
+def offer_id(daemon: Daemon) -> str:
+    return daemon.proc.wait_for(r"accept ([0-9a-f]{8})").group(1)
+
+
+def note(tmp_path: Path, size: int = 6) -> Path:
+    path = tmp_path / "note.txt"
+    path.write_bytes(b"hello\n" if size == 6 else os.urandom(size))
+    return path
+
+
+# ----- the data dir ---------------------------------------------------------------
+
+COMMANDS = [
+    ["id"],
+    ["name", "laptop"],
+    ["history", "desk"],
+    ["transfers"],
+    ["download-dir"],
+    ["say", "127.0.0.1:9", "hi"],
+    ["peers", "--wait", "0"],
+    ["daemon"],
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c[0])
+def test_a_data_dir_that_cannot_be_made_is_one_line(tmp_path: Path, command: list[str]) -> None:
+    """Every command, `id` included, printed a traceback."""
+    (tmp_path / "a file").write_text("")
+    where = tmp_path / "a file" / "chatty"
+    done = run(*command, "--data-dir", str(where), "--no-discovery")
+    line = one_line_error(done)
+    assert f"cannot use the data folder {where}" in line and "--data-dir" in line
+
+
+def readonly_mount_available() -> str | None:
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        return "needs root and unshare for a read-only mount"
+    return None
+
+
+@pytest.mark.skipif(readonly_mount_available() is not None, reason="needs root and unshare")
+@pytest.mark.parametrize("command", COMMANDS[:4], ids=lambda c: c[0])
+def test_a_read_only_data_dir_is_one_line(tmp_path: Path, command: list[str]) -> None:
+    """The data dir exists, with an identity, on a file system mounted read-only."""
+    data = tmp_path / "data"
+    assert run("id", "--data-dir", str(data), "--no-discovery").returncode == 0
+    chatty = shlex.join([*CHATTY, *command, "--data-dir", str(data), "--no-discovery"])
+    script = f"mount --bind {data} {data} && mount -o remount,ro,bind {data} && exec {chatty}"
+    done = subprocess.run(
+        ["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, timeout=60
+    )
+    line = one_line_error(done)
+    assert f"cannot use the data folder {data} (Read-only file system)" in line
+
+
+# ----- output and input ----------------------------------------------------------------
+
+
+def closed_pipe_run(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run with stdout a pipe nobody reads any more, as `chatty … | head` after head quit."""
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        return subprocess.run(
+            [*CHATTY, *args], stdout=writer, stderr=subprocess.PIPE, text=True, timeout=60
+        )
+    finally:
+        os.close(writer)
+
+
+def test_history_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    """`chatty history PEER | head` ended in a BrokenPipe traceback."""
+    desk = Daemon(tmp_path / "desk", "desk")
+    me = ["--data-dir", str(tmp_path / "me"), "--no-discovery"]
+    with daemons(desk):
+        for i in range(3):
+            assert run("say", desk.address, f"hello {i}", *me).returncode == 0
+    for args in (["history", "desk", *me], ["id", *me], ["transfers", *me], ["--help"]):
+        done = closed_pipe_run(*args)
+        assert done.stderr == "", (args, done.stderr)
+        assert done.returncode in (0, 1)
+
+
+def test_typed_text_that_is_not_utf8_is_sent_with_replacement_characters(
+    tmp_path: Path,
+) -> None:
+    """argv holds bytes that are not UTF-8 as lone surrogates, which no message carries."""
+    desk = Daemon(tmp_path / "desk", "desk")
+    me = ["--data-dir", str(tmp_path / "me"), "--no-discovery"]
+    with daemons(desk):
+        said = run("say", desk.address, "caf\udce9", *me)
+        assert said.returncode == 0 and "delivered" in said.stdout, said.stderr
+        desk.proc.wait_for("caf\ufffd")
+
+
+# ----- the control socket -------------------------------------------------------------
+
+
+def control_exchange(data_dir: Path, lines: list[bytes]) -> list[dict[str, object]]:
+    """Send raw lines to a daemon's control socket; one decoded reply per line."""
+    replies = []
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.connect(str(data_dir / "control.sock"))
+        sock.settimeout(20)
+        stream = sock.makefile("rb")
+        for line in lines:
+            sock.sendall(line)
+            replies.append(json.loads(stream.readline()))
+    return replies
+
+
+def test_the_control_socket_answers_malformed_requests(tmp_path: Path) -> None:
+    """A request the node could not serve killed that client's connection unanswered."""
+    desk = Daemon(tmp_path / "desk", "desk")
+    with daemons(desk):
+        bad = [
+            b"\xff\xfe\n",
+            b"[1, 2]\n",
+            b'{"op": ["id"]}\n',
+            b'{"id": 1, "op": "say", "args": [1]}\n',
+            b'{"id": 2, "op": "nope"}\n',
+            b'{"id": 3, "op": "name", "args": {"name": "\\ud800"}}\n',
+            b'{"id": 4, "op": "send", "args": {"peer": "x", "paths": 5}}\n',
+        ]
+        replies = control_exchange(desk.data_dir, [*bad, b'{"id": 9, "op": "id"}\n'])
+        assert [r["ok"] for r in replies] == [False] * len(bad) + [True], replies
+        assert all(isinstance(r.get("error"), str) for r in replies[:-1])
+        assert replies[-1]["id"] == 9
+        assert desk.chatty("id").returncode == 0  # and the daemon lives on
+
+
+def test_a_file_name_that_is_not_utf8_crosses_the_control_socket(tmp_path: Path) -> None:
+    """`chatty send` of such a file gave a traceback inside the control client."""
+    desk = Daemon(tmp_path / "desk", "desk")
+    with daemons(desk):
+        me = Daemon(tmp_path / "me", "me", "--peer", desk.address)
+        with daemons(me):
+            me.proc.wait_for("desk .*online")
+            name = os.fsdecode(b"caf\xe9.txt")
+            (tmp_path / name).write_bytes(b"latin-1 name\n")
+            sent = me.chatty("send", "desk", str(tmp_path / name), "--no-follow")
+            assert "Traceback" not in sent.stderr
+            assert sent.returncode == 0 or len(sent.stderr.strip().splitlines()) == 1
+            assert me.chatty("id").returncode == 0  # the control socket still serves
+
+
+# ----- transfers that wait ------------------------------------------------------------------
+
+
+def offline_peer(tmp_path: Path) -> tuple[Daemon, Path]:
+    """A daemon ``me`` that knows ``desk``, which is now offline (stopped), and a file."""
+    desk = Daemon(tmp_path / "desk", "desk")
+    me = Daemon(tmp_path / "me", "me", "--peer", desk.address)
+    me.proc.wait_for("desk .*online")
+    desk.stop()
+    me.proc.wait_for("desk .*offline")
+    return me, note(tmp_path)
+
+
+def test_send_to_an_offline_peer_ends_within_its_wait(tmp_path: Path) -> None:
+    """It said "waiting for it to accept" and blocked for ever."""
+    me, path = offline_peer(tmp_path)
+    with daemons(me):
+        started = time.monotonic()
+        sent = me.chatty("send", "desk", str(path), "--wait", "1", timeout=30)
+        assert time.monotonic() - started < 10
+        assert sent.returncode == 0, sent.stderr
+        assert re.search(r"desk is offline: the offer \(\w+\) is kept and made when", sent.stdout)
+        assert "it is offline" in sent.stdout.splitlines()[0]
+
+
+def test_send_without_a_daemon_to_an_offline_peer_ends_within_its_wait(tmp_path: Path) -> None:
+    me, path = offline_peer(tmp_path)
+    me.stop()
+    done = run(
+        "send", "desk", str(path), "--wait", "1", "--data-dir", str(me.data_dir), "--no-discovery"
+    )
+    assert done.returncode == 0, done.stderr
+    assert "kept and made the next time Chatty runs here" in done.stdout
+
+
+def test_a_cli_whose_daemon_dies_says_so(tmp_path: Path) -> None:
+    """Its progress bar froze for ever."""
+    me, path = offline_peer(tmp_path)
+    with daemons(me):
+        sender = spawn("send", "desk", str(path), "--wait", "600", "--data-dir", str(me.data_dir))
+        try:
+            sender.wait_for("offered note.txt")
+            me.stop(signal.SIGKILL)
+            code, _, err = sender.finish(15)
+        finally:
+            sender.kill()
+    assert code == 1 and "Traceback" not in err
+    assert f"the Chatty daemon (or window) that owns {me.data_dir} stopped" in err
+
+
+def one_shot_send(tmp_path: Path, desk: Daemon, path: Path) -> Running:
+    return spawn(
+        "send", desk.address, str(path), "--data-dir", str(tmp_path / "me"), "--no-discovery"
+    )
+
+
+def test_the_rate_leaves_out_the_wait_for_consent(tmp_path: Path) -> None:
+    """The closing "… in 3.1 s, 0.3 MB/s" counted the seconds the receiver took to say yes."""
+    desk = Daemon(tmp_path / "desk", "desk", "--download-dir", str(tmp_path / "in"))
+    with daemons(desk):
+        sender = one_shot_send(tmp_path, desk, note(tmp_path, 1_000_000))
+        try:
+            transfer = offer_id(desk)
+            time.sleep(3)
+            assert desk.chatty("accept", transfer).returncode == 0
+            code, out, err = sender.finish(30)
+        finally:
+            sender.kill()
+    assert code == 0, err
+    seconds = float(re.search(r"verified by the receiver in ([\d.]+) s", out).group(1))
+    assert seconds < 2.5, out
+
+
+def test_the_offer_line_is_a_command_that_works_and_says_unverified(tmp_path: Path) -> None:
+    """It printed `chatty accept ID` without the --data-dir needed to run it."""
+    desk = Daemon(tmp_path / "my desk", "desk", "--download-dir", str(tmp_path / "in"))
+    with daemons(desk):
+        sender = one_shot_send(tmp_path, desk, note(tmp_path))
+        try:
+            line = desk.proc.wait_for(r".* offers .*").group(0)
+            assert "(unverified: not paired" in line
+            command = re.search(r"Accept with `([^`]+)`", line).group(1)
+            words = shlex.split(command)
+            assert words[:2] == ["chatty", "accept"]
+            assert words[-2:] == ["--data-dir", str(tmp_path / "my desk")]
+            accepted = run(*words[1:])
+            assert accepted.returncode == 0, accepted.stderr
+            code, out, err = sender.finish(30)
+        finally:
+            sender.kill()
+    assert code == 0 and "verified by the receiver" in out, err
+    assert (tmp_path / "in" / "note.txt").read_text() == "hello\n"
+
+
+def test_a_declined_offer_reads_plainly(tmp_path: Path) -> None:
+    """The sender read "transfer … declined: desk declined: declined"."""
+    desk = Daemon(tmp_path / "desk", "desk")
+    with daemons(desk):
+        sender = one_shot_send(tmp_path, desk, note(tmp_path))
+        try:
+            assert desk.chatty("decline", offer_id(desk)).returncode == 0
+            code, out, err = sender.finish(30)
+        finally:
+            sender.kill()
+    assert code == 1, err
+    last = out.strip().splitlines()[-1]
+    assert re.fullmatch(r"transfer \w{8}: desk declined", last), last
+
+
+def test_chat_accepts_and_declines_offers(tmp_path: Path) -> None:
+    """`chatty chat` had no /accept or /decline."""
+    desk = Daemon(tmp_path / "desk", "desk", "--download-dir", str(tmp_path / "in"))
+    me = ["--data-dir", str(tmp_path / "me"), "--no-discovery"]
+    assert run("name", "laptop", *me).returncode == 0
+    laptop = json.loads(run("id", "--json", *me).stdout)["id"]
+    with daemons(desk):
+        sender = one_shot_send(tmp_path, desk, note(tmp_path))
+        try:
+            offer_id(desk)
+            chat = desk.chatty("chat", laptop[:8], input="/accept\n/decline\n/quit\n")
+            code, out, err = sender.finish(30)
+        finally:
+            sender.kill()
+    assert chat.returncode == 0, chat.stderr
+    assert re.search(r"transfer \w{8} from laptop: running", chat.stdout), chat.stdout
+    assert "error: no offer from laptop is waiting for an answer" in chat.stdout
+    assert code == 0 and "verified by the receiver" in out, err
+
+
+def test_the_pairing_prompt_stops_when_the_other_side_leaves(tmp_path: Path) -> None:
+    """The [y/N] question waited for the terminal after the pairing was over."""
+    desk = Daemon(tmp_path / "desk", "desk")
+    terminal, stdin = pty.openpty()
+    with daemons(desk):
+        pairing = spawn(
+            "pair",
+            desk.address,
+            "--data-dir",
+            str(tmp_path / "me"),
+            "--no-discovery",
+            stdin=stdin,
+        )
+        os.close(stdin)
+        try:
+            pairing.wait_for(r"^Code: ")
+            desk.stop()
+            code, _, err = pairing.finish(20)
+        finally:
+            pairing.kill()
+            os.close(terminal)
+    assert code == 1 and "Traceback" not in err
+    assert "chatty: not paired with desk: the peer went offline" in err
+
+
+# ----- peers that cannot be found -----------------------------------------------------------
+
+
+def test_a_short_id_prefix_says_prefixes_need_four_characters(tmp_path: Path) -> None:
+    done = run("say", "07", "hi", "--data-dir", str(tmp_path), "--no-discovery")
+    assert "an id prefix needs at least four characters" in one_line_error(done)
+
+
+def test_an_unknown_peer_is_reported_at_once_when_none_can_appear(tmp_path: Path) -> None:
+    """It took the whole --wait (5.8 s) even when nobody new could turn up."""
+    started = time.monotonic()
+    alone = run("say", "abcdef12", "hi", "--data-dir", str(tmp_path / "me"), "--no-discovery")
+    assert "no peer matches 'abcdef12'" in one_line_error(alone)
+    assert time.monotonic() - started < 4
+    desk = Daemon(tmp_path / "desk", "desk")
+    with daemons(desk):
+        time.sleep(2)  # the daemon has been up longer than discovery needs
+        started = time.monotonic()
+        through = desk.chatty("say", "nobody", "hi")
+        assert "no peer matches 'nobody'" in one_line_error(through)
+        assert time.monotonic() - started < 2.5
+
+
+# ----- other commands -------------------------------------------------------------------
+
+
+def test_no_display_says_to_run_the_daemon(tmp_path: Path) -> None:
+    """Qt aborted, blaming a missing libxcb-cursor0."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
+    }
+    done = run("--data-dir", str(tmp_path), "--no-discovery", env=env)
+    assert one_line_error(done) == (
+        "chatty: no display found; run `chatty daemon` for a headless node"
+    )
+
+
+def test_share_on_a_taken_port_is_one_short_line_and_status_1(tmp_path: Path) -> None:
+    """It exited 2 with "[Errno 98] error while attempting to bind on address ('127.0.0.1', …)"."""
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        done = run(
+            "share",
+            str(note(tmp_path)),
+            "--interface",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path / "data"),
+        )
+    assert one_line_error(done) == (
+        f"chatty share: cannot listen on 127.0.0.1 port {port}: address already in use"
+    )
+
+
+def test_socket_failures_are_plain_words() -> None:
+    """Users read "connection lost (SSLEOFError)", and nothing after "cannot connect to …:"."""
+    from chatty_p2p.errors import why_failed
+
+    assert why_failed(ssl.SSLEOFError(8, "EOF occurred")) == "the other side closed the connection"
+    assert why_failed(TimeoutError()) == "timed out"
+    assert why_failed(ConnectionResetError(104, "x")) == "connection reset by peer"
+    bind = OSError(98, "error while attempting to bind on address ('::', 80, 0, 0): in use")
+    assert why_failed(bind) == "address already in use"
