@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
+from chatty_p2p import transfer
 from chatty_p2p.errors import PeerError
 from chatty_p2p.files import TransferInfo
 from chatty_p2p.node import EventType, Node, NodeEvent
@@ -376,3 +378,89 @@ async def test_only_trusted_peers_are_auto_accepted(
     await offer_is("asked")  # trusted, but auto-accept is off by default
     b.set_auto_accept_trusted(True)
     await offer_is("accepted")
+
+
+async def test_a_folder_of_many_empty_files_ends_done_on_both_sides(
+    pair: tuple[Node, Node], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The receiver lands the files long after the sender's last byte (100,000 empty
+    files took more than the 15 s a link may stay silent): it must say it is still
+    landing, or the sender gives up. Shown here with 3,000 files, each landed a
+    little slower than a disk would, and the allowed silence cut to 1 s."""
+    monkeypatch.setattr("chatty_p2p.transfer.BULK_TIMEOUT", 1.0)
+    monkeypatch.setattr("chatty_p2p.transfer.LANDED_EVERY", 0.2)
+    land = transfer.Landing.finish
+
+    def slowly(self: transfer.Landing, index: int, dest: str, mtime: float) -> Path:
+        time.sleep(0.001)
+        return land(self, index, dest, mtime)
+
+    monkeypatch.setattr(transfer.Landing, "finish", slowly)
+    a, b = pair
+    b._accept_from = ["*"]
+    vouch(b, a)
+    folder = tmp_path / "empties"
+    folder.mkdir()
+    for i in range(3000):
+        (folder / f"{i:05}").touch()
+    a_events, b_events = a.subscribe(), b.subscribe()
+    sent = await a.send_files(b.device_id, [folder])
+    received = await wait_transfer(b_events, lambda t: t.id == sent.id and ended(t), timeout=60)
+    assert received.state == "done", received.error
+    sender = await wait_transfer(a_events, lambda t: t.id == sent.id and ended(t), timeout=60)
+    assert sender.state == "done", sender.error
+    assert len(list((tmp_path / "b-dl" / "empties").iterdir())) == 3000
+    assert a.transfers()[0].state == "done"  # and so it stays, interrupted by nothing
+
+
+@pytest.mark.parametrize("inside", [False, True], ids=["file", "in-a-folder"])
+async def test_a_name_that_is_not_utf8_is_sent_readable(
+    pair: tuple[Node, Node], tmp_path: Path, inside: bool
+) -> None:
+    """Linux names are bytes; one from an old Latin-1 disk is not UTF-8. It goes out
+    with U+FFFD for the byte that is not text, and its real bytes are read."""
+    a, b = pair
+    b._accept_from = ["*"]
+    vouch(b, a)
+    root = tmp_path / "old disk"
+    root.mkdir()
+    name = os.fsdecode(b"caf\xe9.txt")
+    (root / name).write_bytes(b"latin-1 name\n")
+    target = root if inside else root / name
+    a_events, b_events = a.subscribe(), b.subscribe()
+    sent = await a.send_files(b.device_id, [target])
+    assert sent.names == (["old disk"] if inside else ["caf\ufffd.txt"])
+    received = await wait_transfer(b_events, lambda t: t.id == sent.id and ended(t))
+    assert received.state == "done", received.error
+    assert (await wait_transfer(a_events, lambda t: t.id == sent.id and ended(t))).state == "done"
+    landed = tmp_path / "b-dl" / ("old disk" if inside else "") / "caf\ufffd.txt"
+    assert landed.read_bytes() == b"latin-1 name\n"
+    assert [t.state for t in a.transfers()] == ["done"]  # no ghost offer left behind
+
+
+async def test_partials_of_ended_transfers_go_and_resumable_ones_stay(tmp_path: Path) -> None:
+    """At start-up: leftovers of a transfer that ended (or that the store does not
+    know) are removed; those of one that can resume are kept."""
+    dl = tmp_path / "dl"
+    node = Node(tmp_path / "n", name="n", discovery=False, download_dir=dl)
+    await node.start()
+    ids = {state: f"{n:x}" * 32 for n, state in enumerate(["failed", "interrupted", "paused"])}
+    for state, tid in ids.items():
+        node.store.add_transfer(
+            TransferRecord(tid, "e" * 64, False, state, 1, 5, ["x"], folder=str(dl))
+        )
+    await node.stop()
+    stray = "f" * 32
+    for tid in [*ids.values(), stray]:
+        (dl / PARTIAL_DIR / tid).mkdir(parents=True)
+        (dl / PARTIAL_DIR / tid / "0").write_bytes(b"part")
+    node = Node(tmp_path / "n", discovery=False, download_dir=dl)
+    await node.start()
+    try:
+        async with asyncio.timeout(10):
+            while (dl / PARTIAL_DIR / stray).exists():
+                await asyncio.sleep(0.02)
+        left = sorted(p.name for p in (dl / PARTIAL_DIR).iterdir())
+        assert left == sorted([ids["interrupted"], ids["paused"]])
+    finally:
+        await node.stop()
