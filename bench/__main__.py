@@ -4,7 +4,8 @@ Runs, in this order (``--only`` picks some): ``throughput`` (loopback and
 across two network-lab hosts; one large file and many small ones; Chatty, raw
 TCP, scp, magic-wormhole), ``latency``, ``presence`` (discovery, leaving,
 startup), ``scale``, ``resilience`` (a transfer whose sender changes networks
-mid-way, beside the same transfer undisturbed). Writes ``results.json``,
+mid-way, beside the same transfer undisturbed), ``startup`` (one-shot commands
+beside the bare interpreter; needs neither root nor test data). Writes ``results.json``,
 ``results.md`` and PNG plots to ``--out`` (default ``docs/benchmarks``) and
 prints each figure as it comes.
 ``--quick`` uses small sizes so the whole suite runs in CI in about a minute:
@@ -25,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import latency, presence, resilience, throughput
+from bench import latency, presence, resilience, startup, throughput
 from bench.common import ROOT, Place, Result, make_file, make_small_files
 from bench.report import write_report
 
@@ -40,6 +41,7 @@ SIZES = {
         "senders": 10,
         "fan_in": 100 << 20,
         "move": (60_000_000, 5),
+        "startup_runs": 20,
     },
     "quick": {
         "big": 16 << 20,
@@ -50,9 +52,10 @@ SIZES = {
         "senders": 3,
         "fan_in": 4 << 20,
         "move": (20_000_000, 1),
+        "startup_runs": 3,
     },
 }
-NAMES = ("throughput", "latency", "presence", "scale", "resilience")
+NAMES = ("throughput", "latency", "presence", "scale", "resilience", "startup")
 
 
 def main() -> int:
@@ -75,8 +78,9 @@ def main() -> int:
 
     started = time.monotonic()
     try:
-        big = make_file(work / "data" / "big.bin", sizes["big"])
-        small = make_small_files(work / "data" / "small-files", *sizes["small"])
+        if {"throughput", "latency"} & set(args.only):
+            big = make_file(work / "data" / "big.bin", sizes["big"])
+            small = make_small_files(work / "data" / "small-files", *sizes["small"])
         if "throughput" in args.only:
             here = Place("loopback", "127.0.0.1")
             for src, what in ((big, "large file"), (small, "small files")):
@@ -115,6 +119,8 @@ def main() -> int:
                 report(resilience.path_switch(lab, moving, trials, work))
             finally:
                 lab.close()
+        if "startup" in args.only:
+            report(startup.run(work, sizes["startup_runs"]))
     finally:
         if not args.work:
             shutil.rmtree(work, ignore_errors=True)
