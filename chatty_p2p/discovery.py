@@ -35,9 +35,13 @@ log = logging.getLogger(__name__)
 
 SERVICE_TYPE = "_chatty._tcp.local."
 RESOLVE_TIMEOUT_MS = 3000
+MAX_RESOLVING = 16
+"""Records resolved at once: thousands announced together wait their turn."""
 _ID = re.compile(r"[0-9a-f]{64}")
 MAX_ADVERTS = 1024
-"""Peers tracked from mDNS at once; a flood of fake records beyond it is ignored."""
+"""Peers tracked from mDNS at once (see ``AdvertTable``)."""
+UNANSWERED_TTL = 60.0
+"""Seconds a stranger's record may go without a session before it is dropped."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,81 @@ class Advert:
     port: int
     protocol: str = ""
     app: str = ""
+
+
+@dataclass
+class _Seen:
+    since: float
+    known: bool
+    answered: bool = False
+
+
+class AdvertTable:
+    """Which announced peers a node keeps in its list and dials: the rules that make
+    a flood of forged records (thousands, pointing at a blackhole) harmless.
+
+    * A record that never led to a session ages out ``UNANSWERED_TTL`` seconds
+      after it was first seen, unless it is a known peer's (paired or added by
+      address), whose record stays while announced: it may be asleep.
+    * At most ``MAX_ADVERTS`` records are kept. A newcomer, when full, takes the
+      place of the oldest stranger that never answered; only if every place holds
+      a peer that answered or is known is a stranger's record ignored. A known
+      peer's record is always kept.
+
+    No clock and no I/O: time comes in, the ids to drop go out.
+    """
+
+    def __init__(self, cap: int = MAX_ADVERTS, ttl: float = UNANSWERED_TTL) -> None:
+        self._cap = cap
+        self._ttl = ttl
+        self._seen: dict[str, _Seen] = {}
+        """Oldest first, so the first unanswered stranger is the one to evict."""
+
+    def __contains__(self, device_id: object) -> bool:
+        return device_id in self._seen
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def add(self, device_id: str, known: bool, now: float) -> list[str] | None:
+        """Keep an announced peer; returns the ids dropped to make room for it, or
+        ``None`` if it is itself ignored (the table is full of peers that answered)."""
+        seen = self._seen.get(device_id)
+        if seen is not None:
+            seen.known = known  # a re-announcement: its age stands
+            return []
+        dropped: list[str] = []
+        if len(self._seen) >= self._cap:
+            victim = next(
+                (i for i, s in self._seen.items() if not s.known and not s.answered), None
+            )
+            if victim is not None:
+                del self._seen[victim]
+                dropped.append(victim)
+            elif not known:
+                return None
+        self._seen[device_id] = _Seen(now, known)
+        return dropped
+
+    def answered(self, device_id: str) -> None:
+        """A session with this peer came up: its record is real, keep it."""
+        seen = self._seen.get(device_id)
+        if seen is not None:
+            seen.answered = True
+
+    def remove(self, device_id: str) -> None:
+        self._seen.pop(device_id, None)
+
+    def expired(self, now: float) -> list[str]:
+        """Strangers' records that never answered within the TTL, now dropped."""
+        old = [
+            i
+            for i, s in self._seen.items()
+            if not s.known and not s.answered and now - s.since > self._ttl
+        ]
+        for device_id in old:
+            del self._seen[device_id]
+        return old
 
 
 def parse_advert(name: str, info: AsyncServiceInfo) -> Advert | None:
@@ -117,6 +196,7 @@ class Discovery:
         self._addresses: list[str] = []
         self._by_instance: dict[str, str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._resolving = asyncio.Semaphore(MAX_RESOLVING)
 
     def _service_info(self) -> ServiceInfo:
         return ServiceInfo(
@@ -206,19 +286,17 @@ class Discovery:
         task.add_done_callback(self._tasks.discard)
 
     async def _resolve(self, name: str) -> None:
-        if self._aiozc is None:
-            return
         info = AsyncServiceInfo(SERVICE_TYPE, name)
-        if not await info.async_request(self._aiozc.zeroconf, RESOLVE_TIMEOUT_MS):
+        async with self._resolving:
+            if self._aiozc is None:
+                return
+            found = await info.async_request(self._aiozc.zeroconf, RESOLVE_TIMEOUT_MS)
+        if not found:
             log.debug("could not resolve %s", name)
             return
         advert = parse_advert(name, info)
         if advert is None or advert.device_id == self._device_id:
             return
-        if name not in self._by_instance and len(self._by_instance) >= MAX_ADVERTS:
-            log.warning(
-                "more than %d Chatty records on the network; ignoring %s", MAX_ADVERTS, name
-            )
-            return
+        # Bounded by zeroconf's own cache; what the node keeps is ``AdvertTable``'s.
         self._by_instance[name] = advert.device_id
         self._on_change(advert.device_id, advert)

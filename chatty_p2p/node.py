@@ -55,7 +55,7 @@ from chatty_p2p import connection as conn_mod
 from chatty_p2p import netif
 from chatty_p2p.admission import Admission, Hush, Refused, Ticket
 from chatty_p2p.connection import Connection
-from chatty_p2p.discovery import Advert, Discovery
+from chatty_p2p.discovery import Advert, AdvertTable, Discovery
 from chatty_p2p.errors import (
     AmbiguousPeer,
     ChattyError,
@@ -99,6 +99,12 @@ KEEP_STRANGERS = 500
 FINGERPRINT_DIGITS = 16
 """Hex digits of a fingerprint a user must type to vouch for a key: 64 bits."""
 YIELD_DIAL = 0.5
+MAX_STRANGER_DIALS = 4
+"""Dials at once to peers neither paired nor added by address (``_is_known``): a
+flood of forged records pointing at a blackhole must not cost a thousand sockets
+(the usual limit on descriptors), and known peers never wait behind them."""
+ADVERT_SWEEP = 5.0
+"""How often records that never answered are looked for (see ``AdvertTable``)."""
 """How long the peer with the larger id waits before dialling, to avoid double dials."""
 MAX_ADDRESSES = 16
 """Addresses taken from one announcement; twice as many are remembered per peer."""
@@ -261,8 +267,9 @@ class _PeerState:
     clock_skew: float | None = None
     candidate: Connection | None = None
     """A second session waiting to see whether the current one is still alive."""
-    budgets: tuple[Budget, Budget] = field(default_factory=lambda: (Budget(), Budget.outgoing()))
-    """Rate limits in and out for this peer, shared by all its sessions."""
+    budgets: tuple[Budget, Budget] | None = None
+    """Rate limits in and out for this peer, shared by all its sessions; made with
+    the first one, as most peers announced (or forged) never have a session."""
 
 
 class Node:
@@ -301,6 +308,8 @@ class Node:
         self._stopping = False
         self._boot = secrets.token_hex(8)
         self._admission = Admission()
+        self._adverts = AdvertTable()
+        self._stranger_dials = asyncio.Semaphore(MAX_STRANGER_DIALS)
         self._hush_refused = Hush()
         self._hush_tls = Hush()
         self._trimmer = Trimmer()
@@ -365,6 +374,7 @@ class Node:
             )
             await self._discovery.start()
         self._spawn(self._watch_network())
+        self._spawn(self._age_out_adverts())
         log.info(
             "node %s (%s) listening on port %d", self.name, short_id(self.device_id), self.port
         )
@@ -588,13 +598,29 @@ class Node:
 
     # ----- discovery -------------------------------------------------------
 
+    def _is_known(self, peer_id: str) -> bool:
+        """Paired or added by address: a peer the user chose, never crowded out by
+        strangers (records, dials, handshakes)."""
+        record = self.store.peer(peer_id)
+        return record is not None and (record.trusted or record.manual)
+
     def _on_advert(self, peer_id: str, advert: Advert | None) -> None:
-        state = self._peers.get(peer_id)
         if advert is None:
-            if state is not None and state.discovered:
-                state.discovered = False
-                self._emit(NodeEvent(EventType.PEER_LOST, peer=self._snapshot(state)))
+            self._adverts.remove(peer_id)
+            self._lose(peer_id)
             return
+        dropped = self._adverts.add(peer_id, self._is_known(peer_id), time.monotonic())
+        if dropped != [] and self._hush_refused("mdns records", time.monotonic()):
+            log.warning(
+                "more Chatty records on the network than %d; %s",
+                len(self._adverts),
+                "dropping the oldest that never answered" if dropped else "ignoring newcomers",
+            )
+        if dropped is None:
+            return
+        for gone in dropped:
+            self._lose(gone)
+        state = self._peers.get(peer_id)
         is_new = state is None or not state.discovered
         state = self._state(peer_id, advert.name)
         renamed = state.name != advert.name
@@ -620,6 +646,30 @@ class Node:
             # Fresh information (a restart, a new port): dial now rather than after a backoff.
             delay = 0.0 if self.device_id < peer_id else YIELD_DIAL
             self._want_connection(state, delay=delay, restart=True)
+
+    def _lose(self, peer_id: str) -> None:
+        """A record withdrawn, aged out or displaced: the peer is no longer seen, and
+        one that is nothing else here (no session, never stored, not added by
+        address) leaves the list, so forged records leave no trace."""
+        state = self._peers.get(peer_id)
+        if state is None or not state.discovered:
+            return
+        state.discovered = False
+        self._emit(NodeEvent(EventType.PEER_LOST, peer=self._snapshot(state)))
+        alone = state.conn is None and not state.manual and not state.pair_wanted
+        if alone and self.store.peer(peer_id) is None:
+            if state.dialer is not None:
+                state.dialer.cancel()
+            del self._peers[peer_id]
+
+    async def _age_out_adverts(self) -> None:
+        while True:
+            await asyncio.sleep(ADVERT_SWEEP)
+            expired = self._adverts.expired(time.monotonic())
+            for peer_id in expired:
+                self._lose(peer_id)
+            if expired:
+                self._trimmer.soon()
 
     async def _watch_network(self) -> None:
         seen = netif.interfaces()
@@ -739,9 +789,13 @@ class Node:
             if state.conn is not None or not self._wants(state):
                 return
             errors.clear()
-            conn = await conn_mod.dial_any(
-                list(state.addresses), self.identity, self._hello(), state.id, failed
-            )
+            gate = contextlib.nullcontext() if self._is_known(state.id) else self._stranger_dials
+            async with gate:
+                if state.conn is not None or not self._wants(state):
+                    return  # it left (or came to us) while waiting for its turn
+                conn = await conn_mod.dial_any(
+                    list(state.addresses), self.identity, self._hello(), state.id, failed
+                )
             if conn is not None:
                 self._attach(conn)
                 return
@@ -874,6 +928,9 @@ class Node:
         state.name = hello.name
         state.conn = conn
         state.spoofed.clear()  # the real one is here: a new impostor gets a new warning
+        self._adverts.answered(state.id)
+        if state.budgets is None:
+            state.budgets = (Budget(), Budget.outgoing())
         conn.session.share_budgets(*state.budgets)
         state.last_seen = time.time()
         if conn.remote_host:
