@@ -44,9 +44,10 @@ from chatty_p2p import tls, transfer
 from chatty_p2p.connection import Connection, server_tls
 from chatty_p2p.errors import ChattyError, PeerError
 from chatty_p2p.identity import Identity
-from chatty_p2p.protocol.bulk import Entry
+from chatty_p2p.protocol.bulk import MAX_PATH_BYTES, Entry
 from chatty_p2p.protocol.names import readable
 from chatty_p2p.protocol.session import (
+    MAX_FILES,
     AnswerReceived,
     CancelReceived,
     Event,
@@ -330,6 +331,14 @@ class FileTransfers:
         entries, sources = await self._in_thread(transfer.build_manifest, paths)
         if not entries:
             raise ChattyError("nothing to send: no readable files there")
+        if len(entries) > MAX_FILES:
+            raise ChattyError(f"cannot send {len(entries):,} items at once: {MAX_FILES:,} at most")
+        too_long = [e.path for e in entries if len(e.path.encode("utf-8")) > MAX_PATH_BYTES]
+        if too_long:
+            raise ChattyError(
+                f"cannot send: {len(too_long)} path(s) longer than a peer takes "
+                f"({MAX_PATH_BYTES} bytes): {', '.join(p[:60] + '…' for p in too_long[:3])}"
+            )
         # Stored with its manifest in one transaction, before the peer hears of it: an
         # offer that cannot be stored is an error here, never a ghost that waits on.
         record = TransferRecord(

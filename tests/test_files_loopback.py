@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from chatty_p2p import transfer
-from chatty_p2p.errors import PeerError
+from chatty_p2p.errors import ChattyError, PeerError
 from chatty_p2p.files import TransferInfo
 from chatty_p2p.node import EventType, Node, NodeEvent
 from chatty_p2p.protocol.bulk import Entry
@@ -464,3 +464,20 @@ async def test_partials_of_ended_transfers_go_and_resumable_ones_stay(tmp_path: 
         assert left == sorted([ids["interrupted"], ids["paused"]])
     finally:
         await node.stop()
+
+
+async def test_an_offer_a_peer_would_refuse_fails_at_once_naming_the_files(
+    pair: tuple[Node, Node], tmp_path: Path
+) -> None:
+    """Each byte of a name that is not UTF-8 takes three on the wire: a deep enough
+    folder of such names is longer than a receiver takes. The sender says so up
+    front, naming the files, and keeps no offer."""
+    a, b = pair
+    deep = tmp_path / "deep"
+    part = os.fsdecode(b"\xe9" * 200)
+    leaf = deep.joinpath(*[part] * 7)
+    leaf.mkdir(parents=True)
+    (leaf / "x.txt").write_text("too deep")
+    with pytest.raises(ChattyError, match=r"1 path\(s\) longer than a peer takes .*deep/"):
+        await a.send_files(b.device_id, [deep])
+    assert a.transfers() == []

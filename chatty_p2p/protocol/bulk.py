@@ -62,6 +62,9 @@ CHUNK = MAX_PAYLOAD
 """File bytes per DATA frame."""
 _BATCH_BYTES = 256 * 1024
 """Target size of one ENTRIES or WANT frame, well under ``MAX_PAYLOAD``."""
+MAX_PATH_BYTES = 4 * MAX_FILE_NAME
+"""The longest manifest path (UTF-8 bytes) a receiver takes; a sender refuses longer ones
+up front, naming them, rather than offer a batch the receiver will refuse."""
 _ID = re.compile(r"[0-9a-f]{32}")
 _HASH = re.compile(r"[0-9a-f]{64}")
 
@@ -429,7 +432,7 @@ class BulkReceiver:
             if not isinstance(item, list) or len(item) != 4:
                 raise RemoteProtocolError("ENTRIES: bad entry", "malformed")
             path, kind, size, mtime = item
-            if not isinstance(path, str) or not 0 < len(path.encode("utf-8")) <= 4 * MAX_FILE_NAME:
+            if not isinstance(path, str) or not 0 < len(path.encode("utf-8")) <= MAX_PATH_BYTES:
                 raise RemoteProtocolError("ENTRIES: bad path", "malformed")
             if kind not in ("file", "dir"):
                 raise RemoteProtocolError("ENTRIES: bad kind", "malformed")
