@@ -161,7 +161,7 @@ def _show_bar(args: argparse.Namespace) -> bool:
 async def cmd_send(args: argparse.Namespace) -> int:
     from chatty_p2p.cli import print_json
     from chatty_p2p.cli_node import open_backend, resolve
-    from chatty_p2p.files import human_size, items
+    from chatty_p2p.files import OFFER_TTL, human_size, items
 
     paths = [str(Path(p).expanduser().absolute()) for p in args.paths]
     async with open_backend(args) as backend:
@@ -170,7 +170,7 @@ async def cmd_send(args: argparse.Namespace) -> int:
         t = (await backend.call("send", peer=peer["id"], paths=paths))["transfer"]
         if not args.json:
             waiting = (
-                "waiting for it to accept"
+                f"waiting for it to accept (the offer expires after {OFFER_TTL / 60:.0f} min)"
                 if peer["online"]
                 else f"it is offline; waiting up to {args.wait:g} s for it"
             )
@@ -237,12 +237,13 @@ async def cmd_transfer_action(args: argparse.Namespace) -> int:
 
 
 async def cmd_download_dir(args: argparse.Namespace) -> int:
+    from chatty_p2p.cli import print_json
     from chatty_p2p.cli_node import open_backend
 
     folder = str(Path(args.folder).expanduser().absolute()) if args.folder else None
     async with open_backend(args, network=False) as backend:
         result = await backend.call("download_dir", folder=folder)
-    print(f"received files go to {result['folder']}")
+    print_json(result) if args.json else print(f"received files go to {result['folder']}")
     return 0
 
 

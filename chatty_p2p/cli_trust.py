@@ -53,7 +53,10 @@ async def cmd_pair(args: argparse.Namespace) -> int:
             result = await backend.call(
                 "pair_fingerprint", peer=args.peer, fingerprint=args.fingerprint
             )
-            print(f"{peer_label(result['peer'])} is now trusted (fingerprint checked)")
+            if args.json:
+                print_json(result["peer"])
+            else:
+                print(f"{peer_label(result['peer'])} is now trusted (fingerprint checked)")
             return 0
         events = await backend.subscribe()
         peer = await resolve(backend, args.peer, args.wait)
@@ -131,17 +134,18 @@ async def _ask(events: Events, peer: dict[str, Any], question: str) -> str:
 
 
 async def cmd_trust_change(args: argparse.Namespace) -> int:
-    from chatty_p2p.cli import peer_label
+    from chatty_p2p.cli import peer_label, print_json
     from chatty_p2p.cli_node import open_backend
 
     async with open_backend(args, network=False) as backend:
         if args.command == "unpair":
             peer = (await backend.call("unpair", peer=args.peer))["peer"]
-            print(f"{peer_label(peer)} is no longer trusted (unverified)")
+            said = f"{peer_label(peer)} is no longer trusted (unverified)"
         else:
             blocked = args.command == "block"
             peer = (await backend.call("block", peer=args.peer, blocked=blocked))["peer"]
-            print(f"{peer_label(peer)} is {'blocked' if blocked else 'no longer blocked'}")
+            said = f"{peer_label(peer)} is {'blocked' if blocked else 'no longer blocked'}"
+    print_json(peer) if args.json else print(said)
     return 0
 
 
@@ -166,13 +170,14 @@ SETTINGS = {
 
 
 async def cmd_setting(args: argparse.Namespace) -> int:
+    from chatty_p2p.cli import print_json
     from chatty_p2p.cli_node import open_backend
 
     on = args.state == "on"
     op, said_on, said_off = SETTINGS[args.command]
     async with open_backend(args, network=False) as backend:
-        await backend.call(op, on=on)
-    print(said_on if on else said_off)
+        result = await backend.call(op, on=on)
+    print_json(result) if args.json else print(said_on if on else said_off)
     return 0
 
 

@@ -19,6 +19,8 @@ import pytest
 from chatty_p2p.cli import build_parser, parse
 from tests.test_cli import chatty
 
+CHATTY = [sys.executable, "-m", "chatty_p2p"]
+
 # The smallest valid arguments of each command; a command missing here fails the test.
 POSITIONALS: dict[str, list[str]] = {
     "daemon": [],
@@ -107,7 +109,7 @@ def test_data_dir_and_json_before_the_command_reach_the_node(tmp_path: Path) -> 
     env = default_home(tmp_path)
     mine = tmp_path / "mine"
     done = subprocess.run(
-        [sys.executable, "-m", "chatty_p2p", "--data-dir", str(mine), "--json", "id"],
+        [*CHATTY, "--data-dir", str(mine), "--json", "id"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -125,3 +127,34 @@ def test_a_name_with_spaces(tmp_path: Path) -> None:
     assert "'My Laptop'" in renamed.stdout
     info = json.loads(chatty("id", "--json", data_dir=tmp_path).stdout)
     assert info["name"] == "My Laptop"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["id"],
+        ["name", "laptop"],
+        ["transfers"],
+        ["download-dir"],
+        ["trusted-only", "on"],
+        ["auto-accept", "off"],
+        ["auto-copy", "on"],
+        ["peers", "--wait", "0"],
+    ],
+    ids=lambda c: c[0],
+)
+def test_json_and_data_dir_before_any_command(tmp_path: Path, command: list[str]) -> None:
+    """Each prints JSON and uses the data dir given before it; ``--no-discovery`` goes
+    after as well, so that an old parser dropping it could not reach the network."""
+    env = default_home(tmp_path)
+    mine = tmp_path / "mine"
+    done = subprocess.run(
+        [*CHATTY, "--json", "--data-dir", str(mine), *command, "--no-discovery"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    json.loads(done.stdout)
+    assert (mine / "chatty.db").exists() and not (tmp_path / "xdg").exists()
