@@ -279,6 +279,26 @@ def test_a_cli_whose_daemon_dies_says_so(tmp_path: Path) -> None:
     assert f"the Chatty daemon (or window) that owns {me.data_dir} stopped" in err
 
 
+def test_a_chat_whose_daemon_dies_says_so(tmp_path: Path) -> None:
+    """The chat went on reading lines for a node that was gone."""
+    desk = Daemon(tmp_path / "desk", "desk")
+    me = Daemon(tmp_path / "me", "me", "--peer", desk.address)
+    with daemons(desk, me):
+        me.proc.wait_for("desk .*online")
+        reader, writer = os.pipe()  # a terminal that stays open and silent
+        chat = spawn("chat", "desk", "--data-dir", str(me.data_dir), stdin=reader)
+        os.close(reader)
+        try:
+            chat.wait_for("Chatting with desk")
+            me.stop(signal.SIGKILL)
+            code, _, err = chat.finish(15)
+        finally:
+            chat.kill()
+            os.close(writer)
+    assert code == 1 and "Traceback" not in err
+    assert f"the Chatty daemon (or window) that owns {me.data_dir} stopped" in err
+
+
 def one_shot_send(tmp_path: Path, desk: Daemon, path: Path) -> Running:
     return spawn(
         "send", desk.address, str(path), "--data-dir", str(tmp_path / "me"), "--no-discovery"
