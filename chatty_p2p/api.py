@@ -6,6 +6,7 @@ daemon or window that already owns the data dir; one table serves both.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -188,10 +189,13 @@ OPS: dict[str, Op] = {
 
 
 async def call(node: Node, op: str, args: dict[str, Any]) -> dict[str, Any]:
+    """Run ``op``. Arguments that do not fit it are the caller's error; a TypeError
+    from inside the operation is a bug, and is left to show as one."""
     handler = OPS.get(op)
     if handler is None:
         raise ChattyError(f"unknown operation {op!r}")
     try:
-        return await handler(node, **args)
+        inspect.signature(handler).bind(node, **args)
     except TypeError as exc:
         raise ChattyError(f"bad arguments for {op}: {exc}") from exc
+    return await handler(node, **args)
