@@ -361,7 +361,8 @@ def storage_failure(exc: BaseException, args: argparse.Namespace) -> str | None:
     directory = config.data_dir(args.data_dir)
     fix = "make it a folder you can write to, or choose another with --data-dir (or CHATTY_HOME)"
     if isinstance(exc, OSError):
-        where = Path(exc.filename) if exc.filename else directory
+        named = isinstance(exc.filename, str | bytes) and exc.filename
+        where = Path(os.fsdecode(exc.filename)) if named else directory
         reason = exc.strerror or str(exc)
         if where == directory or directory in where.parents:
             return f"cannot use the data folder {directory} ({reason}): {fix}"
