@@ -42,7 +42,7 @@ from typing import Any
 
 from chatty_p2p import tls, transfer
 from chatty_p2p.connection import Connection, server_tls
-from chatty_p2p.errors import ChattyError, PeerError
+from chatty_p2p.errors import ChattyError, PeerError, ProtocolError
 from chatty_p2p.identity import Identity
 from chatty_p2p.protocol.bulk import MAX_PATH_BYTES, Entry
 from chatty_p2p.protocol.names import readable
@@ -371,7 +371,7 @@ class FileTransfers:
         """A peer dialled us for a transfer's bytes: check it is theirs, then stream.
 
         Nothing here takes a worker thread before the peer has proved who it is
-        and that we are sending it something; until then it keeps its handshake
+        and that we offered it something; until then it keeps its handshake
         slot (``authenticated`` gives it back), so strangers cannot tie up the
         threads that move everyone's files."""
         try:
@@ -381,7 +381,7 @@ class FileTransfers:
             log.info("bulk handshake failed: %s", str(exc) or "timed out")
             raw.close()
             return
-        if not self._sending_to(peer_id):
+        if not self._store.sent_to(peer_id):
             log.info("bulk connection from %s, which has nothing to fetch here", peer_id[:8])
             sock.close()
             return
@@ -394,8 +394,11 @@ class FileTransfers:
             return
         record = self._store.transfer((peer_id, opened.transfer_id, True))
         if record is None or record.state in FINISHED:
-            error = ChattyError("no such transfer here, or it has ended")
-            channel.fail(error)
+            # It ended here while the receiver was away (a cancel it never heard):
+            # say how, so that it ends the same way instead of dialling for ever.
+            why = "no such transfer here" if record is None else record.error or record.state
+            code = "cancelled" if record is not None and record.state == "cancelled" else "ended"
+            channel.fail(ProtocolError(why, code))
             await self._in_thread(channel.close)
             return
         live = self._live_for(record)
@@ -440,6 +443,8 @@ class FileTransfers:
         if known is not None:
             if known.state in ("running", "interrupted"):
                 self.resume(self._live_for(known))
+            elif known.state in FINISHED:
+                self._tell_ended(known)
             return
         waiting = sum(
             1
@@ -482,6 +487,25 @@ class FileTransfers:
             return
         self._expire_later(live, OFFER_TTL)
         self._emit_event("transfer-offered", self.info(live))
+
+    @staticmethod
+    def _ask_resume(conn: Connection, transfer_id: str) -> None:
+        conn.send(lambda s: s.send_resume(transfer_id))
+
+    def _tell_ended(self, record: TransferRecord) -> None:
+        """The sender offers again, or asks to resume, what ended here while it was
+        away (it never heard the answer or the cancel): tell it again, so that both
+        sides agree."""
+        conn = self._control(record.peer_id)
+        if conn is None:
+            return
+        with contextlib.suppress(ChattyError):
+            if record.state in ("declined", "expired"):
+                reason = record.error or record.state
+                conn.send(lambda s: s.send_answer(record.id, False, reason))
+            else:
+                reason = record.error or f"it has ended here ({record.state})"
+                conn.send(lambda s: s.send_cancel(record.id, reason))
 
     def _space_problem(self, record: TransferRecord) -> str:
         folder = Path(record.folder)
@@ -602,6 +626,10 @@ class FileTransfers:
             if live.generation == generation:
                 self._set(live, "paused", f"{exc}; {self._resume_hint(record)}")
             return
+        except transfer.CancelledByPeer as exc:
+            self._stop_and_clean(live)
+            self._set(live, "cancelled", f"cancelled by {self._peer_name(record.peer_id)}: {exc}")
+            return
         except ChattyError as exc:
             if live.generation == generation:
                 self._set(live, "failed", str(exc))
@@ -698,6 +726,10 @@ class FileTransfers:
                 continue
             if record.outgoing and record.state == "offered":
                 self._offer(conn, record)
+            elif record.outgoing and record.state in ("running", "interrupted"):
+                # The receiver drives, but it may have ended the transfer while we were
+                # away: asked to resume, it resumes or says how it ended.
+                self._ask_resume(conn, record.id)
             elif not record.outgoing:
                 live.attempts = 0
                 if live.channel is not None and live.task is not None and not live.task.done():
@@ -745,19 +777,13 @@ class FileTransfers:
                         self._set(live, "cancelled", f"cancelled by {name}: {reason}")
             case ResumeRequested(transfer_id=tid):
                 record = self._store.transfer((peer_id, tid, False))
-                if record is not None:
+                if record is not None and record.state in FINISHED:
+                    self._tell_ended(record)
+                elif record is not None:
                     self.resume(self._live_for(record), asked=True)
             case _:
                 return False
         return True
-
-    def _sending_to(self, peer_id: str) -> bool:
-        return any(
-            live.record.outgoing
-            and live.record.peer_id == peer_id
-            and live.record.state not in FINISHED
-            for live in self._live.values()
-        )
 
     def owes_offer(self, peer_id: str) -> bool:
         """Whether an offer to this peer still waits to be sent: reason to dial it."""
@@ -779,7 +805,7 @@ class FileTransfers:
             name = self._peer_name(record.peer_id)
             if conn is None:
                 raise PeerError(f"{name} is offline; the transfer resumes when it is back")
-            conn.send(lambda s: s.send_resume(record.id))
+            self._ask_resume(conn, record.id)
             if record.state == "paused":
                 self._set(live, "interrupted", f"asked {name} to resume")
         else:

@@ -445,6 +445,13 @@ class Store:
         )
         return [(r[0], r[1], bool(r[2])) for r in rows]
 
+    def sent_to(self, peer_id: str) -> bool:
+        """Whether we ever offered this peer anything: only then may it dial for bytes."""
+        rows = self._query(
+            "SELECT 1 FROM transfers WHERE peer_id = ? AND outgoing = 1 LIMIT 1", (peer_id,)
+        )
+        return bool(rows)
+
     def download_folders(self) -> list[str]:
         """Every folder an incoming transfer was ever meant to land in."""
         rows = self._query("SELECT DISTINCT folder FROM transfers WHERE outgoing = 0")

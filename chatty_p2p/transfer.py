@@ -96,6 +96,10 @@ class Interrupted(ChattyError):
     """The link went away; what is on disk stays and the transfer resumes later."""
 
 
+class CancelledByPeer(ChattyError):
+    """The sender says the transfer was cancelled there (while we were away)."""
+
+
 class Paused(ChattyError):
     """The receiver cannot write (its disk is full, its folder unwritable): what is on
     disk stays, and the transfer waits for its user to fix that and resume it.
@@ -230,6 +234,8 @@ class _Channel:
             reason = event.message or event.code
             if event.code in RESUMABLE:
                 raise Paused(reason, event.code)
+            if event.code == "cancelled":
+                raise CancelledByPeer(reason)
             raise TransferFailed(f"the peer stopped the transfer: {reason}")
         return event
 

@@ -220,7 +220,7 @@ async def test_resume_after_receiver_restart_and_tampered_partial(tmp_path: Path
         for tamper in (False, True):
             await a.add_peer("127.0.0.1", b.port)
             vouch(b, a)
-            b_events = b.subscribe()
+            a_events, b_events = a.subscribe(), b.subscribe()
             sent = await a.send_files(b.device_id, [big])
             partial = b_dl / PARTIAL_DIR / sent.id / "0"
             await grows_to(partial, 8 << 20)
@@ -241,6 +241,8 @@ async def test_resume_after_receiver_restart_and_tampered_partial(tmp_path: Path
             if tamper:
                 assert result.state == "failed" and "hash mismatch" in result.error
                 assert not (b_dl / "big (1).bin").exists()
+                told = await wait_transfer(a_events, lambda t, s=sent.id: t.id == s and ended(t))
+                assert told.state == "failed" and "hash mismatch" in told.error  # both agree
             else:
                 assert result.state == "done", result.error
                 assert 0 < result.resumed_from <= on_disk  # only the rest was sent
@@ -481,3 +483,51 @@ async def test_an_offer_a_peer_would_refuse_fails_at_once_naming_the_files(
     with pytest.raises(ChattyError, match=r"1 path\(s\) longer than a peer takes .*deep/"):
         await a.send_files(b.device_id, [deep])
     assert a.transfers() == []
+
+
+@pytest.mark.parametrize("case", ["declined", "cancelled-by-sender", "cancelled-by-receiver"])
+async def test_an_end_the_peer_missed_reaches_it_when_it_is_back(tmp_path: Path, case: str) -> None:
+    """One side declines or cancels while the other is away: once both run again,
+    both say the same, instead of an offer or a transfer waiting on for ever."""
+    dirs = {"alpha": tmp_path / "a", "bravo": tmp_path / "b"}
+    b_dl = tmp_path / "b-dl"
+
+    def node(name: str) -> Node:
+        auto = ["alpha"] if name == "bravo" and case != "declined" else []
+        return Node(dirs[name], name=name, discovery=False, download_dir=b_dl, accept_from=auto)
+
+    a, b = node("alpha"), node("bravo")
+    await a.start()
+    await b.start()
+    try:
+        await a.add_peer("127.0.0.1", b.port)
+        vouch(b, a)
+        big = tmp_path / "big.bin"
+        big.write_bytes(os.urandom(256 * 1024 * 1024 if case != "declined" else 10))
+        b_events = b.subscribe()
+        sent = await a.send_files(b.device_id, [big])
+        if case == "declined":
+            await wait_transfer(b_events, lambda t: True, (EventType.TRANSFER_OFFERED,))
+        else:
+            await grows_to(b_dl / PARTIAL_DIR / sent.id / "0", 8 << 20)
+        acting, away = (a, b) if case == "cancelled-by-sender" else (b, a)
+        await away.stop()
+        if case == "declined":
+            b.decline(sent.id)
+        else:
+            acting.cancel(sent.id)
+        away = node("alpha" if away is a else "bravo")
+        await away.start()
+        a, b = (away, b) if acting is b else (a, away)
+        a_events, b_events = a.subscribe(), b.subscribe()
+        await a.add_peer("127.0.0.1", b.port)
+        events = a_events if acting is b else b_events
+        told = await wait_transfer(events, lambda t: t.id == sent.id and ended(t))
+        assert told.state == ("declined" if case == "declined" else "cancelled"), told
+        assert [t.state for t in a.transfers()] == [t.state for t in b.transfers()]
+        async with asyncio.timeout(10):  # the receiver keeps no partial bytes
+            while (b_dl / PARTIAL_DIR / sent.id).exists():
+                await asyncio.sleep(0.02)
+    finally:
+        await a.stop()
+        await b.stop()
