@@ -452,3 +452,28 @@ def test_unwritable_download_folder_pauses_both_sides_and_resumes(
         resumed = resumer.chatty("resume", transfer_id[:8])
         assert resumed.returncode == 0, resumed.stderr
         done_both_sides(pair, transfer_id, src)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_name_that_is_not_utf8_is_sent_with_the_cli(
+    pair: Pair, tmp_path: Path, kind: str
+) -> None:
+    """A file from an old Latin-1 disk, alone or in a folder: it arrives with U+FFFD
+    where the byte that is not text was; no traceback, no offer left waiting."""
+    old = tmp_path / "old"
+    old.mkdir()
+    name = os.fsdecode(b"caf\xe9.txt")
+    (old / name).write_bytes(b"du caf\xe9\n")
+    target = old / name if kind == "file" else old
+    sent = subprocess.run(
+        pair.alpha.args("send", "bravo", os.fsdecode(os.fsencode(target))),
+        capture_output=True,
+        timeout=60,
+    )
+    out = sent.stdout.decode(errors="replace") + sent.stderr.decode(errors="replace")
+    no_traceback(out)
+    assert sent.returncode == 0, out
+    landed = pair.downloads / ("old" if kind == "folder" else "") / "caf\ufffd.txt"
+    assert landed.read_bytes() == b"du caf\xe9\n"
+    transfer_id = offered_id(pair.alpha)
+    assert pair.alpha.transfer(transfer_id)["state"] == "done"
