@@ -72,7 +72,10 @@ def why_failed(exc: BaseException | None) -> str:
         return f"TLS failed: {(exc.reason or str(exc)).replace('_', ' ').lower()}"
     if isinstance(exc, TimeoutError):
         return "timed out"
-    if isinstance(exc, OSError) and exc.errno:
-        text = os.strerror(exc.errno)
-        return text[:1].lower() + text[1:]
-    return str(exc) or "no reason given"
+    if isinstance(exc, OSError) and (exc.errno or 0) > 0:
+        text = os.strerror(exc.errno or 0)
+    elif isinstance(exc, OSError) and exc.strerror:  # getaddrinfo's: "Name or service not known"
+        text = exc.strerror
+    else:
+        return str(exc) or "no reason given"
+    return text[:1].lower() + text[1:]

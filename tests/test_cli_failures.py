@@ -470,3 +470,5 @@ def test_socket_failures_are_plain_words() -> None:
     assert why_failed(ConnectionResetError(104, "x")) == "connection reset by peer"
     bind = OSError(98, "error while attempting to bind on address ('::', 80, 0, 0): in use")
     assert why_failed(bind) == "address already in use"
+    unknown = socket.gaierror(-2, "Name or service not known")  # not "unknown error -2"
+    assert why_failed(unknown) == "name or service not known"
