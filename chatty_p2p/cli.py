@@ -36,6 +36,8 @@ def clock(ts: float) -> str:
 
 
 def short_id(device_id: str) -> str:
+    """``identity.short_id``, imported when a peer is printed: that module brings
+    cryptography, which ``chatty --version`` and the parser must not wait for."""
     from chatty_p2p.identity import short_id
 
     return short_id(device_id)
