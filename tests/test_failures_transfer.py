@@ -123,7 +123,7 @@ class Side:
         listed = self.chatty("transfers", "--json")
         assert listed.returncode == 0, listed.stderr
         rows = [t for t in json.loads(listed.stdout) if t["id"] == transfer_id]
-        assert len(rows) == 1, listed.stdout
+        assert len(rows) == 1, (transfer_id, listed.stdout, self.log.read_text()[-3000:])
         return rows[0]
 
     def wait_state(self, transfer_id: str, *states: str, timeout: float = 60) -> dict[str, Any]:

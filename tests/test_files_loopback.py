@@ -531,3 +531,25 @@ async def test_an_end_the_peer_missed_reaches_it_when_it_is_back(tmp_path: Path,
     finally:
         await a.stop()
         await b.stop()
+
+
+async def test_a_transfer_that_fails_leaves_no_partial_bytes(
+    pair: tuple[Node, Node], tmp_path: Path
+) -> None:
+    """The source shrinks mid-way: both sides end failed with the sender's reason, and
+    the receiver's partial bytes, which can never be resumed, are gone."""
+    a, b = pair
+    b._accept_from = ["*"]
+    vouch(b, a)
+    big = tmp_path / "growing.log"
+    big.write_bytes(os.urandom(256 * 1024 * 1024))
+    a_events, b_events = a.subscribe(), b.subscribe()
+    sent = await a.send_files(b.device_id, [big])
+    partial = tmp_path / "b-dl" / PARTIAL_DIR / sent.id / "0"
+    await grows_to(partial, 8 << 20)
+    os.truncate(big, 1 << 20)
+    received = await wait_transfer(b_events, lambda t: t.id == sent.id and ended(t))
+    assert received.state == "failed" and "shrank while being sent" in received.error
+    told = await wait_transfer(a_events, lambda t: t.id == sent.id and ended(t))
+    assert told.state == "failed" and "shrank while being sent" in told.error
+    assert not partial.exists() and not (tmp_path / "b-dl" / "growing.log").exists()
