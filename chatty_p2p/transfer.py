@@ -244,17 +244,22 @@ class _Channel:
         this as it streams, so the receiver's LANDED frames never pile up and its
         ERROR stops us at once (raised here) instead of as a broken pipe later."""
         self.sock.setblocking(False)
+        gone: ChattyError | None = None
         try:
             while True:
                 self._read(proto)
         except (ssl.SSLWantReadError, BlockingIOError):
             pass
+        except ChattyError as exc:  # the link is gone: first, did the peer say why?
+            gone = exc
         finally:
             self.sock.settimeout(BULK_TIMEOUT)
         while self._events:
             event = self.next(proto)  # raises for an ERROR
             if not isinstance(event, Landed):  # nothing else may come mid-stream
                 raise TransferFailed(f"the peer sent {type(event).__name__} mid-stream")
+        if gone is not None:
+            raise gone
 
     def _read(self, proto: BulkSender | BulkReceiver) -> None:
         try:
