@@ -16,6 +16,7 @@ import contextlib
 import logging
 import socket
 import ssl
+from asyncio import sslproto
 from collections.abc import Callable
 from typing import cast
 
@@ -47,11 +48,71 @@ log = logging.getLogger(__name__)
 PING_INTERVAL = 2.0
 DEAD_AFTER = 6.5
 HANDSHAKE_TIMEOUT = 5.0
+LINGER = 1.0
+"""After ending a session for what the peer sent, how long its further input is
+read and dropped before closing: closing a socket with unread input sends a
+reset, which can destroy the ERROR frame before the peer has read it."""
+CLOSE_TIMEOUT = 1.0
+"""How long a TLS goodbye may wait for the peer's (asyncio's default is 30 s, during
+which a peer that never answers keeps the session's buffers, and whatever it
+still sends piles up unread); then the connection is cut."""
 CONNECT_TIMEOUT = 3.0
 STAGGER = 0.25
 """Head start of each address over the next when dialling several (RFC 8305's 250 ms)."""
-READ_SIZE = 64 * 1024
+READ_SIZE = 16 * 1024
+"""One read from a control session, and its stream's buffer (twice this, then it
+stops reading): a TLS record's worth. Chat needs no more, and 256 sessions each
+holding 128 KiB unread were 32 MiB a flood could pin."""
 MAX_UNSENT = 16 * 1024 * 1024
+SSL_READ_BUFFER = 32 * 1024
+"""What asyncio's TLS layer reads into per connection: its default, 256 KiB, is
+allocated zeroed (resident) for every connection, so each idle session cost a
+third of a megabyte and 256 strangers' sessions 88 MB. Control sessions carry
+chat, a few KiB a second; two TLS records per read are plenty. File data
+travels on blocking sockets in threads, which this does not touch. Process-wide:
+``SSLProtocol`` takes no per-connection size."""
+sslproto.SSLProtocol.max_size = SSL_READ_BUFFER
+
+MAX_PARTIAL = 32 * 1024 * 1024
+"""Bytes of unfinished frames all sessions together may hold (see ``_PARTIAL``)."""
+
+
+def limit_tls_reads(transport: asyncio.BaseTransport) -> None:
+    """Let asyncio's TLS layer hold at most ``SSL_READ_BUFFER`` bytes a session has
+    not yet read (its default is 256 KiB each, for 256 strangers 64 MiB)."""
+    if isinstance(transport, asyncio.ReadTransport) and hasattr(
+        transport, "set_read_buffer_limits"
+    ):
+        transport.set_read_buffer_limits(high=SSL_READ_BUFFER)
+
+
+class _Partial:
+    """What unfinished frames hold, over every session of the process.
+
+    One peer may leave up to a frame (1 MiB) half sent; 256 strangers doing so at
+    once would hold 256 MiB. Past ``MAX_PARTIAL`` in all, the sessions holding the
+    most are dropped until the rest fit: the flood pays, while a friend's message
+    in flight (a small share) goes on.
+    """
+
+    def __init__(self) -> None:
+        self._held: dict[Connection, int] = {}
+        self._total = 0
+
+    def update(self, conn: Connection, held: int) -> list[Connection]:
+        """``conn`` now holds ``held`` bytes; returns the sessions to drop for it."""
+        self._total += held - self._held.pop(conn, 0)
+        if held:
+            self._held[conn] = held
+        dropped = []
+        while self._total > MAX_PARTIAL:
+            biggest = max(self._held, key=self._held.__getitem__)
+            self._total -= self._held.pop(biggest)
+            dropped.append(biggest)
+        return dropped
+
+
+_PARTIAL = _Partial()
 
 
 class Connection:
@@ -76,9 +137,11 @@ class Connection:
         self.dialed = dialed
         self._loop = asyncio.get_running_loop()
         self._drain: asyncio.TimerHandle | None = None
+        self._lingering = False
         self.finished: asyncio.Future[str] = self._loop.create_future()
         """Resolves with the reason once ``run`` has ended."""
         self.last_heard = self._loop.time()
+        limit_tls_reads(writer.transport)
         self.remote_host = _host(writer.get_extra_info("peername"))
         self.local_host = _host(writer.get_extra_info("sockname"))
         """Our end's address: when it leaves the machine, so has this session's path."""
@@ -138,8 +201,7 @@ class Connection:
                 reason = await self._read_loop(on_event)
             except Exception as exc:  # a bug: end this session, never leave it a ghost
                 log.exception("session with %s failed", self.peer.name)
-                self.session.fail(ProtocolError("the peer could not handle a frame", "internal"))
-                self._flush()
+                self._fail(ProtocolError("the peer could not handle a frame", "internal"))
                 reason = f"internal error: {exc!r}"
             # Our own close or abort came first: that is why, not the EOF it caused.
             return self.finished.result() if self.finished.done() else reason
@@ -167,12 +229,34 @@ class Connection:
                 events = self.session.receive_data(data, self._loop.time())
             except RemoteProtocolError as exc:
                 log.warning("protocol error from %s: %s", self.peer.name, exc)
-                self.session.fail(exc)
-                self._flush()
+                self._fail(exc)
                 return f"protocol error: {exc}"
             self._flush()
+            for dropped in _PARTIAL.update(self, self.session.buffered):
+                dropped.drop_for_memory()
+            if self.finished.done():
+                return self.finished.result()
             if ended := self._dispatch(events, on_event):
                 return ended
+
+    def drop_for_memory(self) -> None:
+        """End a session holding more unfinished data than all can afford (see
+        ``_Partial``): an ERROR, then a goodbye; its read loop ends with it."""
+        error = RemoteProtocolError(
+            "too much unfinished data held for all peers, and this one holds the most; "
+            "send it again later",
+            "busy",
+        )
+        log.warning("protocol error from %s: %s", self.peer.name, error)
+        self._fail(error)  # which lets go of the unfinished frame at once
+        if not self.finished.done():
+            self.finished.set_result(f"protocol error: {error}")
+
+    def _fail(self, error: ProtocolError) -> None:
+        """Send an ERROR and end the session; ``_shutdown`` lingers before closing."""
+        self.session.fail(error)
+        self._flush()
+        self._lingering = True
 
     def _dispatch(self, events: list[Event], on_event: Callable[[Connection, Event], None]) -> str:
         """Hand events on; a non-empty result is why the session just ended."""
@@ -180,8 +264,7 @@ class Connection:
             return self._hand_on(events, on_event)
         except Exception as exc:  # a full disk under the store, or a bug: end cleanly
             log.exception("cannot handle what %s sent", self.peer.name)
-            self.session.fail(ProtocolError("the peer could not handle a frame", "internal"))
-            self._flush()
+            self._fail(ProtocolError("the peer could not handle a frame", "internal"))
             return f"internal error: {exc}"
 
     def _hand_on(self, events: list[Event], on_event: Callable[[Connection, Event], None]) -> str:
@@ -214,15 +297,23 @@ class Connection:
         self._writer.transport.abort()
 
     async def _shutdown(self, reason: str) -> None:
+        _PARTIAL.update(self, 0)
         if self._drain is not None:
             self._drain.cancel()
         if not self.finished.done():
             self.finished.set_result(reason)
         if self._writer.is_closing():
             return
+        if self._lingering:
+            self._lingering = False
+            with contextlib.suppress(OSError, ssl.SSLError, TimeoutError):
+                async with asyncio.timeout(LINGER):
+                    while await self._reader.read(READ_SIZE):
+                        pass
         self._writer.close()
         with contextlib.suppress(OSError, ssl.SSLError, TimeoutError):
-            await asyncio.wait_for(self._writer.wait_closed(), 2)
+            await asyncio.wait_for(self._writer.wait_closed(), CLOSE_TIMEOUT)
+        self._writer.transport.abort()  # a no-op once closed; else the peer never answered
 
 
 async def _exchange_hellos(
@@ -471,7 +562,11 @@ async def accept(sock: socket.socket, ctx: ssl.SSLContext, local: Hello) -> Conn
     reader = asyncio.StreamReader(limit=READ_SIZE)
     protocol = asyncio.StreamReaderProtocol(reader)
     transport, _ = await loop.connect_accepted_socket(
-        lambda: protocol, sock=sock, ssl=ctx, ssl_handshake_timeout=HANDSHAKE_TIMEOUT
+        lambda: protocol,
+        sock=sock,
+        ssl=ctx,
+        ssl_handshake_timeout=HANDSHAKE_TIMEOUT,
+        ssl_shutdown_timeout=CLOSE_TIMEOUT,
     )
     writer = asyncio.StreamWriter(transport, protocol, reader, loop)
     try:

@@ -295,6 +295,36 @@ async def test_strangers_who_left_leave_no_memory_behind(target: Target, tmp_pat
     await under_attack(target, tmp_path, "strangers who left", attack)
 
 
+async def test_unfinished_frames_held_at_once_are_bounded(target: Target, tmp_path: Path) -> None:
+    """128 strangers each hold most of a megabyte frame unfinished, all at once and
+    for as long as the friend's round trip takes: past its budget for all of them
+    (``MAX_PARTIAL``), the node drops those holding the most, so it stays bounded."""
+    peers = strangers(tmp_path, 128)
+    busy: list[str] = []
+
+    def hold(peer: RawPeer, stop: threading.Event) -> None:
+        raw = peer.session(target.port)
+        raw.send(HEADER.pack(1, FrameType.MESSAGE, 1 << 20) + b"x" * ((1 << 20) - 100))
+        error = raw.error(timeout=0.5)
+        if not error:
+            stop.wait(30)  # still holding it
+            error = raw.error(timeout=0.1)
+        if error:
+            busy.append(error["code"])
+        raw.sock.close()
+
+    def attack(stop: threading.Event) -> None:
+        workers = [threading.Thread(target=hold, args=(p, stop)) for p in peers]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+
+    figures = await under_attack(target, tmp_path, "unfinished frames held at once", attack)
+    assert busy and set(busy) == {"busy"}, busy
+    assert figures["peak"] - figures["before"] < MEMORY_HEADROOM_KB // 1024
+
+
 def silent(source: str, port: int) -> socket.socket:
     sock = socket.socket()
     sock.bind((source, 0))
