@@ -69,6 +69,10 @@ SAVE_EVERY = 1.0
 """Landed files are recorded in batches at most this far apart (and before any state
 change): one SQLite transaction per file would cost a folder of 100,000 tiny files
 seconds of the event loop."""
+BULK_WAIT = 30.0
+"""How long a sender waits, after an accept, for the receiver to connect for the bytes
+before it shows the transfer as interrupted: the receiver may have gone in between,
+and "running" would then be a state that never ends."""
 RETRY_DELAYS = (0.25, 1.0, 2.0, 5.0, 10.0, 30.0)
 """Waits before re-dialling an interrupted transfer while the peer is online; the first
 is short because the usual cause is a path that just changed and already works again."""
@@ -488,6 +492,11 @@ class FileTransfers:
         self._expire_later(live, OFFER_TTL)
         self._emit_event("transfer-offered", self.info(live))
 
+    def _no_bulk_yet(self, live: _Live) -> None:
+        if live.channel is None and live.record.state == "running":
+            name = self._peer_name(live.record.peer_id)
+            self._set(live, "interrupted", f"{name} accepted but has not connected for the bytes")
+
     @staticmethod
     def _ask_resume(conn: Connection, transfer_id: str) -> None:
         conn.send(lambda s: s.send_resume(transfer_id))
@@ -762,6 +771,9 @@ class FileTransfers:
                     live = self._live_for(record)
                     if accepted:
                         self._set(live, "running")
+                        live.timer = asyncio.get_running_loop().call_later(
+                            BULK_WAIT, self._no_bulk_yet, live
+                        )
                     else:
                         name = self._peer_name(peer_id)
                         state = "expired" if "expired" in reason else "declined"

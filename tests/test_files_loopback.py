@@ -553,3 +553,27 @@ async def test_a_transfer_that_fails_leaves_no_partial_bytes(
     told = await wait_transfer(a_events, lambda t: t.id == sent.id and ended(t))
     assert told.state == "failed" and "shrank while being sent" in told.error
     assert not partial.exists() and not (tmp_path / "b-dl" / "growing.log").exists()
+
+
+async def test_an_accepted_transfer_the_receiver_never_fetches_is_not_running_for_ever(
+    pair: tuple[Node, Node], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The receiver accepts and then never connects for the bytes (it went away in
+    between): the sender shows the transfer interrupted, saying so, not "running"."""
+    monkeypatch.setattr("chatty_p2p.files.BULK_WAIT", 0.5)
+    a, b = pair
+    b._accept_from = ["*"]
+    vouch(b, a)
+
+    async def never(live: object) -> None:
+        pass
+
+    monkeypatch.setattr(b.files, "_receive", never)
+    note = tmp_path / "note.txt"
+    note.write_text("anyone?")
+    a_events = a.subscribe()
+    sent = await a.send_files(b.device_id, [note])
+    await wait_transfer(a_events, lambda t: t.id == sent.id and t.state == "running")
+    stuck = await wait_transfer(a_events, lambda t: t.id == sent.id and t.state != "running")
+    assert stuck.state == "interrupted"
+    assert stuck.error == "bravo accepted but has not connected for the bytes"
