@@ -1,0 +1,42 @@
+"""A bug while reading what a peer sent ends that session cleanly: an ERROR to the
+peer, the peer offline here, nothing left running. (Hostile input that once
+raised such a bug, a lone surrogate, is in ``test_hostile``.)"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from chatty_p2p.node import Node
+from chatty_p2p.protocol.session import Event, Session
+
+
+async def test_an_unexpected_error_in_a_session_ends_and_releases_it(
+    nodes: tuple[Node, Node], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alpha, bravo = nodes
+    await bravo.add_peer("127.0.0.1", alpha.port)
+    async with asyncio.timeout(5):
+        while not alpha.peer(bravo.device_id).online:
+            await asyncio.sleep(0.02)
+    conn = alpha._connection(bravo.device_id)
+    assert conn is not None
+    real = Session.receive_data
+
+    def broken(self: Session, data: bytes, now: float | None = None) -> list[Event]:
+        if self is conn.session:
+            raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
+        return real(self, data, now)
+
+    monkeypatch.setattr(Session, "receive_data", broken)
+    bravo_events = bravo.subscribe()
+    await bravo.send_text(alpha.device_id, "this breaks something")
+    async with asyncio.timeout(5):
+        while alpha.peer(bravo.device_id).online:  # no ghost
+            await asyncio.sleep(0.02)
+        while True:
+            event = await bravo_events.get()
+            if event.type == "warning" and "internal" in event.text:
+                break  # bravo was told, by an ERROR frame
+    assert conn.finished.done() and "internal error" in conn.finished.result()
