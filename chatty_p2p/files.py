@@ -509,9 +509,8 @@ class FileTransfers:
         if conn is None:
             return
         with contextlib.suppress(ChattyError):
-            if record.state in ("declined", "expired"):
-                reason = record.error or record.state
-                conn.send(lambda s: s.send_answer(record.id, False, reason))
+            if record.state in ("declined", "expired"):  # as ``_answer`` said it
+                conn.send(lambda s: s.send_answer(record.id, False, record.error))
             else:
                 reason = record.error or f"it has ended here ({record.state})"
                 conn.send(lambda s: s.send_cancel(record.id, reason))
@@ -816,7 +815,8 @@ class FileTransfers:
             conn = self._control(record.peer_id)
             name = self._peer_name(record.peer_id)
             if conn is None:
-                raise PeerError(f"{name} is offline; the transfer resumes when it is back")
+                later = "resume again" if record.state == "paused" else "it resumes by itself"
+                raise PeerError(f"{name} is offline; {later} when it is back")
             self._ask_resume(conn, record.id)
             if record.state == "paused":
                 self._set(live, "interrupted", f"asked {name} to resume")

@@ -524,6 +524,7 @@ async def test_an_end_the_peer_missed_reaches_it_when_it_is_back(tmp_path: Path,
         events = a_events if acting is b else b_events
         told = await wait_transfer(events, lambda t: t.id == sent.id and ended(t))
         assert told.state == ("declined" if case == "declined" else "cancelled"), told
+        assert told.error == ("bravo declined" if case == "declined" else told.error)
         assert [t.state for t in a.transfers()] == [t.state for t in b.transfers()]
         async with asyncio.timeout(10):  # the receiver keeps no partial bytes
             while (b_dl / PARTIAL_DIR / sent.id).exists():
