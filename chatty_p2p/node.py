@@ -43,6 +43,7 @@ import logging
 import os
 import secrets
 import socket
+import ssl
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -873,15 +874,21 @@ class Node:
             try:
                 conn = await conn_mod.accept(sock, ctx, self._hello())  # closes sock on failure
             except Exception as exc:  # ssl.SSLError and friends from a broken handshake
-                # The dialer sent a certificate but did not prove it holds its key: a
-                # replayed preamble or first flight, a forged one, or a link that broke
-                # just then. Worth a warning the user and ``chatty doctor`` see, once a
-                # minute per address so a flood of them cannot fill the log.
-                hushed = not self._hush_tls(host, asyncio.get_running_loop().time())
+                # TLS refused the key proof (not a mere end of stream: a dialer that
+                # gave up, as happy eyeballs' losers do), or the dialer fell silent
+                # once its preamble was answered: a replayed preamble or first flight,
+                # or a forged one. Worth a warning the user and ``chatty doctor`` see,
+                # once a minute per address so a flood of them cannot fill the log.
+                forged = isinstance(exc, TimeoutError) or (
+                    isinstance(exc, ssl.SSLError)
+                    and not isinstance(exc, ssl.SSLEOFError | ssl.SSLZeroReturnError)
+                )
+                loud = forged and self._hush_tls(host, asyncio.get_running_loop().time())
                 log.log(
-                    logging.INFO if hushed else logging.WARNING,
-                    "handshake from %s failed after its preamble (replayed or forged?): %s",
+                    logging.WARNING if loud else logging.INFO,
+                    "handshake from %s failed after its preamble%s: %s",
                     host,
+                    " (replayed or forged?)" if forged else "",
                     str(exc) or exc.__class__.__name__,
                 )
                 return
