@@ -694,6 +694,9 @@ class FileTransfers:
         live.recorded = time.monotonic()
         if live.landed:
             self._store.set_entries(live.record.key, live.landed)
+            landing = transfer.Landing(Path(live.record.folder), live.record.id)
+            done = [index for index, status, _ in live.landed if status == "done"]
+            self._spawn(self._in_thread(landing.forget, done))
             live.landed = []
 
     def cancel(self, spec: str, reason: str = "cancelled") -> TransferInfo:

@@ -530,7 +530,12 @@ class Landing:
         return current
 
     def finish(self, index: int, dest: str, mtime: float) -> Path:
-        """Give a verified partial its final name, never replacing anything there."""
+        """Give a verified partial its final name, never replacing anything there.
+
+        The partial stays, a second name of the same file, until the store has
+        recorded the file as landed (``forget``): if this run is killed before
+        that, the next one lands the file again, finds it already under one of
+        its names and so does not make a copy named `` (1)``."""
         partial = self.partial(index)
         with contextlib.suppress(OverflowError, ValueError):  # a time this system cannot store
             os.utime(partial, (mtime, mtime))
@@ -541,8 +546,10 @@ class Landing:
             final = parent / candidate
             try:
                 os.link(partial, final, follow_symlinks=False)
-                break
+                return final
             except FileExistsError:
+                if _same_file(partial, final):
+                    return final
                 n += 1
                 candidate = numbered(name, n)
             except OSError as exc:  # a file system without hard links
@@ -554,8 +561,11 @@ class Landing:
                     continue
                 os.rename(partial, final)
                 return final
-        os.unlink(partial)
-        return final
+
+    def forget(self, indexes: list[int]) -> None:
+        """Drop the partials of files the store now records as landed (see ``finish``)."""
+        for index in indexes:
+            self.partial(index).unlink(missing_ok=True)
 
     def discard(self) -> None:
         """Remove every partial of this transfer (cancelled, failed, finished)."""
@@ -565,6 +575,14 @@ class Landing:
             with contextlib.suppress(OSError):
                 self.partials.rmdir()
                 self.partials.parent.rmdir()  # only when no other transfer uses it
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        sa, sb = os.lstat(a), os.lstat(b)
+    except OSError:
+        return False
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
 def remove_leftovers(folders: set[Path], keep: set[tuple[Path, str]]) -> None:

@@ -578,3 +578,16 @@ async def test_an_accepted_transfer_the_receiver_never_fetches_is_not_running_fo
     stuck = await wait_transfer(a_events, lambda t: t.id == sent.id and t.state != "running")
     assert stuck.state == "interrupted"
     assert stuck.error == "bravo accepted but has not connected for the bytes"
+
+
+def test_a_file_landed_again_after_a_kill_is_not_copied(tmp_path: Path) -> None:
+    """A receiver killed after a file got its name but before the store recorded it
+    lands it again on resume: it must find it there, not add "f (1).txt"."""
+    landing = transfer.Landing(tmp_path, "a" * 32)
+    landing.prepare()
+    landing.partial(0).write_bytes(b"landed once")
+    first = landing.finish(0, "dir/f.txt", 0.0)
+    again = landing.finish(0, "dir/f.txt", 0.0)  # the next run, before ``forget``
+    assert again == first and os.listdir(tmp_path / "dir") == ["f.txt"]
+    landing.forget([0])
+    assert not landing.partial(0).exists() and first.read_bytes() == b"landed once"
