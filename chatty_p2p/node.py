@@ -30,7 +30,11 @@ Theory of operation
   peer's name is refused with a warning until the user pairs again; a setting
   refuses everyone but trusted peers, and a blocked peer is refused before TLS.
 * Strangers are bounded (``admission``): connections per address, handshakes
-  in flight, pending offers, queued messages, stored strangers.
+  in flight (a newcomer displaces the greediest address's oldest; a paired peer
+  is never displaced), pending offers, queued messages, stored strangers,
+  announced records (``AdvertTable``: unanswered ones age out) and dials to
+  them (``MAX_STRANGER_DIALS`` at once). What a stranger leaves behind goes
+  with it: its session is dropped, and the memory is given back (``memory``).
 """
 
 from __future__ import annotations
