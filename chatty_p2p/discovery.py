@@ -297,6 +297,11 @@ class Discovery:
         advert = parse_advert(name, info)
         if advert is None or advert.device_id == self._device_id:
             return
-        # Bounded by zeroconf's own cache; what the node keeps is ``AdvertTable``'s.
+        # Names to ids, to tell the node who a withdrawn record was. What the node
+        # keeps is ``AdvertTable``'s business; this is only kept from growing
+        # without end under a flood of names (the oldest goes first).
+        self._by_instance.pop(name, None)
         self._by_instance[name] = advert.device_id
+        if len(self._by_instance) > 4 * MAX_ADVERTS:
+            del self._by_instance[next(iter(self._by_instance))]
         self._on_change(advert.device_id, advert)
