@@ -636,7 +636,7 @@ class FileTransfers:
             return
         except transfer.CancelledByPeer as exc:
             self._stop_and_clean(live)
-            self._set(live, "cancelled", f"cancelled by {self._peer_name(record.peer_id)}: {exc}")
+            self._set(live, "cancelled", self._cancelled_by(record.peer_id, str(exc)))
             return
         except ChattyError as exc:
             if live.generation == generation:
@@ -711,6 +711,11 @@ class FileTransfers:
         self._stop_and_clean(live)
         self._set(live, "cancelled", reason)
         return self.info(live)
+
+    def _cancelled_by(self, peer_id: str, reason: str) -> str:
+        """'cancelled by bravo', with the reason if it says more than 'cancelled'."""
+        said = "" if reason in ("", "cancelled") else f": {reason}"
+        return f"cancelled by {self._peer_name(peer_id)}{said}"
 
     def _stop_and_clean(self, live: _Live) -> None:
         self._interrupt(live)
@@ -787,8 +792,7 @@ class FileTransfers:
                     if record is not None and record.state not in FINISHED:
                         live = self._live_for(record)
                         self._stop_and_clean(live)
-                        name = self._peer_name(peer_id)
-                        self._set(live, "cancelled", f"cancelled by {name}: {reason}")
+                        self._set(live, "cancelled", self._cancelled_by(peer_id, reason))
             case ResumeRequested(transfer_id=tid):
                 record = self._store.transfer((peer_id, tid, False))
                 if record is not None and record.state in FINISHED:

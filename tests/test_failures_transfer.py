@@ -358,21 +358,27 @@ def leave_free(disk: Path, free: int) -> Path:
     return filler
 
 
-def frozen_sender_accept(pair: Pair, src: Path, fault: Callable[[], None]) -> tuple[str, Any]:
-    """Send; while the sender's daemon is frozen (after the receiver accepted, before
-    a byte moved) cause ``fault`` on the receiver; then let the bytes go."""
+def offered_to_asking_bravo(pair: Pair, src: Path) -> tuple[str, subprocess.Popen[str]]:
+    """Restart bravo so that it asks its user, send; the offer's id and the sender."""
     assert pair.bravo.daemon is not None and pair.alpha.daemon is not None
-    pair.bravo.kill(signal.SIGTERM)  # restarted asking its user, so the test can step in
+    pair.bravo.kill(signal.SIGTERM)
+    mark = pair.alpha.daemon.mark()
     pair.bravo.start(
         "--download-dir", str(pair.downloads), "--peer", f"127.0.0.1:{pair.alpha.port}"
     )
-    pair.alpha.daemon.wait_for(lambda e: e["type"] == "peer-online", timeout=20)
+    pair.alpha.daemon.wait_for(lambda e: e["type"] == "peer-online", timeout=20, since=mark)
     mark = pair.bravo.daemon.mark()
     send = pair.alpha.spawn("send", "bravo", str(src))
     offer = pair.bravo.daemon.wait_for(
         lambda e: e["type"] == "transfer-offered", timeout=30, since=mark
     )
-    transfer_id = str(offer["transfer"]["id"])
+    return str(offer["transfer"]["id"]), send
+
+
+def frozen_sender_accept(pair: Pair, src: Path, fault: Callable[[], None]) -> tuple[str, Any]:
+    """Send; while the sender's daemon is frozen (after the receiver accepted, before
+    a byte moved) cause ``fault`` on the receiver; then let the bytes go."""
+    transfer_id, send = offered_to_asking_bravo(pair, src)
     pair.alpha.signal(signal.SIGSTOP)
     try:
         accepted = pair.bravo.chatty("accept", transfer_id[:8])
@@ -480,3 +486,32 @@ def test_a_name_that_is_not_utf8_is_sent_with_the_cli(
     landed = pair.downloads / ("old" if kind == "folder" else "") / "caf\ufffd.txt"
     assert landed.read_bytes() == b"du caf\xe9\n"
     pair.alpha.wait_state(offered_id(pair.alpha), "done", timeout=0)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("who", ["receiver declines", "receiver cancels", "sender cancels"])
+def test_a_decline_or_cancel_ends_both_sides_the_same(
+    pair: Pair, tmp_path: Path, kind: str, who: str
+) -> None:
+    src = source(kind, tmp_path, 256 * MIB)
+    if who == "receiver declines":
+        transfer_id, send = offered_to_asking_bravo(pair, src)
+        acted = pair.bravo.chatty("decline", transfer_id[:8])
+        state, told = "declined", "bravo declined"
+    else:
+        send = pair.alpha.spawn("send", "bravo", str(src))
+        transfer_id = offered_id(pair.alpha)
+        grows_to(pair.downloads / PARTIAL_DIR, 8 * MIB)
+        side = pair.bravo if who == "receiver cancels" else pair.alpha
+        acted = side.chatty("cancel", transfer_id[:8])
+        state, told = "cancelled", "cancelled by bravo" if side is pair.bravo else "cancelled"
+    assert acted.returncode == 0, acted.stderr
+    result = finish(send)
+    assert result.returncode == 1 and told in result.stdout, result
+    assert f"{state}: {state}" not in result.stdout and "bravo: cancelled" not in result.stdout
+    assert pair.alpha.wait_state(transfer_id, state)["state"] == state
+    assert pair.bravo.wait_state(transfer_id, state)["state"] == state
+    time.sleep(0.5)  # a worker still writing when cancelled would show up here
+    assert not any((pair.downloads / PARTIAL_DIR).glob("*"))
+    if kind == "file":  # (in a folder, the files that landed before it ended stay)
+        assert not (pair.downloads / src.name).exists()
