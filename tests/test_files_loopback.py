@@ -591,3 +591,27 @@ def test_a_file_landed_again_after_a_kill_is_not_copied(tmp_path: Path) -> None:
     assert again == first and os.listdir(tmp_path / "dir") == ["f.txt"]
     landing.forget([0])
     assert not landing.partial(0).exists() and first.read_bytes() == b"landed once"
+
+
+async def test_a_download_folder_whose_name_is_not_utf8(tmp_path: Path) -> None:
+    """The folder is stored as its bytes and shown readable; the file lands in it."""
+    dl = tmp_path / os.fsdecode(b"t\xe9l\xe9chargements")
+    a = Node(tmp_path / "a", name="alpha", discovery=False)
+    b = Node(tmp_path / "b", name="bravo", discovery=False, download_dir=dl, accept_from=["*"])
+    await a.start()
+    await b.start()
+    try:
+        await a.add_peer("127.0.0.1", b.port)
+        vouch(b, a)
+        note = tmp_path / "note.txt"
+        note.write_text("hello")
+        b_events = b.subscribe()
+        sent = await a.send_files(b.device_id, [note])
+        done = await wait_transfer(b_events, lambda t: t.id == sent.id and ended(t))
+        assert done.state == "done", done.error
+        assert done.folder == str(tmp_path / "t\ufffdl\ufffdchargements")
+        assert (dl / "note.txt").read_text() == "hello"
+        assert b.transfers()[0].folder == done.folder
+    finally:
+        await a.stop()
+        await b.stop()
