@@ -27,8 +27,9 @@ Rules the browser cannot bend:
   wait at a time;
 * at most ``MAX_CONNECTIONS`` are open, ``MAX_PER_ADDRESS`` of them from one
   address; when all are taken, a newcomer displaces the oldest connection still
-  waiting for a request head, from the address that holds the most, so a flood
-  from a few addresses cannot keep anyone else out;
+  waiting for a request head, from the address that holds the most (or from
+  its own, if that one is at its cap), so a flood from a few addresses cannot
+  keep anyone else out;
 * a request the share cannot make sense of gets its 400 and the connection is
   closed: after a malformed request (or one framed by both Transfer-Encoding
   and Content-Length, RFC 9112 section 6.1) no byte after it can be trusted to
@@ -374,18 +375,21 @@ class BrowserShare:
         """Whether a connection from ``remote`` may be served, displacing another if
         all are taken (see the module docstring)."""
         open_from = Counter(e.remote for e in self._connections.values() if not e.displaced)
-        if open_from[remote] >= MAX_PER_ADDRESS:
-            return False
-        if sum(open_from.values()) < MAX_CONNECTIONS:
+        full = open_from[remote] >= MAX_PER_ADDRESS
+        if not full and sum(open_from.values()) < MAX_CONNECTIONS:
             return True
         waiting = [
-            (task, e) for task, e in self._connections.items() if not e.busy and not e.displaced
+            (task, e)
+            for task, e in self._connections.items()
+            if not e.busy and not e.displaced and (e.remote == remote or not full)
         ]
         if not waiting:
             return False
-        # The oldest (dicts keep insertion order) of the address holding the most.
+        # The oldest (dicts keep insertion order) of the address holding the most; an
+        # address at its cap makes room among its own (a browser's idle keep-alive,
+        # or a connection whose close has not been noticed yet).
         task, exchange = max(waiting, key=lambda item: open_from[item[1].remote])
-        if open_from[exchange.remote] <= open_from[remote]:
+        if not full and open_from[exchange.remote] <= open_from[remote]:
             return False  # the newcomer's address already has its share
         exchange.displaced = True
         task.cancel()
