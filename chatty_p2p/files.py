@@ -586,6 +586,7 @@ class FileTransfers:
             return
         if live.task is not None and not live.task.done():
             return
+        self._set(live, "running")  # now, so that `chatty resume` shows it
         live.task = self._spawn(self._receive(live))
 
     async def _receive(self, live: _Live) -> None:
@@ -594,8 +595,6 @@ class FileTransfers:
         live.resumed_from = -1
         generation = live.generation
         live.cancel = threading.Event()
-        if record.state != "running":
-            self._set(live, "running")
         entries, dests, statuses = self._store.entries(record.key)
         incoming = transfer.Incoming(
             transfer_id=record.id,
