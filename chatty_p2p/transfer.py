@@ -674,6 +674,8 @@ def receive(
         channel.flush()
         return failed
     except OSError as exc:
+        if lander is not None:  # what is on disk now: what a resume will not need again
+            reporter.progress(lander.written)
         folder = readable(str(landing.folder))
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             error = Paused(f"the disk holding {folder} is full", DISK_FULL)
@@ -744,6 +746,11 @@ class _Lander(threading.Thread):
         with contextlib.suppress(queue.Full):
             self._queue.put_nowait(None)
         self.join(10)
+
+    @property
+    def written(self) -> int:
+        """Bytes of the batch on disk: ``done`` plus those of the file on its way."""
+        return self._done
 
     def _raise(self) -> None:
         if self._error is not None:

@@ -403,6 +403,7 @@ def test_disk_full_mid_transfer_pauses_both_sides_and_resumes(
     bravo = pair.bravo.wait_state(transfer_id, "paused")
     alpha = pair.alpha.wait_state(transfer_id, "paused")
     assert "is full" in bravo["error"] and "chatty resume" in bravo["error"]
+    assert bravo["done_bytes"] >= 3 * MIB  # what is on disk counts (4 MiB were free)
     assert "bravo" in alpha["error"] and "is full" in alpha["error"]
     assert result.returncode == 1 and "is full" in result.stdout, result
     assert "SSLEOFError" not in result.stdout + alpha["error"]
