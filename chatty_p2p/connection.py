@@ -207,6 +207,11 @@ class Connection:
             return self.finished.result() if self.finished.done() else reason
         finally:
             pinger.cancel()
+            if self._lingering:  # only here: nothing else reads the stream now
+                with contextlib.suppress(OSError, ssl.SSLError, TimeoutError):
+                    async with asyncio.timeout(LINGER):
+                        while await self._reader.read(READ_SIZE):
+                            pass
             await self._shutdown(reason)
 
     async def _read_loop(self, on_event: Callable[[Connection, Event], None]) -> str:
@@ -241,7 +246,8 @@ class Connection:
 
     def drop_for_memory(self) -> None:
         """End a session holding more unfinished data than all can afford (see
-        ``_Partial``): an ERROR, then a goodbye; its read loop ends with it."""
+        ``_Partial``): an ERROR at once, and its unfinished frame let go; its read
+        loop ends at its next read (or once the peer has been silent too long)."""
         error = RemoteProtocolError(
             "too much unfinished data held for all peers, and this one holds the most; "
             "send it again later",
@@ -253,7 +259,7 @@ class Connection:
             self.finished.set_result(f"protocol error: {error}")
 
     def _fail(self, error: ProtocolError) -> None:
-        """Send an ERROR and end the session; ``_shutdown`` lingers before closing."""
+        """Send an ERROR and end the session; ``run`` lingers before closing."""
         self.session.fail(error)
         self._flush()
         self._lingering = True
@@ -304,12 +310,6 @@ class Connection:
             self.finished.set_result(reason)
         if self._writer.is_closing():
             return
-        if self._lingering:
-            self._lingering = False
-            with contextlib.suppress(OSError, ssl.SSLError, TimeoutError):
-                async with asyncio.timeout(LINGER):
-                    while await self._reader.read(READ_SIZE):
-                        pass
         self._writer.close()
         with contextlib.suppress(OSError, ssl.SSLError, TimeoutError):
             await asyncio.wait_for(self._writer.wait_closed(), CLOSE_TIMEOUT)
