@@ -860,8 +860,7 @@ class Node:
 
         def admit(peer_id: str) -> str:
             refusal = self._admit(peer_id)
-            record = self.store.peer(peer_id)
-            if not refusal and record is not None and (record.trusted or record.manual):
+            if not refusal and self._is_known(peer_id):
                 ticket.known(peer_id)
             return refusal
 
