@@ -25,6 +25,7 @@ import errno
 import logging
 import os
 import queue
+import re
 import socket
 import ssl
 import stat
@@ -577,6 +578,9 @@ class Landing:
                 self.partials.parent.rmdir()  # only when no other transfer uses it
 
 
+_TRANSFER_ID = re.compile(r"[0-9a-f]{32}")
+
+
 def _same_file(a: Path, b: Path) -> bool:
     try:
         sa, sb = os.lstat(a), os.lstat(b)
@@ -588,14 +592,15 @@ def _same_file(a: Path, b: Path) -> bool:
 def remove_leftovers(folders: set[Path], keep: set[tuple[Path, str]]) -> None:
     """Remove the partial bytes in these download folders of every transfer not in
     ``keep`` (folder, id): those of transfers that ended, or that the store forgot,
-    would otherwise stay for ever (a crash between the end and the clean-up)."""
+    would otherwise stay for ever (a crash between the end and the clean-up).
+    Only transfer ids are touched: ``chatty share`` keeps its uploads there too."""
     for folder in folders:
         try:
             children = [p.name for p in (folder / PARTIAL_DIR).iterdir()]
         except OSError:  # no partials there, or the folder is gone or unreadable
             continue
         for name in children:
-            if (folder, name) not in keep:
+            if _TRANSFER_ID.fullmatch(name) and (folder, name) not in keep:
                 log.info("removing the leftovers of transfer %s in %s", name[:8], folder)
                 with contextlib.suppress(OSError):
                     Landing(folder, name).discard()

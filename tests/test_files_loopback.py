@@ -452,8 +452,8 @@ async def test_partials_of_ended_transfers_go_and_resumable_ones_stay(tmp_path: 
             TransferRecord(tid, "e" * 64, False, state, 1, 5, ["x"], folder=str(dl))
         )
     await node.stop()
-    stray = "f" * 32
-    for tid in [*ids.values(), stray]:
+    stray, upload = "f" * 32, "browser-1"  # an upload of `chatty share` is not ours
+    for tid in [*ids.values(), stray, upload]:
         (dl / PARTIAL_DIR / tid).mkdir(parents=True)
         (dl / PARTIAL_DIR / tid / "0").write_bytes(b"part")
     node = Node(tmp_path / "n", discovery=False, download_dir=dl)
@@ -463,7 +463,7 @@ async def test_partials_of_ended_transfers_go_and_resumable_ones_stay(tmp_path: 
             while (dl / PARTIAL_DIR / stray).exists():
                 await asyncio.sleep(0.02)
         left = sorted(p.name for p in (dl / PARTIAL_DIR).iterdir())
-        assert left == sorted([ids["interrupted"], ids["paused"]])
+        assert left == sorted([ids["interrupted"], ids["paused"], upload])
     finally:
         await node.stop()
 
