@@ -906,6 +906,8 @@ class Node:
         if hello.device_id == self.device_id:
             self._spawn(conn.close("that is me"))
             return None
+        # It proved its key: its record is a real device's, even if refused below.
+        self._adverts.answered(hello.device_id)
         pinned = self._pinned_conflict(hello.device_id, hello.name)
         state = self._state(hello.device_id, hello.name)
         if pinned is not None and state.conflict is None:
@@ -938,7 +940,6 @@ class Node:
         state.name = hello.name
         state.conn = conn
         state.spoofed.clear()  # the real one is here: a new impostor gets a new warning
-        self._adverts.answered(state.id)
         if state.budgets is None:
             state.budgets = (Budget(), Budget.outgoing())
         conn.session.share_budgets(*state.budgets)
