@@ -69,7 +69,10 @@ class AdvertTable:
 
     * A record that never led to a session ages out ``UNANSWERED_TTL`` seconds
       after it was first seen, unless it is a known peer's (paired or added by
-      address), whose record stays while announced: it may be asleep.
+      address), whose record stays while announced: it may be asleep. While
+      strangers are not dialled (only paired peers accepted) their silence proves
+      nothing: ``hold`` keeps their clocks at zero, so a new device can still be
+      found and paired with, and the cap alone bounds them.
     * At most ``MAX_ADVERTS`` records are kept. A newcomer, when full, takes the
       place of the oldest stranger that never answered; only if every place holds
       a peer that answered or is known is a stranger's record ignored. A known
@@ -118,6 +121,12 @@ class AdvertTable:
 
     def remove(self, device_id: str) -> None:
         self._seen.pop(device_id, None)
+
+    def hold(self, now: float) -> None:
+        """Strangers are not being dialled: none of them has had a chance to answer."""
+        for seen in self._seen.values():
+            if not seen.answered:
+                seen.since = now
 
     def expired(self, now: float) -> list[str]:
         """Strangers' records that never answered within the TTL, now dropped."""

@@ -670,6 +670,9 @@ class Node:
     async def _age_out_adverts(self) -> None:
         while True:
             await asyncio.sleep(ADVERT_SWEEP)
+            if self.trusted_only:
+                self._adverts.hold(time.monotonic())
+                continue
             expired = self._adverts.expired(time.monotonic())
             for peer_id in expired:
                 self._lose(peer_id)

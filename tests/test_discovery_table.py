@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from chatty_p2p import node as node_mod
 from chatty_p2p.connection import CONNECT_TIMEOUT
 from chatty_p2p.discovery import Advert, AdvertTable
 from chatty_p2p.node import MAX_STRANGER_DIALS, Node
@@ -51,6 +52,17 @@ def test_records_that_never_answer_age_out_and_re_announcing_does_not_renew_them
     assert table.expired(now=59) == []
     assert table.expired(now=61) == [fake]
     assert fake not in table and real in table and paired in table
+
+
+def test_strangers_not_dialled_keep_their_records_until_dialling_resumes() -> None:
+    """While only paired peers are accepted, strangers are not dialled: their silence
+    proves nothing, and the user must still find a new device to pair with."""
+    table = AdvertTable(cap=100, ttl=60)
+    (newcomer,) = ids(1)
+    table.add(newcomer, known=False, now=0)
+    table.hold(now=3600)
+    assert table.expired(now=3650) == []
+    assert table.expired(now=3661) == [newcomer]
 
 
 @pytest.fixture
@@ -130,3 +142,25 @@ async def test_forged_records_cost_a_few_dials_and_age_out_while_friends_get_thr
     finally:
         for each in (node, friend, newcomer):
             await each.stop()
+
+
+async def test_a_stranger_stays_listed_while_only_paired_peers_are_accepted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Trusted-only: a new device's record outlives the TTL, so it can be paired with."""
+    monkeypatch.setattr(node_mod, "ADVERT_SWEEP", 0.2)
+    node = Node(tmp_path / "node", name="node", discovery=False)
+    await node.start()
+    node._adverts = AdvertTable(ttl=0.5)
+    node.set_trusted_only(True)
+    try:
+        (stranger,) = ids(1)
+        node._on_advert(stranger, Advert(stranger, "new phone", ("127.0.3.1",), 9))
+        await asyncio.sleep(1.5)
+        assert stranger in {p.id for p in node.peers()}
+        node.set_trusted_only(False)  # now it is dialled, fails, and ages out
+        async with asyncio.timeout(10):
+            while stranger in {p.id for p in node.peers()}:
+                await asyncio.sleep(0.1)
+    finally:
+        await node.stop()
