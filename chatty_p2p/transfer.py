@@ -75,8 +75,10 @@ BULK_TIMEOUT = 15.0
 CONNECT_TIMEOUT = 3.0
 PARTIAL_DIR = ".chatty-partial"
 REPORT_EVERY = 0.25
-LANDED_EVERY = 1.0
-"""How often a receiver tells the sender what it has landed: well inside ``BULK_TIMEOUT``."""
+ALIVE_EVERY = 1.0
+"""How often a side busy with something other than moving bytes (landing many small
+files, hashing what a resume already has) says it is alive: well inside
+``BULK_TIMEOUT``, the silence after which the other side gives up."""
 _SMALL_WRITE = 256 * 1024
 SYNC_FROM = 1 << 20
 """Files from this size on are fsynced before they get their final name. Below it the
@@ -353,7 +355,17 @@ def send(
         log.debug("sending %d files, %d bytes already there", len(wants), done)
         buf = bytearray(HEADER.size + CHUNK)
         view = memoryview(buf)
-        last = 0.0
+        last = held = 0.0
+
+        def hold() -> None:
+            """While we hash what the receiver already has: an empty DATA frame, which
+            the receiver takes as nothing but a sign of life."""
+            nonlocal held
+            if time.monotonic() - held >= ALIVE_EVERY:
+                held = time.monotonic()
+                channel.write(data_header(0))
+                channel.flush()
+
         for index, offset in wants:
             if time.monotonic() - last > REPORT_EVERY:  # also for a folder of empty files
                 last = time.monotonic()
@@ -365,9 +377,9 @@ def send(
                     raise TransferFailed(
                         f"{readable(path)} changed since it was offered; send it again"
                     )
-                hasher = _hashed_prefix(f.fileno(), offset)
-                f.seek(offset)
                 channel.write(proto.file_start(index, offset))
+                hasher = _hashed_prefix(f.fileno(), offset, hold)
+                f.seek(offset)
                 left = entry.size - offset
                 while left:
                     if channel.cancel.is_set():
@@ -478,6 +490,14 @@ class Landing:
 
     def partial(self, index: int) -> Path:
         return self.partials / str(index)
+
+    def hashed(self, index: int, length: int, tick: Callable[[], None]) -> blake3.blake3:
+        """A hasher fed the first ``length`` bytes of a partial (see ``_hashed_prefix``)."""
+        fd = os.open(self.partial(index), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            return _hashed_prefix(fd, length, tick)
+        finally:
+            os.close(fd)
 
     def have(self, index: int, size: int) -> int:
         """Bytes of this file already on disk from an earlier attempt."""
@@ -652,18 +672,23 @@ def receive(
         log.debug("asking for %d files: %s", len(wants), wants[:3])
         done = incoming.size - sum(entries[i].size - o for i, o in wants)
         reporter.progress(done)
-        channel.write(proto.want(wants))
-        channel.flush()
-        lander = _Lander(landing, entries, dests, reporter, done)
-        lander.start()
         told = time.monotonic()
 
         def tell_landed() -> None:
             nonlocal told
-            if lander is not None and time.monotonic() - told >= LANDED_EVERY:
+            if time.monotonic() - told >= ALIVE_EVERY:
                 told = time.monotonic()
-                channel.write(proto.landed(lander.done, lander.files))
+                landed = (done, 0) if lander is None else (lander.done, lander.files)
+                channel.write(proto.landed(*landed))
                 channel.flush()
+
+        # The bytes already here are hashed now, before asking: during the stream the
+        # sender could not wait that long for us to read on.
+        prefixes = {i: landing.hashed(i, o, tell_landed) for i, o in wants if o}
+        channel.write(proto.want(wants))
+        channel.flush()
+        lander = _Lander(landing, entries, dests, reporter, done, prefixes)
+        lander.start()
 
         while True:
             event = channel.next(proto)
@@ -714,9 +739,12 @@ class _Lander(threading.Thread):
         dests: list[str],
         reporter: Reporter,
         done: int,
+        prefixes: dict[int, blake3.blake3],
     ) -> None:
         super().__init__(name="chatty-lander", daemon=True)
         self._landing, self._entries, self._dests = landing, entries, dests
+        self._prefixes = prefixes
+        """Hashers of the bytes already in the partials of files that resume."""
         self._reporter = reporter
         self._done = done
         self._queue: queue.Queue[object] = queue.Queue(self._QUEUE_CHUNKS)
@@ -778,7 +806,9 @@ class _Lander(threading.Thread):
                         self._reporter.progress(self._done, entry.path, file_done, entry.size)
                 elif isinstance(event, FileStarted):
                     index, file_done = event.index, event.offset
-                    fd, hasher = _open_partial(self._landing.partial(index), event.offset)
+                    prefix = self._prefixes.pop(index, None)
+                    hasher = blake3.blake3() if prefix is None else prefix
+                    fd = _open_partial(self._landing.partial(index), event.offset)
                 elif isinstance(event, FileEnded):
                     if self._entries[index].size >= SYNC_FROM:
                         os.fsync(fd)
@@ -809,23 +839,23 @@ class _Lander(threading.Thread):
             self._reporter.file_done(index, str(saved))
 
 
-def _open_partial(path: Path, offset: int) -> tuple[int, blake3.blake3]:
-    """Open a partial for appending at ``offset``, with a hasher that already covers
-    the bytes before it."""
+def _open_partial(path: Path, offset: int) -> int:
+    """Open a partial for appending at ``offset`` (its bytes before are hashed already:
+    ``Landing.hashed``)."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
-        hasher = _hashed_prefix(fd, offset)
+        os.ftruncate(fd, offset)
+        os.lseek(fd, offset, os.SEEK_SET)
     except BaseException:
         os.close(fd)
         raise
-    os.ftruncate(fd, offset)
-    os.lseek(fd, offset, os.SEEK_SET)
-    return fd, hasher
+    return fd
 
 
-def _hashed_prefix(fd: int, length: int) -> blake3.blake3:
+def _hashed_prefix(fd: int, length: int, tick: Callable[[], None]) -> blake3.blake3:
     """A hasher fed the first ``length`` bytes of an open file: how a resumed file's
-    hash still covers the whole file, on both sides."""
+    hash still covers the whole file, on both sides. That can take minutes (many
+    gigabytes, a slow disk): ``tick`` is called between reads to keep the link alive."""
     hasher = blake3.blake3()
     view = memoryview(bytearray(min(CHUNK, length)))  # most files start at 0: no buffer
     position = 0
@@ -835,6 +865,7 @@ def _hashed_prefix(fd: int, length: int) -> blake3.blake3:
             raise TransferFailed("a file is shorter than the bytes already transferred")
         hasher.update(view[:n])
         position += n
+        tick()
     return hasher
 
 

@@ -20,6 +20,7 @@ from chatty_p2p.protocol.bulk import (
     ResultReceived,
     Wanted,
     WantsDone,
+    data_header,
     error_frame,
 )
 from chatty_p2p.protocol.frames import encode_json
@@ -91,3 +92,25 @@ def test_readable_replaces_each_undecodable_byte_and_keeps_the_rest() -> None:
     assert readable(os.fsdecode(b"caf\xe9 \xe2\x82\xac.txt")) == "caf\ufffd \u20ac.txt"
     assert readable("plain") == "plain"
     assert readable("\ud800x") == "\ufffdx"
+
+
+def test_landed_may_come_while_the_receiver_prepares_its_wants() -> None:
+    """The receiver hashes the bytes a resume already has before it asks; LANDED says
+    it is alive meanwhile."""
+    sender, receiver = BulkSender(), BulkReceiver(TID, 1, 10)
+    sender.set_manifest([10])
+    entries = [Entry("a.bin", "file", 10, 0.0)]
+    events = sender.receive_data(receiver.open(entries) + receiver.landed(4, 0))
+    assert events[1:] == [Landed(4, 0)]
+    events = sender.receive_data(receiver.want([(0, 4)]))
+    assert events == [Wanted([(0, 4)]), WantsDone()]
+
+
+def test_an_empty_data_frame_is_a_sign_of_life_that_changes_nothing() -> None:
+    """The sender hashing what the receiver already has sends empty DATA frames."""
+    sender, receiver = streaming_pair()
+    events = receiver.receive_data(
+        sender.file_start(0, 0) + data_header(0) + data_header(0) + data_header(10) + b"x" * 10
+    )
+    assert [type(e).__name__ for e in events] == ["FileStarted", *["DataReceived"] * 3]
+    assert [e.data for e in events[1:]] == [b"", b"", b"x" * 10]  # type: ignore[union-attr]

@@ -390,7 +390,7 @@ async def test_a_folder_of_many_empty_files_ends_done_on_both_sides(
     landing, or the sender gives up. Shown here with 3,000 files, each landed a
     little slower than a disk would, and the allowed silence cut to 1 s."""
     monkeypatch.setattr("chatty_p2p.transfer.BULK_TIMEOUT", 1.0)
-    monkeypatch.setattr("chatty_p2p.transfer.LANDED_EVERY", 0.2)
+    monkeypatch.setattr("chatty_p2p.transfer.ALIVE_EVERY", 0.2)
     land = transfer.Landing.finish
 
     def slowly(self: transfer.Landing, index: int, dest: str, mtime: float) -> Path:
@@ -612,6 +612,52 @@ async def test_a_download_folder_whose_name_is_not_utf8(tmp_path: Path) -> None:
         assert done.folder == str(tmp_path / "t\ufffdl\ufffdchargements")
         assert (dl / "note.txt").read_text() == "hello"
         assert b.transfers()[0].folder == done.folder
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+async def test_a_resume_survives_slow_hashing_of_what_is_already_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both sides hash the bytes a resume already has before new ones flow: tens of
+    gigabytes, or a slow disk, take longer than the silence a link is allowed. Here
+    reading them takes 3 s on each side and the allowed silence is cut to 1 s."""
+    monkeypatch.setattr("chatty_p2p.transfer.BULK_TIMEOUT", 1.0)
+    monkeypatch.setattr("chatty_p2p.transfer.ALIVE_EVERY", 0.2)
+    real = transfer._hashed_prefix
+
+    def slow_disk(fd: int, length: int, tick: Callable[[], None]) -> object:
+        for _ in range(15):
+            time.sleep(0.2)
+            tick()
+        return real(fd, length, tick)
+
+    monkeypatch.setattr(transfer, "_hashed_prefix", slow_disk)
+    b_dl = tmp_path / "b-dl"
+    a = Node(tmp_path / "a", name="alpha", discovery=False)
+    b = Node(tmp_path / "b", name="bravo", discovery=False, accept_from=["*"], download_dir=b_dl)
+    await a.start()
+    await b.start()
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(256 * 1024 * 1024))
+    try:
+        await a.add_peer("127.0.0.1", b.port)
+        vouch(b, a)
+        b_events = b.subscribe()
+        sent = await a.send_files(b.device_id, [big])
+        await grows_to(b_dl / PARTIAL_DIR / sent.id / "0", 8 << 20)
+        await a.stop()
+        a = Node(tmp_path / "a", discovery=False)
+        await a.start()
+        a_events = a.subscribe()
+        await a.add_peer("127.0.0.1", b.port)
+        done = await wait_transfer(b_events, lambda t: t.id == sent.id and ended(t), timeout=60)
+        assert done.state == "done" and done.resumed_from > 0, done
+        assert (await wait_transfer(a_events, lambda t: t.id == sent.id and ended(t))).state == (
+            "done"
+        )
+        assert (b_dl / "big.bin").read_bytes() == big.read_bytes()
     finally:
         await a.stop()
         await b.stop()

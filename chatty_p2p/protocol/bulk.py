@@ -15,7 +15,7 @@ The receiver dials and asks, the sender answers, in phases::
     sender    for each wanted file, in the order asked:
                   FILE {index, offset}  DATA (raw bytes) ...  FILE_END {hash}
               END
-    receiver  (meanwhile, about once a second) LANDED {done, files}
+    receiver  (from before WANT on, about once a second) LANDED {done, files}
     receiver  RESULT {failed: [[index, reason], ...]}
 
 Either side may end the exchange with ERROR {code, message}. A receiver that
@@ -23,12 +23,15 @@ cannot write (``DISK_FULL``, ``UNWRITABLE``) sends one of the ``RESUMABLE``
 codes: its user can fix that, and both sides then keep the transfer, paused,
 for ``chatty resume``; any other code ends it.
 
-LANDED is how the sender knows the receiver is alive while it lands what was
+Neither side may stay silent for long (see ``transfer.BULK_TIMEOUT``), yet
+some work moves no bytes. LANDED is how the receiver says it is alive while it
+hashes the bytes a resume already has (before WANT) and while it lands what was
 sent: writing and naming a folder of 100,000 empty files takes longer than the
-silence a link is allowed, and most of it happens after the sender's last byte.
-The sender reads LANDED frames as it streams (without waiting for them), so
-they never pile up, and learns of an ERROR within a moment rather than from a
-broken pipe.
+silence allowed, and most of it happens after the sender's last byte. The
+sender reads LANDED frames as it streams (without waiting for them), so they
+never pile up, and learns of an ERROR within a moment rather than from a broken
+pipe. While the sender hashes what the receiver already has, it sends empty
+DATA frames, which change nothing.
 
 Each side's socket is used by one thread at a time. Resuming is the same
 exchange with non-zero offsets: the receiver asks only for what it lacks. The
@@ -276,7 +279,7 @@ class BulkSender:
     def _handle(self, kind: BulkType, body: dict[str, Any]) -> SenderEvent:
         expected = {
             "open": {BulkType.OPEN},
-            "want": {BulkType.WANT, BulkType.WANT_END},
+            "want": {BulkType.LANDED, BulkType.WANT, BulkType.WANT_END},
             "stream": {BulkType.LANDED, BulkType.RESULT},
         }.get(self._phase, set())
         if kind not in expected:
