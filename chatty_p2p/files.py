@@ -426,8 +426,7 @@ class FileTransfers:
             return
         except transfer.Paused as exc:
             if live.generation == generation:
-                name = self._peer_name(peer_id)
-                self._set(live, "paused", f"{name}: {exc}; {self._resume_hint(record)}")
+                self._pause(live, exc)
             return
         except ChattyError as exc:
             if live.generation == generation:
@@ -435,9 +434,11 @@ class FileTransfers:
             return
         self._finish(live, failed)
 
-    @staticmethod
-    def _resume_hint(record: TransferRecord) -> str:
-        return f"once fixed, `chatty resume {record.id[:8]}` (on either side) continues it"
+    def _pause(self, live: _Live, exc: transfer.Paused) -> None:
+        """Paused on a problem a user can fix, here or (``remote``) on the peer's side."""
+        said = f"{self._peer_name(live.record.peer_id)}: {exc}" if exc.remote else str(exc)
+        hint = f"once fixed, `chatty resume {live.record.id[:8]}` (on either side) continues it"
+        self._set(live, "paused", f"{said}; {hint}")
 
     # ----- the receiver ----------------------------------------------------
 
@@ -631,7 +632,7 @@ class FileTransfers:
             return
         except transfer.Paused as exc:
             if live.generation == generation:
-                self._set(live, "paused", f"{exc}; {self._resume_hint(record)}")
+                self._pause(live, exc)
             return
         except transfer.CancelledByPeer as exc:
             self._stop_and_clean(live)

@@ -47,6 +47,7 @@ from chatty_p2p.protocol.bulk import (
     CHUNK,
     DISK_FULL,
     RESUMABLE,
+    UNREADABLE,
     UNWRITABLE,
     AllSent,
     BulkError,
@@ -104,13 +105,15 @@ class CancelledByPeer(ChattyError):
 
 
 class Paused(ChattyError):
-    """The receiver cannot write (its disk is full, its folder unwritable): what is on
-    disk stays, and the transfer waits for its user to fix that and resume it.
-    ``code`` is the bulk ERROR code that tells the sender (see ``bulk.RESUMABLE``)."""
+    """The receiver cannot write (its disk is full, its folder unwritable) or the sender
+    cannot read: what is on disk stays, and the transfer waits for a user to fix that
+    and resume it. ``code`` is the bulk ERROR code that tells the other side (see
+    ``bulk.RESUMABLE``); ``remote`` says the other side is the one that stopped."""
 
-    def __init__(self, message: str, code: str) -> None:
+    def __init__(self, message: str, code: str, remote: bool = False) -> None:
         super().__init__(message)
         self.code = code
+        self.remote = remote
 
 
 class Reporter(Protocol):
@@ -236,7 +239,7 @@ class _Channel:
         if isinstance(event, BulkError):
             reason = event.message or event.code
             if event.code in RESUMABLE:
-                raise Paused(reason, event.code)
+                raise Paused(reason, event.code, remote=True)
             if event.code == "cancelled":
                 raise CancelledByPeer(reason)
             raise TransferFailed(f"the peer stopped the transfer: {reason}")
@@ -404,9 +407,9 @@ def send(
             result = channel.next(proto)
             if isinstance(result, ResultReceived):
                 return result.failed
-    except OSError as exc:
+    except OSError as exc:  # a drive unplugged, a file moved: put right, it can resume
         where = readable(str(exc.filename or "a file"))
-        error = TransferFailed(f"cannot read {where}: {exc.strerror or exc}")
+        error = Paused(f"cannot read {where}: {exc.strerror or exc}", UNREADABLE)
         channel.fail(error)
         raise error from exc
     except (TransferFailed, ProtocolError) as exc:

@@ -661,3 +661,35 @@ async def test_a_resume_survives_slow_hashing_of_what_is_already_there(
     finally:
         await a.stop()
         await b.stop()
+
+
+async def test_a_source_that_vanishes_mid_way_pauses_both_sides_until_it_is_back(
+    pair: tuple[Node, Node], tmp_path: Path
+) -> None:
+    """A file of the folder is moved away (a drive unplugged) while the one before it
+    is on its way: both sides pause with the sender's reason; once it is back,
+    `chatty resume` on the sender finishes the folder from where it stopped."""
+    a, b = pair
+    b._accept_from = ["*"]
+    vouch(b, a)
+    folder = tmp_path / "src" / "album"
+    folder.mkdir(parents=True)
+    (folder / "a-big.bin").write_bytes(os.urandom(256 * 1024 * 1024))
+    (folder / "b-small.txt").write_text("back again")
+    a_events, b_events = a.subscribe(), b.subscribe()
+    sent = await a.send_files(b.device_id, [folder])
+    await grows_to(tmp_path / "b-dl" / PARTIAL_DIR / sent.id / "0", 8 << 20)
+    (folder / "b-small.txt").rename(tmp_path / "away.txt")
+    paused = await wait_transfer(b_events, lambda t: t.id == sent.id and t.state != "running")
+    assert paused.state == "paused" and paused.error.startswith("alpha: cannot read "), paused
+    assert "b-small.txt" in paused.error and "chatty resume" in paused.error
+    mine = await wait_transfer(
+        a_events, lambda t: t.id == sent.id and t.state not in ("offered", "running")
+    )
+    assert mine.state == "paused" and mine.error.startswith("cannot read "), mine
+    (tmp_path / "away.txt").rename(folder / "b-small.txt")
+    a.resume(sent.id[:8])
+    done = await wait_transfer(b_events, lambda t: t.id == sent.id and ended(t))
+    assert done.state == "done", done.error
+    assert (await wait_transfer(a_events, lambda t: t.id == sent.id and ended(t))).state == "done"
+    assert tree_digest(tmp_path / "b-dl" / "album") == tree_digest(folder)

@@ -19,9 +19,10 @@ The receiver dials and asks, the sender answers, in phases::
     receiver  RESULT {failed: [[index, reason], ...]}
 
 Either side may end the exchange with ERROR {code, message}. A receiver that
-cannot write (``DISK_FULL``, ``UNWRITABLE``) sends one of the ``RESUMABLE``
-codes: its user can fix that, and both sides then keep the transfer, paused,
-for ``chatty resume``; any other code ends it.
+cannot write (``DISK_FULL``, ``UNWRITABLE``) or a sender that cannot read
+(``UNREADABLE``: a drive unplugged, a file moved) sends one of the
+``RESUMABLE`` codes: its user can fix that, and both sides then keep the
+transfer, paused, for ``chatty resume``; any other code ends it.
 
 Neither side may stay silent for long (see ``transfer.BULK_TIMEOUT``), yet
 some work moves no bytes. LANDED is how the receiver says it is alive while it
@@ -89,7 +90,8 @@ class BulkType(IntEnum):
 
 DISK_FULL = "disk-full"
 UNWRITABLE = "unwritable"
-RESUMABLE = frozenset({DISK_FULL, UNWRITABLE})
+UNREADABLE = "unreadable"
+RESUMABLE = frozenset({DISK_FULL, UNWRITABLE, UNREADABLE})
 """ERROR codes after which the transfer waits, paused, for its user to fix things."""
 
 
