@@ -235,6 +235,9 @@ class FileTransfers:
                 live.timer.cancel()
         if self._threads:  # a worker must not write on after stop() returns
             await asyncio.wait(self._threads, timeout=10)
+        await asyncio.sleep(0)  # the workers' last news, then what landed is recorded
+        for live in self._live.values():
+            self._record_landed(live)
 
     async def _in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
         """``fn`` in a worker thread; ``stop()`` waits for it even if our caller is cancelled."""
@@ -694,9 +697,10 @@ class FileTransfers:
         live.recorded = time.monotonic()
         if live.landed:
             self._store.set_entries(live.record.key, live.landed)
-            landing = transfer.Landing(Path(live.record.folder), live.record.id)
-            done = [index for index, status, _ in live.landed if status == "done"]
-            self._spawn(self._in_thread(landing.forget, done))
+            if not self._stopping:  # else they go when it ends (second names: no space)
+                landing = transfer.Landing(Path(live.record.folder), live.record.id)
+                done = [index for index, status, _ in live.landed if status == "done"]
+                self._spawn(self._in_thread(landing.forget, done))
             live.landed = []
 
     def cancel(self, spec: str, reason: str = "cancelled") -> TransferInfo:
