@@ -305,7 +305,7 @@ def test_own_daemon_killed_mid_transfer(pair: Pair, tmp_path: Path, kind: str) -
     pair.bravo.wait_state(transfer_id, "interrupted", timeout=30)
     try:
         result = finish(send, timeout=30)
-        assert result.returncode != 0 and result.stderr.strip(), result
+        assert result.returncode != 0 and "daemon" in result.stderr, result
     finally:
         pair.alpha.start()
         done_both_sides(pair, transfer_id, src)
@@ -317,8 +317,9 @@ def test_peer_offline_gets_the_offer_when_it_is_back(pair: Pair, tmp_path: Path,
     pair.bravo.kill(signal.SIGTERM)
     try:
         result = finish(pair.alpha.spawn("send", "bravo", str(src), "--wait", "2"), timeout=30)
-        assert result.returncode != 0 or "offline" in result.stdout, result
-        assert "offline" in result.stdout + result.stderr
+        # The offer is kept and made when bravo is back: not a failure (see `send --help`).
+        assert result.returncode == 0, result
+        assert "bravo is offline" in result.stdout and "kept" in result.stdout, result
     finally:
         transfer_id = offered_id(pair.alpha)
         assert pair.alpha.wait_state(transfer_id, "offered", timeout=0)
