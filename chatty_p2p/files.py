@@ -17,9 +17,10 @@ worker threads. Rules:
 * Each transfer is keyed by (peer, id, direction): a peer cannot touch another
   peer's transfers, nor pass off an incoming id as one of ours.
 * Both sides end in the same state. A receiver that cannot write (a full disk,
-  an unwritable folder) tells the sender why on the bulk link; both keep the
-  transfer "paused" with that reason, and ``chatty resume`` on either side
-  continues from the bytes on disk once it is fixed. Partial bytes of a
+  an unwritable folder) or a sender that cannot read tells the other side why
+  on the bulk link; both keep the transfer "paused" with that reason, and
+  ``chatty resume`` on either side continues from the bytes on disk once it is
+  fixed. Partial bytes of a
   transfer that can never resume are removed when it ends and at start-up.
 """
 
@@ -520,14 +521,16 @@ class FileTransfers:
                 conn.send(lambda s: s.send_cancel(record.id, reason))
 
     def _space_problem(self, record: TransferRecord) -> str:
+        """Why the transfer would not fit, or ""; words that may go to the peer."""
         folder = Path(record.folder)
+        shown = readable(record.folder)
         probe = folder
         while not probe.exists() and probe != probe.parent:
             probe = probe.parent
         try:
             free = shutil.disk_usage(probe).free
         except OSError as exc:
-            return f"cannot use the download folder {folder}: {exc.strerror or exc}"
+            return f"cannot use the download folder {shown}: {exc.strerror or exc}"
         owed = sum(
             live.record.size - live.record.done_bytes
             for live in self._live.values()
@@ -539,7 +542,7 @@ class FileTransfers:
         need = record.size - record.done_bytes
         if need + owed > free:
             return (
-                f"not enough free space in {folder}: needs {human_size(need)}, "
+                f"not enough free space in {shown}: needs {human_size(need)}, "
                 f"{human_size(max(free - owed, 0))} free"
             )
         return ""

@@ -612,6 +612,13 @@ async def test_a_download_folder_whose_name_is_not_utf8(tmp_path: Path) -> None:
         assert done.folder == str(tmp_path / "t\ufffdl\ufffdchargements")
         assert (dl / "note.txt").read_text() == "hello"
         assert b.transfers()[0].folder == done.folder
+        a_events = a.subscribe()
+        big = tmp_path / "big.img"
+        with big.open("wb") as f:  # sparse: more than any disk here has free
+            f.truncate(1 << 40)
+        await a.send_files(b.device_id, [big])
+        refused = await wait_transfer(a_events, ended)  # the reason names the folder
+        assert refused.state == "declined" and "t\ufffdl\ufffdchargements" in refused.error
     finally:
         await a.stop()
         await b.stop()
