@@ -212,11 +212,15 @@ class Store:
 
     def setting(self, key: str, default: str | None = None) -> str | None:
         rows = self._query("SELECT value FROM settings WHERE key = ?", (key,))
-        return rows[0][0] if rows else default
+        return _path_out(rows[0][0]) if rows else default
 
     def set_setting(self, key: str, value: str) -> None:
+        """Store a setting; a path among them (the download folder) need not be UTF-8."""
         with self._tx() as db:
-            db.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (key, value))
+            db.execute(
+                "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
+                (key, _path_in(value)),
+            )
 
     # ----- peers -----------------------------------------------------------
 

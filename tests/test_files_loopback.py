@@ -16,7 +16,7 @@ from chatty_p2p.errors import ChattyError, PeerError
 from chatty_p2p.files import TransferInfo
 from chatty_p2p.node import EventType, Node, NodeEvent
 from chatty_p2p.protocol.bulk import Entry
-from chatty_p2p.store import TransferRecord
+from chatty_p2p.store import Store, TransferRecord
 from chatty_p2p.transfer import PARTIAL_DIR
 
 
@@ -700,3 +700,11 @@ async def test_a_source_that_vanishes_mid_way_pauses_both_sides_until_it_is_back
     assert done.state == "done", done.error
     assert (await wait_transfer(a_events, lambda t: t.id == sent.id and ended(t))).state == "done"
     assert tree_digest(tmp_path / "b-dl" / "album") == tree_digest(folder)
+
+
+def test_a_download_folder_setting_whose_name_is_not_utf8(tmp_path: Path) -> None:
+    """`chatty download-dir` with such a folder: stored, and read back the same."""
+    store = Store(tmp_path / "db")
+    folder = str(tmp_path / os.fsdecode(b"t\xe9l\xe9chargements"))
+    store.set_setting("download_dir", folder)
+    assert store.setting("download_dir") == folder
