@@ -290,7 +290,7 @@ def test_interface_verdicts() -> None:
         assert none.title == "No network interface is up with an address"
 
 
-def seen(outcome: str, protocol: str = "1", **kw: object) -> doctor.SeenPeer:
+def seen(outcome: str, protocol: str = "2", **kw: object) -> doctor.SeenPeer:
     fields: dict[str, object] = {
         "name": "bravo",
         "device_id": "ab" * 32,

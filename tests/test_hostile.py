@@ -424,7 +424,7 @@ async def test_frames_out_of_order(target: Target, mallory: RawPeer, tmp_path: P
     assert b'"code":"order"' in data and b"MESSAGE not allowed while handshake" in data
     # And a second HELLO on an open session.
     raw = mallory.session(target.port)
-    raw.send(encode_json(FrameType.HELLO, {"proto": [1, 1], "id": mallory.id}))
+    raw.send(encode_json(FrameType.HELLO, {"proto": [2, 2], "id": mallory.id}))
     assert raw.error()["code"] == "order"
     target.wait_log("HELLO not allowed while open")
     await still_serving(target, tmp_path)

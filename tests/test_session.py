@@ -146,9 +146,17 @@ def test_incompatible_protocol_versions_fail_with_a_clear_message() -> None:
 
 def test_newer_peer_with_overlapping_range_negotiates_down() -> None:
     s = Session(hello(A_ID))
-    newer = {"proto": [1, 9], "id": B_ID, "name": "n", "boot": "0" * 16, "port": 1}
+    newer = {"proto": [2, 9], "id": B_ID, "name": "n", "boot": "0" * 16, "port": 1}
     (event,) = s.receive_data(encode_json(FrameType.HELLO, newer))
-    assert isinstance(event, HelloReceived) and event.hello.version == 1
+    assert isinstance(event, HelloReceived) and event.hello.version == 2
+
+
+def test_a_version_1_peer_is_told_to_update_before_any_transfer() -> None:
+    """Version 1 senders reject the receiver's LANDED reports mid-transfer."""
+    s = Session(hello(A_ID))
+    old = {"proto": [1, 1], "id": B_ID, "name": "n", "boot": "0" * 16, "port": 1}
+    with pytest.raises(RemoteProtocolError, match="update Chatty"):
+        s.receive_data(encode_json(FrameType.HELLO, old))
 
 
 def test_bye_closes_and_nothing_after_it_is_read() -> None:
@@ -173,7 +181,7 @@ def test_hello_json_is_compact_and_complete() -> None:
     s.start()
     (frame,) = FrameDecoder().feed(s.data_to_send())
     assert json.loads(frame.payload) == {
-        "proto": [1, 1],
+        "proto": [2, 2],
         "id": A_ID,
         "name": "alpha",
         "boot": "0123456789abcdef",

@@ -49,8 +49,11 @@ from chatty_p2p.protocol.frames import (
 from chatty_p2p.protocol.limits import COSTLY, COSTLY_BURST, COSTLY_RATE, Budget
 from chatty_p2p.protocol.pairing import OPS, PairMessage
 
-PROTOCOL_VERSION = 1
-MIN_PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
+"""2: the bulk channel's receiver reports LANDED and resumable ERRORs while it works."""
+MIN_PROTOCOL_VERSION = 2
+"""A version-1 sender treats LANDED as a violation and fails the transfer, so it is
+told to update at HELLO instead of failing mid-transfer."""
 MAX_NAME = 64
 MAX_TEXT_BYTES = 64 * 1024
 MAX_REASON = 512
