@@ -43,7 +43,7 @@ from typing import Any
 
 from chatty_p2p import tls, transfer
 from chatty_p2p.connection import Connection, server_tls
-from chatty_p2p.errors import ChattyError, PeerError, ProtocolError
+from chatty_p2p.errors import ChattyError, PeerError, ProtocolError, why_failed
 from chatty_p2p.identity import Identity
 from chatty_p2p.protocol.bulk import MAX_PATH_BYTES, Entry
 from chatty_p2p.protocol.names import readable
@@ -246,6 +246,16 @@ class FileTransfers:
         self._threads.add(future)
         future.add_done_callback(self._threads.discard)
         return await asyncio.shield(future)
+
+    def set_download_dir(self, folder: Path) -> Path:
+        """Where offers accepted from now on land, offers already waiting included.
+        Refused, in plain words, unless files can be saved there (see
+        ``transfer.check_folder``): a wrong folder is the user's to correct now, not a
+        paused transfer's later."""
+        folder = folder.expanduser().absolute()
+        transfer.check_folder(folder)
+        self.download_dir = folder
+        return folder
 
     # ----- queries ---------------------------------------------------------
 
@@ -530,7 +540,7 @@ class FileTransfers:
         try:
             free = shutil.disk_usage(probe).free
         except OSError as exc:
-            return f"cannot use the download folder {shown}: {exc.strerror or exc}"
+            return f"cannot use the download folder {shown}: {why_failed(exc)}"
         owed = sum(
             live.record.size - live.record.done_bytes
             for live in self._live.values()
@@ -554,9 +564,12 @@ class FileTransfers:
         )
 
     def accept(self, spec: str) -> TransferInfo:
+        """Accept a waiting offer into the download folder set now: a folder set
+        while the offer waited applies to it too."""
         live = self.find(spec)
         if live.record.outgoing or live.record.state != "offered":
             raise ChattyError(f"transfer {live.record.id[:8]} is not an offer waiting for you")
+        live.record.folder = str(self.download_dir)
         short = self._space_problem(live.record)
         if short:
             raise ChattyError(short)

@@ -470,16 +470,19 @@ class Store:
         return [self._transfer(r) for r in rows]
 
     def update_transfer(self, record: TransferRecord) -> None:
+        """Save what changes as a transfer goes: its state and progress, and the folder
+        an incoming one lands in (chosen when it is accepted, not when offered)."""
         record.updated = time.time()
         with self._tx() as db:
             db.execute(
-                """UPDATE transfers SET state = ?, updated = ?, done_bytes = ?, error = ?
-                   WHERE peer_id = ? AND id = ? AND outgoing = ?""",
+                """UPDATE transfers SET state = ?, updated = ?, done_bytes = ?, error = ?,
+                   folder = ? WHERE peer_id = ? AND id = ? AND outgoing = ?""",
                 (
                     record.state,
                     record.updated,
                     record.done_bytes,
                     record.error,
+                    _path_in(record.folder),
                     record.peer_id,
                     record.id,
                     int(record.outgoing),

@@ -29,6 +29,7 @@ import re
 import socket
 import ssl
 import stat
+import tempfile
 import threading
 import time
 from collections import deque
@@ -145,7 +146,7 @@ def build_manifest(paths: list[Path]) -> tuple[list[Entry], list[str]]:
         try:
             st = path.stat()
         except OSError as exc:
-            raise ChattyError(f"cannot send {readable(str(raw))}: {exc.strerror or exc}") from exc
+            raise ChattyError(f"cannot send {readable(str(raw))}: {why_failed(exc)}") from exc
         name = readable(path.name) or "root"
         top, n = name, 0
         while top in taken:
@@ -165,7 +166,7 @@ def build_manifest(paths: list[Path]) -> tuple[list[Entry], list[str]]:
 
 def _walk(root: Path, top: str, entries: list[Entry], sources: list[str]) -> None:
     def fail(exc: OSError) -> None:
-        raise ChattyError(f"cannot read {readable(str(exc.filename))}: {exc.strerror}")
+        raise ChattyError(f"cannot read {readable(str(exc.filename))}: {why_failed(exc)}")
 
     for folder, dirs, files in os.walk(root, onerror=fail):
         dirs.sort()
@@ -409,7 +410,7 @@ def send(
                 return result.failed
     except OSError as exc:  # a drive unplugged, a file moved: put right, it can resume
         where = readable(str(exc.filename or "a file"))
-        error = Paused(f"cannot read {where}: {exc.strerror or exc}", UNREADABLE)
+        error = Paused(f"cannot read {where}: {why_failed(exc)}", UNREADABLE)
         channel.fail(error)
         raise error from exc
     except (TransferFailed, ProtocolError) as exc:
@@ -434,7 +435,7 @@ def dial_bulk(
         try:
             raw = socket.create_connection((host, port), timeout=CONNECT_TIMEOUT)
         except OSError as exc:
-            errors.append(f"{host}: {exc.strerror or exc}")
+            errors.append(f"{host}: {why_failed(exc)}")
             continue
         try:
             raw.settimeout(BULK_TIMEOUT)
@@ -450,7 +451,7 @@ def dial_bulk(
             raw.close()
             if isinstance(exc, ChattyError) and not isinstance(exc, RemoteProtocolError):
                 raise
-            errors.append(f"{host}: {exc}")
+            errors.append(f"{host}: {why_failed(exc)}")
     raise Interrupted("cannot open a bulk connection: " + "; ".join(errors or ["no address"]))
 
 
@@ -612,6 +613,28 @@ def _same_file(a: Path, b: Path) -> bool:
     return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
+def why_unwritable(folder: Path, exc: OSError) -> str:
+    """Plain words for why nothing can be saved in ``folder``. A file where the folder
+    (or a folder above it) should be is named as such: the system's words for it, "File
+    exists" or "Not a directory", leave a person guessing what is wrong."""
+    shown = readable(str(folder))
+    if exc.errno in (errno.EEXIST, errno.ENOTDIR):
+        return f"cannot write in {shown}: a file is in the way where a folder should be"
+    return f"cannot write in {shown}: {why_failed(exc)}"
+
+
+def check_folder(folder: Path) -> None:
+    """Make ``folder`` if it is missing and try a file in it; ``ChattyError`` in plain
+    words if files cannot be saved there. Run when the download folder is set, so that
+    a file in its place or a read-only disk is refused then, not found by a transfer."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise ChattyError(why_unwritable(folder, exc)) from exc
+
+
 def remove_leftovers(folders: set[Path], keep: set[tuple[Path, str]]) -> None:
     """Remove the partial bytes in these download folders of every transfer not in
     ``keep`` (folder, id): those of transfers that ended, or that the store forgot,
@@ -709,11 +732,10 @@ def receive(
     except OSError as exc:
         if lander is not None:  # what is on disk now: what a resume will not need again
             reporter.progress(lander.written)
-        folder = readable(str(landing.folder))
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            error = Paused(f"the disk holding {folder} is full", DISK_FULL)
+            error = Paused(f"the disk holding {readable(str(landing.folder))} is full", DISK_FULL)
         else:
-            error = Paused(f"cannot write in {folder}: {exc.strerror or exc}", UNWRITABLE)
+            error = Paused(why_unwritable(landing.folder, exc), UNWRITABLE)
         channel.fail(error)
         raise error from exc
     except (TransferFailed, ProtocolError) as exc:

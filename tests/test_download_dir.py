@@ -1,0 +1,106 @@
+"""The download folder: set while an offer waits, set to something unusable, gone bad
+after it was set. Two real nodes on loopback (no mDNS)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chatty_p2p.errors import ChattyError
+from chatty_p2p.node import EventType, Node
+from tests.test_files_loopback import ended, pair, wait_transfer
+
+__all__ = ["pair"]  # the fixture, used by name
+
+RAW = ("File exists", "Errno", "Not a directory", "Read-only file system")
+"""The system's texts for OSErrors, which no message may show as they are."""
+
+
+async def test_a_folder_set_while_an_offer_waits_is_where_it_lands(
+    pair: tuple[Node, Node], tmp_path: Path
+) -> None:
+    a, b = pair
+    source = tmp_path / "note.txt"
+    source.write_text("to the new folder\n")
+    b_events = b.subscribe()
+    sent = await a.send_files(b.device_id, [source])
+    await wait_transfer(b_events, lambda t: t.id == sent.id, (EventType.TRANSFER_OFFERED,))
+    chosen = b.set_download_dir(tmp_path / "chosen later")
+    accepted = b.accept(sent.id[:8])
+    assert accepted.folder == str(chosen)
+    done = await wait_transfer(b_events, ended)
+    assert done.state == "done", done.error
+    assert done.folder == str(chosen)
+    assert (chosen / "note.txt").read_text() == "to the new folder\n"
+    assert not (tmp_path / "b-dl" / "note.txt").exists()
+    assert b.transfers()[0].folder == str(chosen)  # as stored, not only as shown
+
+
+@contextlib.contextmanager
+def read_only(folder: Path) -> Iterator[None]:
+    """``folder`` where nothing can be written: a read-only mount for root (who
+    ignores permission bits), a ``chmod`` otherwise."""
+    folder.mkdir()
+    if os.geteuid() == 0:
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)], check=True
+        )
+        try:
+            yield
+        finally:
+            subprocess.run(["umount", "-l", str(folder)], check=False)
+    else:
+        folder.chmod(0o500)
+        try:
+            yield
+        finally:
+            folder.chmod(0o755)
+
+
+async def test_a_folder_nothing_can_be_saved_in_is_refused_in_plain_words(
+    pair: tuple[Node, Node], tmp_path: Path
+) -> None:
+    _, b = pair
+    before = b.files.download_dir
+    a_file = tmp_path / "small.bin"
+    a_file.write_bytes(b"x")
+    for wrong in (a_file, a_file / "below"):
+        with pytest.raises(ChattyError, match="a file is in the way") as refused:
+            b.set_download_dir(wrong)
+        assert not any(raw in str(refused.value) for raw in RAW), refused.value
+    with read_only(tmp_path / "ro"):
+        with pytest.raises(ChattyError, match="cannot write in") as refused:
+            b.set_download_dir(tmp_path / "ro")
+        assert "read-only" in str(refused.value) or "permission denied" in str(refused.value)
+        assert not any(raw in str(refused.value) for raw in RAW), refused.value
+    assert b.files.download_dir == before
+    assert b.store.setting("download_dir") != str(a_file)
+    made = b.set_download_dir(tmp_path / "new" / "deeper")  # a missing folder is made
+    assert made.is_dir() and b.files.download_dir == made
+
+
+async def test_a_folder_that_turned_into_a_file_pauses_in_plain_words(
+    pair: tuple[Node, Node], tmp_path: Path
+) -> None:
+    a, b = pair
+    source = tmp_path / "note.txt"
+    source.write_text("nowhere to go\n")
+    folder = tmp_path / "was a folder"
+    folder.mkdir()
+    b.set_download_dir(folder)
+    folder.rmdir()
+    folder.write_text("a file took its name")
+    a_events, b_events = a.subscribe(), b.subscribe()
+    sent = await a.send_files(b.device_id, [source])
+    await wait_transfer(b_events, lambda t: t.id == sent.id, (EventType.TRANSFER_OFFERED,))
+    b.accept(sent.id)
+    paused = await wait_transfer(b_events, lambda t: t.state == "paused")
+    told = await wait_transfer(a_events, lambda t: t.state == "paused")
+    for error in (paused.error, told.error):
+        assert "a file is in the way" in error, error
+        assert not any(raw in error for raw in RAW), error
