@@ -56,6 +56,25 @@ class StoreError(ChattyError):
     """The local database could not be read or written."""
 
 
+SQLITE_FULL = 13
+"""SQLite's result code for a write that found no room (``sqlite3.Error.sqlite_errorcode``)."""
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether an error (a ``StoreError``, say, and what caused it) comes down to a full
+    disk: something the user fixes by freeing space, not a fault to report."""
+    import errno
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if getattr(seen, "sqlite_errorcode", None) == SQLITE_FULL:
+            return True
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        seen = seen.__cause__
+    return False
+
+
 def why_failed(exc: BaseException | None) -> str:
     """Plain words for why a socket or file operation failed, to end a sentence such
     as "connection lost (…)": the system's text for the error number rather than

@@ -68,7 +68,9 @@ from chatty_p2p.errors import (
     NodeAlreadyRunning,
     PeerError,
     ProtocolError,
+    StoreError,
     UnknownPeer,
+    disk_full,
 )
 from chatty_p2p.files import FileTransfers, TransferInfo
 from chatty_p2p.identity import Identity, format_fingerprint, short_id
@@ -82,6 +84,8 @@ from chatty_p2p.protocol.session import (
     Event,
     Hello,
     MessageReceived,
+    NackReceived,
+    OfferReceived,
     PairReceived,
     PeerReportedError,
     ProfileReceived,
@@ -125,6 +129,9 @@ LOCK_WAIT = 2.0
 """How long a starting node waits for the data dir's lock before saying it is taken."""
 NETWORK_SETTLE = 0.1
 """After a change is signalled, the pause for the rest of it (an address, its route)."""
+RESEND_FIRST = 5.0
+"""After a peer said it could not keep a message (NACK: its disk is full), how long
+until the messages it owes are sent again; doubled each time, up to ``RETRY_MAX``."""
 
 
 class EventType(enum.StrEnum):
@@ -275,6 +282,14 @@ class _PeerState:
     budgets: tuple[Budget, Budget] | None = None
     """Rate limits in and out for this peer, shared by all its sessions; made with
     the first one, as most peers announced (or forged) never have a session."""
+    refusing: tuple[Connection, str, str] | None = None
+    """The session on which we could not keep this peer's message, that message's id
+    and why: later ones on it are refused too until that one is kept, so none
+    overtakes it."""
+    refused_reason: str | None = None
+    """Why the peer last refused our message (its disk is full), until one is delivered."""
+    resend: asyncio.TimerHandle | None = None
+    resend_after: float = RESEND_FIRST
 
 
 class Node:
@@ -318,6 +333,8 @@ class Node:
         self._hush_refused = Hush()
         self._hush_tls = Hush()
         self._trimmer = Trimmer()
+        self._store_trouble = ""
+        """What is wrong with writing the store, as last told to the user (once)."""
         self.port = 0
 
     # ----- lifecycle -------------------------------------------------------
@@ -579,16 +596,24 @@ class Node:
         return ""
 
     def _save(self, state: _PeerState) -> None:
-        new = self.store.peer(state.id) is None
-        record = PeerRecord(
-            id=state.id,
-            name=state.name,
-            last_seen=state.last_seen,
-            addresses=[format_address(h, p) for h, p in state.addresses],
-            manual=state.manual,
-        )
-        self.store.save_peer(record)
-        if new and self.store.prune_strangers(KEEP_STRANGERS):
+        """Remember a peer's name, addresses and last visit. A store that cannot be
+        written (a full disk) is told to the user once, never fatal to the session
+        this is for; a write that matters (trust, a block) fails on its own."""
+        try:
+            new = self.store.peer(state.id) is None
+            record = PeerRecord(
+                id=state.id,
+                name=state.name,
+                last_seen=state.last_seen,
+                addresses=[format_address(h, p) for h, p in state.addresses],
+                manual=state.manual,
+            )
+            self.store.save_peer(record)
+            pruned = new and self.store.prune_strangers(KEEP_STRANGERS)
+        except StoreError as exc:
+            self._store_failed(exc)
+            return
+        if pruned:
             log.info("forgot the oldest strangers beyond %d", KEEP_STRANGERS)
             gone = [
                 peer_id
@@ -978,11 +1003,31 @@ class Node:
         if state.caught_up is conn:
             return
         state.caught_up = conn
+        self._resend(state, conn)
+        self.files.on_online(state.id, conn)
+
+    def _resend(self, state: _PeerState, conn: Connection) -> None:
+        """Send every message the peer still owes a receipt for, oldest first; it drops
+        those it already has."""
+        if state.resend is not None:
+            state.resend.cancel()
+            state.resend = None
+        if state.conn is not conn or conn.closed:
+            return
         for stored in self.store.undelivered(state.id):
             conn.send_message(stored.message)
-            if self.store.set_status(state.id, stored.id, SENT):
-                self._emit_status(state, stored.id)
-        self.files.on_online(state.id, conn)
+            self._mark(state, stored.id, SENT)
+
+    def _mark(self, state: _PeerState, message_id: str, status: str) -> None:
+        """Record a message's new status and tell the faces; a store that cannot be
+        written (a full disk) leaves the old status, which only means it is sent again."""
+        try:
+            changed = self.store.set_status(state.id, message_id, status)
+        except StoreError as exc:
+            self._store_failed(exc)
+            return
+        if changed:
+            self._emit_status(state, message_id)
 
     async def _keep_one(self, state: _PeerState, new: Connection, old: Connection) -> None:
         """A second session from the same run of the peer that would lose the tie-break:
@@ -1025,6 +1070,11 @@ class Node:
             # A peer that has left must not keep its session alive through this
             # reference: its TLS objects and buffers are a third of a megabyte or more.
             state.caught_up = None
+        if state.refusing is not None and state.refusing[0] is conn:
+            state.refusing = None
+        if state.resend is not None and state.conn is conn:
+            state.resend.cancel()
+            state.resend = None
         self._trimmer.soon()
         if state.conn is not conn:
             return
@@ -1044,6 +1094,19 @@ class Node:
             self._want_connection(state, delay=2.0 if left else 0.0 if moved else 0.5)
 
     def _on_session_event(self, state: _PeerState, conn: Connection, event: Event) -> None:
+        """Handle what a peer sent. A store that cannot be written (a full disk) is no
+        reason to end the session: the user is told once, the peer why its message or
+        offer was not kept, and it tries again; a dropped session would only be dialled
+        again at once, and fail the same way."""
+        try:
+            self._handle_session_event(state, conn, event)
+        except StoreError as exc:
+            reason = self._store_failed(exc)
+            if isinstance(event, OfferReceived):
+                refusal = f"{self.name} cannot store this offer: {reason}"
+                conn.send(lambda s: s.send_answer(event.offer.id, False, refusal))
+
+    def _handle_session_event(self, state: _PeerState, conn: Connection, event: Event) -> None:
         if isinstance(event, PairReceived):
             self.pairings.on_message(state.id, event.message)
             return
@@ -1053,19 +1116,13 @@ class Node:
             return
         match event:
             case MessageReceived(message=msg):
-                kind = msg.kind if msg.kind == "link" and is_safe_url(msg.body) else "text"
-                stored = self.store.add_message(
-                    state.id, ChatMessage(msg.id, msg.ts, kind, msg.body), outgoing=False
-                )
-                conn.send_receipt(msg.id)
-                if stored is not None:
-                    peer = self._snapshot(state)
-                    self._emit(NodeEvent(EventType.MESSAGE, peer=peer, message=stored))
-                    if self.auto_copy_trusted and peer.trust == "trusted":
-                        self._emit(NodeEvent(EventType.CLIPBOARD, peer=peer, text=msg.body))
+                self._receive(state, conn, msg)
             case ReceiptReceived(message_id=message_id):
-                if self.store.set_status(state.id, message_id, DELIVERED):
-                    self._emit_status(state, message_id)
+                state.refused_reason = None
+                state.resend_after = RESEND_FIRST
+                self._mark(state, message_id, DELIVERED)
+            case NackReceived(message_id=message_id, reason=reason):
+                self._on_nack(state, conn, message_id, reason)
             case ProfileReceived(name=name):
                 pinned = self._pinned_conflict(state.id, name)
                 if pinned is not None:  # a rename into a paired device's name
@@ -1089,6 +1146,73 @@ class Node:
                 )
             case UnknownFrameReceived(frame_type=frame_type):
                 log.debug("ignoring frame type %d from %s", frame_type, state.name)
+
+    def _receive(self, state: _PeerState, conn: Connection, msg: ChatMessage) -> None:
+        """Keep a message and acknowledge it; one that cannot be kept is refused (NACK,
+        with the reason) and not acknowledged, so the sender tries it again."""
+        refusing = state.refusing
+        if refusing is not None and refusing[0] is conn and refusing[1] != msg.id:
+            conn.send(lambda s: s.send_nack(msg.id, refusing[2]))
+            return
+        kind = msg.kind if msg.kind == "link" and is_safe_url(msg.body) else "text"
+        try:
+            stored = self.store.add_message(
+                state.id, ChatMessage(msg.id, msg.ts, kind, msg.body), outgoing=False
+            )
+        except StoreError as exc:
+            reason = f"{self.name} cannot store messages: {self._store_failed(exc)}"
+            state.refusing = (conn, msg.id, reason)
+            conn.send(lambda s: s.send_nack(msg.id, reason))
+            return
+        state.refusing = None
+        self._store_works()
+        conn.send_receipt(msg.id)
+        if stored is not None:
+            peer = self._snapshot(state)
+            self._emit(NodeEvent(EventType.MESSAGE, peer=peer, message=stored))
+            if self.auto_copy_trusted and peer.trust == "trusted":
+                self._emit(NodeEvent(EventType.CLIPBOARD, peer=peer, text=msg.body))
+
+    def _on_nack(self, state: _PeerState, conn: Connection, message_id: str, reason: str) -> None:
+        """The peer could not keep our message: it stays unacknowledged, the user is
+        told why (once until one gets through), and what waits goes again later."""
+        stored = self.store.message(state.id, message_id)
+        if stored is None or not stored.outgoing or stored.status == DELIVERED:
+            return  # not ours to worry about: a peer may say anything
+        if state.refused_reason != reason:
+            state.refused_reason = reason
+            self._warn(state.id, f"{reason}; the message waits here and is sent again")
+        self._emit(
+            NodeEvent(
+                EventType.MESSAGE_STATUS, peer=self._snapshot(state), message=stored, text=reason
+            )
+        )
+        if state.resend is None:
+            delay, state.resend_after = state.resend_after, min(state.resend_after * 2, RETRY_MAX)
+            state.resend = asyncio.get_running_loop().call_later(delay, self._resend, state, conn)
+
+    def _store_failed(self, exc: StoreError) -> str:
+        """Tell the user, once until it works again, that the store cannot be written;
+        returns why in words a peer may read (no local paths)."""
+        if disk_full(exc):
+            trouble = (
+                f"cannot save messages: the disk holding {self.data_dir} is full; "
+                "free some space there (senders keep what they sent and try again)"
+            )
+            reason = "its disk is full"
+        else:
+            trouble = f"cannot save messages: {exc}"
+            reason = "it cannot write its database"
+        if trouble != self._store_trouble:
+            self._store_trouble = trouble
+            log.warning("%s", trouble)
+            self._emit(NodeEvent(EventType.WARNING, text=trouble))
+        return reason
+
+    def _store_works(self) -> None:
+        if self._store_trouble:
+            self._store_trouble = ""
+            log.info("messages are saved again")
 
     def _emit_status(self, state: _PeerState, message_id: str) -> None:
         stored = self.store.message(state.id, message_id)
@@ -1120,9 +1244,11 @@ class Node:
         assert stored is not None
         self._emit(NodeEvent(EventType.MESSAGE, peer=self._snapshot(state), message=stored))
         if state.conn is not None and self._admitted(state):
-            state.conn.send_message(msg)
-            if self.store.set_status(peer_id, msg.id, SENT):
-                self._emit_status(state, msg.id)
+            if state.resend is not None:  # the peer had no room: try what waits, in order
+                self._resend(state, state.conn)
+            else:
+                state.conn.send_message(msg)
+                self._mark(state, msg.id, SENT)
         else:
             self._want_connection(state, delay=0)
         return stored
@@ -1140,9 +1266,8 @@ class Node:
         return Path(platformdirs.user_downloads_dir()) / "Chatty"
 
     def set_download_dir(self, folder: Path) -> Path:
-        folder = folder.expanduser().absolute()
+        folder = self.files.set_download_dir(folder)  # checked there: a ChattyError if unusable
         self.store.set_setting("download_dir", str(folder))
-        self.files.download_dir = folder
         return folder
 
     async def send_files(self, peer_id: str, paths: list[Path]) -> TransferInfo:
@@ -1197,8 +1322,8 @@ class Node:
             if self.pairings.info(peer_id) is None:
                 self._pairing_over(self._known_state(peer_id))
 
-    def reject_pairing(self, peer_id: str) -> PairingInfo:
-        info = self.pairings.reject(peer_id)
+    def reject_pairing(self, peer_id: str, reason: str = "the codes differ") -> PairingInfo:
+        info = self.pairings.reject(peer_id, reason)
         self._pairing_over(self._known_state(peer_id))
         return info
 

@@ -16,6 +16,7 @@ from chatty_p2p.protocol.session import (
     Hello,
     HelloReceived,
     MessageReceived,
+    NackReceived,
     PeerReportedError,
     ProfileReceived,
     ReceiptReceived,
@@ -55,6 +56,31 @@ def test_message_receipt_and_profile_flow() -> None:
     b.send_profile("bravo\x1b[31m two\u202e")
     events = a.receive_data(b.data_to_send())
     assert events == [ReceiptReceived("0" * 32), ProfileReceived("bravo[31m two")]
+
+
+def test_a_message_not_kept_is_refused_by_id_with_a_readable_reason() -> None:
+    """NACK: the receiver's disk is full; the reason is hostile text like any other."""
+    a, b = pair()
+    b.send_nack("0" * 32, "bravo cannot store messages: its disk is full\x1b[2J")
+    assert a.receive_data(b.data_to_send()) == [
+        NackReceived("0" * 32, "bravo cannot store messages: its disk is full\ufffd[2J")
+    ]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"id":"' + b"0" * 32 + b'"}',
+        b'{"id":"zz","reason":"full"}',
+        b'{"id":"' + b"0" * 32 + b'","reason":"' + b"x" * 600 + b'"}',
+        b'{"id":"' + b"0" * 32 + b'","reason":5}',
+    ],
+    ids=["no-reason", "bad-id", "too-long", "not-text"],
+)
+def test_a_malformed_nack_is_refused(payload: bytes) -> None:
+    _, b = pair()
+    with pytest.raises(RemoteProtocolError):
+        b.receive_data(encode(FrameType.NACK, payload))
 
 
 def test_ping_is_answered_by_the_session_itself() -> None:
@@ -195,10 +221,11 @@ def test_hello_json_is_compact_and_complete() -> None:
         (FrameType.MESSAGE, rb'{"id":"' + b"0" * 32 + rb'","ts":1,"kind":"text","body":"\ud800"}'),
         (FrameType.PROFILE, rb'{"name":"\ud800"}'),
         (FrameType.RECEIPT, rb'{"id":"\ud800"}'),
+        (FrameType.NACK, rb'{"id":"' + b"0" * 32 + rb'","reason":"\ud800"}'),
         (FrameType.OFFER, rb'{"id":"' + b"1" * 32 + rb'","count":1,"size":1,"names":["\ud800"]}'),
         (FrameType.PAIR, rb'{"op":"cancel","value":"\ud800"}'),
     ],
-    ids=["message", "profile", "receipt", "offer", "pair"],
+    ids=["message", "profile", "receipt", "nack", "offer", "pair"],
 )
 def test_a_lone_surrogate_anywhere_is_malformed(frame_type: FrameType, payload: bytes) -> None:
     _, b = pair()

@@ -52,6 +52,8 @@ class FrameType(IntEnum):
     CANCEL = 11
     RESUME = 12
     PAIR = 13
+    NACK = 14
+    """A message not stored (the receiver's disk is full): not acknowledged, sent again later."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,9 @@ Rules
   declines it, CANCEL stops a transfer from either side and RESUME asks the
   receiver to pick an interrupted one up again. File data never shares this
   connection, so it can never delay a chat message. PAIR carries one step of
-  the pairing exchange (see ``pairing``).
+  the pairing exchange (see ``pairing``). NACK says a MESSAGE was not kept (the
+  receiver cannot write it: its disk is full): neither acknowledged nor lost,
+  the sender tries it again later.
 * Given the time, the session enforces ``limits`` on what it receives (a peer
   over budget gets ERROR ``rate-limit``) and paces what it sends: costly
   frames (messages, offers, …) wait in order until the budget allows them,
@@ -77,7 +79,14 @@ _ALLOWED: dict[State, frozenset[FrameType]] = {
     State.HANDSHAKE: frozenset({FrameType.HELLO, FrameType.BYE, FrameType.ERROR}),
     # Every costly frame (messages, offers, pairing: see ``limits``) and the cheap ones.
     State.OPEN: COSTLY
-    | {FrameType.PING, FrameType.PONG, FrameType.RECEIPT, FrameType.BYE, FrameType.ERROR},
+    | {
+        FrameType.PING,
+        FrameType.PONG,
+        FrameType.RECEIPT,
+        FrameType.NACK,
+        FrameType.BYE,
+        FrameType.ERROR,
+    },
     State.CLOSED: frozenset(),
 }
 
@@ -147,6 +156,15 @@ class ReceiptReceived:
 
 
 @dataclass(frozen=True, slots=True)
+class NackReceived:
+    """The peer could not keep a message (its disk is full): it stays unacknowledged
+    here, to be sent again; ``reason`` is the peer's, for the user."""
+
+    message_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class ProfileReceived:
     name: str
 
@@ -199,6 +217,7 @@ Event = (
     HelloReceived
     | MessageReceived
     | ReceiptReceived
+    | NackReceived
     | ProfileReceived
     | OfferReceived
     | AnswerReceived
@@ -302,6 +321,12 @@ class Session:
     def send_receipt(self, message_id: str) -> None:
         self._require_open("acknowledge a message")
         self._queue(FrameType.RECEIPT, {"id": message_id})
+
+    def send_nack(self, message_id: str, reason: str) -> None:
+        """Say a message was not kept (it was not acknowledged either); a build that
+        does not know NACK skips it and sends the message again next session."""
+        self._require_open("refuse a message")
+        self._queue(FrameType.NACK, {"id": message_id, "reason": reason[:MAX_REASON]})
 
     def send_profile(self, name: str) -> None:
         self._require_open("announce a name")
@@ -441,6 +466,11 @@ class Session:
                 )
             case FrameType.RECEIPT:
                 return ReceiptReceived(_text(body, "id", name, 32, _MESSAGE_ID))
+            case FrameType.NACK:
+                return NackReceived(
+                    _text(body, "id", name, 32, _MESSAGE_ID),
+                    clean_text(_text(body, "reason", name, MAX_REASON)),
+                )
             case FrameType.PROFILE:
                 return ProfileReceived(clean_name(_text(body, "name", name, 4 * MAX_NAME)))
             case FrameType.OFFER:

@@ -1,0 +1,113 @@
+"""A receiver whose disk is full: what both users see, between two real nodes on
+loopback, the receiver's data dir on a real 2 MB tmpfs (so this needs root)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chatty_p2p import node as node_mod
+from chatty_p2p.node import EventType, Node, NodeEvent
+from chatty_p2p.store import DELIVERED, SENT
+from tests.test_node_loopback import next_event
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 2 MB tmpfs, unmounted afterwards."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs (needs root): {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(disk: Path) -> Path:
+    """Write zeros until the disk has no room left, as ``head -c 3M /dev/zero`` does."""
+    filler = disk / "fill"
+    with contextlib.suppress(OSError), filler.open("wb") as out:
+        for _ in range(4 * 1024):
+            out.write(b"\0" * 1024)
+            out.flush()
+    return filler
+
+
+def drain(queue: asyncio.Queue[NodeEvent]) -> list[NodeEvent]:
+    events = []
+    while not queue.empty():
+        events.append(queue.get_nowait())
+    return events
+
+
+async def test_a_full_disk_refuses_messages_with_a_reason_keeps_the_session_and_retries(
+    tmp_path: Path,
+    small_disk: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(node_mod, "RESEND_FIRST", 0.5)
+    caplog.set_level(logging.INFO)
+    a = Node(tmp_path / "a", name="alpha", discovery=False)
+    b = Node(small_disk / "b", name="bravo", discovery=False)
+    await a.start()
+    await b.start()
+    try:
+        await a.add_peer("127.0.0.1", b.port)
+        await asyncio.sleep(0.2)
+        a_events, b_events = a.subscribe(), b.subscribe()
+        filler = fill(small_disk)
+        sent = [await a.send_text(b.device_id, f"msg {i}") for i in range(3)]
+
+        # The sender is told why, and the message is not acknowledged.
+        warned = await next_event(a_events, EventType.WARNING)
+        assert "bravo cannot store messages: its disk is full" in warned.text
+        refused = await next_event(a_events, EventType.MESSAGE_STATUS, check=lambda e: bool(e.text))
+        assert refused.text == "bravo cannot store messages: its disk is full"
+        await asyncio.sleep(1.5)  # some retries, all refused
+        assert [a.store.message(b.device_id, m.id).status for m in sent] == [SENT] * 3  # type: ignore[union-attr]
+
+        # The receiver's user is told once, in words, whatever the number of messages.
+        b_warnings = [e.text for e in drain(b_events) if e.type is EventType.WARNING]
+        assert len(b_warnings) == 1
+        assert f"the disk holding {small_disk / 'b'} is full" in b_warnings[0]
+        # The session stayed up on both sides.
+        a_seen = drain(a_events)
+        assert not [e for e in a_seen if e.type is EventType.PEER_OFFLINE]
+        assert a.peer(b.device_id).online and b.peer(a.device_id).online
+        assert len([e for e in a_seen if e.type is EventType.WARNING]) == 0  # said once
+
+        # Room again: the next retry delivers everything, once and in order.
+        filler.unlink()
+        for message in sent:
+            await next_event(
+                a_events,
+                EventType.MESSAGE_STATUS,
+                timeout=10,
+                check=lambda e, m=message: (
+                    e.message is not None  # type: ignore[misc]
+                    and e.message.id == m.id
+                    and e.message.status == DELIVERED
+                ),
+            )
+        got = [m.body for m in b.history(a.device_id) if not m.outgoing]
+        assert got == ["msg 0", "msg 1", "msg 2"]
+        assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+        assert "Traceback" not in caplog.text
+    finally:
+        await a.stop()
+        await b.stop()
