@@ -73,6 +73,9 @@ travels on blocking sockets in threads, which this does not touch. Process-wide:
 ``SSLProtocol`` takes no per-connection size."""
 sslproto.SSLProtocol.max_size = SSL_READ_BUFFER
 
+PEER_ERROR = "peer reported an error"
+"""How ``run``'s reason begins when the peer ended the session with an ERROR."""
+
 MAX_PARTIAL = 32 * 1024 * 1024
 """Bytes of unfinished frames all sessions together may hold (see ``_PARTIAL``)."""
 
@@ -254,9 +257,15 @@ class Connection:
             "busy",
         )
         log.warning("protocol error from %s: %s", self.peer.name, error)
-        self._fail(error)  # which lets go of the unfinished frame at once
+        self.end(error, f"protocol error: {error}")  # which lets go of the unfinished frame
+
+    def end(self, error: ProtocolError, reason: str) -> None:
+        """End the session for a reason of ours: an ERROR saying so at once; ``run``
+        returns ``reason`` at its next read (the peer closing, once it has read the
+        ERROR, or its silence past ``DEAD_AFTER``), then lingers and closes."""
+        self._fail(error)
         if not self.finished.done():
-            self.finished.set_result(f"protocol error: {error}")
+            self.finished.set_result(reason)
 
     def _fail(self, error: ProtocolError) -> None:
         """Send an ERROR and end the session; ``run`` lingers before closing."""
@@ -279,7 +288,7 @@ class Connection:
             if isinstance(event, ClosedByPeer):
                 return f"peer left ({event.reason})"
             if isinstance(event, PeerReportedError):
-                return f"peer reported an error: {event.message or event.code}"
+                return f"{PEER_ERROR}: {event.message or event.code}"
         return ""
 
     async def _ping_forever(self) -> None:

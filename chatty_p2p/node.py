@@ -169,6 +169,8 @@ class Peer:
     """``trusted`` (paired), ``unverified`` or ``blocked``."""
     clock_skew: float | None = None
     """Seconds the peer's clock was ahead of ours when it connected (if it said)."""
+    refused_by: str = ""
+    """Why the peer ended our last session with an ERROR (it refuses us), if it did."""
 
     @property
     def short_id(self) -> str:
@@ -182,6 +184,8 @@ class Peer:
             return "refused: key changed"
         if self.online:
             return "online"
+        if self.refused_by:
+            return "refuses us"
         return "seen" if self.discovered else "offline"
 
     def to_dict(self) -> dict[str, Any]:
@@ -196,6 +200,7 @@ class Peer:
             "conflict": self.conflict,
             "addresses": list(self.addresses),
             "clock_skew": self.clock_skew,
+            "refused_by": self.refused_by,
             "last_seen": self.last_seen,
         }
 
@@ -290,6 +295,10 @@ class _PeerState:
     """Why the peer last refused our message (its disk is full), until one is delivered."""
     resend: asyncio.TimerHandle | None = None
     resend_after: float = RESEND_FIRST
+    refused_by: str = ""
+    """What the peer said when it last ended our session with an ERROR (our name is
+    that of a device paired there, say): warned about once, and dialled again only
+    after ``RETRY_MAX`` or once our name changed."""
 
 
 class Node:
@@ -459,6 +468,7 @@ class Node:
             conflict=state.conflict,
             trust=self._trust_level(state.id),
             clock_skew=state.clock_skew,
+            refused_by=state.refused_by,
         )
 
     def _trust_level(self, peer_id: str) -> str:
@@ -563,16 +573,51 @@ class Node:
                 return trusted
         return None
 
-    def _warn_conflict(self, state: _PeerState, pinned: PeerRecord) -> None:
-        state.conflict = pinned.id
-        log.warning("key change: %s claims trusted %s's name", short_id(state.id), pinned.name)
-        self._warn(
-            state.id,
-            f"KEY CHANGED: a device calling itself '{state.name}' presents a different "
-            f"key ({short_id(state.id)}) than the one you paired with "
-            f"({short_id(pinned.id)}); connection refused. It may be an impostor. If "
-            f"that device was reset, pair with it again: chatty pair {short_id(state.id)}",
+    def _take_name(self, state: _PeerState, name: str) -> bool:
+        """The peer now calls itself ``name`` (its record, HELLO or PROFILE). Under the
+        name of a device paired here, with another key, it is refused: warned about
+        once, and its session ended with the reason. The conflict belongs to the name,
+        not the device: once it calls itself something else, it is an ordinary peer
+        again. Returns whether it is refused."""
+        state.name = name
+        pinned = self._pinned_conflict(state.id, name)
+        was, state.conflict = state.conflict, pinned.id if pinned is not None else None
+        if pinned is None:
+            if was is not None:
+                log.info("%s (%s) no longer claims a paired name", name, short_id(state.id))
+            return False
+        if was != pinned.id:
+            log.warning("key change: %s claims trusted %s's name", short_id(state.id), name)
+            self._warn(
+                state.id,
+                f"KEY CHANGED: a device calling itself '{name}' presents a different "
+                f"key ({short_id(state.id)}) than the one you paired with "
+                f"({short_id(pinned.id)}); connection refused. It may be an impostor. If "
+                f"that device was reset, pair with it again: chatty pair {short_id(state.id)}",
+            )
+        self._refuse(state, self._conflict_error(name))
+        return True
+
+    @staticmethod
+    def _conflict_error(name: str) -> ProtocolError:
+        """What a peer refused for its name reads: enough for an innocent one to fix it."""
+        return ProtocolError(
+            f"the name '{name}' belongs to another device paired here; "
+            "choose another name (chatty name NEW)",
+            "key-changed",
         )
+
+    def _refuse(self, state: _PeerState, error: ProtocolError) -> None:
+        """End the peer's session for a reason of ours: an ERROR tells its side why
+        (so it neither shows us online nor leaves its messages unanswered), and it is
+        offline here at once, with that reason."""
+        conn, state.conn = state.conn, None
+        if conn is None:
+            return
+        if state.dialer is not None:
+            state.dialer.cancel()
+        conn.end(error, f"refused: {error}")
+        self._emit(NodeEvent(EventType.PEER_OFFLINE, peer=self._snapshot(state), text=str(error)))
 
     def _admitted(self, state: _PeerState) -> bool:
         """Whether policy lets this peer have a full session (pairing aside)."""
@@ -654,7 +699,6 @@ class Node:
         is_new = state is None or not state.discovered
         state = self._state(peer_id, advert.name)
         renamed = state.name != advert.name
-        state.name = advert.name
         state.discovered = True
         state.last_seen = time.time()
         # The path that worked last stays first (see ``_attach``), then what the peer
@@ -663,10 +707,7 @@ class Node:
         announced = [(a, advert.port) for a in advert.addresses][:MAX_ADDRESSES]
         kept = state.addresses[:1] + announced + state.addresses[1:]
         state.addresses = list(dict.fromkeys(kept))[: 2 * MAX_ADDRESSES]
-        pinned = self._pinned_conflict(peer_id, advert.name)
-        if pinned is not None:
-            if state.conflict is None:
-                self._warn_conflict(state, pinned)
+        if self._take_name(state, advert.name):
             return
         if is_new:
             self._emit(NodeEvent(EventType.PEER_DISCOVERED, peer=self._snapshot(state)))
@@ -936,18 +977,15 @@ class Node:
             return None
         # It proved its key: its record is a real device's, even if refused below.
         self._adverts.answered(hello.device_id)
-        pinned = self._pinned_conflict(hello.device_id, hello.name)
         state = self._state(hello.device_id, hello.name)
-        if pinned is not None and state.conflict is None:
-            state.name = hello.name
-            self._warn_conflict(state, pinned)
+        renamed = state.name != hello.name
+        conflict = self._take_name(state, hello.name)
         if not self._admitted(state) and not state.pair_wanted:
-            if state.conflict:
-                error = ProtocolError(
-                    "your key differs from the one paired under your name", "key-changed"
-                )
-            else:
-                error = ProtocolError("not accepted here", "refused")
+            error = (
+                self._conflict_error(hello.name)
+                if conflict
+                else ProtocolError("not accepted here", "refused")
+            )
             conn.session.fail(error)
             self._spawn(conn.close(str(error)))
             return None
@@ -964,8 +1002,6 @@ class Node:
             if existing.peer.boot != hello.boot:
                 self.pairings.on_offline(state.id)  # a restarted peer forgot its half
             self._spawn(existing.close("replaced by a newer session"))
-        renamed = state.name != hello.name
-        state.name = hello.name
         state.conn = conn
         state.spoofed.clear()  # the real one is here: a new impostor gets a new warning
         if state.budgets is None:
@@ -1091,7 +1127,13 @@ class Node:
             self._emit(NodeEvent(EventType.PEER_OFFLINE, peer=self._snapshot(state), text=reason))
             left = reason.startswith("peer left")
             moved = reason == NETWORK_CHANGED  # our path is gone, another may work now
-            self._want_connection(state, delay=2.0 if left else 0.0 if moved else 0.5)
+            # The peer ended it with an ERROR (it refuses us, say): dialling again at once
+            # would only be refused again, and show it online and offline in turn.
+            refused = reason.startswith(conn_mod.PEER_ERROR)
+            if not refused:
+                state.refused_by = ""
+            delay = RETRY_MAX if refused else 2.0 if left else 0.0 if moved else 0.5
+            self._want_connection(state, delay=delay)
 
     def _on_session_event(self, state: _PeerState, conn: Connection, event: Event) -> None:
         """Handle what a peer sent. A store that cannot be written (a full disk) is no
@@ -1124,26 +1166,15 @@ class Node:
             case NackReceived(message_id=message_id, reason=reason):
                 self._on_nack(state, conn, message_id, reason)
             case ProfileReceived(name=name):
-                pinned = self._pinned_conflict(state.id, name)
-                if pinned is not None:  # a rename into a paired device's name
-                    state.name = name
-                    self._warn_conflict(state, pinned)
-                    conn.session.fail(
-                        ProtocolError("that name belongs to a device paired here", "key-changed")
-                    )
-                    self._spawn(conn.close("key changed"))
-                elif name != state.name:
-                    state.name = name
+                renamed = name != state.name
+                if not self._take_name(state, name) and renamed:
                     self._save(state)
                     self._emit(NodeEvent(EventType.PEER_UPDATED, peer=self._snapshot(state)))
             case PeerReportedError(code=code, message=text):
-                self._emit(
-                    NodeEvent(
-                        EventType.WARNING,
-                        peer=self._snapshot(state),
-                        text=f"{state.name} reported an error ({code}): {text}",
-                    )
-                )
+                said = f"{state.name} reported an error ({code}): {text or 'no reason given'}"
+                if said != state.refused_by:  # not again at each retry
+                    state.refused_by = said
+                    self._warn(state.id, said)
             case UnknownFrameReceived(frame_type=frame_type):
                 log.debug("ignoring frame type %d from %s", frame_type, state.name)
 
@@ -1476,6 +1507,9 @@ class Node:
         for state in self._peers.values():
             if state.conn is not None:
                 state.conn.send_profile(self.name)
+            elif state.refused_by:  # perhaps for the old name: try the new one now
+                state.refused_by = ""
+                self._want_connection(state, delay=0, restart=True)
         self._emit(NodeEvent(EventType.NAME_CHANGED, text=self.name))
         return self.name
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from chatty_p2p.discovery import Advert
 from chatty_p2p.errors import PeerError
 from chatty_p2p.node import EventType, Node, NodeEvent
 from chatty_p2p.trust import PairingInfo
@@ -207,3 +208,44 @@ async def test_a_failed_pairing_ends_the_pairing_only_session(nodes: tuple[Node,
             await asyncio.sleep(0.05)
     await asyncio.sleep(1)
     assert not a.peer(b.device_id).online  # and it is not let back in
+
+
+@pytest.mark.parametrize("heard_by", ["profile", "mdns"])
+async def test_a_paired_name_taken_ends_the_session_and_a_rename_clears_it(
+    nodes: tuple[Node, Node], tmp_path: Path, heard_by: str
+) -> None:
+    """An unverified device renamed to a paired device's name is refused: its session
+    ends with the reason on its side (whether the rename came in its PROFILE or its
+    mDNS record, which may come first). Once it calls itself something else it is an
+    ordinary peer again: the conflict belongs to the name, not to the device."""
+    a, b = nodes
+    await a.add_peer("127.0.0.1", b.port)
+    a.pair_by_fingerprint(b.device_id, b.device_id)
+    c = Node(tmp_path / "c", name="charlie", discovery=False)
+    await c.start()
+    try:
+        await c.add_peer("127.0.0.1", a.port)
+        a_events, c_events = a.subscribe(), c.subscribe()
+        if heard_by == "mdns":
+            advert = Advert(c.device_id, "Bravo", ("127.0.0.1",), c.port)
+            a._on_advert(c.device_id, advert)  # heard before its PROFILE
+        await c.set_name("Bravo")
+        assert "KEY CHANGED" in (await next_event(a_events, EventType.WARNING)).text
+        offline = await next_event(a_events, EventType.PEER_OFFLINE)
+        assert "belongs to another device paired here" in offline.text
+        told = await next_event(c_events, EventType.WARNING)
+        assert "alpha reported an error (key-changed): the name 'Bravo'" in told.text
+        await next_event(c_events, EventType.PEER_OFFLINE)
+        assert not c.peer(a.device_id).online and c.peer(a.device_id).state == "refuses us"
+        assert a.peer(c.device_id).state == "refused: key changed"
+        # By name, the paired device wins.
+        assert (await a.resolve("bravo")).id == b.device_id
+
+        await c.set_name("charlie3")
+        await next_event(c_events, EventType.PEER_ONLINE)
+        assert a.peer(c.device_id).conflict is None and a.peer(c.device_id).online
+        await c.send_text(a.device_id, "hello again")
+        got = await next_event(a_events, EventType.MESSAGE)
+        assert got.message is not None and got.message.body == "hello again"
+    finally:
+        await c.stop()
