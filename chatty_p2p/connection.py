@@ -25,6 +25,7 @@ from cryptography import x509
 from chatty_p2p import tls
 from chatty_p2p.errors import (
     ChattyError,
+    DialFailed,
     IdentityMismatch,
     PeerError,
     ProtocolError,
@@ -448,15 +449,15 @@ async def dial(
             asyncio.open_connection(host, port), CONNECT_TIMEOUT
         )
     except (OSError, TimeoutError) as exc:
-        raise PeerError(f"cannot connect to {host} port {port}: {why_failed(exc)}") from exc
+        why = why_failed(exc)
+        raise DialFailed(f"cannot connect to {host} port {port}: {why}", host, why) from exc
     try:
         async with asyncio.timeout(HANDSHAKE_TIMEOUT):
             writer.write(preamble.encode_request(preamble.ChannelKind.CONTROL, identity.cert_der))
             status = preamble.parse_reply(await reader.readexactly(preamble.REPLY.size))
             if status is not preamble.Status.OK:
-                raise PeerError(
-                    f"{host} port {port} refused the connection ({status.name.lower()})"
-                )
+                why = f"refused the connection ({status.name.lower()})"
+                raise DialFailed(f"{host} port {port} {why}", host, why)
             await writer.start_tls(tls.client_context(identity), server_hostname="chatty")
             ssl_object = cast(ssl.SSLObject, writer.get_extra_info("ssl_object"))
             cert_id = tls.peer_id(ssl_object, expected_id)
@@ -466,9 +467,11 @@ async def dial(
         if isinstance(exc, ChattyError | asyncio.CancelledError):
             raise
         if isinstance(exc, TimeoutError):
-            raise PeerError(f"{host} port {port}: handshake timed out") from exc
+            why = "handshake timed out"
+            raise DialFailed(f"{host} port {port}: {why}", host, why) from exc
         if isinstance(exc, OSError | ssl.SSLError | asyncio.IncompleteReadError):
-            raise PeerError(f"{host} port {port}: handshake failed ({exc})") from exc
+            why = f"handshake failed ({why_failed(exc)})"
+            raise DialFailed(f"{host} port {port}: {why}", host, why) from exc
         raise
 
 

@@ -44,6 +44,16 @@ class PeerUnreachable(PeerError):
     """A peer is known but no connection to it could be made."""
 
 
+class DialFailed(PeerError):
+    """One address did not lead to the peer. ``reason`` says why without the address
+    ("connection refused"), for a summary of every address tried (``unreachable``)."""
+
+    def __init__(self, message: str, host: str, reason: str) -> None:
+        super().__init__(message)
+        self.host = host
+        self.reason = reason
+
+
 class IdentityMismatch(PeerError):
     """A peer presented a key other than the one it advertised or was pinned to."""
 
@@ -54,6 +64,37 @@ class NodeAlreadyRunning(ChattyError):
 
 class StoreError(ChattyError):
     """The local database could not be read or written."""
+
+
+_QUIET = ("timed out", "unreachable", "no route")
+"""Failures that say least: nothing answered at all."""
+
+
+def unreachable(who: str, failures: list[tuple[str, str]]) -> str:
+    """One line for a peer none of whose addresses worked, as ``(host, reason)``: the
+    most telling failure and how many other addresses failed. A dozen addresses'
+    reasons in a row (IPv6, link-local, stale ones) read as noise; the whole list
+    goes to the log (``-v``). Most telling: something answered (a refusal, a failed
+    handshake), then a port nobody listens on, then silence; a routable address
+    before a link-local one, which differs per interface."""
+    import logging
+
+    if not failures:
+        return f"{who} cannot be reached (no address known)"
+    logging.getLogger(__name__).info(
+        "%s: %s", who, "; ".join(f"{host}: {reason}" for host, reason in failures)
+    )
+
+    def rank(failure: tuple[str, str]) -> tuple[int, bool]:
+        host, reason = failure
+        quiet = any(word in reason for word in _QUIET)
+        kind = 2 if quiet else 1 if reason == "connection refused" else 0
+        return kind, host.startswith("fe80:")
+
+    host, reason = min(failures, key=rank)
+    others = len({h for h, _ in failures if h != host})
+    more = f" and {others} other address{'es' if others > 1 else ''}" if others else ""
+    return f"{who} cannot be reached ({reason} at {host}{more})"
 
 
 SQLITE_FULL = 13

@@ -64,6 +64,7 @@ from chatty_p2p.discovery import Advert, AdvertTable, Discovery
 from chatty_p2p.errors import (
     AmbiguousPeer,
     ChattyError,
+    DialFailed,
     IdentityMismatch,
     NodeAlreadyRunning,
     PeerError,
@@ -71,6 +72,7 @@ from chatty_p2p.errors import (
     StoreError,
     UnknownPeer,
     disk_full,
+    unreachable,
 )
 from chatty_p2p.files import FileTransfers, TransferInfo
 from chatty_p2p.identity import Identity, format_fingerprint, short_id
@@ -850,19 +852,19 @@ class Node:
         state.dialer = self._spawn(self._dial_loop(state, delay))
 
     async def _dial_loop(self, state: _PeerState, delay: float) -> None:
-        errors: list[str] = []
+        failures: list[tuple[str, str]] = []
 
         def failed(host: str, port: int, exc: ChattyError) -> None:
             if isinstance(exc, IdentityMismatch):
                 self._warn_spoof(state, format_address(host, port), exc)
-            errors.append(str(exc))
+            failures.append((host, exc.reason if isinstance(exc, DialFailed) else str(exc)))
 
         while True:
             if delay:
                 await asyncio.sleep(delay)
             if state.conn is not None or not self._wants(state):
                 return
-            errors.clear()
+            failures.clear()
             gate = contextlib.nullcontext() if self._is_known(state.id) else self._stranger_dials
             async with gate:
                 if state.conn is not None or not self._wants(state):
@@ -873,7 +875,7 @@ class Node:
             if conn is not None:
                 self._attach(conn)
                 return
-            log.info("cannot reach %s: %s", state.name, "; ".join(errors))
+            log.info("%s", unreachable(state.name, failures))
             delay = min(max(delay * 2, 1.0), RETRY_MAX)
 
     def _warn_spoof(self, state: _PeerState, address: str, exc: Exception) -> None:

@@ -7,8 +7,8 @@ import contextlib
 import socket
 from pathlib import Path
 
-from chatty_p2p.connection import dial_any, happy_order
-from chatty_p2p.errors import ChattyError, IdentityMismatch
+from chatty_p2p.connection import dial, dial_any, happy_order
+from chatty_p2p.errors import ChattyError, DialFailed, IdentityMismatch, unreachable
 from chatty_p2p.node import EventType, Node
 
 
@@ -137,3 +137,38 @@ async def test_two_working_paths_leave_one_session_and_no_flap(nodes: tuple[Node
         assert b.peer(a.device_id).online
     finally:
         relay.close()
+
+
+async def test_a_peer_unreachable_everywhere_is_summed_up_in_one_line(
+    nodes: tuple[Node, Node],
+) -> None:
+    """Users read "fe80::…%v2: Connection refused; 10.250.0.1: Connection refused; …":
+    one line names the most telling failure and counts the rest."""
+    a, _ = nodes
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now
+    try:
+        await dial("127.0.0.1", port, a.identity, a._hello(), None)
+    except DialFailed as exc:
+        refused = (exc.host, exc.reason)
+    assert refused == ("127.0.0.1", "connection refused")
+    failures = [
+        ("fe80::1%v2", "connection refused"),
+        ("10.250.0.1", "connection refused"),
+        ("10.251.0.1", "network is unreachable"),
+        ("fd00::1", "timed out"),
+    ]
+    assert unreachable("alphie", failures) == (
+        "alphie cannot be reached (connection refused at 10.250.0.1 and 3 other addresses)"
+    )
+    # Something that answered says more than a closed port; a lone address, no count.
+    answered = [*failures, ("10.0.0.9", "refused the connection (refused)")]
+    assert unreachable("alphie", answered).startswith(
+        "alphie cannot be reached (refused the connection (refused) at 10.0.0.9 and 4 other"
+    )
+    assert unreachable("alphie", [refused]) == (
+        "alphie cannot be reached (connection refused at 127.0.0.1)"
+    )
+    assert unreachable("alphie", []) == "alphie cannot be reached (no address known)"
