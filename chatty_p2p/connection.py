@@ -370,10 +370,25 @@ def _host(address: tuple[object, ...] | None) -> str:
     if not address:
         return ""
     host = str(address[0]).removeprefix("::ffff:")
-    if len(address) == 4 and host.startswith("fe80:") and "%" not in host:
-        with contextlib.suppress(OSError):
-            host = f"{host}%{socket.if_indextoname(cast(int, address[3]))}"
-    return host
+    if len(address) == 4 and host.lower().startswith("fe80:") and "%" not in host:
+        host = f"{host}%{address[3]}"
+    return scoped(host) or host
+
+
+def scoped(host: str) -> str | None:
+    """One spelling per address, so a peer's list holds each once: a link-local IPv6
+    address with its interface's name (``fe80::1%eth0``; mDNS gives ``%2``, the
+    index), an address needing none without one; ``None`` for a link-local address
+    with no interface, which cannot be dialled."""
+    address, _, scope = host.partition("%")
+    if not address.lower().startswith("fe80:"):
+        return address if ":" in address else host
+    if not scope or scope == "0":
+        return None
+    if scope.isdigit():
+        with contextlib.suppress(OSError, OverflowError):
+            scope = socket.if_indextoname(int(scope))
+    return f"{address}%{scope}"
 
 
 def happy_order(addresses: list[tuple[str, int]]) -> list[tuple[str, int]]:

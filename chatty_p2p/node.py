@@ -50,6 +50,7 @@ import socket
 import ssl
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -266,6 +267,17 @@ def parse_address(text: str) -> tuple[str, int] | None:
     return (host, number) if 0 < number < 65536 else None
 
 
+def clean_addresses(addresses: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:
+    """Each address once, spelled one way (see ``connection.scoped``), in order;
+    link-local ones without an interface, which cannot be dialled, left out."""
+    spelled = ((conn_mod.scoped(host), port) for host, port in addresses)
+    return list(dict.fromkeys((host, port) for host, port in spelled if host is not None))
+
+
+def stored_addresses(record: PeerRecord) -> list[tuple[str, int]]:
+    return clean_addresses(a for a in map(parse_address, record.addresses) if a)
+
+
 @dataclass
 class _PeerState:
     id: str
@@ -399,7 +411,7 @@ class Node:
             if record.manual:
                 state = self._state(record.id, record.name)
                 state.manual = True
-                state.addresses = [a for a in map(parse_address, record.addresses) if a]
+                state.addresses = stored_addresses(record)
                 self._want_connection(state, delay=0)
         if self._use_discovery:
             self._discovery = Discovery(
@@ -484,7 +496,7 @@ class Node:
         for record in self.store.peers():
             if record.id not in self._peers:
                 state = _PeerState(record.id, record.name, last_seen=record.last_seen)
-                state.addresses = [a for a in map(parse_address, record.addresses) if a]
+                state.addresses = stored_addresses(record)
                 self._peers[record.id] = state
         found = [self._snapshot(s) for s in self._peers.values()]
         return sorted(found, key=lambda p: (not p.online, not p.discovered, p.name.lower(), p.id))
@@ -539,8 +551,7 @@ class Node:
         if state is None:
             raise PeerError(f"{format_address(host, port)} was refused (see the warning)")
         state.manual = True
-        if (host, port) not in state.addresses:
-            state.addresses.insert(0, (host, port))
+        state.addresses = clean_addresses([(host, port), *state.addresses])
         self._save(state)
         return self._snapshot(state)
 
@@ -609,17 +620,19 @@ class Node:
             "key-changed",
         )
 
-    def _refuse(self, state: _PeerState, error: ProtocolError) -> None:
+    def _refuse(self, state: _PeerState, error: ProtocolError, why: str = "") -> None:
         """End the peer's session for a reason of ours: an ERROR tells its side why
         (so it neither shows us online nor leaves its messages unanswered), and it is
-        offline here at once, with that reason."""
+        offline here at once, with ``why`` (what the user here did: "blocked") or
+        else the same reason."""
+        if state.dialer is not None:
+            state.dialer.cancel()
         conn, state.conn = state.conn, None
         if conn is None:
             return
-        if state.dialer is not None:
-            state.dialer.cancel()
         conn.end(error, f"refused: {error}")
-        self._emit(NodeEvent(EventType.PEER_OFFLINE, peer=self._snapshot(state), text=str(error)))
+        text = why or str(error)
+        self._emit(NodeEvent(EventType.PEER_OFFLINE, peer=self._snapshot(state), text=text))
 
     def _admitted(self, state: _PeerState) -> bool:
         """Whether policy lets this peer have a full session (pairing aside)."""
@@ -706,9 +719,12 @@ class Node:
         # The path that worked last stays first (see ``_attach``), then what the peer
         # announces now, then older ones. Announcements are unauthenticated: they are
         # capped, so a forged one cannot push out every address known to work.
-        announced = [(a, advert.port) for a in advert.addresses][:MAX_ADDRESSES]
-        kept = state.addresses[:1] + announced + state.addresses[1:]
-        state.addresses = list(dict.fromkeys(kept))[: 2 * MAX_ADDRESSES]
+        # A peer that announces a new port (it restarted) no longer listens on the old
+        # one: addresses with that port would only be refused, and crowd the list.
+        announced = clean_addresses((a, advert.port) for a in advert.addresses)[:MAX_ADDRESSES]
+        known = [a for a in state.addresses if a[1] == advert.port]
+        kept = known[:1] + announced + known[1:]
+        state.addresses = clean_addresses(kept)[: 2 * MAX_ADDRESSES]
         if self._take_name(state, advert.name):
             return
         if is_new:
@@ -1014,8 +1030,7 @@ class Node:
             # The path that works goes first for the next dial and for bulk connections;
             # the listener so learns a way back to the dialer (add-by-address both ways).
             used = (conn.remote_host, hello.port)
-            state.addresses = [used, *(a for a in state.addresses if a != used)]
-            del state.addresses[2 * MAX_ADDRESSES :]
+            state.addresses = clean_addresses([used, *state.addresses])[: 2 * MAX_ADDRESSES]
         self._check_clock(state, hello)
         self._save(state)
         if renamed:
@@ -1431,12 +1446,11 @@ class Node:
         if state is None:
             return
         if not self._admitted(state) and not state.pair_wanted:
-            if state.dialer is not None:
-                state.dialer.cancel()
-            if state.conn is not None:
-                conn, state.conn = state.conn, None
-                self._spawn(conn.close("not accepted here"))
-                self._emit(NodeEvent(EventType.PEER_OFFLINE, peer=self._snapshot(state)))
+            level = self._trust_level(peer_id)
+            why = (
+                "blocked" if level == "blocked" else "unpaired, and only paired peers are accepted"
+            )
+            self._refuse(state, ProtocolError("not accepted here", "refused"), why)
         else:
             self._want_connection(state, delay=0)
         self._emit(NodeEvent(EventType.PEER_UPDATED, peer=self._snapshot(state)))
@@ -1449,7 +1463,7 @@ class Node:
         if record is None:
             raise UnknownPeer(f"no peer with id {short_id(peer_id)}")
         state = self._state(peer_id, record.name)
-        state.addresses = [a for a in map(parse_address, record.addresses) if a]
+        state.addresses = stored_addresses(record)
         return state
 
     def set_auto_accept_trusted(self, on: bool) -> None:

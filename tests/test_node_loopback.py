@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from chatty_p2p import connection, tls
+from chatty_p2p.discovery import Advert
 from chatty_p2p.errors import (
     AmbiguousPeer,
     IdentityMismatch,
@@ -19,7 +20,7 @@ from chatty_p2p.errors import (
     PeerError,
     UnknownPeer,
 )
-from chatty_p2p.node import EventType, Node, NodeEvent, acquire_lock
+from chatty_p2p.node import EventType, Node, NodeEvent, acquire_lock, clean_addresses
 from chatty_p2p.protocol import preamble
 from chatty_p2p.protocol.frames import FrameType, encode_json
 from chatty_p2p.protocol.session import Hello, Session
@@ -201,3 +202,27 @@ async def test_a_peer_clock_hours_off_is_named_once(nodes: tuple[Node, Node]) ->
         assert 3 * 3600 - 60 < (b.peer(a.device_id).clock_skew or 0) < 3 * 3600 + 60
     finally:
         await conn.close()
+
+
+def test_a_link_local_address_is_listed_once_and_only_where_it_can_be_dialled() -> None:
+    """mDNS gives ``%2``, a socket ``%eth0``, an old record none: one address, once."""
+    index = socket.if_nametoindex("lo")
+    given = [
+        ("fe80::1%lo", 4000),
+        (f"fe80::1%{index}", 4000),
+        ("fe80::1", 4000),  # no interface: cannot be dialled
+        ("FE80::2", 4000),
+        ("10.0.0.1", 4000),
+        ("10.0.0.1", 4000),
+        ("fd00::1%0", 4000),
+    ]
+    assert clean_addresses(given) == [("fe80::1%lo", 4000), ("10.0.0.1", 4000), ("fd00::1", 4000)]
+
+
+async def test_a_peer_announcing_a_new_port_loses_its_old_one(nodes: tuple[Node, Node]) -> None:
+    """A peer restarted on another port: the old port's addresses would only be refused."""
+    a, _ = nodes
+    peer_id = "c" * 64
+    a._on_advert(peer_id, Advert(peer_id, "charlie", ("127.0.0.9", "fe80::1%lo"), 4000))
+    a._on_advert(peer_id, Advert(peer_id, "charlie", ("127.0.0.9", "127.0.0.10"), 5000))
+    assert a.peer(peer_id).addresses == ("127.0.0.9:5000", "127.0.0.10:5000")

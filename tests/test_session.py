@@ -245,3 +245,25 @@ def test_a_closed_session_lets_go_of_an_unfinished_frame() -> None:
     c.receive_data(encode(FrameType.MESSAGE, b"x" * 1000)[:500])
     c.fail(RemoteProtocolError("enough", "malformed"))
     assert c.buffered == 0
+
+
+@pytest.mark.parametrize(
+    ("frame_type", "body", "event"),
+    [
+        (FrameType.BYE, {"reason": ""}, ClosedByPeer("bye")),
+        (FrameType.BYE, {"reason": "gone\x1b[2J"}, ClosedByPeer("gone\ufffd[2J")),
+        (
+            FrameType.ERROR,
+            {"code": "", "message": "x\u202e"},
+            PeerReportedError("unknown", "x\ufffd"),
+        ),
+        (FrameType.ERROR, {"code": "a\x07b", "message": 3}, PeerReportedError("a\ufffdb", "")),
+    ],
+    ids=["empty-bye", "bye-escapes", "empty-code", "code-escapes"],
+)
+def test_a_goodbye_or_error_always_has_a_printable_reason(
+    frame_type: FrameType, body: dict[str, object], event: object
+) -> None:
+    """What a user reads as "peer left (…)" is never empty, nor terminal escapes."""
+    _, b = pair()
+    assert b.receive_data(encode_json(frame_type, body)) == [event]

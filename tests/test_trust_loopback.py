@@ -65,10 +65,12 @@ async def test_a_blocked_peer_is_refused_before_tls_until_unblocked(
 ) -> None:
     a, b = nodes
     await a.add_peer("127.0.0.1", b.port)
-    b_events = b.subscribe()
+    a_events, b_events = a.subscribe(), b.subscribe()
     b.block(a.device_id)
     assert b.peer(a.device_id).state == "blocked"
-    await next_event(b_events, EventType.PEER_OFFLINE)
+    # Every offline event says why: it printed "alpha is offline ()".
+    assert (await next_event(b_events, EventType.PEER_OFFLINE)).text == "blocked"
+    assert (await next_event(a_events, EventType.PEER_OFFLINE)).text
     with pytest.raises(PeerError, match=r"refused the connection \(refused\)"):
         await a.add_peer("127.0.0.1", b.port)
     with pytest.raises(PeerError, match="blocked"):

@@ -493,13 +493,15 @@ class Session:
             case FrameType.BYE:
                 self._closed()
                 reason = body.get("reason")
-                return ClosedByPeer(reason[:MAX_REASON] if isinstance(reason, str) else "bye")
+                return ClosedByPeer(
+                    clean_text(reason) if isinstance(reason, str) and reason else "bye"
+                )
             case FrameType.ERROR:
                 self._closed()
                 code, message = body.get("code"), body.get("message")
                 return PeerReportedError(
-                    code[:64] if isinstance(code, str) else "unknown",
-                    message[:MAX_REASON] if isinstance(message, str) else "",
+                    clean_text(code, 64) if isinstance(code, str) and code else "unknown",
+                    clean_text(message) if isinstance(message, str) else "",
                 )
         raise AssertionError(f"unhandled frame type {frame_type}")  # pragma: no cover
 
