@@ -64,8 +64,12 @@ OFFER_TTL = 600.0
 """An offer nobody answers is declined as expired after this many seconds."""
 MAX_PENDING_OFFERS = 16
 """Offers from one peer waiting for an answer; more are declined unseen and unstored."""
-RESUMABLE = frozenset({"running", "interrupted", "paused"})
-"""States ``chatty resume`` continues; "paused" waits for it, the others resume by themselves."""
+RESUMABLE = frozenset({"running", "resuming", "interrupted", "paused"})
+"""States ``chatty resume`` continues; "paused" waits for it, the others resume by themselves.
+"resuming" is the moment in between: asked to go on, waiting for the bulk link (the
+receiver dialling, the sender waiting for it to); it becomes "running" once bytes can
+move, or "interrupted" if the link cannot be made."""
+AUTO_RESUME = RESUMABLE - {"paused"}
 SAVE_EVERY = 1.0
 """Landed files are recorded in batches at most this far apart (and before any state
 change): one SQLite transaction per file would cost a folder of 100,000 tiny files
@@ -214,7 +218,7 @@ class FileTransfers:
         Partial bytes of transfers that ended are removed, in the background (a
         download folder may be on a slow disk)."""
         for record in self._store.unfinished_transfers():
-            if record.state == "running":
+            if record.state in ("running", "resuming"):
                 record.state = "interrupted"
                 self._store.update_transfer(record)
             live = self._live_for(record)
@@ -460,7 +464,7 @@ class FileTransfers:
         key = (peer_id, offer.id, False)
         known = self._store.transfer(key)
         if known is not None:
-            if known.state in ("running", "interrupted"):
+            if known.state in AUTO_RESUME:
                 self.resume(self._live_for(known))
             elif known.state in FINISHED:
                 self._tell_ended(known)
@@ -507,10 +511,20 @@ class FileTransfers:
         self._expire_later(live, OFFER_TTL)
         self._emit_event("transfer-offered", self.info(live))
 
-    def _no_bulk_yet(self, live: _Live) -> None:
-        if live.channel is None and live.record.state == "running":
+    def _await_bulk(self, live: _Live, why: str) -> None:
+        """The sender waits for its receiver to connect for the bytes (it accepted, or
+        was asked to resume): for ``BULK_WAIT`` at most, then shows the transfer as
+        interrupted, ``why`` the receiver has not connected. The receiver may have gone
+        in between, and a state that never ends would tell nothing."""
+        generation = live.generation  # a bulk connection for it moves this on
+        live.timer = asyncio.get_running_loop().call_later(
+            BULK_WAIT, self._no_bulk_yet, live, generation, why
+        )
+
+    def _no_bulk_yet(self, live: _Live, generation: int, why: str) -> None:
+        if live.generation == generation and live.record.state in ("running", "resuming"):
             name = self._peer_name(live.record.peer_id)
-            self._set(live, "interrupted", f"{name} accepted but has not connected for the bytes")
+            self._set(live, "interrupted", f"{name} {why} but has not connected for the bytes")
 
     @staticmethod
     def _ask_resume(conn: Connection, transfer_id: str) -> None:
@@ -599,14 +613,16 @@ class FileTransfers:
     def resume(self, live: _Live, asked: bool = False) -> None:
         """(Re)start fetching an accepted incoming transfer, if it is not running. A
         paused one waits for a user to ask (``asked``): it stopped on a problem that
-        only a person can fix."""
+        only a person can fix. It is "resuming" until the bulk link is made: "running"
+        before then would be a promise the link may not keep."""
         record = live.record
-        states = RESUMABLE if asked else RESUMABLE - {"paused"}
+        states = RESUMABLE if asked else AUTO_RESUME
         if record.outgoing or record.state not in states or self._stopping:
             return
         if live.task is not None and not live.task.done():
             return
-        self._set(live, "running")  # now, so that `chatty resume` shows it
+        if record.state != "running":  # just accepted, or a link that went stale
+            self._set(live, "resuming", f"connecting to {self._peer_name(record.peer_id)}")
         live.task = self._spawn(self._receive(live))
 
     async def _receive(self, live: _Live) -> None:
@@ -639,6 +655,8 @@ class FileTransfers:
             )
             if live.cancel.is_set():
                 raise transfer.Cancelled("cancelled")
+            if live.generation == generation:
+                self._set(live, "running")
             failed = await self._in_thread(
                 transfer.receive, live.channel, incoming, landing, reporter
             )
@@ -762,7 +780,7 @@ class FileTransfers:
                 continue
             if record.outgoing and record.state == "offered":
                 self._offer(conn, record)
-            elif record.outgoing and record.state in ("running", "interrupted"):
+            elif record.outgoing and record.state in AUTO_RESUME:
                 # The receiver drives, but it may have ended the transfer while we were
                 # away: asked to resume, it resumes or says how it ended.
                 self._ask_resume(conn, record.id)
@@ -798,9 +816,7 @@ class FileTransfers:
                     live = self._live_for(record)
                     if accepted:
                         self._set(live, "running")
-                        live.timer = asyncio.get_running_loop().call_later(
-                            BULK_WAIT, self._no_bulk_yet, live
-                        )
+                        self._await_bulk(live, "accepted")
                     else:
                         name = self._peer_name(peer_id)
                         state = "expired" if "expired" in reason else "declined"
@@ -833,24 +849,31 @@ class FileTransfers:
         )
 
     def request_resume(self, spec: str) -> TransferInfo:
-        """Resume now: the receiver re-dials; a sender asks its receiver to."""
+        """Resume now: the receiver re-dials; a sender asks its receiver to. The state
+        returned is the truth at this moment: "resuming" while the link is being made,
+        "running" if it already was, "interrupted" (saying why) when the peer is away;
+        then the transfer goes on by itself once the peer is back, paused or not: its
+        user has just said the problem is fixed."""
         live = self.find(spec)
         record = live.record
         if record.state not in RESUMABLE:
             raise ChattyError(f"transfer {record.id[:8]} is {record.state}; nothing to resume")
-        if record.outgoing:
-            conn = self._control(record.peer_id)
-            name = self._peer_name(record.peer_id)
-            if conn is None:
-                later = "resume again" if record.state == "paused" else "it resumes by itself"
-                raise PeerError(f"{name} is offline; {later} when it is back")
-            self._ask_resume(conn, record.id)
-            if record.state == "paused":
-                self._set(live, "interrupted", f"asked {name} to resume")
-        else:
+        name = self._peer_name(record.peer_id)
+        conn = self._control(record.peer_id)
+        if not record.outgoing:
             short = self._space_problem(record)
             if short:
                 raise ChattyError(f"{short}; free some space, then resume again")
+        if conn is None:
+            if record.state != "running":
+                self._set(live, "interrupted", f"{name} is offline; it resumes when {name} is back")
+            self._want_connection(record.peer_id)
+        elif record.outgoing:
+            self._ask_resume(conn, record.id)
+            if record.state != "running":
+                self._set(live, "resuming", f"asked {name} to resume")
+                self._await_bulk(live, "was asked to resume")
+        else:
             live.attempts = 0
             self.resume(live, asked=True)
         return self.info(live)

@@ -41,7 +41,14 @@ from typing import Protocol
 import blake3
 
 from chatty_p2p import tls
-from chatty_p2p.errors import ChattyError, PeerError, ProtocolError, RemoteProtocolError, why_failed
+from chatty_p2p.errors import (
+    ChattyError,
+    PeerError,
+    ProtocolError,
+    RemoteProtocolError,
+    unreachable,
+    why_failed,
+)
 from chatty_p2p.identity import Identity
 from chatty_p2p.protocol import preamble
 from chatty_p2p.protocol.bulk import (
@@ -82,6 +89,10 @@ ALIVE_EVERY = 1.0
 files, hashing what a resume already has) says it is alive: well inside
 ``BULK_TIMEOUT``, the silence after which the other side gives up."""
 _SMALL_WRITE = 256 * 1024
+FILE_MODE = 0o666
+"""A received file's permissions before the umask, from a peer or a browser share alike:
+those of any file its user makes, or a browser downloads (0644 with the usual umask,
+0600 with a private one). The partial is created with them and keeps them."""
 SYNC_FROM = 1 << 20
 """Files from this size on are fsynced before they get their final name. Below it the
 cost per file (a journal commit each, 4 ms here) would cap a folder of small files at
@@ -208,6 +219,9 @@ class _Channel:
         self._in = bytearray(256 * 1024)
         self._in_view = memoryview(self._in)
         self._events: deque[object] = deque()
+        self.landed: int | None = None
+        """Bytes the receiver last said it has (its LANDED): the sender's figure for a
+        transfer that stops short, rather than the bytes it wrote into socket buffers."""
 
     def write(self, data: bytes | memoryview) -> None:
         """Queue small frames; big ones go straight out after what is queued."""
@@ -237,6 +251,8 @@ class _Channel:
             self.flush()
             self._read(proto)
         event = self._events.popleft()
+        if isinstance(event, Landed):
+            self.landed = event.done
         if isinstance(event, BulkError):
             reason = event.message or event.code
             if event.code in RESUMABLE:
@@ -344,6 +360,7 @@ def send(
 ) -> list[tuple[int, str]]:
     """Serve one bulk connection: the manifest if asked, then the wanted bytes.
     Returns the files the receiver reports as failed."""
+    ended = False
     try:
         proto.set_manifest([e.size for e in entries])
         if opened.manifest:
@@ -407,6 +424,7 @@ def send(
         while True:  # the receiver may still be landing: LANDED until its RESULT
             result = channel.next(proto)
             if isinstance(result, ResultReceived):
+                ended = True
                 return result.failed
     except OSError as exc:  # a drive unplugged, a file moved: put right, it can resume
         where = readable(str(exc.filename or "a file"))
@@ -417,6 +435,8 @@ def send(
         channel.fail(exc)
         raise
     finally:
+        if not ended and channel.landed is not None:
+            reporter.progress(channel.landed)  # stopped short: what the receiver has
         channel.close()
 
 
@@ -435,7 +455,7 @@ def dial_bulk(
         try:
             raw = socket.create_connection((host, port), timeout=CONNECT_TIMEOUT)
         except OSError as exc:
-            errors.append(f"{host}: {why_failed(exc)}")
+            errors.append((host, why_failed(exc)))
             continue
         try:
             raw.settimeout(BULK_TIMEOUT)
@@ -451,8 +471,8 @@ def dial_bulk(
             raw.close()
             if isinstance(exc, ChattyError) and not isinstance(exc, RemoteProtocolError):
                 raise
-            errors.append(f"{host}: {why_failed(exc)}")
-    raise Interrupted("cannot open a bulk connection: " + "; ".join(errors or ["no address"]))
+            errors.append((host, why_failed(exc)))
+    raise Interrupted(unreachable("the peer", errors))
 
 
 def recv_exactly(sock: socket.socket, n: int) -> bytes:
@@ -704,7 +724,7 @@ def receive(
             nonlocal told
             if time.monotonic() - told >= ALIVE_EVERY:
                 told = time.monotonic()
-                landed = (done, 0) if lander is None else (lander.done, lander.files)
+                landed = (done, 0) if lander is None else (lander.written, lander.files)
                 channel.write(proto.landed(*landed))
                 channel.flush()
 
@@ -732,6 +752,8 @@ def receive(
     except OSError as exc:
         if lander is not None:  # what is on disk now: what a resume will not need again
             reporter.progress(lander.written)
+            with contextlib.suppress(ChattyError):  # and the sender shows the same
+                channel.write(proto.landed(lander.written, lander.files))
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             error = Paused(f"the disk holding {readable(str(landing.folder))} is full", DISK_FULL)
         else:
@@ -776,8 +798,6 @@ class _Lander(threading.Thread):
         self._error: BaseException | None = None
         self._halt = threading.Event()
         self.failed: list[tuple[int, str]] = []
-        self.done = done
-        """Bytes of the batch in place: before this connection plus verified since."""
         self.files = 0
         """Files landed (verified or failed) over this connection."""
 
@@ -840,7 +860,6 @@ class _Lander(threading.Thread):
                     os.close(fd)
                     fd = -1
                     self._verify(index, hasher.hexdigest(), event.hash)
-                    self.done = self._done
                     self.files += 1
                 else:
                     self._reporter.progress(self._done)
@@ -867,7 +886,7 @@ class _Lander(threading.Thread):
 def _open_partial(path: Path, offset: int) -> int:
     """Open a partial for appending at ``offset`` (its bytes before are hashed already:
     ``Landing.hashed``)."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE)
     try:
         os.ftruncate(fd, offset)
         os.lseek(fd, offset, os.SEEK_SET)

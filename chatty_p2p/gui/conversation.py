@@ -46,7 +46,7 @@ def card_actions(t: TransferInfo) -> list[str]:
     """The buttons a transfer card offers in its state, right to left."""
     if t.state == "offered" and not t.outgoing:
         return ["Decline", "Accept"]
-    if t.state in ("offered", "running", "interrupted", "paused"):
+    if t.state in ("offered", "running", "resuming", "interrupted", "paused"):
         return ["Cancel"]
     if t.state == "done" and not t.outgoing:
         return ["Show in folder", "Open"]

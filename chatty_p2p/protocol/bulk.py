@@ -134,7 +134,9 @@ class ResultReceived:
 
 @dataclass(frozen=True, slots=True)
 class Landed:
-    """The receiver's news while it lands: ``done`` bytes and ``files`` files in place."""
+    """The receiver's news while it lands: ``done`` bytes of the batch on its disk (what
+    a resume would not fetch again, so partly received files count) and ``files``
+    files landed. The sender shows ``done`` when the transfer stops short."""
 
     done: int
     files: int
