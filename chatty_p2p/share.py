@@ -77,8 +77,9 @@ from chatty_p2p import netif, share_page
 from chatty_p2p.errors import ChattyError, why_failed
 from chatty_p2p.files import human_size
 from chatty_p2p.protocol.bulk import Entry
-from chatty_p2p.protocol.names import safe_part
-from chatty_p2p.transfer import Landing, build_manifest
+from chatty_p2p.protocol.names import readable, safe_part
+from chatty_p2p.protocol.session import clean_name
+from chatty_p2p.transfer import FILE_MODE, Landing, build_manifest
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +168,9 @@ class ShareEvent:
     upload-offered, upload-declined, upload-done, upload-failed, expired,
     stopped. ``path`` is the shared item's path for downloads and the saved
     file's for a finished upload; ``detail`` says why for declines and failures.
+    ``size`` is the whole item's; a download's ``served`` is what its response
+    carries (started), carried (done) or carried before it broke (failed), and
+    ``partial`` says the browser asked for a byte range, part of the file.
     """
 
     kind: str
@@ -175,6 +179,8 @@ class ShareEvent:
     remote: str = ""
     path: str = ""
     detail: str = ""
+    served: int = 0
+    partial: bool = False
     time: float = field(default_factory=time.time)
 
     def to_dict(self) -> dict[str, Any]:
@@ -184,13 +190,18 @@ class ShareEvent:
     def summary(self) -> str:
         """One line for a person: the CLI's log and the window's list."""
         what = f"{self.name} ({human_size(self.size)})"
+        served = human_size(self.served)
         match self.kind:
+            case "download-started" if self.partial:
+                return f"{self.remote} is downloading part of {what}: {served}"
             case "download-started":
                 return f"{self.remote} is downloading {what}"
+            case "download-done" if self.partial:
+                return f"{self.remote} downloaded part of {what}: {served}"
             case "download-done":
                 return f"{self.remote} downloaded {what}"
             case "download-failed":
-                return f"{self.remote} did not get all of {what}: {self.detail}"
+                return f"{self.remote} did not get all of {what}: {self.detail}; {served} sent"
             case "upload-offered":
                 return f"{self.remote} offers {what}"
             case "upload-declined":
@@ -235,8 +246,12 @@ class BrowserShare:
         timeout: float = 600,
         on_upload: Callable[[UploadOffer], None] | None = None,
         on_event: Callable[[ShareEvent], None] | None = None,
+        name: str | None = None,
     ) -> None:
         self.items = _shared_items(paths)
+        self.name = clean_name(name or socket.gethostname())
+        """The device's name, as Chatty shows it to peers (the page says whose files
+        these are); without one, the host name, as a node without a name uses."""
         if receive_dir is not None and receive_dir.exists() and not receive_dir.is_dir():
             raise ChattyError(f"cannot receive into {receive_dir}: it is not a folder")
         self.receive_dir = receive_dir
@@ -473,7 +488,7 @@ class BrowserShare:
         nonce = secrets.token_urlsafe(16)
         page = share_page.render(
             base=f"/{self._token}/",
-            host=socket.gethostname(),
+            host=self.name,
             items=[(item.name, item.detail) for item in self.items],
             uploads=self.receive_dir is not None,
             minutes=max(1, round((self.expires_at - time.time()) / 60)),
@@ -496,6 +511,7 @@ class BrowserShare:
         as it goes and has no stable bytes to resume from)."""
         headers = [("content-disposition", _attachment(item.name))]
         status = 200
+        planned = 0  # a zip's length is not known in advance
         if item.is_dir:
             chunks = _zip_chunks(item.members)
             headers.append(("content-type", "application/zip"))
@@ -520,25 +536,35 @@ class BrowserShare:
                 status = 206
                 headers.append(("content-range", f"bytes {start}-{end - 1}/{size}"))
                 source.seek(start)
-            chunks = _file_chunks(source, end - start)
+            planned = end - start
+            chunks = _file_chunks(source, planned)
             headers += [
                 ("content-type", mimetypes.guess_type(item.name)[0] or "application/octet-stream"),
                 ("content-length", str(end - start)),
                 ("accept-ranges", "bytes"),
             ]
-        fields: dict[str, Any] = {"name": item.name, "size": item.size, "remote": exchange.remote}
-        self._emit("download-started", path=str(item.path), **fields)
+        fields: dict[str, Any] = {
+            "name": item.name,
+            "size": item.size,
+            "remote": exchange.remote,
+            "path": str(item.path),
+            "partial": status == 206,
+        }
+        self._emit("download-started", served=planned, **fields)
+        served = 0
         try:
             async with contextlib.aclosing(chunks):
                 await exchange.send(_response(status, headers + _HEADERS))
                 async for chunk in chunks:
                     await exchange.send(h11.Data(data=chunk))
+                    served += len(chunk)
                 await exchange.send(h11.EndOfMessage())
         except (OSError, TimeoutError, asyncio.CancelledError) as exc:
-            reason = "the share ended" if isinstance(exc, asyncio.CancelledError) else str(exc)
-            self._emit("download-failed", path=str(item.path), detail=reason, **fields)
+            cut = isinstance(exc, asyncio.CancelledError)
+            reason = "the share ended" if cut else why_failed(exc)
+            self._emit("download-failed", served=served, detail=reason, **fields)
             raise
-        self._emit("download-done", path=str(item.path), **fields)
+        self._emit("download-done", served=served, **fields)
 
     # ----- uploads -----------------------------------------------------------
 
@@ -651,10 +677,13 @@ class BrowserShare:
         slot.state = "uploading"  # one attempt per offer, whatever comes of it
         if slot.timer is not None:
             slot.timer.cancel()
-        if _content_length(request) != offer.size:
+        declared = _content_length(request)
+        if declared != offer.size:
             self._offers.pop(upload_id)
+            sends = "of unstated length" if declared is None else f"{declared:,} bytes"
+            detail = f"the browser's upload is {sends}, not the {offer.size:,} bytes it offered"
+            self._emit("upload-failed", offer, detail=detail)
             reason = f"expected exactly {offer.size} bytes, as offered"
-            self._emit("upload-failed", offer, detail=f"the browser sent other than {reason}")
             await exchange.respond_json(413, {"state": "failed", "reason": reason})
             return
         try:
@@ -663,7 +692,10 @@ class BrowserShare:
             self._emit("upload-failed", offer, detail="the browser stopped sending")
             raise
         except (OSError, ChattyError) as exc:  # the disk, or a symlink in the way (Landing)
-            self._emit("upload-failed", offer, detail=f"cannot write here: {exc}")
+            where = readable(str(self.receive_dir))
+            self._emit(
+                "upload-failed", offer, detail=f"cannot save it in {where}: {why_failed(exc)}"
+            )
             reason = "the sharing computer cannot save it"
             await exchange.respond_json(500, {"state": "failed", "reason": reason})
             return
@@ -679,7 +711,7 @@ class BrowserShare:
         try:
             await asyncio.to_thread(landing.prepare)
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-            fd = os.open(landing.partial(0), flags, 0o644)
+            fd = os.open(landing.partial(0), flags, FILE_MODE)
             try:
                 if exchange.conn.they_are_waiting_for_100_continue:
                     await exchange.send(h11.InformationalResponse(status_code=100, headers=[]))

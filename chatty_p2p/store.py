@@ -102,6 +102,21 @@ def _path_out(value: str | bytes) -> str:
     return value if isinstance(value, str) else value.decode("utf-8", "surrogateescape")
 
 
+def peek_setting(data_dir: Path, key: str) -> str | None:
+    """A setting read without opening the store, which would take the data dir that a
+    running daemon may hold: for ``chatty share``, which runs no node. None when it is
+    not set or cannot be read."""
+    try:
+        db = sqlite3.connect(f"{(data_dir / 'chatty.db').as_uri()}?mode=ro", uri=True)
+        try:
+            row = db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return None
+    return _path_out(row[0]) if row and row[0] else None
+
+
 @dataclass
 class PeerRecord:
     """A peer met at least once. Its id is its certificate's hash, so the row *is* the pin."""

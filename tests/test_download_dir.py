@@ -1,11 +1,16 @@
 """The download folder: set while an offer waits, set to something unusable, gone bad
-after it was set. Two real nodes on loopback (no mDNS)."""
+after it was set; and the files that land there. Two real nodes on loopback (no mDNS)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import http.client
+import json
 import os
+import stat
 import subprocess
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +18,7 @@ import pytest
 
 from chatty_p2p.errors import ChattyError
 from chatty_p2p.node import EventType, Node
+from chatty_p2p.share import BrowserShare, UploadOffer
 from tests.test_files_loopback import ended, pair, wait_transfer
 
 __all__ = ["pair"]  # the fixture, used by name
@@ -104,3 +110,53 @@ async def test_a_folder_that_turned_into_a_file_pauses_in_plain_words(
     for error in (paused.error, told.error):
         assert "a file is in the way" in error, error
         assert not any(raw in error for raw in RAW), error
+
+
+async def test_received_files_get_one_mode_from_a_peer_or_a_browser(
+    pair: tuple[Node, Node], tmp_path: Path
+) -> None:
+    """Both are files their user receives: 0666 less the umask, as a browser's
+    download (the share's uploads were 0644 and a peer's files 0600)."""
+    a, b = pair
+    source = tmp_path / "from a peer.txt"
+    source.write_text("hello\n")
+    old = os.umask(0o027)
+    try:
+        b_events = b.subscribe()
+        sent = await a.send_files(b.device_id, [source])
+        await wait_transfer(b_events, lambda t: t.id == sent.id, (EventType.TRANSFER_OFFERED,))
+        b.accept(sent.id)
+        assert (await wait_transfer(b_events, ended)).state == "done"
+        inbox = tmp_path / "inbox"
+
+        def accept(offer: UploadOffer) -> None:
+            share.decide(offer.id, True)
+
+        share = BrowserShare([source], inbox, host="127.0.0.1", on_upload=accept)
+        await share.start()
+        try:
+            await asyncio.to_thread(upload, share, "from a browser.txt", b"hi\n")
+        finally:
+            await share.stop()
+    finally:
+        os.umask(old)
+    modes = {
+        stat.S_IMODE((tmp_path / "b-dl" / "from a peer.txt").stat().st_mode),
+        stat.S_IMODE((inbox / "from a browser.txt").stat().st_mode),
+    }
+    assert modes == {0o640}, [oct(m) for m in modes]
+
+
+def upload(share: BrowserShare, name: str, data: bytes) -> None:
+    """What the share's page does: offer, then send the accepted file."""
+    base = urllib.parse.urlsplit(share.urls()[0]).path
+    conn = http.client.HTTPConnection("127.0.0.1", share.port, timeout=30)
+    try:
+        conn.request("POST", base + "offer", json.dumps({"name": name, "size": len(data)}))
+        reply = json.loads(conn.getresponse().read())
+        assert reply["state"] == "accepted", reply
+        conn.request("PUT", f"{base}upload/{reply['id']}", data)
+        response = conn.getresponse()
+        assert response.status == 200, response.read()
+    finally:
+        conn.close()

@@ -768,3 +768,63 @@ def test_the_command_refuses_a_missing_path(tmp_path: Path) -> None:
     assert (
         err.strip() == f"chatty share: cannot share {tmp_path / 'nope.txt'}: no such file or folder"
     )
+
+
+# ----- what the share tells its user -------------------------------------------
+
+
+async def test_a_byte_range_is_logged_as_the_part_it_was(shared: dict[str, Path]) -> None:
+    async with running([shared["report"]], None) as (share, events):
+        url = base_of(share) + "f/0"
+        status, _, body = await fetch(share.port, "GET", url, headers={"Range": "bytes=10-109"})
+        assert (status, len(body)) == (206, 100)
+        await wait_until(lambda: "download-done" in kinds(events))
+        status, _, body = await fetch(share.port, "GET", url)
+        await wait_until(lambda: kinds(events).count("download-done") == 2)
+    part, whole = [e for e in events if e.kind == "download-done"]
+    assert (part.served, part.partial, part.size) == (100, True, 3_000_000)
+    assert part.summary() == f"{HOST} downloaded part of report ü.bin (3.0 MB): 100 B"
+    started = next(e for e in events if e.kind == "download-started")
+    assert started.summary() == f"{HOST} is downloading part of report ü.bin (3.0 MB): 100 B"
+    assert (whole.served, whole.partial) == (3_000_000, False)
+    assert whole.summary() == f"{HOST} downloaded report ü.bin (3.0 MB)"
+
+
+async def test_the_page_is_titled_with_the_device_name(shared: dict[str, Path]) -> None:
+    share = BrowserShare([shared["report"]], None, host=HOST, name="Kitchen \u202elaptop")
+    await share.start()
+    try:
+        _, _, page = await fetch(share.port, "GET", base_of(share))
+    finally:
+        await share.stop()
+    assert "<title>Files from Kitchen laptop</title>" in page.decode()  # made safe to show
+    assert socket.gethostname() not in page.decode()
+
+
+def test_the_command_titles_the_page_with_the_name_set_in_chatty(
+    tmp_path: Path, shared: dict[str, Path]
+) -> None:
+    (tmp_path / "data").mkdir()
+    store = Store(tmp_path / "data" / "chatty.db")
+    store.set_setting("name", "Desk PC")
+    store.close()
+    share = chatty_share(tmp_path, str(shared["report"]), "--no-upload", "--timeout", "30")
+    try:
+        with urllib.request.urlopen(share.url(HOST), timeout=10) as response:
+            page = response.read().decode()
+    finally:
+        share.kill()
+    assert "<title>Files from Desk PC</title>" in page
+
+
+async def test_a_wrong_sized_upload_is_logged_in_one_sentence(shared: dict[str, Path]) -> None:
+    async with running([shared["report"]], shared["inbox"], accept_all=True) as (share, events):
+        base = base_of(share)
+        _, reply = await offer(share.port, base, "ten.txt", 10)
+        status, _, _ = await fetch(share.port, "PUT", f"{base}upload/{reply['id']}", b"x" * 20)
+        assert status == 413
+    failed = next(e for e in events if e.kind == "upload-failed")
+    assert failed.summary() == (
+        f"upload of ten.txt (10 B) from {HOST} failed: "
+        "the browser's upload is 20 bytes, not the 10 bytes it offered"
+    )

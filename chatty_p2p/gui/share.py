@@ -95,6 +95,7 @@ class ShareDialog(QDialog):
             timeout=TIMEOUT,
             on_upload=self.relay.offered.emit,
             on_event=self.relay.happened.emit,
+            name=node.name,
         )
         await share.start()
         return share
