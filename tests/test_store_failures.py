@@ -1,10 +1,12 @@
-"""A receiver whose disk is full: what both users see, between two real nodes on
-loopback, the receiver's data dir on a real 2 MB tmpfs (so this needs root)."""
+"""A receiver whose disk is full: what both users see, between two real nodes (and
+two daemons) on loopback, the receiver's data dir on a real 2 MB tmpfs (so this
+needs root)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import subprocess
 from collections.abc import Iterator
@@ -15,6 +17,7 @@ import pytest
 from chatty_p2p import node as node_mod
 from chatty_p2p.node import EventType, Node, NodeEvent
 from chatty_p2p.store import DELIVERED, SENT
+from tests.test_cli_failures import Daemon, daemons
 from tests.test_node_loopback import next_event
 
 
@@ -111,3 +114,39 @@ async def test_a_full_disk_refuses_messages_with_a_reason_keeps_the_session_and_
     finally:
         await a.stop()
         await b.stop()
+
+
+def test_what_both_users_see_when_the_receivers_disk_is_full(
+    tmp_path: Path, small_disk: Path
+) -> None:
+    """The report: 10 tracebacks on the receiver, a session dropped every 7 s, and each
+    ``say`` "queued … as soon as that peer is back" while the peer showed online."""
+    desk = Daemon(small_disk / "desk", "desk")
+    me = Daemon(tmp_path / "me", "me", "--peer", desk.address)
+    with daemons(desk, me):
+        me.proc.wait_for("desk .*online")
+        filler = fill(small_disk)
+        for i in range(3):
+            said = me.chatty("say", "desk", f"msg {i}", "--wait", "3")
+            assert said.returncode == 0 and "Traceback" not in said.stderr
+            assert said.stdout.strip() == (
+                "not delivered yet: desk cannot store messages: its disk is full; "
+                "it is sent again until it gets through"
+            )
+        peers = json.loads(me.chatty("peers", "--json").stdout)
+        assert [p["state"] for p in peers if p["name"] == "desk"] == ["online"]
+        filler.unlink()
+        said = me.chatty("say", "desk", "msg 3", "--wait", "5")  # the next one brings all
+        assert said.stdout.startswith("delivered to desk")
+        for i in range(4):
+            desk.proc.wait_for(rf"me \(\w+\): msg {i}$")
+        desk.proc.proc.terminate()
+        me.proc.proc.terminate()
+        _, desk_out, desk_err = desk.proc.finish(20)
+        _, me_out, me_err = me.proc.finish(20)
+    assert desk_out.count("disk holding") == 1
+    assert "Traceback" not in desk_err + me_err
+    offline = [line for line in me_out.splitlines() if "is offline" in line]
+    assert all("quit" in line for line in offline)  # only when the test stopped them
+    got = [line.split("): ", 1)[1] for line in desk_out.splitlines() if "): msg" in line]
+    assert got == ["msg 0", "msg 1", "msg 2", "msg 3"]  # once each, in order
