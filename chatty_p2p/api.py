@@ -49,6 +49,10 @@ async def _say(node: Node, peer: str, text: str, kind: str = "text") -> dict[str
 
 
 async def _name(node: Node, name: str) -> dict[str, Any]:
+    """A name with nothing visible in it is refused: the node would call the device
+    "unnamed", which nobody asked for (``chatty name ""``, a bare ``/nick``)."""
+    if not any(c.isprintable() and not c.isspace() for c in name):
+        raise ChattyError("a name is needed: the new name has nothing visible in it")
     return {"name": await node.set_name(name)}
 
 
@@ -112,9 +116,10 @@ async def _pair_confirm(node: Node, peer: str, code: str | None = None) -> dict[
     return {"pairing": node.confirm_pairing(target.id, code).to_dict()}
 
 
-async def _pair_reject(node: Node, peer: str) -> dict[str, Any]:
+async def _pair_reject(node: Node, peer: str, reason: str = "the codes differ") -> dict[str, Any]:
+    """``reason`` goes to the peer: a user who stopped is not a code that differed."""
     target = await _known(node, peer)
-    return {"pairing": node.reject_pairing(target.id).to_dict()}
+    return {"pairing": node.reject_pairing(target.id, reason).to_dict()}
 
 
 async def _pair_fingerprint(node: Node, peer: str, fingerprint: str) -> dict[str, Any]:
@@ -144,19 +149,23 @@ async def _block(node: Node, peer: str, blocked: bool = True) -> dict[str, Any]:
     return {"peer": node.peer(target.id).to_dict()}
 
 
-async def _trusted_only(node: Node, on: bool) -> dict[str, Any]:
-    node.set_trusted_only(on)
-    return {"trusted_only": on}
+async def _trusted_only(node: Node, on: bool | None = None) -> dict[str, Any]:
+    """Each setting's op sets it when given ``on``, and reports it either way."""
+    if on is not None:
+        node.set_trusted_only(on)
+    return {"trusted_only": node.trusted_only}
 
 
-async def _auto_accept(node: Node, on: bool) -> dict[str, Any]:
-    node.set_auto_accept_trusted(on)
-    return {"auto_accept_trusted": on}
+async def _auto_accept(node: Node, on: bool | None = None) -> dict[str, Any]:
+    if on is not None:
+        node.set_auto_accept_trusted(on)
+    return {"auto_accept_trusted": node.store.setting("auto_accept_trusted") == "1"}
 
 
-async def _auto_copy(node: Node, on: bool) -> dict[str, Any]:
-    node.set_auto_copy_trusted(on)
-    return {"auto_copy_trusted": on}
+async def _auto_copy(node: Node, on: bool | None = None) -> dict[str, Any]:
+    if on is not None:
+        node.set_auto_copy_trusted(on)
+    return {"auto_copy_trusted": node.auto_copy_trusted}
 
 
 OPS: dict[str, Op] = {

@@ -19,7 +19,7 @@ import io
 import os
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -142,6 +142,124 @@ def read_terminal(on_line: Callable[[str], None]) -> None:
     threading.Thread(target=read, name="stdin", daemon=True).start()
 
 
+# ----- argument checks -------------------------------------------------------------
+# Each is an argparse ``type``. It raises ChattyError, which argparse does not catch
+# (it turns only ValueError and TypeError into a usage error), so a value of the wrong
+# form ends the run in ``main`` with one line and status 1, before any node starts or
+# any packet leaves: a typo costs no network round, and no peer's pairing budget.
+
+MAX_WAIT = 86400.0
+"""The longest wait any option takes (a day): beyond it asyncio's timers overflow, and
+no user means it."""
+
+
+def wait_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value <= MAX_WAIT:  # NaN included
+        raise ChattyError(f"{text!r} is not a wait: give seconds from 0 to {MAX_WAIT:.0f}")
+    return value
+
+
+def at_least_one(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise ChattyError(f"{text!r} is not a count: give a whole number from 1 up")
+    return int(text)
+
+
+def port_number(text: str) -> int:
+    """A port to listen on; 0 lets the system choose."""
+    if not (text.isascii() and text.isdigit()) or int(text) > 65535:
+        raise ChattyError(f"{text!r} is not a port: give 1-65535 (or 0 for any free port)")
+    return int(text)
+
+
+def pairing_code(text: str) -> str:
+    from chatty_p2p.protocol.pairing import normalise_code
+
+    if not normalise_code(text):
+        raise ChattyError(
+            f"{text!r} is not a pairing code: the code is six digits, as the other "
+            "screen shows it (123 456)"
+        )
+    return text
+
+
+def fingerprint_hex(text: str) -> str:
+    digits = "".join(text.split()).replace(":", "")
+    hexdigits = set("0123456789abcdefABCDEF")
+    if not 16 <= len(digits) <= 64 or not set(digits) <= hexdigits:
+        raise ChattyError(
+            f"{text!r} is not a fingerprint: give 16 to 64 hex digits of what "
+            "`chatty id` shows on the other device"
+        )
+    return text
+
+
+def address_spec(text: str) -> str:
+    """``host:port`` or ``[v6]:port``, as the node reads it, with a port that exists and,
+    for a link-local IPv6 address, the interface it is on (without it no dial can
+    work, and the node would only say it cannot connect)."""
+    if not _address_form(text):
+        raise ChattyError(f"{text!r} is not an address: give host:port, or [IPv6 address]:port")
+    return peer_spec(text)
+
+
+def _address_form(text: str) -> bool:
+    host, sep, digits = text.rpartition(":")
+    if not sep or not host or not digits.isascii() or not digits.isdigit():
+        return False
+    return (host.startswith("[") and host.endswith("]")) or ":" not in host
+
+
+def peer_spec(text: str) -> str:
+    """A peer as typed: a name or id prefix passes; an address is checked (see
+    ``address_spec``)."""
+    if not _address_form(text):
+        return text
+    host, _, digits = text.rpartition(":")
+    if not 1 <= int(digits) <= 65535:
+        raise ChattyError(f"{text!r}: the port must be 1-65535")
+    host, _, scope = host.strip("[]").partition("%")
+    if scope:
+        import socket
+
+        try:
+            socket.if_nametoindex(scope)
+        except OSError:
+            raise ChattyError(f"{text!r}: there is no interface named {scope!r} here") from None
+    elif _link_local_v6(host):
+        raise ChattyError(
+            f"{text!r}: a link-local address needs the interface it is on, "
+            f"as [{host}%eth0]:{digits} (`ip addr` lists them)"
+        )
+    return text
+
+
+def check_interfaces(names: list[str]) -> None:
+    """Each ``--interface`` must name an interface here, or one of its addresses: the
+    node would otherwise announce and listen nowhere, and say so only in a log line."""
+    from chatty_p2p import netif
+
+    every = netif.interfaces()
+    known = {i.name for i in every} | {a.split("%")[0] for i in every for a in i.addresses}
+    for name in names:
+        if name.split("%")[0] not in known:
+            here = ", ".join(i.name for i in every) or "none"
+            raise ChattyError(f"no interface named {name}; interfaces here: {here}")
+
+
+def _link_local_v6(host: str) -> bool:
+    import ipaddress
+
+    try:
+        return ipaddress.IPv6Address(host).is_link_local
+    except ValueError:
+        return False
+
+
 # ----- parser ------------------------------------------------------------------------
 
 AFTER = "_after_command"
@@ -232,10 +350,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("daemon", "run a headless node and print its events")
     p.add_argument("--name", help="display name (default: the host name)")
-    p.add_argument("--port", type=int, default=0, help="TCP port (default: any free port)")
+    p.add_argument("--port", type=port_number, default=0, help="TCP port (default: any free port)")
     p.add_argument(
         "--peer",
         action="append",
+        type=address_spec,
         default=[],
         metavar="HOST:PORT",
         help="also connect to this address (networks without multicast)",
@@ -254,7 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=later("cmd_daemon"))
 
     p = add("peers", "list peers on the network")
-    p.add_argument("--wait", type=float, default=1.5, help="seconds to listen (default 1.5)")
+    p.add_argument("--wait", type=wait_seconds, default=1.5, help="seconds to listen (default 1.5)")
     p.set_defaults(func=later("cmd_peers"))
 
     for name, help_text in (
@@ -263,27 +382,27 @@ def build_parser() -> argparse.ArgumentParser:
         ("clip", "send the clipboard's text"),
     ):
         p = add(name, help_text)
-        p.add_argument("peer", metavar="PEER", help="name, id prefix or host:port")
+        p.add_argument("peer", type=peer_spec, metavar="PEER", help="name, id prefix or host:port")
         if name == "say":
             p.add_argument("text", nargs="+", metavar="TEXT")
         elif name == "link":
             p.add_argument("url", metavar="URL")
         p.add_argument(
             "--wait",
-            type=float,
+            type=wait_seconds,
             default=5.0,
             help="seconds to wait for the peer and its receipt (default 5)",
         )
         p.set_defaults(func=later(f"cmd_{name}"))
 
     p = add("chat", "interactive chat with slash commands")
-    p.add_argument("peer", metavar="PEER", help="name, id prefix or host:port")
-    p.add_argument("--wait", type=float, default=5.0, help="seconds to wait for the peer")
+    p.add_argument("peer", type=peer_spec, metavar="PEER", help="name, id prefix or host:port")
+    p.add_argument("--wait", type=wait_seconds, default=5.0, help="seconds to wait for the peer")
     p.set_defaults(func=later("cmd_chat"))
 
     p = add("history", "show the messages exchanged with a peer")
     p.add_argument("peer", metavar="PEER", help="name or id prefix")
-    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--limit", type=at_least_one, default=50)
     p.set_defaults(func=later("cmd_history"))
 
     add("id", "show this device's name and fingerprint").set_defaults(func=later("cmd_id"))
@@ -293,7 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=later("cmd_name"))
 
     p = add("add", "connect to a peer by address and remember it")
-    p.add_argument("address", metavar="HOST:PORT")
+    p.add_argument("address", type=address_spec, metavar="HOST:PORT")
     p.set_defaults(func=later("cmd_add"))
 
     p = add("forget", "forget a peer: its key, trust and address (history stays)")
@@ -318,6 +437,9 @@ def main(argv: list[str] | None = None) -> int:
         status = _window(args) if args.command is None else _run(args)
         sys.stdout.flush()  # here, where a reader that went away is caught, not at exit
         return status
+    except ChattyError as exc:  # an argument of the wrong form (see "argument checks")
+        fail(str(exc))
+        return 1
     except BrokenPipeError:
         # The reader went away (`chatty history PEER | head`): the standard remedy, so
         # that the interpreter's last flush at exit does not complain either.
@@ -336,6 +458,7 @@ def _run(args: argparse.Namespace) -> int:
         # traceback on each send; that is noise for a user, and `chatty -vv` shows it.
         logging.getLogger("zeroconf").setLevel(logging.CRITICAL)
     try:
+        check_interfaces(args.interface)
         result: int = asyncio.run(args.func(args))
         return result
     except ChattyError as exc:
@@ -353,6 +476,53 @@ def _run(args: argparse.Namespace) -> int:
 
 def fail(message: str) -> None:
     print(f"chatty: {message}", file=sys.stderr, flush=True)
+
+
+def missing_display(env: Mapping[str, str]) -> str | None:
+    """Why Qt would find no display ("DISPLAY=:99 cannot be reached", or "" when none
+    is set at all); None when one answers, or when the caller chose a platform
+    (``QT_QPA_PLATFORM``, as ``offscreen`` in tests)."""
+    if env.get("QT_QPA_PLATFORM"):
+        return None
+    reasons = []
+    if wayland := env.get("WAYLAND_DISPLAY", ""):
+        # A relative name lives in XDG_RUNTIME_DIR; Path() keeps an absolute one as is.
+        if Path(env.get("XDG_RUNTIME_DIR", "/nonexistent"), wayland).is_socket():
+            return None
+        reasons.append(f"WAYLAND_DISPLAY={wayland} has no socket")
+    if x11 := env.get("DISPLAY", ""):
+        if _x11_answers(x11):
+            return None
+        reasons.append(f"DISPLAY={x11} cannot be reached")
+    return "; ".join(reasons)
+
+
+def _x11_answers(display: str) -> bool:
+    """Whether an X server listens for ``display`` (``:0``, ``:0.0``, ``host:10``,
+    ``unix:1``): on its socket in ``/tmp/.X11-unix`` (or the abstract one of that
+    name), or on TCP port 6000 + n of the host."""
+    import socket
+
+    host, _, rest = display.rpartition(":")
+    number = rest.split(".")[0]
+    if not number.isdigit():
+        return False
+    if host in ("", "unix"):
+        path = f"/tmp/.X11-unix/X{number}"
+        for where in (path, "\0" + path):
+            with socket.socket(socket.AF_UNIX) as unix:
+                unix.settimeout(2)
+                with contextlib.suppress(OSError):
+                    unix.connect(where)
+                    return True
+        if host == "unix":
+            return False
+        host = "localhost"
+    try:
+        socket.create_connection((host, 6000 + int(number)), timeout=2).close()
+    except OSError:
+        return False
+    return True
 
 
 def storage_failure(exc: BaseException, args: argparse.Namespace) -> str | None:
@@ -375,13 +545,12 @@ def storage_failure(exc: BaseException, args: argparse.Namespace) -> str | None:
 
 
 def _window(args: argparse.Namespace) -> int:
-    """``chatty`` with no command. Qt would abort without a display, blaming a missing
-    library; on Linux say what is wrong first (``QT_QPA_PLATFORM`` set, as ``offscreen``
-    in tests, means the caller chose a platform that needs none)."""
-    if sys.platform.startswith("linux") and not any(
-        os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
-    ):
-        fail("no display found; run `chatty daemon` for a headless node")
+    """``chatty`` with no command. Qt aborts (SIGABRT, blaming a missing libxcb-cursor0)
+    when it cannot reach a display, so on Linux the display is looked for first."""
+    missing = missing_display(os.environ) if sys.platform.startswith("linux") else None
+    if missing is not None:
+        why = f" ({missing})" if missing else ""
+        fail(f"no display found{why}; run `chatty daemon` for a headless node")
         return 1
     try:
         from chatty_p2p.gui.app import run

@@ -104,10 +104,12 @@ async def cmd_doctor(args: argparse.Namespace) -> int:
 
 def register(add: Any) -> None:
     """Add ``chatty doctor`` to the parser; ``add(name, help)`` makes a subparser."""
+    from chatty_p2p.cli import wait_seconds
+
     p = add("doctor", "why can't I see my peer? check the network and name the cause")
     p.add_argument(
         "--listen",
-        type=float,
+        type=wait_seconds,
         default=3.0,
         metavar="SECONDS",
         help="seconds to listen for other Chatty devices on mDNS (default 3)",

@@ -249,14 +249,16 @@ async def cmd_download_dir(args: argparse.Namespace) -> int:
 
 def register(add: Any) -> None:
     """Add the file commands to the parser; ``add(name, help)`` makes a subparser."""
+    from chatty_p2p.cli import peer_spec, wait_seconds
+
     p = add("send", "send files or folders to a peer")
     p.epilog = SEND_EPILOG
     p.formatter_class = argparse.RawDescriptionHelpFormatter
-    p.add_argument("peer", metavar="PEER", help="name, id prefix or host:port")
+    p.add_argument("peer", type=peer_spec, metavar="PEER", help="name, id prefix or host:port")
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument(
         "--wait",
-        type=float,
+        type=wait_seconds,
         default=5.0,
         help="seconds to wait for the peer to be found, and to come back while it is away "
         "(default 5)",
@@ -286,7 +288,7 @@ def register(add: Any) -> None:
         if action in ("accept", "resume"):
             p.add_argument(
                 "--wait",
-                type=float,
+                type=wait_seconds,
                 default=30.0,
                 help="without a daemon: seconds to wait while the sender is away (default 30)",
             )

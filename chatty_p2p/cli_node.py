@@ -259,8 +259,12 @@ async def _send(args: argparse.Namespace, text: str, kind: str) -> int:
         result = await backend.call("say", peer=peer["id"], text=as_text(text), kind=kind)
         message_id = result["message"]["id"]
         delivered = await _await_delivery(events, message_id, args.wait)
+    refused = delivered if isinstance(delivered, str) else ""
     if args.json:
-        print_json({"peer": peer, "message": result["message"], "delivered": delivered})
+        out = {"peer": peer, "message": result["message"], "delivered": delivered is True}
+        print_json({**out, "refused": refused} if refused else out)
+    elif refused:  # its disk is full, say: the daemon sends it again until it gets through
+        print(f"not delivered yet: {refused}; it is sent again until it gets through")
     elif delivered:
         print(f"delivered to {peer_label(peer)}")
     elif backend.local:
@@ -273,18 +277,19 @@ async def _send(args: argparse.Namespace, text: str, kind: str) -> int:
     return 0
 
 
-async def _await_delivery(events: Events, message_id: str, wait: float) -> bool:
+async def _await_delivery(events: Events, message_id: str, wait: float) -> bool | str:
+    """``True`` once delivered; the peer's reason if it could not keep the message (a
+    status event with a text); ``False`` if the wait ran out first."""
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(wait):
             while True:
                 event = await events.get()
                 msg = event.get("message") or {}
-                if (
-                    event["type"] == "message-status"
-                    and msg.get("id") == message_id
-                    and msg["status"] == "delivered"
-                ):
-                    return True
+                if event["type"] == "message-status" and msg.get("id") == message_id:
+                    if msg["status"] == "delivered":
+                        return True
+                    if event.get("text"):
+                        return str(event["text"])
     return False
 
 

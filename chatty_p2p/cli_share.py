@@ -28,19 +28,12 @@ if TYPE_CHECKING:
 def default_receive_dir(data_dir: Path) -> Path:
     """The download folder set in Chatty's settings, read without starting a node
     (which would lock the data dir a daemon may be using); else the default."""
-    import sqlite3
-
     import platformdirs
 
-    with contextlib.suppress(sqlite3.Error):
-        db = sqlite3.connect(f"{(data_dir / 'chatty.db').as_uri()}?mode=ro", uri=True)
-        try:
-            row = db.execute("SELECT value FROM settings WHERE key = 'download_dir'").fetchone()
-        finally:
-            db.close()
-        if row and row[0]:
-            return Path(row[0])
-    return Path(platformdirs.user_downloads_dir()) / "Chatty"
+    from chatty_p2p.store import peek_setting
+
+    stored = peek_setting(data_dir, "download_dir")
+    return Path(stored) if stored else Path(platformdirs.user_downloads_dir()) / "Chatty"
 
 
 def stamp() -> str:
@@ -102,6 +95,7 @@ async def cmd_share(args: argparse.Namespace) -> int:
 
     from chatty_p2p.cli import print_json
     from chatty_p2p.share import BrowserShare, ShareEvent
+    from chatty_p2p.store import peek_setting
 
     if len(args.interface) > 1:
         return usage_error("share listens on one --interface address (or on all without it)")
@@ -141,6 +135,7 @@ async def cmd_share(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             on_upload=on_upload,
             on_event=on_event,
+            name=peek_setting(config.data_dir(args.data_dir), "name"),
         )
         await share.start()
     except ChattyError as exc:
@@ -206,6 +201,8 @@ def usage_error(message: str) -> int:
 
 def register(add: Any) -> None:
     """Add ``share`` to the parser; ``add(name, help)`` makes a subparser."""
+    from chatty_p2p.cli import port_number, wait_seconds
+
     p = add(
         "share",
         "share files with a browser (a phone without Chatty) at a one-time address",
@@ -224,12 +221,12 @@ def register(add: Any) -> None:
     where.add_argument("--no-upload", action="store_true", help="offer no upload form")
     p.add_argument(
         "--timeout",
-        type=float,
+        type=wait_seconds,
         default=600,
         metavar="SECONDS",
         help="the address stops working after this long (default 600)",
     )
-    p.add_argument("--port", type=int, default=0, help="TCP port (default: any free port)")
+    p.add_argument("--port", type=port_number, default=0, help="TCP port (default: any free port)")
     p.add_argument(
         "--accept-uploads",
         action="store_true",

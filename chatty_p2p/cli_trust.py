@@ -10,13 +10,14 @@ on the other device, with no exchange at all.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from typing import TYPE_CHECKING, Any
 
 from chatty_p2p.errors import ChattyError
 
 if TYPE_CHECKING:
-    from chatty_p2p.cli_node import Events
+    from chatty_p2p.cli_node import Backend, Events
 
 
 def describe_pairing(event: dict[str, Any], options: str = "") -> str:
@@ -44,6 +45,10 @@ def describe_pairing(event: dict[str, Any], options: str = "") -> str:
     return f"pairing with {name}: {p['state']}"
 
 
+GAVE_UP = "`chatty pair` there ended before the codes were confirmed"
+"""What the peer is told when this command stops before the pairing ended."""
+
+
 async def cmd_pair(args: argparse.Namespace) -> int:
     from chatty_p2p.cli import peer_label, print_json
     from chatty_p2p.cli_node import open_backend, resolve
@@ -60,40 +65,86 @@ async def cmd_pair(args: argparse.Namespace) -> int:
             return 0
         events = await backend.subscribe()
         peer = await resolve(backend, args.peer, args.wait)
+        if args.code is not None:
+            await _check_running(backend, peer)
         info = (await backend.call("pair", peer=peer["id"]))["pairing"]
         if args.json and args.code is None:
+            # A hand-off: a script shows the code and confirms with `pair --code` later;
+            # the node ends the pairing after PAIR_TTL if that never comes.
             print_json(info)
             return 0
-        print(f"Pairing with {peer_label(peer)}.")
-        print(f"Code: {info['code']}  (the same code must show on {peer['name']})", flush=True)
-        if args.code is None and not sys.stdin.isatty():
-            raise ChattyError(
-                "no terminal to ask whether the codes match: pass --code with the code "
-                f"shown on {peer['name']}"
-            )
-        if args.code is None:
-            answer = await _ask(events, peer, "Does it show the same code? [y/N] ")
-            if answer.strip().lower() not in ("y", "yes"):
-                await backend.call("pair_reject", peer=peer["id"])
-                print("Not paired: the codes differ. Someone may be in between; do not pair here.")
-                return 1
-        info = (await backend.call("pair_confirm", peer=peer["id"], code=args.code))["pairing"]
-        if info["state"] != "paired":
-            print(f"Waiting for {peer['name']} to confirm…", flush=True)
-            info = await _outcome(events, peer["id"], info)
+        ended = False
+        try:
+            info = await _pair(args, backend, events, peer, info)
+            ended = True
+        finally:
+            # However this command stops (no terminal, Ctrl-C, the end of input, an
+            # error), a pairing it leaves would wait on both sides for a yes that
+            # cannot come: cancel it, and the peer is told why.
+            if not ended:
+                with contextlib.suppress(ChattyError):  # it ended already, or the node did
+                    await backend.call("pair_reject", peer=peer["id"], reason=GAVE_UP)
     if args.json:
         print_json(info)
     if info["state"] == "paired":
         print(f"Paired: {peer_label(peer)} is now trusted.")
         return 0
-    print(f"Not paired: {info['error'] or 'no answer'}", file=sys.stderr)
+    print(f"Not paired: {info['error']}", file=sys.stderr)
     return 1
 
 
-async def _outcome(events: Events, peer_id: str, info: dict[str, Any]) -> dict[str, Any]:
-    """The pairing's end (``paired`` or ``failed``); ``info`` if none came in time
-    (the node fails a pairing nobody finishes after ``PAIR_TTL``, so this is a bound
-    only for a node that went quiet)."""
+async def _check_running(backend: Backend, peer: dict[str, Any]) -> None:
+    """``--code`` confirms a pairing that is running: without one, ``pair`` would start
+    a new one, whose code no code read before can match; the user would be told that
+    someone may be in between, and the peer's few pairings a while be spent."""
+    from chatty_p2p.cli import short_id
+
+    running = (await backend.call("pairings"))["pairings"]
+    if not any(p["peer_id"] == peer["id"] for p in running):
+        raise ChattyError(
+            f"no pairing with {peer['name']} is running here, so no code can match yet: "
+            f"run `chatty pair {short_id(peer['id'])}` (without --code) and compare the code "
+            f"it shows with {peer['name']}'s screen"
+        )
+
+
+async def _pair(
+    args: argparse.Namespace,
+    backend: Backend,
+    events: Events,
+    peer: dict[str, Any],
+    info: dict[str, Any],
+) -> dict[str, Any]:
+    """Show the code, take the user's yes (asked, or ``--code``) and wait for the peer's:
+    the pairing's end, ``paired`` or ``failed``."""
+    from chatty_p2p.cli import peer_label
+
+    print(f"Pairing with {peer_label(peer)}.")
+    print(f"Code: {info['code']}  (the same code must show on {peer['name']})", flush=True)
+    if args.code is None and not sys.stdin.isatty():
+        raise ChattyError(
+            "no terminal to ask whether the codes match: pass --code with the code "
+            f"shown on {peer['name']}"
+        )
+    if args.code is None:
+        answer = await _ask(events, peer, "Does it show the same code? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            await backend.call("pair_reject", peer=peer["id"])
+            return {
+                **info,
+                "state": "failed",
+                "error": "the codes differ. Someone may be in between; do not pair here.",
+            }
+    info = (await backend.call("pair_confirm", peer=peer["id"], code=args.code))["pairing"]
+    if info["state"] != "paired":
+        print(f"Waiting for {peer['name']} to confirm…", flush=True)
+        info = await _outcome(events, peer)
+    return info
+
+
+async def _outcome(events: Events, peer: dict[str, Any]) -> dict[str, Any]:
+    """The pairing's end (``paired`` or ``failed``). The node fails a pairing nobody
+    finishes after ``PAIR_TTL``, so the bound here is for a node that went quiet."""
     import asyncio
 
     from chatty_p2p.trust import PAIR_TTL
@@ -103,16 +154,19 @@ async def _outcome(events: Events, peer_id: str, info: dict[str, Any]) -> dict[s
             while True:
                 event = await events.get()
                 p = event.get("pairing")
-                if p and p["peer_id"] == peer_id and p["state"] in ("paired", "failed"):
+                if p and p["peer_id"] == peer["id"] and p["state"] in ("paired", "failed"):
                     return dict(p)
     except TimeoutError:
-        return info
+        raise ChattyError(
+            f"not paired with {peer['name']}: nobody confirmed the code within {PAIR_TTL:.0f} s"
+        ) from None
 
 
 async def _ask(events: Events, peer: dict[str, Any], question: str) -> str:
     """The user's answer to ``question``, unless the pairing ends first: the other side
     said no, went offline, or nobody answered in time. Then the question is moot and
-    waiting on the terminal would hang: say why and stop."""
+    waiting on the terminal would hang: say why and stop. The end of input is no
+    answer either (not a "no": nothing says the codes differ)."""
     import asyncio
 
     from chatty_p2p.cli import read_terminal
@@ -120,17 +174,18 @@ async def _ask(events: Events, peer: dict[str, Any], question: str) -> str:
     typed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     print(question, end="", flush=True)
     read_terminal(lambda line: None if typed.done() else typed.set_result(line))
-    ended = asyncio.create_task(_outcome(events, peer["id"], {}))
+    ended = asyncio.create_task(_outcome(events, peer))
     either: set[asyncio.Future[Any]] = {typed, ended}
     try:
         await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
     finally:
         ended.cancel()
-    if typed.done():
+    if typed.done() and typed.result():
         return typed.result()
     print()
-    why = (ended.result() or {}).get("error") or "nobody confirmed the code in time"
-    raise ChattyError(f"not paired with {peer['name']}: {why}")
+    if typed.done():
+        raise ChattyError(f"not paired with {peer['name']}: no answer (the input ended)")
+    raise ChattyError(f"not paired with {peer['name']}: {ended.result()['error']}")
 
 
 async def cmd_trust_change(args: argparse.Namespace) -> int:
@@ -153,49 +208,63 @@ SETTINGS = {
     # command: (operation, what it means on, what it means off)
     "trusted-only": (
         "trusted_only",
-        "only paired peers may connect now",
-        "unverified peers may connect again (their offers still ask)",
+        "only paired peers may connect",
+        "unverified peers may connect too (their offers still ask)",
     ),
     "auto-copy": (
         "auto_copy",
-        "text from paired peers now goes straight to the clipboard",
-        "received text no longer touches the clipboard",
+        "text from paired peers goes straight to the clipboard",
+        "received text does not touch the clipboard",
     ),
     "auto-accept": (
         "auto_accept",
-        "offers from trusted peers are now accepted without asking",
-        "every offer now waits for your answer",
+        "offers from trusted peers are accepted without asking",
+        "every offer waits for your answer",
     ),
 }
 
 
 async def cmd_setting(args: argparse.Namespace) -> int:
+    """``chatty auto-accept on``; with no state, what it is now."""
     from chatty_p2p.cli import print_json
     from chatty_p2p.cli_node import open_backend
 
-    on = args.state == "on"
     op, said_on, said_off = SETTINGS[args.command]
     async with open_backend(args, network=False) as backend:
-        result = await backend.call(op, on=on)
-    print_json(result) if args.json else print(said_on if on else said_off)
+        if args.state is None:
+            result = await backend.call(op)
+        else:
+            result = await backend.call(op, on=args.state == "on")
+    if args.json:
+        print_json(result)
+        return 0
+    on = next(iter(result.values()))
+    now = "" if args.state is None else "now "
+    print(f"{args.command} is {now}{'on' if on else 'off'}: {said_on if on else said_off}")
     return 0
 
 
 def register(add: Any) -> None:
     """Add the trust commands to the parser; ``add(name, help)`` makes a subparser."""
+    from chatty_p2p.cli import fingerprint_hex, pairing_code, wait_seconds
+
     p = add("pair", "compare a code with a peer and trust it")
     p.add_argument(
         "peer", metavar="PEER", help="name or id prefix (with --fingerprint: or a whole new id)"
     )
     p.add_argument(
-        "--code", metavar="DIGITS", help="the code shown on the other device (no prompt)"
+        "--code",
+        type=pairing_code,
+        metavar="DIGITS",
+        help="the code shown on the other device (no prompt)",
     )
     p.add_argument(
         "--fingerprint",
+        type=fingerprint_hex,
         metavar="HEX",
         help="trust the key whose fingerprint 'chatty id' shows there (16+ hex digits)",
     )
-    p.add_argument("--wait", type=float, default=5.0, help="seconds to wait for the peer")
+    p.add_argument("--wait", type=wait_seconds, default=5.0, help="seconds to wait for the peer")
     p.set_defaults(func=cmd_pair)
     for name, help_text in (
         ("unpair", "stop trusting a peer"),
@@ -211,5 +280,5 @@ def register(add: Any) -> None:
         ("auto-copy", "copy text from trusted peers to the clipboard (default off)"),
     ):
         p = add(name, help_text)
-        p.add_argument("state", choices=["on", "off"])
+        p.add_argument("state", nargs="?", choices=["on", "off"], help="(none: show the setting)")
         p.set_defaults(func=cmd_setting)

@@ -472,3 +472,114 @@ def test_socket_failures_are_plain_words() -> None:
     assert why_failed(bind) == "address already in use"
     unknown = socket.gaierror(-2, "Name or service not known")  # not "unknown error -2"
     assert why_failed(unknown) == "name or service not known"
+
+
+# ----- the failure matrix: pair -------------------------------------------------------------
+
+
+def two_daemons(tmp_path: Path) -> tuple[Daemon, Daemon]:
+    """``desk`` and ``me``, connected on loopback."""
+    desk = Daemon(tmp_path / "desk", "desk")
+    me = Daemon(tmp_path / "me", "me", "--peer", desk.address)
+    me.proc.wait_for("desk .*online")
+    desk.proc.wait_for("me .*online")
+    return desk, me
+
+
+def running_pairings(daemon: Daemon) -> list[dict[str, object]]:
+    reply = control_exchange(daemon.data_dir, [b'{"id": 1, "op": "pairings"}\n'])[0]
+    return reply["result"]["pairings"]  # type: ignore[index,return-value]
+
+
+def test_pair_without_a_terminal_cancels_the_pairing_on_both_sides(tmp_path: Path) -> None:
+    """`echo n | chatty pair desk` said "no terminal" and exited, but the pairing stayed
+    open on both sides: desk's `chatty pair me --code …` then waited for ever."""
+    desk, me = two_daemons(tmp_path)
+    with daemons(desk, me):
+        started = time.monotonic()
+        asked = me.chatty("pair", "desk", input="n\n", timeout=30)
+        assert "no terminal to ask" in one_line_error(asked)
+        code = re.search(r"Code: (\d{3} \d{3})", asked.stdout).group(1)
+        desk.proc.wait_for("pairing with me failed: the peer cancelled: `chatty pair` there")
+        assert running_pairings(me) == running_pairings(desk) == []
+        late = desk.chatty("pair", "me", "--code", code.replace(" ", ""), timeout=30)
+        assert "no pairing with me is running here" in one_line_error(late)
+        assert time.monotonic() - started < 20
+
+
+def test_pair_interrupted_cancels_the_pairing_on_both_sides(tmp_path: Path) -> None:
+    """Ctrl-C at the [y/N] question left the pairing open on both sides."""
+    desk, me = two_daemons(tmp_path)
+    terminal, stdin = pty.openpty()
+    with daemons(desk, me):
+        pairing = spawn("pair", "desk", "--data-dir", str(me.data_dir), stdin=stdin)
+        os.close(stdin)
+        try:
+            pairing.wait_for(r"^Code: ")
+            pairing.proc.send_signal(signal.SIGINT)
+            code, _, err = pairing.finish(20)
+        finally:
+            pairing.kill()
+            os.close(terminal)
+        assert code == 130 and "Traceback" not in err
+        desk.proc.wait_for("pairing with me failed: the peer cancelled")
+        assert running_pairings(me) == running_pairings(desk) == []
+
+
+def test_pair_confirmed_here_ends_when_the_initiator_gives_up(tmp_path: Path) -> None:
+    """desk typed the code and waited "for me to confirm" after me's command had ended."""
+    desk, me = two_daemons(tmp_path)
+    terminal, stdin = pty.openpty()
+    with daemons(desk, me):
+        asking = spawn("pair", "desk", "--data-dir", str(me.data_dir), stdin=stdin)
+        os.close(stdin)
+        try:
+            shown = asking.wait_for(r"^Code: (\d{3} \d{3})").group(1)
+            confirming = spawn("pair", "me", "--code", shown, "--data-dir", str(desk.data_dir))
+            confirming.wait_for("Waiting for me to confirm")
+            os.write(terminal, b"\x04")  # Ctrl-D: the end of input, no answer
+            asked_code, _, asked_err = asking.finish(20)
+            code, _, err = confirming.finish(20)
+        finally:
+            asking.kill()
+            os.close(terminal)
+    assert asked_code == 1 and "no answer (the input ended)" in asked_err, asked_err
+    assert code == 1 and "Traceback" not in err
+    assert "Not paired: the peer cancelled: `chatty pair` there ended" in err, err
+
+
+@pytest.mark.parametrize("fault", ["peer offline", "peer killed", "own daemon killed"])
+def test_pair_matrix(tmp_path: Path, fault: str) -> None:
+    """`chatty pair desk` on ``me`` meets each fault: it ends, in one plain line, and
+    neither side keeps a pairing."""
+    desk, me = two_daemons(tmp_path)
+    terminal, stdin = pty.openpty()
+    with daemons(desk, me):
+        if fault == "peer offline":
+            desk.stop()
+            me.proc.wait_for("desk .*offline")
+        started = time.monotonic()
+        pairing = spawn("pair", "desk", "--data-dir", str(me.data_dir), stdin=stdin)
+        os.close(stdin)
+        try:
+            if fault != "peer offline":
+                pairing.wait_for(r"^Code: ")
+                (desk if fault == "peer killed" else me).stop(signal.SIGKILL)
+            code, out, err = pairing.finish(30)
+        finally:
+            pairing.kill()
+            os.close(terminal)
+        assert code == 1 and "Traceback" not in out + err, (out, err)
+        assert len(err.strip().splitlines()) == 1, err
+        assert time.monotonic() - started < 25
+        expected = {
+            "peer offline": "chatty: cannot reach desk to pair with it",
+            "peer killed": "chatty: not paired with desk: the peer went offline",
+            "own daemon killed": f"the Chatty daemon (or window) that owns {me.data_dir} stopped",
+        }[fault]
+        assert expected in err, err
+        survivor = me if fault != "own daemon killed" else desk
+        if fault == "own daemon killed":
+            survivor.proc.wait_for("pairing with me failed: the peer went offline")
+        assert running_pairings(survivor) == []
+        assert "Traceback" not in survivor.proc.text
