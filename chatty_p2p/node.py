@@ -307,6 +307,8 @@ class _PeerState:
     overtakes it."""
     refused_reason: str | None = None
     """Why the peer last refused our message (its disk is full), until one is delivered."""
+    nacked: set[str] = field(default_factory=set)
+    """Messages it refused since they were last sent (each told to the faces once)."""
     resend: asyncio.TimerHandle | None = None
     resend_after: float = RESEND_FIRST
     refused_by: str = ""
@@ -916,6 +918,8 @@ class Node:
             try:
                 sock, address = await loop.sock_accept(listener)
             except OSError as exc:  # out of descriptors, say: wait rather than spin
+                if self._stopping:  # ``stop`` closed the listener under us
+                    return
                 log.warning("cannot accept a connection: %s", exc)
                 await asyncio.sleep(0.5)
                 continue
@@ -1065,6 +1069,7 @@ class Node:
         if state.resend is not None:
             state.resend.cancel()
             state.resend = None
+        state.nacked.clear()
         if state.conn is not conn or conn.closed:
             return
         for stored in self.store.undelivered(state.id):
@@ -1128,6 +1133,7 @@ class Node:
         if state.resend is not None and state.conn is conn:
             state.resend.cancel()
             state.resend = None
+            state.nacked.clear()
         self._trimmer.soon()
         if state.conn is not conn:
             return
@@ -1224,10 +1230,13 @@ class Node:
     def _on_nack(self, state: _PeerState, conn: Connection, message_id: str, reason: str) -> None:
         """The peer could not keep our message: it stays unacknowledged, the user is
         told why (once until one gets through), and what waits goes again later."""
+        if message_id in state.nacked:
+            return  # a peer may say it a thousand times a second: the faces hear it once
         stored = self.store.message(state.id, message_id)
         if stored is None or not stored.outgoing or stored.status == DELIVERED:
             return  # not ours to worry about: a peer may say anything
-        if state.refused_reason != reason:
+        state.nacked.add(message_id)
+        if state.refused_reason is None:
             state.refused_reason = reason
             self._warn(state.id, f"{reason}; the message waits here and is sent again")
         self._emit(
