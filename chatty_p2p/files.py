@@ -579,10 +579,13 @@ class FileTransfers:
 
     def accept(self, spec: str) -> TransferInfo:
         """Accept a waiting offer into the download folder set now: a folder set
-        while the offer waited applies to it too."""
+        while the offer waited applies to it too. One that has become unusable since
+        it was set (a file in its place, a disk gone read-only) is refused here, in
+        plain words, rather than found by the transfer."""
         live = self.find(spec)
         if live.record.outgoing or live.record.state != "offered":
             raise ChattyError(f"transfer {live.record.id[:8]} is not an offer waiting for you")
+        transfer.check_folder(self.download_dir)
         live.record.folder = str(self.download_dir)
         short = self._space_problem(live.record)
         if short:

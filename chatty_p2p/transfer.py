@@ -613,11 +613,13 @@ class Landing:
             self.partial(index).unlink(missing_ok=True)
 
     def discard(self) -> None:
-        """Remove every partial of this transfer (cancelled, failed, finished)."""
+        """Remove every partial of this transfer (cancelled, failed, finished). What
+        cannot be removed now (a disk gone read-only) goes at the next start-up
+        (``remove_leftovers``): ending the transfer must not fail for it."""
         if self.partials.is_dir() and not self.partials.is_symlink():
-            for child in self.partials.iterdir():
-                child.unlink(missing_ok=True)
             with contextlib.suppress(OSError):
+                for child in self.partials.iterdir():
+                    child.unlink(missing_ok=True)
                 self.partials.rmdir()
                 self.partials.parent.rmdir()  # only when no other transfer uses it
 

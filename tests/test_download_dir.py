@@ -19,7 +19,7 @@ import pytest
 from chatty_p2p.errors import ChattyError
 from chatty_p2p.node import EventType, Node
 from chatty_p2p.share import BrowserShare, UploadOffer
-from tests.test_files_loopback import ended, pair, wait_transfer
+from tests.test_files_loopback import ended, pair, vouch, wait_transfer
 
 __all__ = ["pair"]  # the fixture, used by name
 
@@ -90,9 +90,11 @@ async def test_a_folder_nothing_can_be_saved_in_is_refused_in_plain_words(
     assert made.is_dir() and b.files.download_dir == made
 
 
-async def test_a_folder_that_turned_into_a_file_pauses_in_plain_words(
+async def test_a_folder_that_turned_into_a_file_is_named_in_plain_words(
     pair: tuple[Node, Node], tmp_path: Path
 ) -> None:
+    """Set, then a file took its place: ``accept`` refuses; an offer accepted unasked
+    pauses on both sides. Either way the words are plain."""
     a, b = pair
     source = tmp_path / "note.txt"
     source.write_text("nowhere to go\n")
@@ -104,7 +106,13 @@ async def test_a_folder_that_turned_into_a_file_pauses_in_plain_words(
     a_events, b_events = a.subscribe(), b.subscribe()
     sent = await a.send_files(b.device_id, [source])
     await wait_transfer(b_events, lambda t: t.id == sent.id, (EventType.TRANSFER_OFFERED,))
-    b.accept(sent.id)
+    with pytest.raises(ChattyError, match="a file is in the way") as refused:
+        b.accept(sent.id)
+    assert not any(raw in str(refused.value) for raw in RAW), refused.value
+    b.decline(sent.id)
+    b._accept_from = ["*"]
+    vouch(b, a)
+    await a.send_files(b.device_id, [source])
     paused = await wait_transfer(b_events, lambda t: t.state == "paused")
     told = await wait_transfer(a_events, lambda t: t.state == "paused")
     for error in (paused.error, told.error):
