@@ -68,6 +68,7 @@ from chatty_p2p.errors import (
     DialFailed,
     IdentityMismatch,
     NodeAlreadyRunning,
+    OutboxFull,
     PeerError,
     ProtocolError,
     StoreError,
@@ -1292,9 +1293,9 @@ class Node:
         if kind == "link" and not is_safe_url(text):
             raise ChattyError(f"not a link Chatty will send: {text!r} (use http://, https://, …)")
         if self.store.undelivered_count(peer_id) >= MAX_OUTBOX:
-            raise ChattyError(
-                f"{MAX_OUTBOX} messages already wait for {state.name}; "
-                "send more once it is back online"
+            when = "as they are delivered" if state.conn else "once it is back online"
+            raise OutboxFull(
+                f"{MAX_OUTBOX} messages already wait to go to {state.name}; send more {when}"
             )
         msg = ChatMessage(uuid.uuid4().hex, time.time(), kind, text)
         stored = self.store.add_message(peer_id, msg, outgoing=True)

@@ -150,3 +150,27 @@ def test_what_both_users_see_when_the_receivers_disk_is_full(
     assert all("quit" in line for line in offline)  # only when the test stopped them
     got = [line.split("): ", 1)[1] for line in desk_out.splitlines() if "): msg" in line]
     assert got == ["msg 0", "msg 1", "msg 2", "msg 3"]  # once each, in order
+
+
+async def test_a_flood_of_refusals_reaches_the_user_once(
+    nodes: tuple[Node, Node], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """NACK is cheap to send: a hostile peer repeating it, or naming messages never
+    sent to it, must not fill the faces' event queues (which drops them)."""
+    a, b = nodes
+    await a.add_peer("127.0.0.1", b.port)
+    await asyncio.sleep(0.2)
+    b_conn = b._peers[a.device_id].conn
+    assert b_conn is not None
+    monkeypatch.setattr(b_conn, "send_receipt", lambda message_id: None)  # never acknowledges
+    sent = await a.send_text(b.device_id, "hello")
+    await asyncio.sleep(0.2)
+    a_events = a.subscribe()
+    for _ in range(300):
+        b_conn.send(lambda s: s.send_nack(sent.id, "bravo cannot store messages: no"))
+        b_conn.send(lambda s: s.send_nack("f" * 32, "never sent"))
+    await asyncio.sleep(0.5)
+    seen = drain(a_events)
+    assert len([e for e in seen if e.type is EventType.MESSAGE_STATUS]) == 1
+    assert len([e for e in seen if e.type is EventType.WARNING]) == 1
+    assert a.peer(b.device_id).online
