@@ -1042,7 +1042,10 @@ class Node:
             self._emit(NodeEvent(EventType.PEER_UPDATED, peer=self._snapshot(state)))
         self._emit(NodeEvent(EventType.PEER_ONLINE, peer=self._snapshot(state)))
         if self._admitted(state):  # otherwise the session is up for pairing only
-            self._catch_up(state, conn)
+            try:
+                self._catch_up(state, conn)
+            except StoreError as exc:  # a full disk: the session is served all the same
+                self._store_failed(exc)
         self._spawn(self._serve(state, conn))
         return state
 
@@ -1309,6 +1312,15 @@ class Node:
                 self._mark(state, msg.id, SENT)
         else:
             self._want_connection(state, delay=0)
+            if state.refused_by:  # "queued" would suggest it is merely away
+                self._emit(
+                    NodeEvent(
+                        EventType.MESSAGE_STATUS,
+                        peer=self._snapshot(state),
+                        message=stored,
+                        text=state.refused_by,
+                    )
+                )
         return stored
 
     # ----- files -----------------------------------------------------------

@@ -242,12 +242,17 @@ async def test_a_paired_name_taken_ends_the_session_and_a_rename_clears_it(
         assert a.peer(c.device_id).state == "refused: key changed"
         # By name, the paired device wins.
         assert (await a.resolve("bravo")).id == b.device_id
+        # A message written meanwhile waits, and its writer is told why, not "queued".
+        await c.send_text(a.device_id, "while refused")
+        status = await next_event(c_events, EventType.MESSAGE_STATUS)
+        assert "key-changed" in status.text
 
         await c.set_name("charlie3")
         await next_event(c_events, EventType.PEER_ONLINE)
         assert a.peer(c.device_id).conflict is None and a.peer(c.device_id).online
         await c.send_text(a.device_id, "hello again")
-        got = await next_event(a_events, EventType.MESSAGE)
-        assert got.message is not None and got.message.body == "hello again"
+        for body in ("while refused", "hello again"):
+            got = await next_event(a_events, EventType.MESSAGE)
+            assert got.message is not None and got.message.body == body
     finally:
         await c.stop()
