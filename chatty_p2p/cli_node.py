@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import shlex
 import signal
+import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from chatty_p2p.cli import (
     short_id,
 )
 from chatty_p2p.control import SOCKET_NAME, ControlClient
-from chatty_p2p.errors import ChattyError, UnknownPeer
+from chatty_p2p.errors import ChattyError, OutboxFull, UnknownPeer
 
 if TYPE_CHECKING:
     from chatty_p2p.node import Node, NodeEvent
@@ -257,16 +258,21 @@ async def _send(args: argparse.Namespace, text: str, kind: str) -> int:
         events = await backend.subscribe()
         peer = await resolve(backend, args.peer, args.wait)
         result = await backend.call("say", peer=peer["id"], text=as_text(text), kind=kind)
-        message_id = result["message"]["id"]
-        delivered = await _await_delivery(events, message_id, args.wait)
-    refused = delivered if isinstance(delivered, str) else ""
+        message, refused = await _await_delivery(events, result["message"], args.wait)
+    delivered = message["status"] == "delivered"
     if args.json:
-        out = {"peer": peer, "message": result["message"], "delivered": delivered is True}
+        out = {"peer": peer, "message": message, "delivered": delivered}
         print_json({**out, "refused": refused} if refused else out)
     elif refused:  # its disk is full, say: the daemon sends it again until it gets through
         print(f"not delivered yet: {refused}; it is sent again until it gets through")
     elif delivered:
         print(f"delivered to {peer_label(peer)}")
+    elif message["status"] == "sent":  # it went out on a session: the peer is there
+        later = "the next time Chatty runs here" if backend.local else "until one comes"
+        print(
+            f"sent to {peer_label(peer)}, but no receipt came within {args.wait:g} s: "
+            f"it is sent again {later}"
+        )
     elif backend.local:
         print(
             f"{peer_label(peer)} did not answer: the message is queued and goes out the "
@@ -277,20 +283,22 @@ async def _send(args: argparse.Namespace, text: str, kind: str) -> int:
     return 0
 
 
-async def _await_delivery(events: Events, message_id: str, wait: float) -> bool | str:
-    """``True`` once delivered; the peer's reason if it could not keep the message (a
-    status event with a text); ``False`` if the wait ran out first."""
+async def _await_delivery(
+    events: Events, message: dict[str, Any], wait: float
+) -> tuple[dict[str, Any], str]:
+    """The message as it stands once delivered, or when the wait ran out (its status
+    then says how far it got), and the peer's reason if it could not keep it (a status
+    event with a text)."""
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(wait):
-            while True:
+            while message["status"] != "delivered":
                 event = await events.get()
                 msg = event.get("message") or {}
-                if event["type"] == "message-status" and msg.get("id") == message_id:
-                    if msg["status"] == "delivered":
-                        return True
+                if event["type"] == "message-status" and msg.get("id") == message["id"]:
+                    message = msg
                     if event.get("text"):
-                        return str(event["text"])
-    return False
+                        return message, str(event["text"])
+    return message, ""
 
 
 async def cmd_say(args: argparse.Namespace) -> int:
@@ -423,7 +431,7 @@ async def _chat_line(backend: Backend, peer: dict[str, Any], line: str) -> bool:
     try:
         match command:
             case "":
-                await backend.call("say", peer=peer["id"], text=text)
+                await _say_when_room(backend, peer, text)
             case "/quit" | "/exit":
                 return False
             case "/help":
@@ -434,7 +442,7 @@ async def _chat_line(backend: Backend, peer: dict[str, Any], line: str) -> bool:
                 for p in (await backend.call("peers"))["peers"]:
                     print(f"  {peer_label(p)}  {p['state']}")
             case "/link":
-                await backend.call("say", peer=peer["id"], text=text.strip(), kind="link")
+                await _say_when_room(backend, peer, text.strip(), kind="link")
             case "/send":
                 paths = [str(Path(p).expanduser().absolute()) for p in shlex.split(rest)]
                 t = (await backend.call("send", peer=peer["id"], paths=paths))["transfer"]
@@ -448,9 +456,36 @@ async def _chat_line(backend: Backend, peer: dict[str, Any], line: str) -> bool:
                 await _show_history(backend, peer, int(rest) if rest.strip().isdigit() else 20)
             case _:
                 print(f"unknown command {command}; /help lists them")
+    except OutboxFull as exc:
+        if not sys.stdin.isatty():  # piped lines would be dropped one by one: stop here
+            raise OutboxFull(f"{exc}; the rest of the input is not sent") from None
+        print(f"error: {exc}")
     except ChattyError as exc:
         print(f"error: {exc}")
     return True
+
+
+ROOM_WAIT = 30.0
+"""Seconds chat holds a line while the outbox of an online peer is full: it empties as
+receipts come, so a pasted or piped flood slows down to the peer's pace instead of
+losing lines."""
+
+
+async def _say_when_room(
+    backend: Backend, peer: dict[str, Any], text: str, kind: str = "text"
+) -> None:
+    """Send a line, waiting (up to ``ROOM_WAIT``) for room in a full outbox while the
+    peer is online; for an offline peer there is no room to wait for."""
+    deadline = time.monotonic() + ROOM_WAIT
+    while True:
+        try:
+            await backend.call("say", peer=peer["id"], text=text, kind=kind)
+            return
+        except OutboxFull:
+            now = (await backend.call("resolve", peer=peer["id"]))["peer"]
+            if not now["online"] or time.monotonic() >= deadline:
+                raise
+            await asyncio.sleep(0.1)
 
 
 async def _only_offer(backend: Backend, peer: dict[str, Any]) -> str:

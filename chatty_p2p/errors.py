@@ -54,6 +54,11 @@ class DialFailed(PeerError):
         self.reason = reason
 
 
+class OutboxFull(ChattyError):
+    """Too many messages wait to go to one peer; there is room again as they are
+    delivered (``chatty chat`` waits for it while the peer is online)."""
+
+
 class IdentityMismatch(PeerError):
     """A peer presented a key other than the one it advertised or was pinned to."""
 

@@ -583,3 +583,27 @@ def test_pair_matrix(tmp_path: Path, fault: str) -> None:
             survivor.proc.wait_for("pairing with me failed: the peer went offline")
         assert running_pairings(survivor) == []
         assert "Traceback" not in survivor.proc.text
+
+
+# ----- chat: back-pressure --------------------------------------------------------------
+
+
+def test_a_piped_flood_in_chat_waits_for_room_and_loses_nothing(tmp_path: Path) -> None:
+    """1,402 of 3,000 piped lines got "500 messages already wait for desk; send more once
+    it is back online" (desk was online), and chat exited 0."""
+    desk, me = two_daemons(tmp_path)
+    lines = 3000
+    with daemons(desk, me):
+        flood = "".join(f"flood {i}\n" for i in range(lines))
+        chat = me.chatty("chat", "desk", input=flood, timeout=240)
+        assert chat.returncode == 0, chat.stderr
+        assert "error:" not in chat.stdout and "Traceback" not in chat.stderr
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            history = json.loads(
+                desk.chatty("history", "me", "--limit", str(2 * lines), "--json").stdout
+            )
+            if len(history) == lines:
+                break
+            time.sleep(0.5)
+    assert [m["body"] for m in history] == [f"flood {i}" for i in range(lines)]
