@@ -607,3 +607,70 @@ def test_a_piped_flood_in_chat_waits_for_room_and_loses_nothing(tmp_path: Path) 
                 break
             time.sleep(0.5)
     assert [m["body"] for m in history] == [f"flood {i}" for i in range(lines)]
+
+
+# ----- the failure matrix: say ---------------------------------------------------------------
+
+
+def history_bodies(daemon: Daemon, peer: str) -> list[str]:
+    done = daemon.chatty("history", peer, "--json")
+    assert done.returncode == 0, done.stderr
+    return [m["body"] for m in json.loads(done.stdout)]
+
+
+def test_say_json_reports_the_final_status(tmp_path: Path) -> None:
+    """`say --json` answered "status": "queued" beside "delivered": true."""
+    desk, me = two_daemons(tmp_path)
+    with daemons(desk, me):
+        said = me.chatty("say", "desk", "hi", "--json")
+    assert said.returncode == 0, said.stderr
+    out = json.loads(said.stdout)
+    assert out["delivered"] is True and out["message"]["status"] == "delivered", out
+
+
+@pytest.mark.parametrize("fault", ["peer offline", "peer killed", "own daemon killed"])
+def test_say_matrix(tmp_path: Path, fault: str) -> None:
+    """`chatty say desk …` on ``me`` meets each fault: it ends within its wait saying
+    where the message is, and the message reaches desk once both run again."""
+    desk, me = two_daemons(tmp_path)
+    with daemons(desk, me):
+        if fault != "own daemon killed":
+            desk.stop(signal.SIGTERM if fault == "peer offline" else signal.SIGKILL)
+        if fault == "peer offline":
+            me.proc.wait_for("desk .*offline")
+        started = time.monotonic()
+        if fault == "own daemon killed":
+            desk.stop()
+            me.proc.wait_for("desk .*offline")
+            saying = spawn("say", "desk", "hello", "--wait", "60", "--data-dir", str(me.data_dir))
+            try:
+                time.sleep(1.5)  # it waits for a receipt that cannot come yet
+                assert saying.proc.poll() is None
+                me.stop(signal.SIGKILL)
+                code, out, err = saying.finish(20)
+            finally:
+                saying.kill()
+            assert code == 1, (out, err)
+            assert f"the Chatty daemon (or window) that owns {me.data_dir} stopped" in err
+            assert len(err.strip().splitlines()) == 1, err
+            me = Daemon(me.data_dir, "me")
+        else:
+            said = me.chatty("say", "desk", "hello", "--wait", "2", timeout=30)
+            code, out, err = said.returncode, said.stdout, said.stderr
+            assert code == 0, (out, err)
+            assert re.fullmatch(
+                r"(queued for desk \(\w+\): it is delivered as soon as that peer is back"
+                r"|sent to desk \(\w+\), but no receipt came within 2 s: it is sent again "
+                r"until one comes)\n",
+                out,
+            ), out
+        assert "Traceback" not in out + err
+        assert time.monotonic() - started < 15
+        desk = Daemon(desk.data_dir, "desk", "--port", str(desk.port))
+        with daemons(desk, me):
+            me.chatty("add", desk.address)
+            deadline = time.monotonic() + 30
+            while "hello" not in history_bodies(desk, "me") and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert history_bodies(desk, "me") == ["hello"]
+            assert "Traceback" not in desk.proc.text + me.proc.text
