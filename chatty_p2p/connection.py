@@ -471,8 +471,13 @@ async def dial(
             writer.write(preamble.encode_request(preamble.ChannelKind.CONTROL, identity.cert_der))
             status = preamble.parse_reply(await reader.readexactly(preamble.REPLY.size))
             if status is not preamble.Status.OK:
-                why = f"refused the connection ({status.name.lower()})"
-                raise DialFailed(f"{host} port {port} {why}", host, why)
+                message = f"{host} port {port} refused the connection ({status.name.lower()})"
+                why = (
+                    "it runs a Chatty too old or too new for this one"
+                    if status is preamble.Status.BAD_VERSION
+                    else "it refuses this device (blocked, or paired peers only)"
+                )
+                raise DialFailed(message, host, why)
             await writer.start_tls(tls.client_context(identity), server_hostname="chatty")
             ssl_object = cast(ssl.SSLObject, writer.get_extra_info("ssl_object"))
             cert_id = tls.peer_id(ssl_object, expected_id)

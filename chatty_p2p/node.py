@@ -611,15 +611,16 @@ class Node:
                 f"({short_id(pinned.id)}); connection refused. It may be an impostor. If "
                 f"that device was reset, pair with it again: chatty pair {short_id(state.id)}",
             )
-        self._refuse(state, self._conflict_error(name))
+        if not state.pair_wanted:  # the user pairing with it again (a reset device) may
+            self._refuse(state, self._conflict_error(name))
         return True
 
     @staticmethod
     def _conflict_error(name: str) -> ProtocolError:
         """What a peer refused for its name reads: enough for an innocent one to fix it."""
         return ProtocolError(
-            f"the name '{name}' belongs to another device paired here; "
-            "choose another name (chatty name NEW)",
+            f"your key differs from the one paired under your name '{name}' here: that "
+            "name belongs to another device; choose another name (chatty name NEW)",
             "key-changed",
         )
 

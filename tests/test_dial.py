@@ -164,9 +164,10 @@ async def test_a_peer_unreachable_everywhere_is_summed_up_in_one_line(
         "alphie cannot be reached (connection refused at 10.250.0.1 and 3 other addresses)"
     )
     # Something that answered says more than a closed port; a lone address, no count.
-    answered = [*failures, ("10.0.0.9", "refused the connection (refused)")]
-    assert unreachable("alphie", answered).startswith(
-        "alphie cannot be reached (refused the connection (refused) at 10.0.0.9 and 4 other"
+    answered = [*failures, ("10.0.0.9", "it refuses this device (blocked, or paired peers only)")]
+    assert unreachable("alphie", answered) == (
+        "alphie cannot be reached (it refuses this device (blocked, or paired peers only) "
+        "at 10.0.0.9 and 4 other addresses)"
     )
     assert unreachable("alphie", [refused]) == (
         "alphie cannot be reached (connection refused at 127.0.0.1)"

@@ -234,9 +234,10 @@ async def test_a_paired_name_taken_ends_the_session_and_a_rename_clears_it(
         await c.set_name("Bravo")
         assert "KEY CHANGED" in (await next_event(a_events, EventType.WARNING)).text
         offline = await next_event(a_events, EventType.PEER_OFFLINE)
-        assert "belongs to another device paired here" in offline.text
+        assert "that name belongs to another device" in offline.text
         told = await next_event(c_events, EventType.WARNING)
-        assert "alpha reported an error (key-changed): the name 'Bravo'" in told.text
+        assert "alpha reported an error (key-changed): your key differs" in told.text
+        assert "your name 'Bravo' here: that name belongs to another device" in told.text
         await next_event(c_events, EventType.PEER_OFFLINE)
         assert not c.peer(a.device_id).online and c.peer(a.device_id).state == "refuses us"
         assert a.peer(c.device_id).state == "refused: key changed"
