@@ -733,7 +733,7 @@ class Node:
             return
         if is_new:
             self._emit(NodeEvent(EventType.PEER_DISCOVERED, peer=self._snapshot(state)))
-        elif renamed:
+        if renamed:  # also when zeroconf tells a rename as a goodbye and a new record
             self._emit(NodeEvent(EventType.PEER_UPDATED, peer=self._snapshot(state)))
         if state.conn is None:
             # Fresh information (a restart, a new port): dial now rather than after a backoff.
