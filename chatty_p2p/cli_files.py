@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
-    from chatty_p2p.cli_node import Events
+    from chatty_p2p.cli_node import Backend, Events
 
 ENDED = ("done", "failed", "declined", "cancelled", "expired", "paused")
 """States a following command returns on: "paused" waits for its user (see ``files``)."""
@@ -68,6 +68,16 @@ class Followed(NamedTuple):
     """How long its bytes moved: from its first ``running`` on, not the wait for consent."""
     stalled: bool = False
     """It had not ended: the peer was away (or the transfer interrupted) for ``wait`` s."""
+    online: bool = True
+    """Whether the peer was online at the end."""
+
+
+class Interrupted(Exception):
+    """The user pressed Ctrl-C while ``follow`` waited: ``transfer`` as it stood."""
+
+    def __init__(self, transfer: dict[str, Any]) -> None:
+        super().__init__(transfer["id"])
+        self.transfer = transfer
 
 
 async def follow(
@@ -75,7 +85,9 @@ async def follow(
 ) -> Followed:
     """Show progress of one transfer until it ends, or until it has waited ``wait``
     seconds for an absent peer (``online`` says whether the peer is there now) or
-    in ``interrupted``: nothing moves then until the peer is back, which may be never."""
+    in ``interrupted``: nothing moves then until the peer is back, which may be never.
+    Ctrl-C (asyncio.run cancels the command) raises ``Interrupted``, so that the
+    command can say what becomes of the transfer it stops watching."""
     import asyncio
 
     from rich.progress import (
@@ -98,29 +110,32 @@ async def follow(
     stuck_since: float | None = None
     with Progress(*columns, disable=not show_bar, transient=True) as bar:
         task = bar.add_task("waiting for the peer", total=None)
-        while True:
-            now = time.monotonic()
-            stuck = t["state"] == "interrupted" or (t["state"] == "offered" and not online)
-            stuck_since = (stuck_since or now) if stuck else None
-            try:
-                left = None if stuck_since is None else stuck_since + wait - now
-                async with asyncio.timeout(left):
-                    event = await events.get()
-            except TimeoutError:
-                return Followed(t, _since(running_since), stalled=True)
-            about = (event.get("peer") or {}).get("id")
-            if about == t["peer_id"] and event["type"] in ("peer-online", "peer-offline"):
-                online = event["type"] == "peer-online"
-            update = event.get("transfer")
-            if update is None or update["id"] != t["id"]:
-                continue
-            t = update
-            if t["state"] == "running":
-                running_since = running_since or time.monotonic()
-                bar.update(task, description="sending" if t["outgoing"] else "receiving")
-            bar.update(task, total=t["size"], completed=t["done_bytes"])
-            if event["type"] == "transfer" and t["state"] in ENDED:
-                return Followed(dict(t), _since(running_since))
+        try:
+            while True:
+                now = time.monotonic()
+                stuck = t["state"] == "interrupted" or (t["state"] == "offered" and not online)
+                stuck_since = (stuck_since or now) if stuck else None
+                try:
+                    left = None if stuck_since is None else stuck_since + wait - now
+                    async with asyncio.timeout(left):
+                        event = await events.get()
+                except TimeoutError:
+                    return Followed(t, _since(running_since), stalled=True, online=online)
+                about = (event.get("peer") or {}).get("id")
+                if about == t["peer_id"] and event["type"] in ("peer-online", "peer-offline"):
+                    online = event["type"] == "peer-online"
+                update = event.get("transfer")
+                if update is None or update["id"] != t["id"]:
+                    continue
+                t = update
+                if t["state"] == "running":
+                    running_since = running_since or time.monotonic()
+                    bar.update(task, description="sending" if t["outgoing"] else "receiving")
+                bar.update(task, total=t["size"], completed=t["done_bytes"])
+                if event["type"] == "transfer" and t["state"] in ENDED:
+                    return Followed(dict(t), _since(running_since))
+        except asyncio.CancelledError:
+            raise Interrupted(t) from None
 
 
 def _since(start: float | None) -> float:
@@ -136,6 +151,8 @@ def final_line(end: Followed, local: bool) -> tuple[str, int]:
     later = "the next time Chatty runs here while it is online" if local else "when it is back"
     if end.stalled and t["state"] == "offered":
         return f"{name} is offline: the offer ({short}) is kept and made {later}", 0
+    if end.stalled and not end.online:
+        return f"{name} is offline: transfer {short} resumes {later}", 1
     if end.stalled:
         why = t["error"] or "the connection was lost"
         return f"transfer {short} interrupted ({why}): it resumes {later}", 1
@@ -158,8 +175,33 @@ def _show_bar(args: argparse.Namespace) -> bool:
     return not args.json and sys.stdout.isatty()
 
 
+async def follow_to_the_end(
+    args: argparse.Namespace, backend: Backend, events: Events, t: dict[str, Any], online: bool
+) -> int:
+    """``follow`` the transfer and print its last line; the exit status. On Ctrl-C, say
+    what becomes of the transfer: a daemon carries on with it, while this command's own
+    node stops, and with it the transfer, until it is resumed."""
+    from chatty_p2p.cli import here, print_json
+
+    try:
+        end = await follow(events, t, _show_bar(args), online, args.wait)
+    except Interrupted as stop:
+        t = stop.transfer
+        command = f"{t['id'][:8]}{here(args)}"
+        if not backend.local:
+            said = f"the transfer continues in the background; `chatty cancel {command}` stops it"
+        elif t["state"] == "offered":
+            said = "interrupted: the offer is kept and made the next time Chatty runs here"
+        else:
+            said = f"interrupted: the transfer stops here; `chatty resume {command}` continues it"
+        print(said, file=sys.stderr, flush=True)
+        return 130
+    line, status = final_line(end, backend.local)
+    print_json(end.transfer) if args.json else print(line)
+    return status
+
+
 async def cmd_send(args: argparse.Namespace) -> int:
-    from chatty_p2p.cli import print_json
     from chatty_p2p.cli_node import open_backend, resolve
     from chatty_p2p.files import OFFER_TTL, human_size, items
 
@@ -181,14 +223,7 @@ async def cmd_send(args: argparse.Namespace) -> int:
             )
         if not args.follow and not backend.local:
             return 0
-        try:
-            end = await follow(events, t, _show_bar(args), peer["online"], args.wait)
-        except KeyboardInterrupt:  # pragma: no cover (interactive)
-            print("interrupted: the transfer resumes when both sides run Chatty again")
-            return 130
-    line, status = final_line(end, backend.local)
-    print_json(end.transfer) if args.json else print(line)
-    return status
+        return await follow_to_the_end(args, backend, events, t, peer["online"])
 
 
 async def cmd_transfers(args: argparse.Namespace) -> int:
@@ -217,18 +252,23 @@ async def cmd_transfers(args: argparse.Namespace) -> int:
 
 
 async def cmd_transfer_action(args: argparse.Namespace) -> int:
+    """``resume`` follows the transfer to its end, as ``send`` does (or says, within
+    ``--wait``, that the peer is offline); so does ``accept`` without a daemon, whose
+    node must stay up while the bytes move. ``accept`` through a daemon, ``decline``
+    and ``cancel`` report the new state and return."""
     from chatty_p2p.cli import print_json
     from chatty_p2p.cli_node import open_backend
 
     async with open_backend(args) as backend:
         events = await backend.subscribe()
         t = (await backend.call(args.action, transfer=args.transfer))["transfer"]
-        if backend.local and args.action in ("accept", "resume") and not t["outgoing"]:
-            # No daemon: this command's own node must stay up while the bytes move.
-            end = await follow(events, t, _show_bar(args), True, args.wait)
-            line, status = final_line(end, backend.local)
-            print_json(end.transfer) if args.json else print(line)
-            return status
+        follows = args.action == "resume" or (backend.local and args.action == "accept")
+        if follows and t["state"] not in ENDED:
+            peer = (await backend.call("resolve", peer=t["peer_id"]))["peer"]
+            if not args.json:
+                why = f" ({t['error']})" if t["error"] else ""
+                print(f"transfer {t['id'][:8]} with {t['peer_name']}: {t['state']}{why}")
+            return await follow_to_the_end(args, backend, events, t, peer["online"])
     if args.json:
         print_json(t)
     else:
@@ -290,6 +330,6 @@ def register(add: Any) -> None:
                 "--wait",
                 type=wait_seconds,
                 default=30.0,
-                help="without a daemon: seconds to wait while the sender is away (default 30)",
+                help="seconds to wait while the peer is away (default 30)",
             )
         p.set_defaults(func=cmd_transfer_action, action=action)

@@ -478,8 +478,8 @@ def test_socket_failures_are_plain_words() -> None:
 
 
 def two_daemons(tmp_path: Path) -> tuple[Daemon, Daemon]:
-    """``desk`` and ``me``, connected on loopback."""
-    desk = Daemon(tmp_path / "desk", "desk")
+    """``desk`` and ``me``, connected on loopback; desk's downloads go to ``in``."""
+    desk = Daemon(tmp_path / "desk", "desk", "--download-dir", str(tmp_path / "in"))
     me = Daemon(tmp_path / "me", "me", "--peer", desk.address)
     me.proc.wait_for("desk .*online")
     desk.proc.wait_for("me .*online")
@@ -674,3 +674,109 @@ def test_say_matrix(tmp_path: Path, fault: str) -> None:
                 time.sleep(0.5)
             assert history_bodies(desk, "me") == ["hello"]
             assert "Traceback" not in desk.proc.text + me.proc.text
+
+
+# ----- following a transfer: Ctrl-C and resume ------------------------------------------------
+
+
+def transfer_state(daemon: Daemon, short: str, *states: str, timeout: float = 30) -> dict:
+    """The transfer as ``chatty transfers`` shows it, once in one of ``states``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = json.loads(daemon.chatty("transfers", "--json").stdout)
+        t = next((r for r in rows if r["id"].startswith(short)), None)
+        if (t is not None and t["state"] in states) or time.monotonic() > deadline:
+            assert t is not None and t["state"] in states, t
+            return t
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("action", ["send", "resume"])
+def test_ctrl_c_on_a_followed_transfer_says_it_goes_on(tmp_path: Path, action: str) -> None:
+    """Ctrl-C on an attached `chatty send` exited 130 saying nothing, while the daemon
+    went on with the transfer."""
+    desk, me = two_daemons(tmp_path)
+    with daemons(desk, me):
+        path = note(tmp_path)
+        if action == "send":
+            following = spawn("send", "desk", str(path), "--data-dir", str(me.data_dir))
+            following.wait_for("offered note.txt")
+            short = offer_id(desk)
+        else:
+            short = interrupted_by_the_sender(desk, me, path)
+            following = spawn("resume", short, "--wait", "60", "--data-dir", str(desk.data_dir))
+            following.wait_for(f"transfer {short} with me: interrupted")
+        try:
+            following.proc.send_signal(signal.SIGINT)
+            code, _, err = following.finish(20)
+        finally:
+            following.kill()
+        owner = me if action == "send" else desk
+        assert code == 130 and "Traceback" not in err, err
+        assert err.strip() == (
+            "the transfer continues in the background; "
+            f"`chatty cancel {short} --data-dir {owner.data_dir}` stops it"
+        )
+        transfer_state(owner, short, "offered" if action == "send" else "interrupted")
+
+
+def test_ctrl_c_on_a_one_shot_send_says_how_to_go_on(tmp_path: Path) -> None:
+    desk = Daemon(tmp_path / "desk", "desk")
+    with daemons(desk):
+        sender = one_shot_send(tmp_path, desk, note(tmp_path))
+        try:
+            offer_id(desk)
+            sender.proc.send_signal(signal.SIGINT)
+            code, _, err = sender.finish(20)
+        finally:
+            sender.kill()
+    assert code == 130 and "Traceback" not in err, err
+    assert err.strip() == "interrupted: the offer is kept and made the next time Chatty runs here"
+
+
+def interrupted_by_the_sender(desk: Daemon, me: Daemon, path: Path) -> str:
+    """A transfer from ``me`` to ``desk`` that ``desk`` accepted and ``me`` died in
+    (frozen first, so that no byte moved); the transfer's short id."""
+    assert me.chatty("send", "desk", str(path), "--no-follow").returncode == 0
+    short = offer_id(desk)
+    me.proc.proc.send_signal(signal.SIGSTOP)
+    assert desk.chatty("accept", short).returncode == 0
+    me.stop(signal.SIGKILL)
+    transfer_state(desk, short, "interrupted")
+    return short
+
+
+def test_resume_with_the_peer_offline_says_so_within_its_wait(tmp_path: Path) -> None:
+    """The receiver's `chatty resume ID --wait 3` printed "running" at once and exited 0
+    with the sender offline."""
+    desk, me = two_daemons(tmp_path)
+    with daemons(desk, me):
+        short = interrupted_by_the_sender(desk, me, note(tmp_path, 4_000_000))
+        started = time.monotonic()
+        resumed = desk.chatty("resume", short, "--wait", "3", timeout=30)
+        took = time.monotonic() - started
+    assert resumed.returncode == 1, (resumed.stdout, resumed.stderr)
+    assert 3 <= took < 10
+    assert resumed.stdout.splitlines()[-1] == (
+        f"me is offline: transfer {short} resumes when it is back"
+    )
+
+
+def test_resume_follows_the_transfer_to_its_end(tmp_path: Path) -> None:
+    """`chatty resume ID` printed "interrupted" and exited 0, and the transfer then
+    completed unseen."""
+    desk, me = two_daemons(tmp_path)
+    with daemons(desk, me):
+        path = note(tmp_path, 4_000_000)
+        short = interrupted_by_the_sender(desk, me, path)
+        resuming = spawn("resume", short, "--wait", "60", "--data-dir", str(desk.data_dir))
+        try:
+            resuming.wait_for(f"transfer {short} with me: interrupted")
+            me = Daemon(me.data_dir, "me", "--peer", desk.address)
+            with daemons(me):
+                code, out, err = resuming.finish(60)
+        finally:
+            resuming.kill()
+    assert code == 0, (out, err)
+    assert out.splitlines()[-1] == f"received 1 item (4.0 MB), verified, saved in {tmp_path / 'in'}"
+    assert (tmp_path / "in" / "note.txt").read_bytes() == path.read_bytes()
