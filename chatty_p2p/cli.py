@@ -434,6 +434,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.reconfigure(errors="backslashreplace")
     try:
         args = parse(argv)  # --help and --version print here
+        check_interfaces(args.interface)
         status = _window(args) if args.command is None else _run(args)
         sys.stdout.flush()  # here, where a reader that went away is caught, not at exit
         return status
@@ -447,18 +448,31 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _run(args: argparse.Namespace) -> int:
-    import asyncio
+def configure_logging(args: argparse.Namespace) -> None:
+    """The log a user sees. By default one plain line per warning, as every other error
+    here (no time, no module); the daemon, whose event lines already say what happened
+    (a declined offer, a full disk), shows only errors, which are bugs. ``-v`` brings the
+    whole log back, timed and by module; ``-vv`` adds debugging."""
     import logging
 
-    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
-    logging.basicConfig(level=level, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+    if args.verbose:
+        level = logging.INFO if args.verbose == 1 else logging.DEBUG
+        layout = "%(asctime)s %(name)s: %(message)s"
+    else:
+        level = logging.ERROR if args.command == "daemon" else logging.WARNING
+        layout = "chatty: %(message)s"
+    logging.basicConfig(level=level, format=layout, stream=sys.stderr)
     if args.verbose < 2:
         # zeroconf reports every unroutable address family (say, IPv6 without a route) with a
         # traceback on each send; that is noise for a user, and `chatty -vv` shows it.
         logging.getLogger("zeroconf").setLevel(logging.CRITICAL)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    configure_logging(args)
     try:
-        check_interfaces(args.interface)
         result: int = asyncio.run(args.func(args))
         return result
     except ChattyError as exc:
