@@ -49,11 +49,9 @@ async def _say(node: Node, peer: str, text: str, kind: str = "text") -> dict[str
 
 
 async def _name(node: Node, name: str) -> dict[str, Any]:
-    """A name with nothing visible in it is refused: the node would call the device
-    "unnamed", which nobody asked for (``chatty name ""``, a bare ``/nick``)."""
-    if not any(c.isprintable() and not c.isspace() for c in name):
-        raise ChattyError("a name is needed: the new name has nothing visible in it")
-    return {"name": await node.set_name(name)}
+    from chatty_p2p.cli import device_name
+
+    return {"name": await node.set_name(device_name(name))}
 
 
 async def _add(node: Node, address: str) -> dict[str, Any]:

@@ -176,6 +176,14 @@ def port_number(text: str) -> int:
     return int(text)
 
 
+def device_name(text: str) -> str:
+    """A name with something visible in it: the node would call the device "unnamed",
+    which nobody asked for (``--name ""``, ``chatty name " "``, a bare ``/nick``)."""
+    if not any(c.isprintable() and not c.isspace() for c in text):
+        raise ChattyError("a name is needed: the new name has nothing visible in it")
+    return text
+
+
 def pairing_code(text: str) -> str:
     from chatty_p2p.protocol.pairing import normalise_code
 
@@ -349,7 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
         return sub.add_parser(name, help=help_text, description=help_text, parents=[after])
 
     p = add("daemon", "run a headless node and print its events")
-    p.add_argument("--name", help="display name (default: the host name)")
+    p.add_argument("--name", type=device_name, help="display name (default: the host name)")
     p.add_argument("--port", type=port_number, default=0, help="TCP port (default: any free port)")
     p.add_argument(
         "--peer",

@@ -67,14 +67,15 @@ async def cmd_pair(args: argparse.Namespace) -> int:
         peer = await resolve(backend, args.peer, args.wait)
         if args.code is not None:
             await _check_running(backend, peer)
-        info = (await backend.call("pair", peer=peer["id"]))["pairing"]
-        if args.json and args.code is None:
-            # A hand-off: a script shows the code and confirms with `pair --code` later;
-            # the node ends the pairing after PAIR_TTL if that never comes.
-            print_json(info)
-            return 0
         ended = False
         try:
+            info = (await backend.call("pair", peer=peer["id"]))["pairing"]
+            if args.json and args.code is None:
+                # A hand-off: a script shows the code and confirms with `pair --code`
+                # later; the node ends the pairing after PAIR_TTL if that never comes.
+                ended = True
+                print_json(info)
+                return 0
             info = await _pair(args, backend, events, peer, info)
             ended = True
         finally:

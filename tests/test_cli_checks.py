@@ -44,6 +44,7 @@ WRONG = [
     (["accept", "abcd", "--wait", "-1"], "not a wait"),
     (["name", ""], "a name is needed"),
     (["name", " "], "a name is needed"),
+    (["daemon", "--name", " "], "a name is needed"),
     (["peers", "--interface", "nosuch0"], "no interface named nosuch0; interfaces here: lo"),
 ]
 
