@@ -415,8 +415,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("id", "show this device's name and fingerprint").set_defaults(func=later("cmd_id"))
 
-    p = add("name", "rename this device")
-    p.add_argument("name", nargs="+", metavar="NAME", help="the new name (spaces allowed)")
+    p = add("name", "rename this device (with no name: show it)")
+    p.add_argument("name", nargs="*", metavar="NAME", help="the new name (spaces allowed)")
     p.set_defaults(func=later("cmd_name"))
 
     p = add("add", "connect to a peer by address and remember it")

@@ -321,7 +321,7 @@ def register(add: Any) -> None:
         ("accept", "accept an offered transfer"),
         ("decline", "decline an offered transfer"),
         ("cancel", "stop a transfer (the peer is told)"),
-        ("resume", "resume an interrupted transfer now"),
+        ("resume", "resume an interrupted transfer now, and follow it to its end"),
     ):
         p = add(action, help_text)
         p.add_argument("transfer", metavar="ID", help="transfer id or its first characters")

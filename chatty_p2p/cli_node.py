@@ -346,12 +346,17 @@ async def cmd_id(args: argparse.Namespace) -> int:
 
 
 async def cmd_name(args: argparse.Namespace) -> int:
+    """``chatty name NEW NAME``; with no name, the one it has (as the settings do)."""
     async with open_backend(args, network=False) as backend:
-        result = await backend.call("name", name=as_text(" ".join(args.name)))
+        if args.name:
+            result = await backend.call("name", name=as_text(" ".join(args.name)))
+        else:
+            result = {"name": (await backend.call("id"))["name"]}
     if args.json:
         print_json(result)
     else:
-        print(f"this device is now called {result['name']!r}")
+        now = "now " if args.name else ""
+        print(f"this device is {now}called {result['name']!r}")
     return 0
 
 

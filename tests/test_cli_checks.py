@@ -98,6 +98,13 @@ def test_a_setting_without_on_or_off_shows_it(tmp_path: Path, setting: str) -> N
     assert run(setting, *me).stdout.startswith(f"{setting} is on: ")
 
 
+def test_name_without_a_name_shows_it(tmp_path: Path) -> None:
+    me = ["--data-dir", str(tmp_path), "--no-discovery"]
+    assert run("name", "desk", *me).returncode == 0
+    shown = run("name", *me)
+    assert shown.returncode == 0 and shown.stdout == "this device is called 'desk'\n", shown
+
+
 def headless(**env: str) -> dict[str, str]:
     keep = {
         k: v
