@@ -69,7 +69,11 @@ async def cmd_pair(args: argparse.Namespace) -> int:
             await _check_running(backend, peer)
         ended = False
         try:
-            info = (await backend.call("pair", peer=peer["id"]))["pairing"]
+            # Through a daemon, ``held`` has it cancel the pairing should this command
+            # die without a word (killed, its terminal closed); the `finally` below
+            # cannot run then.
+            held = {} if backend.local or (args.json and args.code is None) else {"held": True}
+            info = (await backend.call("pair", peer=peer["id"], **held))["pairing"]
             if args.json and args.code is None:
                 # A hand-off: a script shows the code and confirms with `pair --code`
                 # later; the node ends the pairing after PAIR_TTL if that never comes.

@@ -64,6 +64,9 @@ class ControlServer:
         assert task is not None
         self._clients.add(task)
         forwarder: asyncio.Task[None] | None = None
+        held: set[str] = set()
+        """Peers whose pairing this client follows (``pair`` with ``held``): a pairing
+        must not outlive the command that shows its code (see ``_release``)."""
         try:
             while line := await reader.readline():
                 try:
@@ -80,7 +83,11 @@ class ControlServer:
                         forwarder = asyncio.create_task(self._forward(writer))
                     _write(writer, {"id": rid, "ok": True, "result": {}})
                     continue
-                _write(writer, {"id": rid, **await self._answer(op, args)})
+                holds = op == "pair" and args.pop("held", False) is True
+                reply = await self._answer(op, args)
+                if holds and reply["ok"]:
+                    held.add(reply["result"]["peer"]["id"])
+                _write(writer, {"id": rid, **reply})
         except ValueError:  # a line past MAX_LINE: say so, then hang up on that client
             with contextlib.suppress(ConnectionError):
                 _write(writer, {"ok": False, "error": "request too long"})
@@ -89,8 +96,19 @@ class ControlServer:
         finally:
             if forwarder is not None:
                 forwarder.cancel()
+            self._release(held)
             self._clients.discard(task)
             writer.close()
+
+    def _release(self, held: set[str]) -> None:
+        """Cancel the pairings a client followed and left running: it was killed, or its
+        terminal closed, before it could say so itself; the peer is told."""
+        from chatty_p2p.cli_trust import GAVE_UP
+
+        for peer_id in held:
+            if self._node.pairings.info(peer_id) is not None:
+                with contextlib.suppress(ChattyError):
+                    self._node.reject_pairing(peer_id, GAVE_UP)
 
     async def _answer(self, op: str, args: dict[str, Any]) -> dict[str, Any]:
         """The reply to one request. A fault in the node while serving it is this

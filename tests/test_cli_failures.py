@@ -507,8 +507,10 @@ def test_pair_without_a_terminal_cancels_the_pairing_on_both_sides(tmp_path: Pat
         assert time.monotonic() - started < 20
 
 
-def test_pair_interrupted_cancels_the_pairing_on_both_sides(tmp_path: Path) -> None:
-    """Ctrl-C at the [y/N] question left the pairing open on both sides."""
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGHUP, signal.SIGKILL], ids=str)
+def test_pair_interrupted_cancels_the_pairing_on_both_sides(tmp_path: Path, sig: int) -> None:
+    """Ctrl-C at the [y/N] question left the pairing open on both sides; so did a
+    closed terminal (SIGHUP) or a kill, which the command cannot answer itself."""
     desk, me = two_daemons(tmp_path)
     terminal, stdin = pty.openpty()
     with daemons(desk, me):
@@ -516,13 +518,13 @@ def test_pair_interrupted_cancels_the_pairing_on_both_sides(tmp_path: Path) -> N
         os.close(stdin)
         try:
             pairing.wait_for(r"^Code: ")
-            pairing.proc.send_signal(signal.SIGINT)
+            pairing.proc.send_signal(sig)
             code, _, err = pairing.finish(20)
         finally:
             pairing.kill()
             os.close(terminal)
-        assert code == 130 and "Traceback" not in err
-        desk.proc.wait_for("pairing with me failed: the peer cancelled")
+        assert code == (130 if sig == signal.SIGINT else -sig) and "Traceback" not in err
+        desk.proc.wait_for("pairing with me failed: the peer cancelled: `chatty pair` there")
         assert running_pairings(me) == running_pairings(desk) == []
 
 
