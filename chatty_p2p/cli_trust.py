@@ -67,16 +67,17 @@ async def cmd_pair(args: argparse.Namespace) -> int:
         peer = await resolve(backend, args.peer, args.wait)
         if args.code is not None:
             await _check_running(backend, peer)
+        # A hand-off: a script shows the code and confirms with `pair --code` later;
+        # the node ends the pairing after PAIR_TTL if that never comes.
+        hand_off = args.json and args.code is None
         ended = False
         try:
             # Through a daemon, ``held`` has it cancel the pairing should this command
             # die without a word (killed, its terminal closed); the `finally` below
             # cannot run then.
-            held = {} if backend.local or (args.json and args.code is None) else {"held": True}
+            held = {} if backend.local or hand_off else {"held": True}
             info = (await backend.call("pair", peer=peer["id"], **held))["pairing"]
-            if args.json and args.code is None:
-                # A hand-off: a script shows the code and confirms with `pair --code`
-                # later; the node ends the pairing after PAIR_TTL if that never comes.
+            if hand_off:
                 ended = True
                 print_json(info)
                 return 0
