@@ -42,6 +42,7 @@ from chatty_p2p.protocol.session import (
     HelloReceived,
     PeerReportedError,
     Session,
+    State,
 )
 
 log = logging.getLogger(__name__)
@@ -161,21 +162,27 @@ class Connection:
         return self._loop.time() - self.last_heard > PING_INTERVAL + 1.0
 
     def send(self, action: Callable[[Session], None]) -> None:
-        """Queue frames through the session (``lambda s: s.send_offer(...)``) and write them."""
+        """Queue frames through the session (``lambda s: s.send_offer(...)``) and write them.
+
+        Once the session has closed nothing more is sent, and that is not an error:
+        a peer's BYE can arrive in the same read as the message we are answering, or
+        our own close can race a user's action. What the frame carried is still in
+        the store and goes out next session (undelivered messages are sent again,
+        owed offers made again, receipts given to the repeated message)."""
+        if self.session.state is not State.OPEN:
+            log.debug("not sending to %s: the session has closed", self.peer.name)
+            return
         action(self.session)
         self._flush()
 
     def send_message(self, message: ChatMessage) -> None:
-        self.session.send_message(message)
-        self._flush()
+        self.send(lambda s: s.send_message(message))
 
     def send_receipt(self, message_id: str) -> None:
-        self.session.send_receipt(message_id)
-        self._flush()
+        self.send(lambda s: s.send_receipt(message_id))
 
     def send_profile(self, name: str) -> None:
-        self.session.send_profile(name)
-        self._flush()
+        self.send(lambda s: s.send_profile(name))
 
     def _drained(self) -> None:
         self._drain = None
