@@ -49,9 +49,7 @@ async def _say(node: Node, peer: str, text: str, kind: str = "text") -> dict[str
 
 
 async def _name(node: Node, name: str) -> dict[str, Any]:
-    from chatty_p2p.cli import device_name
-
-    return {"name": await node.set_name(device_name(name))}
+    return {"name": await node.set_name(name)}
 
 
 async def _add(node: Node, address: str) -> dict[str, Any]:

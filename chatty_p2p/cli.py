@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from chatty_p2p import __version__, cli_doctor, cli_files, cli_share, cli_trust, config
-from chatty_p2p.errors import ChattyError
+from chatty_p2p.errors import NAME_NEEDED, ChattyError
 
 Command = Callable[[argparse.Namespace], Awaitable[int]]
 
@@ -179,8 +179,10 @@ def port_number(text: str) -> int:
 def device_name(text: str) -> str:
     """A name with something visible in it: the node would call the device "unnamed",
     which nobody asked for (``--name ""``, ``chatty name " "``, a bare ``/nick``)."""
-    if not any(c.isprintable() and not c.isspace() for c in text):
-        raise ChattyError("a name is needed: the new name has nothing visible in it")
+    from chatty_p2p.protocol.session import has_visible_name
+
+    if not has_visible_name(text):
+        raise ChattyError(NAME_NEEDED)
     return text
 
 

@@ -144,3 +144,7 @@ def why_failed(exc: BaseException | None) -> str:
     else:
         return str(exc) or "no reason given"
     return text[:1].lower() + text[1:]
+
+
+NAME_NEEDED = "a name is needed: the new name has nothing visible in it"
+"""Said by every face when a rename would leave nothing to show (see ``set_name``)."""

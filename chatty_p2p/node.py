@@ -63,6 +63,7 @@ from chatty_p2p.admission import Admission, Hush, Refused, Ticket
 from chatty_p2p.connection import Connection
 from chatty_p2p.discovery import Advert, AdvertTable, Discovery
 from chatty_p2p.errors import (
+    NAME_NEEDED,
     AmbiguousPeer,
     ChattyError,
     DialFailed,
@@ -96,6 +97,7 @@ from chatty_p2p.protocol.session import (
     ReceiptReceived,
     UnknownFrameReceived,
     clean_name,
+    has_visible_name,
 )
 from chatty_p2p.store import DELIVERED, SENT, PeerRecord, Store, StoredMessage
 from chatty_p2p.tls import ServerContexts
@@ -1538,7 +1540,10 @@ class Node:
         return self.store.history(peer_id, limit)
 
     async def set_name(self, name: str) -> str:
-        """Rename this device: store it, update mDNS, tell every connected peer."""
+        """Rename this device: store it, update mDNS, tell every connected peer. A name
+        with nothing visible is refused, from every face (window, CLI, control socket)."""
+        if not has_visible_name(name):
+            raise ChattyError(NAME_NEEDED)
         self.name = clean_name(name)
         self.store.set_setting("name", self.name)
         if self._discovery is not None:

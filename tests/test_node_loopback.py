@@ -15,6 +15,7 @@ from chatty_p2p import connection, tls
 from chatty_p2p.discovery import Advert
 from chatty_p2p.errors import (
     AmbiguousPeer,
+    ChattyError,
     IdentityMismatch,
     NodeAlreadyRunning,
     PeerError,
@@ -226,3 +227,16 @@ async def test_a_peer_announcing_a_new_port_loses_its_old_one(nodes: tuple[Node,
     a._on_advert(peer_id, Advert(peer_id, "charlie", ("127.0.0.9", "fe80::1%lo"), 4000))
     a._on_advert(peer_id, Advert(peer_id, "charlie", ("127.0.0.9", "127.0.0.10"), 5000))
     assert a.peer(peer_id).addresses == ("127.0.0.9:5000", "127.0.0.10:5000")
+
+
+async def test_a_name_with_nothing_visible_is_refused_by_the_core(
+    nodes: tuple[Node, Node],
+) -> None:
+    """Every face (the window's /nick, the control socket, the CLI) renames through
+    ``set_name``: an empty or invisible name is refused there, not renamed 'unnamed'."""
+    alpha, _ = nodes
+    before = alpha.name
+    for invisible in ("", "   ", "\u202e\u200f", "\x1b"):
+        with pytest.raises(ChattyError, match="a name is needed"):
+            await alpha.set_name(invisible)
+    assert alpha.name == before

@@ -100,6 +100,13 @@ def name_key(name: str) -> str:
     return " ".join(visible.split())
 
 
+def has_visible_name(raw: str) -> bool:
+    """Whether ``clean_name`` keeps anything of ``raw``; if not it says "unnamed",
+    which a user renaming a device never asked for. Format characters such as a
+    right-to-left mark show nothing either."""
+    return any(c.isprintable() and not c.isspace() for c in _CONTROL.sub("", raw))
+
+
 def clean_name(raw: str) -> str:
     """A display name safe to show: no control or bidi characters, bounded length."""
     name = _CONTROL.sub("", raw).strip()[:MAX_NAME]
