@@ -73,6 +73,26 @@ async def round_trips(
     return times
 
 
+async def small_transfers(node: Node, peer_id: str, path: Path, count: int) -> list[float]:
+    """Seconds from offering a 1 KiB file (the peer accepts unasked) to its verified
+    end here, which comes after the receiver's: the fixed costs of a transfer (offer,
+    consent, a TLS connection, verification, the close), with nothing to move."""
+    path.write_bytes(b"x" * 1024)
+    times = []
+    for _ in range(count):
+        start = time.perf_counter()
+        transfer = await node.send_files(peer_id, [path])
+        while (state := next(t for t in node.transfers() if t.id == transfer.id).state) not in (
+            "done",
+            "failed",
+        ):
+            await asyncio.sleep(0.001)
+        if state != "done":
+            raise RuntimeError(f"a 1 KiB transfer ended {state}")
+        times.append(time.perf_counter() - start)
+    return times
+
+
 async def run(receiver: Place, work: Path, count: int, big: Path) -> list[Result]:
     daemon = Daemon(receiver, work / "latency-peer", "--no-discovery", "--accept-from", "*")
     daemon.vouch(work / "latency-me")  # before the node holds its data dir
@@ -82,6 +102,7 @@ async def run(receiver: Place, work: Path, count: int, big: Path) -> list[Result
         peer = await node.add_peer(receiver.address, int(daemon.info["port"]))
         await round_trips(node, peer.id, 20)  # warm up
         idle = await round_trips(node, peer.id, count)
+        tiny = await small_transfers(node, peer.id, work / "tiny.txt", max(3, count // 50))
         transfer = await node.send_files(peer.id, [big])
         while next(t for t in node.transfers() if t.id == transfer.id).state != "running":
             await asyncio.sleep(0.01)
@@ -114,4 +135,17 @@ async def run(receiver: Place, work: Path, count: int, big: Path) -> list[Result
                     extra={"messages": len(times)},
                 )
             )
+    results.append(
+        Result(
+            group="message latency",
+            name="1 KiB file, offer to verified (median)",
+            value=percentile(tiny, 50) * 1000,
+            unit="ms",
+            baseline="message round trip, idle (median)",
+            baseline_value=percentile(idle, 50) * 1000,
+            note=f"{len(tiny)} transfers; each ended with a 1 s stall at the close before "
+            "2026-11-30",
+            extra={"transfers": len(tiny)},
+        )
+    )
     return results

@@ -323,10 +323,18 @@ class _Channel:
             socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
 
     def close(self) -> None:
-        """Orderly end: our side is done writing; wait (briefly) for the peer's close."""
+        """Orderly end: our side is done writing; wait (briefly) for the peer's close.
+
+        Our FIN goes out right after our last byte (``shutdown``), so the peer's
+        wait below ends at once rather than at its timeout: both sides used to
+        wait a full second for the other to close first, at the end of every
+        transfer. Waiting for the peer's FIN before closing keeps a close with
+        unread data from turning into a reset that could cut our last frame off.
+        The TLS layer is dropped with the shutdown; what still comes is discarded."""
         deadline = time.monotonic() + 5
         with contextlib.suppress(OSError, ssl.SSLError):
             self.flush()
+            self.sock.shutdown(socket.SHUT_WR)
             self.sock.settimeout(1)
             while self.sock.recv(65536) and time.monotonic() < deadline:
                 pass
