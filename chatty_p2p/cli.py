@@ -108,6 +108,14 @@ def print_json(obj: Any, out: TextIO = sys.stdout) -> None:
     out.flush()
 
 
+def answer(args: argparse.Namespace, obj: Any, line: str) -> None:
+    """A command's one result: ``obj`` as JSON with ``--json``, else ``line`` for a person."""
+    if args.json:
+        print_json(obj)
+    else:
+        print(line)
+
+
 def read_terminal(on_line: Callable[[str], None]) -> None:
     """Hand each line typed on stdin to ``on_line`` on the running loop, then ``""``
     at its end. The reader is a daemon thread: a question nobody answers must not keep

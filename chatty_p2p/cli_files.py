@@ -181,7 +181,7 @@ async def follow_to_the_end(
     """``follow`` the transfer and print its last line; the exit status. On Ctrl-C, say
     what becomes of the transfer: a daemon carries on with it, while this command's own
     node stops, and with it the transfer, until it is resumed."""
-    from chatty_p2p.cli import here, print_json
+    from chatty_p2p.cli import answer, here
 
     try:
         end = await follow(events, t, _show_bar(args), online, args.wait)
@@ -197,7 +197,7 @@ async def follow_to_the_end(
         print(said, file=sys.stderr, flush=True)
         return 130
     line, status = final_line(end, backend.local)
-    print_json(end.transfer) if args.json else print(line)
+    answer(args, end.transfer, line)
     return status
 
 
@@ -256,7 +256,7 @@ async def cmd_transfer_action(args: argparse.Namespace) -> int:
     ``--wait``, that the peer is offline); so does ``accept`` without a daemon, whose
     node must stay up while the bytes move. ``accept`` through a daemon, ``decline``
     and ``cancel`` report the new state and return."""
-    from chatty_p2p.cli import print_json
+    from chatty_p2p.cli import answer
     from chatty_p2p.cli_node import open_backend
 
     async with open_backend(args) as backend:
@@ -269,21 +269,18 @@ async def cmd_transfer_action(args: argparse.Namespace) -> int:
                 why = f" ({t['error']})" if t["error"] else ""
                 print(f"transfer {t['id'][:8]} with {t['peer_name']}: {t['state']}{why}")
             return await follow_to_the_end(args, backend, events, t, peer["online"])
-    if args.json:
-        print_json(t)
-    else:
-        print(f"transfer {t['id'][:8]} with {t['peer_name']}: {t['state']}")
+    answer(args, t, f"transfer {t['id'][:8]} with {t['peer_name']}: {t['state']}")
     return 0
 
 
 async def cmd_download_dir(args: argparse.Namespace) -> int:
-    from chatty_p2p.cli import print_json
+    from chatty_p2p.cli import answer
     from chatty_p2p.cli_node import open_backend
 
     folder = str(Path(args.folder).expanduser().absolute()) if args.folder else None
     async with open_backend(args, network=False) as backend:
         result = await backend.call("download_dir", folder=folder)
-    print_json(result) if args.json else print(f"received files go to {result['folder']}")
+    answer(args, result, f"received files go to {result['folder']}")
     return 0
 
 

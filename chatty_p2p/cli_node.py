@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from chatty_p2p import config
 from chatty_p2p.cli import (
+    answer,
     as_text,
     describe_event,
     format_message,
@@ -363,20 +364,14 @@ async def cmd_name(args: argparse.Namespace) -> int:
 async def cmd_add(args: argparse.Namespace) -> int:
     async with open_backend(args) as backend:
         peer = (await backend.call("add", address=args.address))["peer"]
-    if args.json:
-        print_json(peer)
-    else:
-        print(f"added {peer_label(peer)} at {args.address}")
+    answer(args, peer, f"added {peer_label(peer)} at {args.address}")
     return 0
 
 
 async def cmd_forget(args: argparse.Namespace) -> int:
     async with open_backend(args, network=False) as backend:
         peer = (await backend.call("forget", peer=args.peer))["peer"]
-    if args.json:
-        print_json(peer)
-    else:
-        print(f"forgot {peer_label(peer)}: its key is no longer remembered")
+    answer(args, peer, f"forgot {peer_label(peer)}: its key is no longer remembered")
     return 0
 
 

@@ -50,7 +50,7 @@ GAVE_UP = "`chatty pair` there ended before the codes were confirmed"
 
 
 async def cmd_pair(args: argparse.Namespace) -> int:
-    from chatty_p2p.cli import peer_label, print_json
+    from chatty_p2p.cli import answer, peer_label, print_json
     from chatty_p2p.cli_node import open_backend, resolve
 
     async with open_backend(args) as backend:
@@ -58,10 +58,11 @@ async def cmd_pair(args: argparse.Namespace) -> int:
             result = await backend.call(
                 "pair_fingerprint", peer=args.peer, fingerprint=args.fingerprint
             )
-            if args.json:
-                print_json(result["peer"])
-            else:
-                print(f"{peer_label(result['peer'])} is now trusted (fingerprint checked)")
+            answer(
+                args,
+                result["peer"],
+                f"{peer_label(result['peer'])} is now trusted (fingerprint checked)",
+            )
             return 0
         events = await backend.subscribe()
         peer = await resolve(backend, args.peer, args.wait)
