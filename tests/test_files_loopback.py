@@ -63,6 +63,21 @@ async def grows_to(partial: Path, size: int) -> None:
             await asyncio.sleep(0.002)
 
 
+async def big_transfer_under_way(
+    pair: tuple[Node, Node], big: Path, landed: int
+) -> tuple[TransferInfo, Path]:
+    """256 MiB from a to b, who accepts unasked, until ``landed`` bytes are on b's
+    disk; returns the transfer and its partial file there."""
+    a, b = pair
+    b._accept_from = ["*"]
+    vouch(b, a)
+    big.write_bytes(os.urandom(256 * 1024 * 1024))
+    sent = await a.send_files(b.device_id, [big])
+    partial = b.files.download_dir / PARTIAL_DIR / sent.id / "0"
+    await grows_to(partial, landed)
+    return sent, partial
+
+
 def vouch(node: Node, *others: Node) -> None:
     """``node`` trusts ``others`` as if its user had checked their fingerprints."""
     for other in others:
@@ -289,14 +304,8 @@ async def test_cancel_from_either_side_tells_the_other_and_keeps_nothing(
     pair: tuple[Node, Node], tmp_path: Path, side: str
 ) -> None:
     a, b = pair
-    b._accept_from = ["*"]
-    vouch(b, a)
-    big = tmp_path / "big.bin"
-    big.write_bytes(os.urandom(256 * 1024 * 1024))
     a_events, b_events = a.subscribe(), b.subscribe()
-    sent = await a.send_files(b.device_id, [big])
-    partial = tmp_path / "b-dl" / PARTIAL_DIR / sent.id / "0"
-    await grows_to(partial, 1 << 20)
+    sent, partial = await big_transfer_under_way(pair, tmp_path / "big.bin", 1 << 20)
     canceller, other = (b, a_events) if side == "receiver" else (a, b_events)
     canceller.cancel(sent.id[:6])
     told = await wait_transfer(other, ended)
@@ -540,14 +549,9 @@ async def test_a_transfer_that_fails_leaves_no_partial_bytes(
     """The source shrinks mid-way: both sides end failed with the sender's reason, and
     the receiver's partial bytes, which can never be resumed, are gone."""
     a, b = pair
-    b._accept_from = ["*"]
-    vouch(b, a)
-    big = tmp_path / "growing.log"
-    big.write_bytes(os.urandom(256 * 1024 * 1024))
     a_events, b_events = a.subscribe(), b.subscribe()
-    sent = await a.send_files(b.device_id, [big])
-    partial = tmp_path / "b-dl" / PARTIAL_DIR / sent.id / "0"
-    await grows_to(partial, 8 << 20)
+    big = tmp_path / "growing.log"
+    sent, partial = await big_transfer_under_way(pair, big, 8 << 20)
     os.truncate(big, 1 << 20)
     received = await wait_transfer(b_events, lambda t: t.id == sent.id and ended(t))
     assert received.state == "failed" and "shrank while being sent" in received.error

@@ -13,14 +13,19 @@ from chatty_p2p.node import Node
 from chatty_p2p.protocol.session import ChatMessage, Event, Session
 
 
-async def test_an_unexpected_error_in_a_session_ends_and_releases_it(
-    nodes: tuple[Node, Node], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    alpha, bravo = nodes
+async def online(alpha: Node, bravo: Node) -> None:
+    """Bravo dials alpha; back once alpha holds the session."""
     await bravo.add_peer("127.0.0.1", alpha.port)
     async with asyncio.timeout(5):
         while not alpha.peer(bravo.device_id).online:
             await asyncio.sleep(0.02)
+
+
+async def test_an_unexpected_error_in_a_session_ends_and_releases_it(
+    nodes: tuple[Node, Node], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alpha, bravo = nodes
+    await online(alpha, bravo)
     conn = alpha._connection(bravo.device_id)
     assert conn is not None
     real = Session.receive_data
@@ -50,10 +55,7 @@ async def test_a_message_and_a_goodbye_in_one_read_are_kept_without_an_error(
     and the receipt that has no one to go to is dropped rather than raised (the
     sender asks again next session)."""
     alpha, bravo = nodes
-    await bravo.add_peer("127.0.0.1", alpha.port)
-    async with asyncio.timeout(5):
-        while not alpha.peer(bravo.device_id).online:
-            await asyncio.sleep(0.02)
+    await online(alpha, bravo)
     conn = bravo._connection(alpha.device_id)
     assert conn is not None
     conn.session.send_message(ChatMessage("ab" * 16, 1.0, "text", "bye for now"))
