@@ -554,3 +554,30 @@ def test_the_share_menu_item_opens_a_share_of_the_picked_file(
     qtbot.waitUntil(lambda: dialog.share is not None, timeout=5000)
     assert "holiday.jpg" in dialog.address.text()
     dialog.reject()
+
+
+def test_settings_are_read_from_the_dialog_on_the_gui_thread_and_applied(
+    qtbot: Any, window: MainWindow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chatty → Settings… → Save crashed the app: the dialog's widgets were read on the
+    node's thread. Record the thread that reads them, and that the rename lands."""
+    from chatty_p2p.gui import dialogs
+
+    readers: list[threading.Thread] = []
+    real = dialogs.SettingsDialog.result_settings
+
+    def recording(self: dialogs.SettingsDialog) -> dialogs.Settings:
+        readers.append(threading.current_thread())
+        return real(self)
+
+    def save(self: dialogs.SettingsDialog) -> int:
+        self.name.setText("renamed laptop")  # what the user typed, then Save
+        return 1
+
+    monkeypatch.setattr(dialogs.SettingsDialog, "result_settings", recording)
+    monkeypatch.setattr(dialogs.SettingsDialog, "exec", save)
+    window.settings_dialog()
+    qtbot.waitUntil(
+        lambda: window.bridge.node is not None and window.bridge.node.name == "renamed laptop"
+    )
+    assert readers == [threading.main_thread()]

@@ -451,7 +451,10 @@ class MainWindow(QMainWindow):
         def show(current: Settings) -> None:
             dialog = SettingsDialog(current, self)
             if dialog.exec():
-                self.bridge.call(lambda n: _apply_settings(n, dialog.result_settings()))
+                # Read the widgets here, on the GUI thread: the lambda runs on the node's
+                # thread, where touching them crashed the app (a segfault on X11).
+                chosen = dialog.result_settings()
+                self.bridge.call(lambda n: _apply_settings(n, chosen))
 
         self.bridge.call(_read_settings, show)
 
