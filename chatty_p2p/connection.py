@@ -34,6 +34,7 @@ from chatty_p2p.errors import (
 )
 from chatty_p2p.identity import Identity, fingerprint
 from chatty_p2p.protocol import preamble
+from chatty_p2p.protocol.limits import Budget
 from chatty_p2p.protocol.session import (
     ChatMessage,
     ClosedByPeer,
@@ -333,23 +334,39 @@ class Connection:
         self._writer.transport.abort()  # a no-op once closed; else the peer never answered
 
 
+Budgets = Callable[[str], tuple[Budget, Budget]]
+"""A peer's rate budgets (incoming, outgoing) by its device id: they outlive its
+sessions (see ``Session.share_budgets``)."""
+
+
+def fresh_budgets(_peer_id: str) -> tuple[Budget, Budget]:
+    """Budgets for a connection with no memory of the peer: tools and tests."""
+    return Budget(), Budget.outgoing()
+
+
 async def _exchange_hellos(
     reader: asyncio.StreamReader,
     writer: asyncio.StreamWriter,
     local: Hello,
     cert_id: str,
     dialed: bool,
+    budgets: Budgets,
 ) -> Connection:
     session = Session(local)
+    # The certificate names the peer before its HELLO does: what arrives behind the
+    # HELLO in the same read counts against its lasting budget too. Checked only
+    # from the read loop on, a reconnect brought a fresh burst of a read's worth.
+    session.share_budgets(*budgets(cert_id))
     session.start()
     writer.write(session.data_to_send())
     early: list[Event] = []
+    loop = asyncio.get_running_loop()
     while session.peer is None:
         data = await reader.read(READ_SIZE)
         if not data:
             raise PeerError("the peer closed the connection during the handshake")
         try:
-            events = session.receive_data(data)
+            events = session.receive_data(data, loop.time())
         except RemoteProtocolError as exc:
             session.fail(exc)
             writer.write(session.data_to_send())
@@ -418,6 +435,7 @@ async def dial_any(
     local: Hello,
     expected_id: str | None,
     on_error: Callable[[str, int, ChattyError], None],
+    budgets: Budgets = fresh_budgets,
 ) -> Connection | None:
     """Happy eyeballs: start a dial to the next address every ``STAGGER`` seconds (or
     at once when one fails) and keep the first that *authenticates*, not merely the
@@ -430,7 +448,9 @@ async def dial_any(
         while (order or running) and winner is None:
             if order:
                 host, port = order.pop(0)
-                task = asyncio.ensure_future(dial(host, port, identity, local, expected_id))
+                task = asyncio.ensure_future(
+                    dial(host, port, identity, local, expected_id, budgets)
+                )
                 running[task] = (host, port)
             done, _ = await asyncio.wait(
                 running, timeout=STAGGER if order else None, return_when=asyncio.FIRST_COMPLETED
@@ -463,7 +483,12 @@ async def dial_any(
 
 
 async def dial(
-    host: str, port: int, identity: Identity, local: Hello, expected_id: str | None
+    host: str,
+    port: int,
+    identity: Identity,
+    local: Hello,
+    expected_id: str | None,
+    budgets: Budgets = fresh_budgets,
 ) -> Connection:
     """Connect to ``host:port`` and authenticate; ``expected_id`` pins the peer's key."""
     try:
@@ -488,7 +513,7 @@ async def dial(
             await writer.start_tls(tls.client_context(identity), server_hostname="chatty")
             ssl_object = cast(ssl.SSLObject, writer.get_extra_info("ssl_object"))
             cert_id = tls.peer_id(ssl_object, expected_id)
-            return await _exchange_hellos(reader, writer, local, cert_id, dialed=True)
+            return await _exchange_hellos(reader, writer, local, cert_id, True, budgets)
     except BaseException as exc:
         writer.close()
         if isinstance(exc, ChattyError | asyncio.CancelledError):
@@ -594,7 +619,9 @@ async def _recv_exactly(loop: asyncio.AbstractEventLoop, sock: socket.socket, n:
     return data
 
 
-async def accept(sock: socket.socket, ctx: ssl.SSLContext, local: Hello) -> Connection:
+async def accept(
+    sock: socket.socket, ctx: ssl.SSLContext, local: Hello, budgets: Budgets = fresh_budgets
+) -> Connection:
     """TLS and HELLO on an accepted control socket whose preamble was answered; on
     failure the socket is closed here."""
     loop = asyncio.get_running_loop()
@@ -612,7 +639,7 @@ async def accept(sock: socket.socket, ctx: ssl.SSLContext, local: Hello) -> Conn
         async with asyncio.timeout(HANDSHAKE_TIMEOUT):
             ssl_object = cast(ssl.SSLObject, writer.get_extra_info("ssl_object"))
             cert_id = tls.peer_id(ssl_object)
-            return await _exchange_hellos(reader, writer, local, cert_id, dialed=False)
+            return await _exchange_hellos(reader, writer, local, cert_id, False, budgets)
     except BaseException as exc:
         # The transport owns the socket now: close through it (never sock.close(), whose
         # descriptor number the next connection may get while this transport still

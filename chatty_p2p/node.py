@@ -551,7 +551,9 @@ class Node:
 
     async def add_peer(self, host: str, port: int) -> Peer:
         """Connect to an address (for networks that block multicast) and remember it."""
-        conn = await conn_mod.dial(host, port, self.identity, self._hello(), None)
+        conn = await conn_mod.dial(
+            host, port, self.identity, self._hello(), None, self._budgets_for
+        )
         state = self._attach(conn)
         if state is None:
             raise PeerError(f"{format_address(host, port)} was refused (see the warning)")
@@ -660,6 +662,15 @@ class Node:
         if level != "trusted" and self.trusted_only and not (state and state.pair_wanted):
             return f"{short_id(peer_id)} is not paired and only paired peers are accepted"
         return ""
+
+    def _budgets_for(self, peer_id: str) -> tuple[Budget, Budget]:
+        """A peer's rate budgets, from the first byte of each session: those of a peer
+        seen before outlive its sessions; one never seen starts full, and ``_attach``
+        keeps what its first session drew (see ``Session.share_budgets``)."""
+        state = self._peers.get(peer_id)
+        if state is None or state.budgets is None:
+            return Budget(), Budget.outgoing()
+        return state.budgets
 
     def _save(self, state: _PeerState) -> None:
         """Remember a peer's name, addresses and last visit. A store that cannot be
@@ -892,7 +903,12 @@ class Node:
                 if state.conn is not None or not self._wants(state):
                     return  # it left (or came to us) while waiting for its turn
                 conn = await conn_mod.dial_any(
-                    list(state.addresses), self.identity, self._hello(), state.id, failed
+                    list(state.addresses),
+                    self.identity,
+                    self._hello(),
+                    state.id,
+                    failed,
+                    self._budgets_for,
                 )
             if conn is not None:
                 self._attach(conn)
@@ -970,7 +986,9 @@ class Node:
                 await self.files.serve_bulk(sock, ctx, ticket.authenticated)
                 return
             try:
-                conn = await conn_mod.accept(sock, ctx, self._hello())  # closes sock on failure
+                conn = await conn_mod.accept(  # closes sock on failure
+                    sock, ctx, self._hello(), self._budgets_for
+                )
             except Exception as exc:  # ssl.SSLError and friends from a broken handshake
                 # TLS refused the key proof (not a mere end of stream: a dialer that
                 # gave up, as happy eyeballs' losers do), or the dialer fell silent
@@ -1030,8 +1048,8 @@ class Node:
             self._spawn(existing.close("replaced by a newer session"))
         state.conn = conn
         state.spoofed.clear()  # the real one is here: a new impostor gets a new warning
-        if state.budgets is None:
-            state.budgets = (Budget(), Budget.outgoing())
+        if state.budgets is None:  # its first session: what it drew stays with the peer
+            state.budgets = conn.session.budgets
         conn.session.share_budgets(*state.budgets)
         state.last_seen = time.time()
         if conn.remote_host:

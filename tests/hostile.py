@@ -26,7 +26,7 @@ from chatty_p2p.identity import Identity
 from chatty_p2p.protocol import preamble
 from chatty_p2p.protocol.bulk import BulkType
 from chatty_p2p.protocol.frames import Frame, FrameDecoder, FrameType, encode, encode_json
-from chatty_p2p.protocol.session import Hello, Session
+from chatty_p2p.protocol.session import Event, Hello, PeerReportedError, Session
 from chatty_p2p.transfer import recv_exactly
 
 TARGET = "127.0.0.1"
@@ -96,14 +96,17 @@ class RawPeer:
         assert status == preamble.Status.OK, status
         return tls.client_context(self.identity).wrap_socket(sock, server_hostname="chatty")
 
-    def session(self, port: int, listen_port: int = 0, boot: str = "0" * 16) -> RawSession:
+    def session(
+        self, port: int, listen_port: int = 0, boot: str = "0" * 16, behind: bytes = b""
+    ) -> RawSession:
         """TLS and HELLOs done: the node thinks it has a new peer (a new run of it, if
-        ``boot`` differs from the last session's)."""
+        ``boot`` differs from the last session's). ``behind`` goes out in the same
+        write as the HELLO, before the node's HELLO is read."""
         raw = RawSession(self.tls(port), Session(Hello(self.id, self.name, boot, listen_port)))
         raw.session.start()
-        raw.sock.sendall(raw.session.data_to_send())
+        raw.sock.sendall(raw.session.data_to_send() + behind)
         while raw.session.peer is None:
-            raw.session.receive_data(raw.sock.recv(65536))
+            raw.early += raw.session.receive_data(raw.sock.recv(65536))
         return raw
 
 
@@ -112,11 +115,14 @@ class RawSession:
         self.sock = sock
         self.session = session
         self._decoder = FrameDecoder()
+        self.early: list[Event] = []
+        """What came with the node's HELLO (an ERROR, say, if it refused at once)."""
 
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)
 
-    def message(self, n: int, body: str = "flood") -> bytes:
+    @staticmethod
+    def message(n: int, body: str = "flood") -> bytes:
         return encode_json(
             FrameType.MESSAGE, {"id": f"{n:032x}", "ts": 1.0, "kind": "text", "body": body}
         )
@@ -144,6 +150,9 @@ class RawSession:
 
     def error(self, timeout: float = 10) -> dict[str, Any]:
         """The ERROR frame the node sends before it hangs up (``{}`` if none)."""
+        for event in self.early:
+            if isinstance(event, PeerReportedError):
+                return {"code": event.code, "message": event.message}
         frames = self.frames(lambda f: f.type == FrameType.ERROR, timeout)
         return frames[-1].json() if frames and frames[-1].type == FrameType.ERROR else {}
 

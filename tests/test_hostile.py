@@ -36,7 +36,14 @@ from chatty_p2p.protocol.bulk import BulkType
 from chatty_p2p.protocol.frames import HEADER, FrameType, encode, encode_json
 from chatty_p2p.protocol.limits import COSTLY_BURST, COSTLY_RATE
 from chatty_p2p.protocol.session import MAX_FILES
-from tests.hostile import TARGET, BulkServer, RawPeer, all_closed_by_peer, closed_by_peer
+from tests.hostile import (
+    TARGET,
+    BulkServer,
+    RawPeer,
+    RawSession,
+    all_closed_by_peer,
+    closed_by_peer,
+)
 from tests.netlab import Daemon
 
 MEMORY_HEADROOM_KB = 100 * 1024
@@ -497,7 +504,9 @@ async def test_a_message_flood_is_cut_off_and_bounded(
 
 async def test_reconnecting_does_not_refill_the_budget(target: Target, tmp_path: Path) -> None:
     """Most of a burst, hang up, come back as a "new run" and send most of a burst
-    again: the second half is over the peer's budget, which outlives its sessions."""
+    again, right behind the HELLO: the second half is over the peer's budget, which
+    outlives its sessions from their first byte (a read's worth behind the HELLO
+    once slipped through unchecked, a fresh burst on every reconnect)."""
     eve = RawPeer(tmp_path / "eve", source="127.0.0.8", name="eve")
     almost = COSTLY_BURST - 100
     started = time.monotonic()
@@ -505,8 +514,8 @@ async def test_reconnecting_does_not_refill_the_budget(target: Target, tmp_path:
     first.send(b"".join(first.message(i) for i in range(almost)))
     first.frames(lambda f: False, timeout=1)  # read what comes back, then hang up
     first.sock.close()
-    second = eve.session(target.port, boot="1" * 16)
-    second.send(b"".join(second.message(almost + i) for i in range(almost)))
+    flood = b"".join(RawSession.message(almost + i) for i in range(almost))
+    second = eve.session(target.port, boot="1" * 16, behind=flood)
     assert second.error()["code"] == "rate-limit"
     # A fresh budget would have taken all of the second flood without a word (the
     # error above). What one budget allows in all is its burst plus its refill over

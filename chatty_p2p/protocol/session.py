@@ -292,6 +292,11 @@ class Session:
         self._in_budget, self._out_budget = incoming, outgoing
 
     @property
+    def budgets(self) -> tuple[Budget, Budget]:
+        """The budgets counted against (incoming, outgoing), to keep for the peer."""
+        return self._in_budget, self._out_budget
+
+    @property
     def buffered(self) -> int:
         """Bytes held for a frame the peer has not finished: what this session costs
         beyond its fixed size, and nothing once it is closed."""
