@@ -47,7 +47,8 @@ def test_say_through_a_daemon_leaves_the_node_to_the_daemon(tmp_path: Path) -> N
     desk, port = start_daemon(tmp_path / "desk")
     mine, _ = start_daemon(tmp_path / "me")
     try:
-        modules = imported("say", f"127.0.0.1:{port}", "hi", "--data-dir", str(tmp_path / "me"))
+        me = ["--data-dir", str(tmp_path / "me"), "--no-discovery"]  # never mDNS, daemon or not
+        modules = imported("say", f"127.0.0.1:{port}", "hi", *me)
     finally:
         for daemon in (desk, mine):
             daemon.terminate()
