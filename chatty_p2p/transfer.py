@@ -46,6 +46,7 @@ from chatty_p2p.errors import (
     PeerError,
     ProtocolError,
     RemoteProtocolError,
+    disk_full,
     unreachable,
     why_failed,
 )
@@ -764,7 +765,7 @@ def receive(
             reporter.progress(lander.written)
             with contextlib.suppress(ChattyError):  # and the sender shows the same
                 channel.write(proto.landed(lander.written, lander.files))
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        if disk_full(exc):
             error = Paused(f"the disk holding {readable(str(landing.folder))} is full", DISK_FULL)
         else:
             error = Paused(why_unwritable(landing.folder, exc), UNWRITABLE)

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from chatty_p2p.files import TransferInfo, human_size, items
+from chatty_p2p.files import RESUMABLE, TransferInfo, human_size, items
 from chatty_p2p.gui.models import ItemRole, Notice, message_html
 from chatty_p2p.store import StoredMessage
 
@@ -46,7 +46,7 @@ def card_actions(t: TransferInfo) -> list[str]:
     """The buttons a transfer card offers in its state, right to left."""
     if t.state == "offered" and not t.outgoing:
         return ["Decline", "Accept"]
-    if t.state in ("offered", "running", "resuming", "interrupted", "paused"):
+    if t.state == "offered" or t.state in RESUMABLE:
         return ["Cancel"]
     if t.state == "done" and not t.outgoing:
         return ["Show in folder", "Open"]
