@@ -620,8 +620,9 @@ async def test_a_download_folder_whose_name_is_not_utf8(tmp_path: Path) -> None:
         big = tmp_path / "big.img"
         with big.open("wb") as f:  # sparse: more than any disk here has free
             f.truncate(1 << 40)
-        await a.send_files(b.device_id, [big])
-        refused = await wait_transfer(a_events, ended)  # the reason names the folder
+        offered = await a.send_files(b.device_id, [big])
+        # (the first transfer's end may still come to alpha: wait for this one's)
+        refused = await wait_transfer(a_events, lambda t: t.id == offered.id and ended(t))
         assert refused.state == "declined" and "t\ufffdl\ufffdchargements" in refused.error
     finally:
         await a.stop()
