@@ -1,5 +1,7 @@
 """The suite's output: ``results.json`` (every figure with its baseline), a
-Markdown table (``results.md``, each target marked met or not), and PNG plots.
+Markdown table (``results.md``, each target marked met or not; then the
+throughput rounds with CPU per side, and the socket snapshots of the shaped
+link), and PNG plots.
 
 ``python -m bench.report DIR`` draws the table and plots again from DIR/results.json.
 """
@@ -27,20 +29,84 @@ def write_report(out: Path, meta: dict[str, Any], results: list[Result]) -> None
         f"{'quick (smoke) sizes: not a measurement' if meta['quick'] else 'full sizes'}; "
         f"{meta['seconds']} s. Made by `sudo python -m bench`.",
         "",
+        *_setup(meta),
         "| group | what | figure | baseline (same run) | ratio | target | met |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
         base = f"{r.baseline} {r.baseline_value:,.3g} {r.unit}" if r.baseline_value else ""
         ratio = f"{r.ratio:.2f}" if r.ratio is not None else ""
+        if r.ratios:
+            ratio += f" ({r.spread})"
         met = "" if r.met is None else "yes" if r.met else "**no**"
         note = f" ({r.note})" if r.note else ""
         lines.append(
             f"| {r.group} | {r.name}{note} | {r.value:,.3g} {r.unit} | {base} | {ratio} "
             f"| {r.target} | {met} |"
         )
+    lines += _rounds(results) + _sockets(results)
     (out / "results.md").write_text("\n".join(lines) + "\n")
     _plots(out, results)
+
+
+def _setup(meta: dict[str, Any]) -> list[str]:
+    """How the throughput figures were taken, when this run took any."""
+    if "rounds" not in meta:  # a results.json from before the rounds
+        return []
+    return [
+        f"Throughput: {meta['rounds']} interleaved rounds (every tool once per round); a "
+        "ratio is the median of the ratios taken within each round (min-max beside it); "
+        f"large file {meta['large_file_bytes'] / 2**20:,.0f} MiB; the data and every copy "
+        f"on {meta['transfer_data']}.",
+        "",
+    ]
+
+
+def _rounds(results: list[Result]) -> list[str]:
+    """Per tool: its figure in each round, x raw TCP, and each side's CPU."""
+    rows = [r for r in results if "cpu_counted" in r.extra]
+    if not rows:
+        return []
+    lines = [
+        "",
+        "## Throughput by round, and CPU per side",
+        "",
+        "CPU: median over the rounds, per GB moved (per 1,000 files for the small files); "
+        "what each side counts is in the last column.",
+        "",
+        "| group | tool | median | each round | x raw TCP (min / median / max) "
+        "| sender CPU | receiver CPU | CPU counted |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        x = r.extra
+        rounds = ", ".join(f"{v:,.3g}" for v in x["rates"])
+        ratios = (
+            " / ".join(f"{v:.2f}" for v in (min(r.ratios), r.ratio, max(r.ratios)))
+            if r.ratios
+            else ""
+        )
+        counted = x["cpu_counted"]
+        if "helpers_cpu" in x:
+            counted += f"; mailbox and relay: {x['helpers_cpu']:.2g} {x['cpu_unit']}"
+        lines.append(
+            f"| {r.group.removeprefix('throughput ')} | {r.name} | {r.value:,.3g} {r.unit} "
+            f"| {rounds} | {ratios} | {x['sender_cpu']:.2g} {x['cpu_unit']} "
+            f"| {x['receiver_cpu']:.2g} {x['cpu_unit']} | {counted} |"
+        )
+    return lines
+
+
+def _sockets(results: list[Result]) -> list[str]:
+    """The ``ss -tmi`` snapshots taken half-way through a transfer, as they came."""
+    lines = []
+    for r in results:
+        if r.extra.get("ss"):
+            lines += ["", f"### Sockets half-way: {r.name}, {r.group}", "", "```text"]
+            lines += [r.extra["ss"], "```"]
+    if lines:
+        lines = ["", "## Socket state mid-transfer (`ss -tmi`)", *lines]
+    return lines
 
 
 def _plots(out: Path, results: list[Result]) -> None:

@@ -34,16 +34,26 @@ def test_quick_benchmark_runs_every_part_and_writes_its_report(tmp_path: Path) -
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     report = json.loads((out / "results.json").read_text())
     assert report["meta"]["quick"] is True
-    seen = {(r["group"], r["name"]) for r in report["results"]}
+    rows = {(r["group"], r["name"]): r for r in report["results"]}
+    seen = set(rows)
     for where in ("loopback", "two lab hosts"):
         for what in ("large file", "small files"):
             for tool in ("chatty", "scp", "magic-wormhole"):
-                assert (f"throughput {what}, {where}", tool) in seen
+                row = rows.get((f"throughput {what}, {where}", tool))
+                assert row is not None and len(row["ratios"]) == 2  # quick: 2 rounds
+        for when in ("first byte", "end stall"):
+            assert ("first byte and end stall", f"{when}, {where}") in seen
+    shaped = "throughput large file, lab link shaped to 1 Gbit/s"
+    assert {(shaped, "raw TCP"), (shaped, "chatty")} <= seen
+    assert all(rows[(shaped, tool)]["extra"]["ss"] for tool in ("raw TCP", "chatty"))
     groups = {r["group"] for r in report["results"]}
     expected = {"memory and CPU", "message latency", "discovery", "startup", "scale", "resilience"}
     assert expected <= groups
-    assert all(r["value"] > 0 for r in report["results"] if r["group"] != "discovery")
+    # Discovery may find nothing in time; an end stall shorter than the 1 ms poll may show <= 0.
+    unsigned = ("discovery", "first byte and end stall")
+    assert all(r["value"] > 0 for r in report["results"] if r["group"] not in unsigned)
     table = (out / "results.md").read_text()
     assert "| throughput large file, loopback | chatty |" in table
+    assert "## Throughput by round, and CPU per side" in table
     for plot in ("throughput.png", "latency.png", "discovery.png"):
         assert (out / plot).stat().st_size > 1000
