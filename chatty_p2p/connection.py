@@ -45,12 +45,14 @@ from chatty_p2p.protocol.session import (
     Session,
     State,
 )
+from chatty_p2p.tlspipe import TlsPipe
 
 log = logging.getLogger(__name__)
 
 PING_INTERVAL = 2.0
 DEAD_AFTER = 6.5
 HANDSHAKE_TIMEOUT = 5.0
+_HANDSHAKE_READ = 64 * 1024
 LINGER = 1.0
 """After ending a session for what the peer sent, how long its further input is
 read and dropped before closing: closing a socket with unread input sends a
@@ -563,50 +565,23 @@ async def read_preamble(
         return kind, ctx
 
 
-async def server_tls(raw: socket.socket, ctx: ssl.SSLContext) -> ssl.SSLSocket:
+async def server_pipe(raw: socket.socket, ctx: ssl.SSLContext) -> TlsPipe:
     """The server side of TLS on a plain socket, done on the event loop under one
-    deadline for the whole handshake, and returned as a blocking ``SSLSocket`` for a
+    deadline for the whole handshake, and returned as a blocking ``TlsPipe`` for a
     bulk worker thread. Done in a thread instead, a peer dribbling a byte every few
     seconds would hold a worker for as long as it liked; here it holds nothing."""
     loop = asyncio.get_running_loop()
     raw.setblocking(False)
-    sock = ctx.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
-    try:
-        async with asyncio.timeout(HANDSHAKE_TIMEOUT):
-            while True:
-                try:
-                    sock.do_handshake()
-                    break
-                except ssl.SSLWantReadError:
-                    await _ready(loop, sock, writing=False)
-                except ssl.SSLWantWriteError:
-                    await _ready(loop, sock, writing=True)
-    except BaseException:
-        sock.close()
-        raise
-    sock.setblocking(True)
-    return sock
-
-
-async def _ready(loop: asyncio.AbstractEventLoop, sock: socket.socket, writing: bool) -> None:
-    waiter: asyncio.Future[None] = loop.create_future()
-
-    def wake() -> None:
-        if not waiter.done():
-            waiter.set_result(None)
-
-    fd = sock.fileno()
-    if writing:
-        loop.add_writer(fd, wake)
-    else:
-        loop.add_reader(fd, wake)
-    try:
-        await waiter
-    finally:
-        if writing:
-            loop.remove_writer(fd)
-        else:
-            loop.remove_reader(fd)
+    pipe = TlsPipe.wrap(raw, ctx, server=True)
+    async with asyncio.timeout(HANDSHAKE_TIMEOUT):
+        while (out := pipe.step()) is not None:
+            if out:
+                await loop.sock_sendall(raw, out)
+            pipe.feed(await loop.sock_recv(raw, _HANDSHAKE_READ))
+        if tail := pipe.pending_output():
+            await loop.sock_sendall(raw, tail)
+    raw.setblocking(True)
+    return pipe
 
 
 async def _recv_exactly(loop: asyncio.AbstractEventLoop, sock: socket.socket, n: int) -> bytes:

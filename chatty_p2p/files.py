@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from chatty_p2p import tls, transfer
-from chatty_p2p.connection import Connection, server_tls
+from chatty_p2p.connection import Connection, server_pipe
 from chatty_p2p.errors import ChattyError, PeerError, ProtocolError, why_failed
 from chatty_p2p.identity import Identity
 from chatty_p2p.protocol.bulk import MAX_PATH_BYTES, Entry
@@ -397,20 +397,20 @@ class FileTransfers:
         slot (``authenticated`` gives it back), so strangers cannot tie up the
         threads that move everyone's files."""
         try:
-            sock = await server_tls(raw, ctx)
-            peer_id = tls.peer_id(sock)
+            pipe = await server_pipe(raw, ctx)
+            peer_id = tls.peer_id(pipe.obj)
         except (OSError, ssl.SSLError, TimeoutError, ChattyError) as exc:
             log.info("bulk handshake failed: %s", str(exc) or "timed out")
             raw.close()
             return
         if not self._store.sent_to(peer_id):
             log.info("bulk connection from %s, which has nothing to fetch here", peer_id[:8])
-            sock.close()
+            raw.close()
             return
         authenticated()
         cancel = threading.Event()
         try:
-            channel, proto, opened = await self._in_thread(transfer.accept_bulk, sock, cancel)
+            channel, proto, opened = await self._in_thread(transfer.accept_bulk, pipe, cancel)
         except ChattyError as exc:
             log.info("bulk connection refused: %s", exc)
             return

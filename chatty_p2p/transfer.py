@@ -1,11 +1,12 @@
 """File transfer I/O: what to send, the bulk connection, and the loops that stream and land files.
 
-Everything here is blocking and runs in worker threads: Python's TLS moves
-about twice as many bytes per second through a blocking ``ssl`` socket as
-through asyncio streams, and a thread keeps the event loop (chat, pings, the
-window) responsive whatever the disk and network do. The node talks to these
-loops through a ``Reporter`` (called from the thread; the node hops back to its
-loop) and stops them with a ``threading.Event`` plus a socket shutdown.
+Everything here is blocking and runs in worker threads, so the event loop (chat,
+pings, the window) stays responsive whatever the disk and the network do. Bytes
+move through a ``TlsPipe`` (about a megabyte per system call, see ``tlspipe``);
+the receiver writes and hashes each piece of a file straight from the buffer it
+was decrypted into, in the reading thread. The node talks to these loops through
+a ``Reporter`` (called from the thread; the node hops back to its loop) and stops
+them with a ``threading.Event`` plus a socket shutdown.
 
 Landing files safely is the receiver's job here:
 
@@ -24,7 +25,6 @@ import contextlib
 import errno
 import logging
 import os
-import queue
 import re
 import socket
 import ssl
@@ -70,6 +70,7 @@ from chatty_p2p.protocol.bulk import (
     ManifestDone,
     Opened,
     ResultReceived,
+    SenderEvent,
     Wanted,
     WantsDone,
     data_header,
@@ -77,6 +78,7 @@ from chatty_p2p.protocol.bulk import (
 )
 from chatty_p2p.protocol.frames import HEADER
 from chatty_p2p.protocol.names import UnsafePath, numbered, readable, safe_relpath
+from chatty_p2p.tlspipe import TlsPipe
 
 log = logging.getLogger(__name__)
 
@@ -209,15 +211,17 @@ def _check_readable(path: Path) -> None:
 
 
 class _Channel:
-    """A blocking TLS socket with a frame reader and a small write buffer."""
+    """A bulk connection's TLS pipe, with a frame reader and a small write buffer."""
 
-    def __init__(self, sock: ssl.SSLSocket, cancel: threading.Event) -> None:
-        self.sock = sock
+    def __init__(self, pipe: TlsPipe, cancel: threading.Event) -> None:
+        self.pipe = pipe
         self.cancel = cancel
-        self.local_host = str(sock.getsockname()[0]).removeprefix("::ffff:")
+        self.local_host = str(pipe.sock.getsockname()[0]).removeprefix("::ffff:")
         """Our end's address, to drop the link at once when it leaves the machine."""
         self._out = bytearray()
-        self._in = bytearray(256 * 1024)
+        self._in = bytearray(HEADER.size + CHUNK)
+        """Decrypted bytes, reused for every read: DATA events are views of it (see
+        ``bulk.DataReceived``), used up before the next read."""
         self._in_view = memoryview(self._in)
         self._events: deque[object] = deque()
         self.landed: int | None = None
@@ -241,7 +245,7 @@ class _Channel:
 
     def _send(self, data: bytes | bytearray | memoryview) -> None:
         try:
-            self.sock.sendall(data)
+            self.pipe.send(data)
         except (OSError, ssl.SSLError) as exc:
             raise self._lost(exc) from exc
 
@@ -263,21 +267,25 @@ class _Channel:
             raise TransferFailed(f"the peer stopped the transfer: {reason}")
         return event
 
+    def take(self, events: list[SenderEvent]) -> None:
+        """Events the protocol gave outside a read, to come before what is read next."""
+        self._events.extend(events)
+
     def poll(self, proto: BulkSender) -> None:
         """Take in what the peer has already sent, without waiting: the sender calls
         this as it streams, so the receiver's LANDED frames never pile up and its
         ERROR stops us at once (raised here) instead of as a broken pipe later."""
-        self.sock.setblocking(False)
+        self.pipe.sock.setblocking(False)
         gone: ChattyError | None = None
         try:
             while True:
                 self._read(proto)
-        except (ssl.SSLWantReadError, BlockingIOError):
+        except BlockingIOError:
             pass
         except ChattyError as exc:  # the link is gone: first, did the peer say why?
             gone = exc
         finally:
-            self.sock.settimeout(BULK_TIMEOUT)
+            self.pipe.sock.settimeout(BULK_TIMEOUT)
         while self._events:
             event = self.next(proto)  # raises for an ERROR
             if not isinstance(event, Landed):  # nothing else may come mid-stream
@@ -287,10 +295,8 @@ class _Channel:
 
     def _read(self, proto: BulkSender | BulkReceiver) -> None:
         try:
-            # Into a reused buffer: recv(n) would allocate n bytes for each
-            # 16 KiB TLS record, which costs more than decrypting it.
-            n = self.sock.recv_into(self._in)
-        except (ssl.SSLWantReadError, BlockingIOError):
+            n = self.pipe.recv_into(self._in_view)
+        except BlockingIOError:
             raise
         except (OSError, ssl.SSLError) as exc:
             raise self._lost(exc) from exc
@@ -300,14 +306,14 @@ class _Channel:
             self._events.extend(proto.receive_data(self._in_view[:n]))
         except RemoteProtocolError as exc:
             with contextlib.suppress(OSError, ssl.SSLError):
-                self.sock.sendall(error_frame(exc.code, str(exc)))
+                self.pipe.send(error_frame(exc.code, str(exc)))
             raise TransferFailed(f"the peer broke the protocol: {exc}") from exc
 
     def fail(self, error: ChattyError) -> None:
         """Tell the peer why we stop, if the link still carries it."""
         with contextlib.suppress(OSError, ssl.SSLError):
             self.flush()
-            self.sock.sendall(error_frame(getattr(error, "code", "failed"), str(error)))
+            self.pipe.send(error_frame(getattr(error, "code", "failed"), str(error)))
 
     def _lost(self, exc: BaseException | None) -> ChattyError:
         if self.cancel.is_set():
@@ -317,43 +323,26 @@ class _Channel:
         return Interrupted(f"connection lost ({why_failed(exc)})")
 
     def abort(self) -> None:
-        """Unblock the worker from another thread: shut the TCP socket down under TLS.
-        (``SSLSocket.shutdown`` would also drop the TLS state, and the worker's next
-        read would hand it raw ciphertext.)"""
-        with contextlib.suppress(OSError):
-            socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
+        """Unblock the worker from another thread (see ``TlsPipe.abort``)."""
+        self.pipe.abort()
 
     def close(self) -> None:
-        """Orderly end: our side is done writing; wait (briefly) for the peer's close.
-
-        Our FIN goes out right after our last byte (``shutdown``), so the peer's
-        wait below ends at once rather than at its timeout: both sides used to
-        wait a full second for the other to close first, at the end of every
-        transfer. Waiting for the peer's FIN before closing keeps a close with
-        unread data from turning into a reset that could cut our last frame off.
-        The TLS layer is dropped with the shutdown; what still comes is discarded."""
-        deadline = time.monotonic() + 5
-        with contextlib.suppress(OSError, ssl.SSLError):
+        """Orderly end (see ``TlsPipe.close``), after what is still queued."""
+        with contextlib.suppress(ChattyError):
             self.flush()
-            self.sock.shutdown(socket.SHUT_WR)
-            self.sock.settimeout(1)
-            while self.sock.recv(65536) and time.monotonic() < deadline:
-                pass
-        self.sock.close()
+        self.pipe.close()
 
 
-def accept_bulk(
-    sock: ssl.SSLSocket, cancel: threading.Event
-) -> tuple[_Channel, BulkSender, Opened]:
+def accept_bulk(pipe: TlsPipe, cancel: threading.Event) -> tuple[_Channel, BulkSender, Opened]:
     """Read what an authenticated bulk connection asks for (its TLS is done, see
-    ``connection.server_tls``). The caller checks that this peer may have it."""
-    sock.settimeout(BULK_TIMEOUT)
-    channel = _Channel(sock, cancel)
+    ``connection.server_pipe``). The caller checks that this peer may have it."""
+    pipe.sock.settimeout(BULK_TIMEOUT)
+    channel = _Channel(pipe, cancel)
     proto = BulkSender()
     try:
         event = channel.next(proto)
     except ChattyError:
-        sock.close()
+        pipe.sock.close()
         raise
     assert isinstance(event, Opened)
     return channel, proto, event
@@ -371,7 +360,7 @@ def send(
     Returns the files the receiver reports as failed."""
     ended = False
     try:
-        proto.set_manifest([e.size for e in entries])
+        channel.take(proto.set_manifest([e.size for e in entries]))
         if opened.manifest:
             channel.write(proto.entries(entries))
         wants: list[tuple[int, int]] = []
@@ -473,9 +462,11 @@ def dial_bulk(
             status = preamble.parse_reply(reply)
             if status is not preamble.Status.OK:
                 raise PeerError(f"the peer refused the bulk connection ({status.name.lower()})")
-            sock = tls.client_context(identity).wrap_socket(raw, server_hostname="chatty")
-            tls.peer_id(sock, peer_id)
-            return _Channel(sock, cancel)
+            pipe = TlsPipe.wrap(raw, tls.client_context(identity), server=False)
+            pipe.handshake(BULK_TIMEOUT)
+            raw.settimeout(BULK_TIMEOUT)
+            tls.peer_id(pipe.obj, peer_id)
+            return _Channel(pipe, cancel)
         except (OSError, ssl.SSLError, ChattyError) as exc:
             raw.close()
             if isinstance(exc, ChattyError) and not isinstance(exc, RemoteProtocolError):
@@ -702,15 +693,16 @@ def receive(
 ) -> list[tuple[int, str]]:
     """Fetch what is missing and land it; returns the files that failed, with why.
 
-    This thread reads and decrypts; a ``_Lander`` thread writes, hashes and names
-    the files, so the two costs overlap instead of adding up. This thread also
-    tells the sender, about once a second, what has landed: the sender is done
-    long before a folder of many small files is (see ``bulk``).
+    One thread reads, decrypts, writes and hashes: each piece of a file is written
+    and hashed from the buffer TLS decrypted it into (``_Sink``), with no copy and no
+    hand-over to another thread. This thread also tells the sender, about once a
+    second, what has landed: the sender is done long before a folder of many small
+    files is (see ``bulk``).
 
     A write that fails (a full disk, a read-only folder) raises ``Paused``, after
     telling the sender why: what is on disk stays for ``chatty resume``."""
     proto = BulkReceiver(incoming.transfer_id, incoming.count, incoming.size)
-    lander: _Lander | None = None
+    sink: _Sink | None = None
     try:
         # OPEN goes first: whatever fails after it reaches the sender as an ERROR
         # about this transfer, which it could not tell apart before.
@@ -735,7 +727,7 @@ def receive(
             nonlocal told
             if time.monotonic() - told >= ALIVE_EVERY:
                 told = time.monotonic()
-                landed = (done, 0) if lander is None else (lander.written, lander.files)
+                landed = (done, 0) if sink is None else (sink.written, sink.files)
                 channel.write(proto.landed(*landed))
                 channel.flush()
 
@@ -744,27 +736,29 @@ def receive(
         prefixes = {i: landing.hashed(i, o, tell_landed) for i, o in wants if o}
         channel.write(proto.want(wants))
         channel.flush()
-        lander = _Lander(landing, entries, dests, reporter, done, prefixes)
-        lander.start()
-
+        sink = _Sink(landing, entries, dests, reporter, done, prefixes)
         while True:
             event = channel.next(proto)
-            if isinstance(event, DataReceived | FileStarted | FileEnded):
-                lander.put(event, tell_landed)
-                if channel.cancel.is_set():
-                    raise Cancelled("cancelled")
-                tell_landed()
+            if isinstance(event, DataReceived):
+                sink.data(event.data)
+            elif isinstance(event, FileStarted):
+                sink.start(event.index, event.offset)
+            elif isinstance(event, FileEnded):
+                sink.end(event.hash, tell_landed)
             elif isinstance(event, AllSent):
                 break
-        failed = lander.finish(tell_landed)
-        channel.write(proto.result(failed))
+            if channel.cancel.is_set():
+                raise Cancelled("cancelled")
+            tell_landed()
+        reporter.progress(sink.written)
+        channel.write(proto.result(sink.failed))
         channel.flush()
-        return failed
+        return sink.failed
     except OSError as exc:
-        if lander is not None:  # what is on disk now: what a resume will not need again
-            reporter.progress(lander.written)
+        if sink is not None:  # what is on disk now: what a resume will not need again
+            reporter.progress(sink.written)
             with contextlib.suppress(ChattyError):  # and the sender shows the same
-                channel.write(proto.landed(lander.written, lander.files))
+                channel.write(proto.landed(sink.written, sink.files))
         if disk_full(exc):
             error = Paused(f"the disk holding {readable(str(landing.folder))} is full", DISK_FULL)
         else:
@@ -775,20 +769,13 @@ def receive(
         channel.fail(exc)
         raise
     finally:
-        if lander is not None:
-            lander.abort()
+        if sink is not None:
+            sink.close()
         channel.close()
 
 
-class _Lander(threading.Thread):
-    """Writes, hashes, verifies and names received files, in the order they came.
-
-    The queue holds at most ``_QUEUE_CHUNKS`` chunks (of up to 1 MiB), which bounds
-    memory. An error here (a full disk) is raised again in the reading thread by the
-    next ``put`` or by ``finish``. While they wait, both call ``tick`` about twice a
-    second: the reading thread's moment to tell the sender it is still landing."""
-
-    _QUEUE_CHUNKS = 8
+class _Sink:
+    """Writes, hashes, verifies and names received files, in the order they come."""
 
     def __init__(
         self,
@@ -799,91 +786,46 @@ class _Lander(threading.Thread):
         done: int,
         prefixes: dict[int, blake3.blake3],
     ) -> None:
-        super().__init__(name="chatty-lander", daemon=True)
         self._landing, self._entries, self._dests = landing, entries, dests
         self._prefixes = prefixes
         """Hashers of the bytes already in the partials of files that resume."""
         self._reporter = reporter
-        self._done = done
-        self._queue: queue.Queue[object] = queue.Queue(self._QUEUE_CHUNKS)
-        self._error: BaseException | None = None
-        self._halt = threading.Event()
+        self.written = done
+        """Bytes of the batch on disk, those of the file on its way included."""
         self.failed: list[tuple[int, str]] = []
         self.files = 0
         """Files landed (verified or failed) over this connection."""
+        self._fd = -1
+        self._index = -1
+        self._file_done = 0
+        self._hasher = blake3.blake3()
+        self._reported = 0.0
 
-    def put(self, event: object, tick: Callable[[], None]) -> None:
-        while not self._halt.is_set():
-            try:
-                self._queue.put(event, timeout=0.5)
-                return
-            except queue.Full:
-                tick()
-        self._raise()
+    def start(self, index: int, offset: int) -> None:
+        self._index, self._file_done = index, offset
+        prefix = self._prefixes.pop(index, None)
+        self._hasher = blake3.blake3() if prefix is None else prefix
+        self._fd = _open_partial(self._landing.partial(index), offset)
 
-    def finish(self, tick: Callable[[], None]) -> list[tuple[int, str]]:
-        """Wait until everything queued is landed; the files that failed."""
-        self.put(None, tick)
-        while self.is_alive():
-            self.join(0.5)
-            tick()
-        self._raise()
-        return self.failed
+    def data(self, data: memoryview) -> None:
+        _write_all(self._fd, data)
+        self._hasher.update(data)
+        self.written += len(data)
+        self._file_done += len(data)
+        if time.monotonic() - self._reported > REPORT_EVERY:
+            self._reported = time.monotonic()
+            entry = self._entries[self._index]
+            self._reporter.progress(self.written, entry.path, self._file_done, entry.size)
 
-    def abort(self) -> None:
-        self._halt.set()
-        with contextlib.suppress(queue.Full):
-            self._queue.put_nowait(None)
-        self.join(10)
-
-    @property
-    def written(self) -> int:
-        """Bytes of the batch on disk: ``done`` plus those of the file on its way."""
-        return self._done
-
-    def _raise(self) -> None:
-        if self._error is not None:
-            raise self._error
-
-    def run(self) -> None:
-        fd, index, file_done, last = -1, -1, 0, 0.0
-        hasher = blake3.blake3()
-        try:
-            while not self._halt.is_set():
-                event = self._queue.get()
-                if isinstance(event, DataReceived):
-                    _write_all(fd, event.data)
-                    hasher.update(event.data)
-                    self._done += len(event.data)
-                    file_done += len(event.data)
-                    if time.monotonic() - last > REPORT_EVERY:
-                        last = time.monotonic()
-                        entry = self._entries[index]
-                        self._reporter.progress(self._done, entry.path, file_done, entry.size)
-                elif isinstance(event, FileStarted):
-                    index, file_done = event.index, event.offset
-                    prefix = self._prefixes.pop(index, None)
-                    hasher = blake3.blake3() if prefix is None else prefix
-                    fd = _open_partial(self._landing.partial(index), event.offset)
-                elif isinstance(event, FileEnded):
-                    if self._entries[index].size >= SYNC_FROM:
-                        os.fsync(fd)
-                    os.close(fd)
-                    fd = -1
-                    self._verify(index, hasher.hexdigest(), event.hash)
-                    self.files += 1
-                else:
-                    self._reporter.progress(self._done)
-                    return
-        except BaseException as exc:  # handed to the reading thread
-            self._error = exc
-            self._halt.set()
-        finally:
-            if fd >= 0:
-                os.close(fd)
-
-    def _verify(self, index: int, got: str, expected: str) -> None:
-        if got != expected:
+    def end(self, expected: str, tick: Callable[[], None]) -> None:
+        """The file is complete: synced if large (``SYNC_FROM``), verified, named."""
+        index, fd = self._index, self._fd
+        if self._entries[index].size >= SYNC_FROM:
+            _ticking(lambda: os.fsync(fd), tick)
+        self._fd = -1
+        os.close(fd)
+        self.files += 1
+        if self._hasher.hexdigest() != expected:
             self._landing.partial(index).unlink()
             reason = "hash mismatch: the received bytes differ from the sender's file"
             self.failed.append((index, reason))
@@ -892,6 +834,31 @@ class _Lander(threading.Thread):
             entry = self._entries[index]
             saved = self._landing.finish(index, self._dests[index], entry.mtime)
             self._reporter.file_done(index, str(saved))
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def _ticking(work: Callable[[], None], tick: Callable[[], None]) -> None:
+    """``work`` in a helper thread, ``tick`` twice a second meanwhile: syncing a file of
+    gigabytes to a slow disk can take longer than the link may stay silent."""
+    error: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as exc:  # raised again in the caller's thread
+            error.append(exc)
+
+    worker = threading.Thread(target=run, name="chatty-sync", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.5)
+        tick()
+    if error:
+        raise error[0]
 
 
 def _open_partial(path: Path, offset: int) -> int:
@@ -924,7 +891,7 @@ def _hashed_prefix(fd: int, length: int, tick: Callable[[], None]) -> blake3.bla
     return hasher
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def _write_all(fd: int, data: memoryview) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]

@@ -55,7 +55,7 @@ from chatty_p2p.protocol.frames import (
     FRAME_FORMAT,
     HEADER,
     MAX_PAYLOAD,
-    FrameDecoder,
+    Frame,
     encode_json,
     finite,
 )
@@ -69,6 +69,8 @@ _BATCH_BYTES = 256 * 1024
 MAX_PATH_BYTES = 4 * MAX_FILE_NAME
 """The longest manifest path (UTF-8 bytes) a receiver takes; a sender refuses longer ones
 up front, naming them, rather than offer a batch the receiver will refuse."""
+_MAX_HELD = 256
+"""Frames a sender keeps before it has the manifest to check them against."""
 _ID = re.compile(r"[0-9a-f]{32}")
 _HASH = re.compile(r"[0-9a-f]{64}")
 
@@ -160,7 +162,10 @@ class FileStarted:
 
 @dataclass(frozen=True, slots=True)
 class DataReceived:
-    data: bytes
+    """A piece of the current file. ``data`` is a view of the buffer given to
+    ``receive_data``: use it (write it, hash it) before that buffer is reused."""
+
+    data: memoryview
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,36 +230,97 @@ def _error_event(body: dict[str, Any]) -> BulkError:
     )
 
 
-class _Side:
-    def __init__(self) -> None:
-        self._decoder = FrameDecoder()
-        self.closed = False
+class _Stream:
+    """Splits the bulk stream into frames, passing DATA payloads through as they come.
 
-    def _frames(self, data: bytes | memoryview) -> list[tuple[BulkType, bytes, dict[str, Any]]]:
-        out = []
-        for frame in self._decoder.feed(data):
-            try:
-                kind = BulkType(frame.type)
-            except ValueError:
-                raise RemoteProtocolError(f"unknown bulk frame {frame.type}", "malformed") from None
-            body = {} if kind is BulkType.DATA else frame.json()
-            out.append((kind, frame.payload, body))
+    A control frame (JSON, small) is gathered whole, as ``frames.FrameDecoder`` would.
+    A DATA payload is not: each piece of it is handed out as a slice of the caller's
+    buffer, so a megabyte of file bytes is never copied into a frame and out again
+    (the receiver writes and hashes it straight from where TLS decrypted it). A DATA
+    frame may thus come out in several pieces; an empty one (a keepalive) comes out
+    as one empty piece. Only a partial header or control payload is kept between
+    calls, at most ``MAX_PAYLOAD`` bytes, the limit checked before any is kept."""
+
+    def __init__(self) -> None:
+        self._head = bytearray()
+        self._kind: BulkType | None = None
+        self._left = 0
+        """Payload bytes of the current frame still to come."""
+        self._body = bytearray()
+
+    def feed(self, data: bytes | memoryview) -> list[tuple[BulkType, memoryview, dict[str, Any]]]:
+        """Every frame (or DATA piece) now complete, in order; DATA pieces are views
+        of ``data``, valid while it is."""
+        view = memoryview(data)
+        out: list[tuple[BulkType, memoryview, dict[str, Any]]] = []
+        while view:
+            if self._kind is None:
+                take = HEADER.size - len(self._head)
+                self._head += view[:take]
+                view = view[take:]
+                if len(self._head) < HEADER.size:
+                    break
+                self._start(out)
+                continue
+            piece = view[: self._left]
+            view = view[len(piece) :]
+            self._left -= len(piece)
+            if self._kind is BulkType.DATA:
+                out.append((BulkType.DATA, piece, {}))
+            else:
+                self._body += piece
+            if not self._left:
+                self._end(out)
         return out
+
+    def _start(self, out: list[tuple[BulkType, memoryview, dict[str, Any]]]) -> None:
+        version, frame_type, length = HEADER.unpack(self._head)
+        self._head.clear()
+        if version != FRAME_FORMAT:
+            raise RemoteProtocolError(
+                f"unsupported frame format {version} (this build speaks {FRAME_FORMAT})", "version"
+            )
+        if length > MAX_PAYLOAD:
+            raise RemoteProtocolError(
+                f"frame of {length} bytes exceeds the {MAX_PAYLOAD}-byte limit", "too-large"
+            )
+        try:
+            self._kind = BulkType(frame_type)
+        except ValueError:
+            raise RemoteProtocolError(f"unknown bulk frame {frame_type}", "malformed") from None
+        self._left = length
+        if not length:
+            if self._kind is BulkType.DATA:
+                out.append((BulkType.DATA, memoryview(b""), {}))
+            self._end(out)
+
+    def _end(self, out: list[tuple[BulkType, memoryview, dict[str, Any]]]) -> None:
+        kind, self._kind = self._kind, None
+        assert kind is not None
+        if kind is not BulkType.DATA:
+            body = Frame(kind, bytes(self._body)).json()
+            self._body = bytearray()
+            out.append((kind, memoryview(b""), body))
 
 
 class BulkSender:
     """The sender's side: answers OPEN and WANT, streams files."""
 
     def __init__(self) -> None:
-        self._side = _Side()
+        self._stream = _Stream()
         self._phase = "open"
-        self._sizes: list[int] = []
+        self._sizes: list[int] | None = None
+        self._held: list[tuple[BulkType, dict[str, Any]]] = []
+        """Frames that came behind OPEN before ``set_manifest``: a receiver sends OPEN
+        and WANT together when it knows the manifest, and one read may bring both."""
         self._wanted: set[int] = set()
 
-    def set_manifest(self, sizes: list[int]) -> None:
-        """The sizes of the transfer's entries, in manifest order; WANTs are checked
-        against them."""
+    def set_manifest(self, sizes: list[int]) -> list[SenderEvent]:
+        """The sizes of the transfer OPEN named, in manifest order (WANTs are checked
+        against them); returns the events of frames that waited for them."""
         self._sizes = sizes
+        held, self._held = self._held, []
+        return [self._handle(kind, body) for kind, body in held]
 
     def entries(self, entries: list[Entry]) -> bytes:
         return _batches("entries", [e.wire() for e in entries], BulkType.ENTRIES) + encode_json(
@@ -272,11 +338,16 @@ class BulkSender:
 
     def receive_data(self, data: bytes | memoryview) -> list[SenderEvent]:
         events: list[SenderEvent] = []
-        for kind, _payload, body in self._side._frames(data):
+        for kind, _payload, body in self._stream.feed(data):
             if kind is BulkType.ERROR:
                 events.append(_error_event(body))
                 self._phase = "closed"
                 break
+            if self._phase != "open" and self._sizes is None:
+                if len(self._held) >= _MAX_HELD:
+                    raise RemoteProtocolError("too many frames before the manifest", "malformed")
+                self._held.append((kind, body))
+                continue
             events.append(self._handle(kind, body))
         return events
 
@@ -294,6 +365,7 @@ class BulkSender:
                 raise RemoteProtocolError("OPEN: bad transfer id", "malformed")
             self._phase = "want"
             return Opened(transfer_id, body.get("manifest") is True)
+        sizes = self._sizes or []
         if kind is BulkType.WANT:
             files = body.get("files")
             if not isinstance(files, list):
@@ -302,8 +374,8 @@ class BulkSender:
             for item in files:
                 if not isinstance(item, list) or len(item) != 2:
                     raise RemoteProtocolError("WANT: bad item", "malformed")
-                index = _int(item[0], 0, len(self._sizes) - 1, "WANT index")
-                offset = _int(item[1], 0, self._sizes[index], "WANT offset")
+                index = _int(item[0], 0, len(sizes) - 1, "WANT index")
+                offset = _int(item[1], 0, sizes[index], "WANT offset")
                 if index in self._wanted:
                     raise RemoteProtocolError("WANT: a file asked for twice", "malformed")
                 self._wanted.add(index)
@@ -313,10 +385,9 @@ class BulkSender:
             self._phase = "stream"
             return WantsDone()
         if kind is BulkType.LANDED:
-            total = sum(self._sizes)
             return Landed(
-                _int(body.get("done"), 0, total, "LANDED done"),
-                _int(body.get("files"), 0, len(self._sizes), "LANDED files"),
+                _int(body.get("done"), 0, sum(sizes), "LANDED done"),
+                _int(body.get("files"), 0, len(sizes), "LANDED files"),
             )
         failed = body.get("failed")
         if not isinstance(failed, list):
@@ -325,7 +396,7 @@ class BulkSender:
         for item in failed:
             if not isinstance(item, list) or len(item) != 2 or not isinstance(item[1], str):
                 raise RemoteProtocolError("RESULT: bad item", "malformed")
-            result.append((_int(item[0], 0, len(self._sizes), "RESULT index"), clean_text(item[1])))
+            result.append((_int(item[0], 0, len(sizes), "RESULT index"), clean_text(item[1])))
         self._phase = "closed"
         return ResultReceived(result)
 
@@ -335,7 +406,7 @@ class BulkReceiver:
     every frame the sender sends against what was asked."""
 
     def __init__(self, transfer_id: str, count: int, size: int) -> None:
-        self._side = _Side()
+        self._stream = _Stream()
         self.transfer_id = transfer_id
         self._count = count
         self._size = size
@@ -377,7 +448,7 @@ class BulkReceiver:
 
     def receive_data(self, data: bytes | memoryview) -> list[ReceiverEvents]:
         events: list[ReceiverEvents] = []
-        for kind, payload, body in self._side._frames(data):
+        for kind, payload, body in self._stream.feed(data):
             if kind is BulkType.ERROR:
                 events.append(_error_event(body))
                 self._phase = "closed"
@@ -385,7 +456,7 @@ class BulkReceiver:
             events.append(self._handle(kind, payload, body))
         return events
 
-    def _handle(self, kind: BulkType, payload: bytes, body: dict[str, Any]) -> ReceiverEvent:
+    def _handle(self, kind: BulkType, payload: memoryview, body: dict[str, Any]) -> ReceiverEvent:
         if self._phase == "manifest" and kind is BulkType.ENTRIES:
             return EntriesReceived(self._parse_entries(body))
         if self._phase == "manifest" and kind is BulkType.ENTRIES_END:
@@ -402,10 +473,10 @@ class BulkReceiver:
             self._phase = "manifest-known"
             return ManifestDone()
         if self._phase == "stream":
-            return self._stream(kind, payload, body)
+            return self._streamed(kind, payload, body)
         raise RemoteProtocolError(f"bulk {kind.name} out of order", "order")
 
-    def _stream(self, kind: BulkType, payload: bytes, body: dict[str, Any]) -> ReceiverEvent:
+    def _streamed(self, kind: BulkType, payload: memoryview, body: dict[str, Any]) -> ReceiverEvent:
         if kind is BulkType.DATA and self._current is not None:
             index, due = self._current
             if len(payload) > due:
