@@ -80,16 +80,28 @@ class Interrupted(Exception):
         self.transfer = transfer
 
 
-async def follow(
-    events: Events, t: dict[str, Any], show_bar: bool, online: bool, wait: float
-) -> Followed:
-    """Show progress of one transfer until it ends, or until it has waited ``wait``
-    seconds for an absent peer (``online`` says whether the peer is there now) or
-    in ``interrupted``: nothing moves then until the peer is back, which may be never.
-    Ctrl-C (asyncio.run cancels the command) raises ``Interrupted``, so that the
-    command can say what becomes of the transfer it stops watching."""
-    import asyncio
+class _NoBar:
+    """What ``follow`` calls on a progress bar, doing nothing: with no bar to show
+    (``--json``, no terminal), rich is not even imported (a fifth of a one-shot
+    ``send``'s start-up)."""
 
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        pass
+
+    def add_task(self, description: str, total: float | None) -> int:
+        return 0
+
+    def update(self, task: int, **fields: Any) -> None:
+        pass
+
+
+def _progress(show: bool) -> Any:
+    """A rich progress bar for a transfer, or ``_NoBar``."""
+    if not show:
+        return _NoBar()
     from rich.progress import (
         BarColumn,
         DownloadColumn,
@@ -106,9 +118,22 @@ async def follow(
         TransferSpeedColumn(),
         TimeRemainingColumn(),
     )
+    return Progress(*columns, transient=True)
+
+
+async def follow(
+    events: Events, t: dict[str, Any], show_bar: bool, online: bool, wait: float
+) -> Followed:
+    """Show progress of one transfer until it ends, or until it has waited ``wait``
+    seconds for an absent peer (``online`` says whether the peer is there now) or
+    in ``interrupted``: nothing moves then until the peer is back, which may be never.
+    Ctrl-C (asyncio.run cancels the command) raises ``Interrupted``, so that the
+    command can say what becomes of the transfer it stops watching."""
+    import asyncio
+
     running_since: float | None = None
     stuck_since: float | None = None
-    with Progress(*columns, disable=not show_bar, transient=True) as bar:
+    with _progress(show_bar) as bar:
         task = bar.add_task("waiting for the peer", total=None)
         try:
             while True:

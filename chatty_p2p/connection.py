@@ -20,8 +20,6 @@ from asyncio import sslproto
 from collections.abc import Callable
 from typing import cast
 
-from cryptography import x509
-
 from chatty_p2p import tls
 from chatty_p2p.errors import (
     ChattyError,
@@ -551,8 +549,7 @@ async def read_preamble(
             await loop.sock_sendall(sock, preamble.encode_reply(status))
             raise
         cert_der = await _recv_exactly(loop, sock, cert_len)
-        try:
-            x509.load_der_x509_certificate(cert_der)
+        try:  # OpenSSL parses it here, and refuses what it could not use
             ctx = contexts.trusting(cert_der)
         except (ValueError, ssl.SSLError) as exc:
             await loop.sock_sendall(sock, preamble.encode_reply(preamble.Status.REFUSED))

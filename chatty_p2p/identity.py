@@ -12,13 +12,9 @@ from __future__ import annotations
 import datetime
 import hashlib
 import os
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from chatty_p2p.errors import ChattyError
 
@@ -57,13 +53,20 @@ class Identity:
         try:
             if not key_path.exists():
                 _create(key_path, cert_path)
-            cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+            # The standard library reads the PEM: ``cryptography`` (tens of milliseconds
+            # to import) is needed only to make a key, once per device.
+            cert_der = ssl.PEM_cert_to_DER_cert(cert_path.read_text("ascii"))
         except (OSError, ValueError) as exc:
             raise ChattyError(f"cannot load the device identity in {directory}: {exc}") from exc
-        return cls(key_path, cert_path, cert.public_bytes(serialization.Encoding.DER))
+        return cls(key_path, cert_path, cert_der)
 
 
 def _create(key_path: Path, cert_path: Path) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "chatty device")])
     cert = (

@@ -49,6 +49,8 @@ def _pair(tmp_path: Path) -> tuple[TlsPipe, TlsPipe]:
     done.join(5)
     assert tls.peer_id(client.obj, b.device_id) == b.device_id
     assert tls.peer_id(server.obj) == a.device_id
+    for pipe in (client, server):  # small frames must not wait for a delayed ack
+        assert pipe.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
     return client, server
 
 
@@ -148,3 +150,32 @@ def test_a_peer_closing_during_the_handshake_fails_it_at_once(tmp_path: Path) ->
         pipe.handshake(10.0)
     listener.close()
     sock.close()
+
+
+@pytest.mark.parametrize(
+    "cert",
+    [b"\x30\x82\x01\x00" + os.urandom(256), b"not a certificate at all", b"-" * 4000],
+    ids=["der-shaped-noise", "text", "dashes"],
+)
+def test_a_preamble_with_a_certificate_openssl_cannot_read_is_refused(
+    tmp_path: Path, cert: bytes
+) -> None:
+    """OpenSSL parses the certificate a dialer announces (to trust exactly it); what
+    it cannot read is refused before any TLS, and nothing is kept for it."""
+    from chatty_p2p.errors import RemoteProtocolError
+    from chatty_p2p.protocol import preamble
+
+    identity = Identity.load_or_create(tmp_path / "b")
+    contexts = tls.ServerContexts(identity)
+    listener = socket.create_server(("127.0.0.1", 0))
+    dialled = socket.create_connection(listener.getsockname())
+    accepted, _ = listener.accept()
+    accepted.setblocking(False)
+    dialled.sendall(preamble.encode_request(preamble.ChannelKind.BULK, cert))
+    with pytest.raises(RemoteProtocolError, match="unusable certificate"):
+        asyncio.run(connection.read_preamble(accepted, contexts, lambda _: ""))
+    reply = dialled.recv(preamble.REPLY.size)
+    assert preamble.parse_reply(reply) is preamble.Status.REFUSED
+    assert not contexts._cache
+    for sock in (listener, dialled, accepted):
+        sock.close()
