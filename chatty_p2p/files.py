@@ -45,7 +45,7 @@ from chatty_p2p import tls, transfer
 from chatty_p2p.connection import Connection, server_pipe
 from chatty_p2p.errors import ChattyError, PeerError, ProtocolError, why_failed
 from chatty_p2p.identity import Identity
-from chatty_p2p.protocol.bulk import MAX_PATH_BYTES, Entry
+from chatty_p2p.protocol.bulk import MAX_PATH_BYTES, BulkSender, Entry, Opened
 from chatty_p2p.protocol.names import readable
 from chatty_p2p.protocol.session import (
     MAX_FILES,
@@ -78,6 +78,9 @@ BULK_WAIT = 30.0
 """How long a sender waits, after an accept, for the receiver to connect for the bytes
 before it shows the transfer as interrupted: the receiver may have gone in between,
 and "running" would then be a state that never ends."""
+LANE_WAIT = 5.0
+"""How long an extra lane waits for its transfer's main connection to be up (it is
+dialled after the main connection's WANT, so it rarely waits at all)."""
 RETRY_DELAYS = (0.25, 1.0, 2.0, 5.0, 10.0, 30.0)
 """Waits before re-dialling an interrupted transfer while the peer is online; the first
 is short because the usual cause is a path that just changed and already works again."""
@@ -192,6 +195,7 @@ class FileTransfers:
         want_connection: Callable[[str], None],
         download_dir: Path,
         accept_from: Callable[[str], bool],
+        lanes: int,
         spawn: Callable[[Any], asyncio.Task[Any]],
     ) -> None:
         self._store = store
@@ -203,6 +207,8 @@ class FileTransfers:
         self._peer_name = peer_name
         self._want_connection = want_connection
         self.download_dir = download_dir
+        self._lanes = lanes
+        """Bulk connections this side uses for one transfer at once (see ``transfer.Lanes``)."""
         self._accept_from = accept_from
         self._live: dict[tuple[str, str, bool], _Live] = {}
         self._warned: dict[str, str] = {}
@@ -424,6 +430,9 @@ class FileTransfers:
             await self._in_thread(channel.close)
             return
         live = self._live_for(record)
+        if opened.lane:
+            await self._serve_lane(live, channel, proto, opened)
+            return
         self._interrupt(live)  # a stale connection for the same transfer
         live.cancel, live.channel = cancel, channel
         live.generation += 1
@@ -451,6 +460,29 @@ class FileTransfers:
                 self._set(live, "failed", str(exc))
             return
         self._finish(live, failed)
+
+    async def _serve_lane(
+        self, live: _Live, channel: transfer.Channel, proto: BulkSender, opened: Opened
+    ) -> None:
+        """An extra lane of a transfer whose main connection is up: the pieces its WANT
+        gave this lane go here, in a thread of their own. How the transfer ends is the
+        main connection's to say (a lane that fails stops it: see ``transfer.Plan``)."""
+        deadline = time.monotonic() + LANE_WAIT
+        while not (live.record.state == "running" and isinstance(live.channel, transfer.Channel)):
+            if time.monotonic() > deadline:  # the main connection is gone: so is the lane
+                await self._in_thread(channel.close)
+                return
+            await asyncio.sleep(0.05)
+        main = live.channel
+        main.add_lane(channel)
+        entries, sources, _ = self._store.entries(live.record.key)
+        reporter = _ThreadReporter(self, live, live.generation)
+        try:
+            await self._in_thread(
+                transfer.send, channel, proto, opened, entries, sources, reporter, main
+            )
+        except ChattyError as exc:
+            log.info("lane %d of %s ended: %s", opened.lane, live.record.id[:8], exc)
 
     def _pause(self, live: _Live, exc: transfer.Paused) -> None:
         """Paused on a problem a user can fix, here or (``remote``) on the peer's side."""
@@ -648,20 +680,24 @@ class FileTransfers:
         )
         landing = transfer.Landing(Path(record.folder), record.id)
         reporter = _ThreadReporter(self, live, generation)
+        addresses, cancel = self._addresses(record.peer_id), live.cancel
+
+        def dial() -> transfer.Channel:
+            return transfer.dial_bulk(addresses, self._identity, record.peer_id, cancel)
+
         try:
-            live.channel = await self._in_thread(
-                transfer.dial_bulk,
-                self._addresses(record.peer_id),
-                self._identity,
-                record.peer_id,
-                live.cancel,
-            )
+            live.channel = await self._in_thread(dial)
             if live.cancel.is_set():
                 raise transfer.Cancelled("cancelled")
             if live.generation == generation:
                 self._set(live, "running")
             failed = await self._in_thread(
-                transfer.receive, live.channel, incoming, landing, reporter
+                transfer.receive,
+                live.channel,
+                incoming,
+                landing,
+                reporter,
+                self._lanes_to(record.peer_id, dial),
             )
         except transfer.Cancelled:
             return
@@ -683,6 +719,17 @@ class FileTransfers:
                 self._set(live, "failed", str(exc))
             return
         self._finish(live, failed)
+
+    def _lanes_to(
+        self, peer_id: str, dial: Callable[[], transfer.Channel]
+    ) -> transfer.Lanes | None:
+        """The connections a transfer from this peer may use at once: as many as the
+        side with fewer spare cores has (both said so in HELLO). ``None`` for a peer
+        that knows no ranges (protocol 2)."""
+        conn = self._control(peer_id)
+        if conn is None or conn.peer.version < 3:
+            return None
+        return transfer.Lanes(min(self._lanes, conn.peer.lanes), dial)
 
     def _retry_later(self, live: _Live) -> None:
         """Re-dial after a pause while the peer is online; otherwise its return will."""

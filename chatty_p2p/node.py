@@ -58,7 +58,7 @@ from typing import IO, Any
 import platformdirs
 
 from chatty_p2p import connection as conn_mod
-from chatty_p2p import netif
+from chatty_p2p import netif, transfer
 from chatty_p2p.admission import Admission, Hush, Refused, Ticket
 from chatty_p2p.connection import Connection
 from chatty_p2p.discovery import Advert, AdvertTable, Discovery
@@ -334,11 +334,13 @@ class Node:
         offline: bool = False,
         download_dir: Path | None = None,
         accept_from: list[str] | None = None,
+        lanes: int | None = None,
     ) -> None:
         """``offline`` opens only the store and identity: for reading history or renaming
         while no network presence is wanted. ``download_dir`` overrides the stored
         setting for this run; offers from peers matching ``accept_from`` (names, id
-        prefixes, ``*``) are accepted without asking."""
+        prefixes, ``*``) are accepted without asking. ``lanes`` is how many bulk
+        connections one transfer may use (default: ``transfer.lanes_here``)."""
         self.data_dir = data_dir
         self._requested_name = name
         self._requested_port = port
@@ -347,6 +349,7 @@ class Node:
         self._offline = offline
         self._download_dir = download_dir
         self._accept_from = [spec.lower() for spec in accept_from or []]
+        self._lanes = lanes or transfer.lanes_here()
         self._peers: dict[str, _PeerState] = {}
         self._subscribers: set[asyncio.Queue[NodeEvent]] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -404,6 +407,7 @@ class Node:
             ),
             download_dir=self.download_dir(),
             accept_from=self._accepts_from,
+            lanes=self._lanes,
             spawn=self._spawn,
         )
         if self._offline:
@@ -847,6 +851,7 @@ class Node:
             boot=self._boot,
             port=self.port,
             time=time.time(),
+            lanes=self._lanes,
         )
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:

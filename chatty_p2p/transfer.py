@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import logging
 import os
 import re
@@ -71,6 +72,7 @@ from chatty_p2p.protocol.bulk import (
     Opened,
     ResultReceived,
     SenderEvent,
+    Want,
     Wanted,
     WantsDone,
     data_header,
@@ -78,6 +80,7 @@ from chatty_p2p.protocol.bulk import (
 )
 from chatty_p2p.protocol.frames import HEADER
 from chatty_p2p.protocol.names import UnsafePath, numbered, readable, safe_relpath
+from chatty_p2p.protocol.session import MAX_LANES
 from chatty_p2p.tlspipe import TlsPipe
 
 log = logging.getLogger(__name__)
@@ -210,7 +213,7 @@ def _check_readable(path: Path) -> None:
         raise ChattyError(f"cannot send {readable(str(path))}: permission denied")
 
 
-class _Channel:
+class Channel:
     """A bulk connection's TLS pipe, with a frame reader and a small write buffer."""
 
     def __init__(self, pipe: TlsPipe, cancel: threading.Event) -> None:
@@ -227,6 +230,11 @@ class _Channel:
         self.landed: int | None = None
         """Bytes the receiver last said it has (its LANDED): the sender's figure for a
         transfer that stops short, rather than the bytes it wrote into socket buffers."""
+        self.plan: Plan | None = None
+        """A main connection's pieces, once WANT said them (the sender's side)."""
+        self.planned = threading.Event()
+        self._lanes: list[Channel] = []
+        self._aborted = False
 
     def write(self, data: bytes | memoryview) -> None:
         """Queue small frames; big ones go straight out after what is queued."""
@@ -322,9 +330,19 @@ class _Channel:
             return Interrupted(f"no data for {BULK_TIMEOUT:.0f} s")
         return Interrupted(f"connection lost ({why_failed(exc)})")
 
+    def add_lane(self, lane: Channel) -> None:
+        """Another connection of this (main) connection's transfer: stopped with it."""
+        self._lanes.append(lane)
+        if self._aborted:
+            lane.abort()
+
     def abort(self) -> None:
-        """Unblock the worker from another thread (see ``TlsPipe.abort``)."""
+        """Unblock the worker from another thread (see ``TlsPipe.abort``), and those of
+        the transfer's lanes."""
+        self._aborted = True
         self.pipe.abort()
+        for lane in list(self._lanes):
+            lane.abort()
 
     def close(self) -> None:
         """Orderly end (see ``TlsPipe.close``), after what is still queued."""
@@ -333,11 +351,11 @@ class _Channel:
         self.pipe.close()
 
 
-def accept_bulk(pipe: TlsPipe, cancel: threading.Event) -> tuple[_Channel, BulkSender, Opened]:
+def accept_bulk(pipe: TlsPipe, cancel: threading.Event) -> tuple[Channel, BulkSender, Opened]:
     """Read what an authenticated bulk connection asks for (its TLS is done, see
     ``connection.server_pipe``). The caller checks that this peer may have it."""
     pipe.sock.settimeout(BULK_TIMEOUT)
-    channel = _Channel(pipe, cancel)
+    channel = Channel(pipe, cancel)
     proto = BulkSender()
     try:
         event = channel.next(proto)
@@ -348,77 +366,95 @@ def accept_bulk(pipe: TlsPipe, cancel: threading.Event) -> tuple[_Channel, BulkS
     return channel, proto, event
 
 
+class Plan:
+    """Every piece the receiver asked for on a transfer's main connection, shared with
+    the transfer's lanes: each streams the pieces WANT gave it, and counts what it
+    moves here, so the transfer has one figure for its progress.
+
+    A lane that fails leaves its reason here and stops the main connection, which
+    then ends the transfer with that reason: the receiver does the same with its
+    lanes, so both sides end a transfer in one state whichever connection broke."""
+
+    def __init__(self, wants: list[Want], done: int) -> None:
+        self.wants = wants
+        self._done = done
+        self._lock = threading.Lock()
+        self.error: ChattyError | None = None
+
+    def moved(self, n: int) -> int:
+        """Count ``n`` more bytes sent; the batch's bytes done so far."""
+        with self._lock:
+            self._done += n
+            return self._done
+
+    @property
+    def done(self) -> int:
+        return self._done
+
+
 def send(
-    channel: _Channel,
+    channel: Channel,
     proto: BulkSender,
     opened: Opened,
     entries: list[Entry],
     sources: list[str],
     reporter: Reporter,
+    main: Channel | None = None,
 ) -> list[tuple[int, str]]:
-    """Serve one bulk connection: the manifest if asked, then the wanted bytes.
-    Returns the files the receiver reports as failed."""
+    """Serve one bulk connection: the manifest if asked, then the wanted bytes; on a
+    lane (``opened.lane``; ``main`` is its transfer's main connection), the pieces
+    the main connection's WANT gave that lane. Returns the files the receiver reports
+    as failed (the main connection's RESULT counts those of every lane)."""
+    if not opened.lane:
+        try:
+            return _serve(channel, proto, opened, entries, sources, reporter, None)
+        except ChattyError as exc:
+            if channel.plan is not None and channel.plan.error is not None:
+                raise channel.plan.error from exc  # a lane's failure stopped us
+            raise
+    assert main is not None
+    try:
+        if not main.planned.wait(BULK_TIMEOUT):
+            raise Interrupted("the transfer's main connection never said what to send")
+        return _serve(channel, proto, opened, entries, sources, reporter, main.plan)
+    except ChattyError as exc:
+        if main.plan is not None and main.plan.error is None:
+            main.plan.error = exc
+        main.abort()
+        raise
+
+
+def _serve(
+    channel: Channel,
+    proto: BulkSender,
+    opened: Opened,
+    entries: list[Entry],
+    sources: list[str],
+    reporter: Reporter,
+    plan: Plan | None,
+) -> list[tuple[int, str]]:
     ended = False
     try:
         channel.take(proto.set_manifest([e.size for e in entries]))
-        if opened.manifest:
-            channel.write(proto.entries(entries))
-        wants: list[tuple[int, int]] = []
-        while True:
-            event = channel.next(proto)
-            if isinstance(event, Wanted):
-                wants += event.files
-            elif isinstance(event, WantsDone):
-                break
-        done = sum(e.size for e in entries) - sum(entries[i].size - o for i, o in wants)
-        log.debug("sending %d files, %d bytes already there", len(wants), done)
-        buf = bytearray(HEADER.size + CHUNK)
-        view = memoryview(buf)
-        last = held = 0.0
-
-        def hold() -> None:
-            """While we hash what the receiver already has: an empty DATA frame, which
-            the receiver takes as nothing but a sign of life."""
-            nonlocal held
-            if time.monotonic() - held >= ALIVE_EVERY:
-                held = time.monotonic()
-                channel.write(data_header(0))
-                channel.flush()
-
-        for index, offset in wants:
-            if time.monotonic() - last > REPORT_EVERY:  # also for a folder of empty files
-                last = time.monotonic()
-                channel.poll(proto)
-                reporter.progress(done, entries[index].path, offset, entries[index].size)
-            entry, path = entries[index], sources[index]
-            with open(path, "rb", buffering=0) as f:
-                if os.fstat(f.fileno()).st_size != entry.size:
-                    raise TransferFailed(
-                        f"{readable(path)} changed since it was offered; send it again"
-                    )
-                channel.write(proto.file_start(index, offset))
-                hasher = _hashed_prefix(f.fileno(), offset, hold)
-                f.seek(offset)
-                left = entry.size - offset
-                while left:
-                    if channel.cancel.is_set():
-                        raise Cancelled("cancelled")
-                    n = f.readinto(view[HEADER.size : HEADER.size + min(CHUNK, left)])
-                    if not n:
-                        raise TransferFailed(f"{readable(path)} shrank while being sent")
-                    buf[: HEADER.size] = data_header(n)
-                    hasher.update(view[HEADER.size : HEADER.size + n])
-                    channel.write(view[: HEADER.size + n])
-                    left -= n
-                    done += n
-                    if time.monotonic() - last > REPORT_EVERY:
-                        last = time.monotonic()
-                        channel.poll(proto)
-                        reporter.progress(done, entry.path, entry.size - left, entry.size)
-            channel.write(proto.file_end(hasher.hexdigest()))
+        if plan is None:
+            if opened.manifest:
+                channel.write(proto.entries(entries))
+            wants: list[Want] = []
+            while True:
+                event = channel.next(proto)
+                if isinstance(event, Wanted):
+                    wants += event.files
+                elif isinstance(event, WantsDone):
+                    break
+            left = sum(w.end - w.offset for w in wants)
+            plan = channel.plan = Plan(wants, sum(e.size for e in entries) - left)
+            channel.planned.set()
+            log.debug("sending %d pieces, %d bytes already there", len(wants), plan.done)
+        mine = [w for w in plan.wants if w.lane == opened.lane]
+        _stream(channel, proto, mine, entries, sources, reporter, plan)
         channel.write(proto.end())
         channel.flush()
-        reporter.progress(done)
+        reporter.progress(plan.done)
         while True:  # the receiver may still be landing: LANDED until its RESULT
             result = channel.next(proto)
             if isinstance(result, ResultReceived):
@@ -433,9 +469,65 @@ def send(
         channel.fail(exc)
         raise
     finally:
-        if not ended and channel.landed is not None:
+        if not ended and channel.landed is not None and not opened.lane:
             reporter.progress(channel.landed)  # stopped short: what the receiver has
         channel.close()
+
+
+def _stream(
+    channel: Channel,
+    proto: BulkSender,
+    wants: list[Want],
+    entries: list[Entry],
+    sources: list[str],
+    reporter: Reporter,
+    plan: Plan,
+) -> None:
+    """FILE, DATA ... FILE_END for each piece, read and hashed from one reused buffer."""
+    buf = bytearray(HEADER.size + CHUNK)
+    view = memoryview(buf)
+    last = held = 0.0
+
+    def hold() -> None:
+        """While we hash what the receiver already has: an empty DATA frame, which
+        the receiver takes as nothing but a sign of life."""
+        nonlocal held
+        if time.monotonic() - held >= ALIVE_EVERY:
+            held = time.monotonic()
+            channel.write(data_header(0))
+            channel.flush()
+
+    for want in wants:
+        entry, path = entries[want.index], sources[want.index]
+        if time.monotonic() - last > REPORT_EVERY:  # also for a folder of empty files
+            last = time.monotonic()
+            channel.poll(proto)
+            reporter.progress(plan.done, entry.path, want.offset, entry.size)
+        with open(path, "rb", buffering=0) as f:
+            if os.fstat(f.fileno()).st_size != entry.size:
+                raise TransferFailed(
+                    f"{readable(path)} changed since it was offered; send it again"
+                )
+            channel.write(proto.file_start(want.index, want.offset))
+            hasher = _hashed_prefix(f.fileno(), want.start, want.offset, hold)
+            f.seek(want.offset)
+            left = want.end - want.offset
+            while left:
+                if channel.cancel.is_set():
+                    raise Cancelled("cancelled")
+                n = f.readinto(view[HEADER.size : HEADER.size + min(CHUNK, left)])
+                if not n:
+                    raise TransferFailed(f"{readable(path)} shrank while being sent")
+                buf[: HEADER.size] = data_header(n)
+                hasher.update(view[HEADER.size : HEADER.size + n])
+                channel.write(view[: HEADER.size + n])
+                left -= n
+                done = plan.moved(n)
+                if time.monotonic() - last > REPORT_EVERY:
+                    last = time.monotonic()
+                    channel.poll(proto)
+                    reporter.progress(done, entry.path, want.end - left, entry.size)
+        channel.write(proto.file_end(hasher.hexdigest()))
 
 
 # ----- the receiver's side -------------------------------------------------
@@ -446,7 +538,7 @@ def dial_bulk(
     identity: Identity,
     peer_id: str,
     cancel: threading.Event,
-) -> _Channel:
+) -> Channel:
     """A bulk connection to the first address that answers and proves to be ``peer_id``."""
     errors = []
     for host, port in addresses:
@@ -466,7 +558,7 @@ def dial_bulk(
             pipe.handshake(BULK_TIMEOUT)
             raw.settimeout(BULK_TIMEOUT)
             tls.peer_id(pipe.obj, peer_id)
-            return _Channel(pipe, cancel)
+            return Channel(pipe, cancel)
         except (OSError, ssl.SSLError, ChattyError) as exc:
             raw.close()
             if isinstance(exc, ChattyError) and not isinstance(exc, RemoteProtocolError):
@@ -515,13 +607,46 @@ class Landing:
     def partial(self, index: int) -> Path:
         return self.partials / str(index)
 
-    def hashed(self, index: int, length: int, tick: Callable[[], None]) -> blake3.blake3:
-        """A hasher fed the first ``length`` bytes of a partial (see ``_hashed_prefix``)."""
-        fd = os.open(self.partial(index), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    def hashed(self, want: Want, tick: Callable[[], None]) -> blake3.blake3:
+        """A hasher fed the bytes of a partial a piece already has (``_hashed_prefix``)."""
+        fd = os.open(self.partial(want.index), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         try:
-            return _hashed_prefix(fd, length, tick)
+            return _hashed_prefix(fd, want.start, want.offset, tick)
         finally:
             os.close(fd)
+
+    def _ranges_file(self, index: int) -> Path:
+        return self.partials / f"{index}.ranges"
+
+    def ranges(self, index: int, size: int) -> list[list[int]] | None:
+        """The ranges of a partial that came in pieces, as ``[start, done, end]`` each:
+        ``None`` for a file that came whole, or whose record is unusable (then the
+        partial goes too, and the file starts again: its bytes cannot be told apart)."""
+        record = self._ranges_file(index)
+        if not record.exists():
+            return None
+        try:
+            ranges = json.loads(record.read_text())
+            starts = [r[0] for r in ranges]
+            ends = [r[2] for r in ranges]
+            if (
+                starts != [0, *ends[:-1]]
+                or ends[-1] != size
+                or any(not r[0] <= r[1] <= r[2] for r in ranges)
+            ):
+                raise ValueError(ranges)
+        except (OSError, ValueError, TypeError, IndexError, KeyError):
+            log.info("the ranges of partial %s are unusable; it starts again", index)
+            self.forget([index])
+            return None
+        return [[int(v) for v in r] for r in ranges]
+
+    def save_ranges(self, index: int, ranges: list[list[int]]) -> None:
+        """Record how far each range of a partial got (replaced whole, never half-written)."""
+        record = self._ranges_file(index)
+        temporary = record.with_suffix(".new")
+        temporary.write_text(json.dumps(ranges))
+        os.replace(temporary, record)
 
     def have(self, index: int, size: int) -> int:
         """Bytes of this file already on disk from an earlier attempt."""
@@ -611,6 +736,7 @@ class Landing:
         """Drop the partials of files the store now records as landed (see ``finish``)."""
         for index in indexes:
             self.partial(index).unlink(missing_ok=True)
+            self._ranges_file(index).unlink(missing_ok=True)
 
     def discard(self) -> None:
         """Remove every partial of this transfer (cancelled, failed, finished). What
@@ -688,8 +814,57 @@ def _real_dir(path: Path, create: bool) -> None:
         raise TransferFailed(f"{path} is in the way (not a folder); nothing written through it")
 
 
+def lanes_here() -> int:
+    """Bulk connections this machine uses for one transfer at once: one per two cores
+    (a lane keeps about a core busy on each side: TLS and BLAKE3), at most
+    ``MAX_LANES``. ``CHATTY_LANES`` sets it instead (the benchmark measures lanes with
+    it on a machine too small to choose them)."""
+    chosen = os.environ.get("CHATTY_LANES", "")
+    count = int(chosen) if chosen.isdigit() else (os.cpu_count() or 1) // 2
+    return max(1, min(MAX_LANES, count))
+
+
+RANGE_FROM = 256 << 20
+"""Files from this size on travel in ranges, when both sides have lanes to spare."""
+RANGE_MIN = 64 << 20
+"""No range is smaller: below this a connection's set-up costs more than it saves."""
+
+
+def plan_pieces(
+    landing: Landing, entries: list[Entry], pending: list[int], lanes: int, ranged: bool
+) -> tuple[list[Want], dict[int, _Ranges]]:
+    """What to ask for: each pending file from where its partial ends or, for a large
+    file with ``lanes`` to spare, in ranges, one per lane. A file that came in ranges
+    before resumes each range where it stopped (on whatever lanes there are now);
+    with a peer that knows no ranges (``ranged`` false) it starts again, whole."""
+    wants: list[Want] = []
+    books: dict[int, _Ranges] = {}
+    for index in pending:
+        size = entries[index].size
+        ranges = landing.ranges(index, size)
+        if ranges is not None and not ranged:
+            landing.forget([index])
+            ranges = None
+        if ranges is None and lanes > 1 and size >= RANGE_FROM and not landing.have(index, size):
+            n = min(lanes, size // RANGE_MIN)
+            cuts = [size * k // n for k in range(n + 1)]
+            ranges = [[cuts[k], cuts[k], cuts[k + 1]] for k in range(n)]
+            landing.save_ranges(index, ranges)
+        if ranges is None:
+            wants.append(Want.whole(index, landing.have(index, size), size))
+            continue
+        books[index] = _Ranges(landing, index, ranges)
+        lanes_now = max(1, lanes)
+        wants += [Want(index, d, s, e, k % lanes_now) for k, (s, d, e) in enumerate(ranges)]
+    return wants, books
+
+
 def receive(
-    channel: _Channel, incoming: Incoming, landing: Landing, reporter: Reporter
+    channel: Channel,
+    incoming: Incoming,
+    landing: Landing,
+    reporter: Reporter,
+    lanes: Lanes | None = None,
 ) -> list[tuple[int, str]]:
     """Fetch what is missing and land it; returns the files that failed, with why.
 
@@ -697,12 +872,15 @@ def receive(
     and hashed from the buffer TLS decrypted it into (``_Sink``), with no copy and no
     hand-over to another thread. This thread also tells the sender, about once a
     second, what has landed: the sender is done long before a folder of many small
-    files is (see ``bulk``).
+    files is (see ``bulk``). With ``lanes``, a large file's ranges come over more
+    connections at once, each landed by a thread of its own; the main connection's
+    RESULT waits for them all.
 
     A write that fails (a full disk, a read-only folder) raises ``Paused``, after
     telling the sender why: what is on disk stays for ``chatty resume``."""
     proto = BulkReceiver(incoming.transfer_id, incoming.count, incoming.size)
-    sink: _Sink | None = None
+    batch: _Batch | None = None
+    threads: list[threading.Thread] = []
     try:
         # OPEN goes first: whatever fails after it reaches the sender as an ERROR
         # about this transfer, which it could not tell apart before.
@@ -717,65 +895,209 @@ def receive(
             dests = landing.place(entries)
             reporter.manifest(entries, dests)
             pending = [i for i, e in enumerate(entries) if e.kind == "file"]
-        wants = [(i, landing.have(i, entries[i].size)) for i in pending]
-        log.debug("asking for %d files: %s", len(wants), wants[:3])
-        done = incoming.size - sum(entries[i].size - o for i, o in wants)
-        reporter.progress(done)
-        told = time.monotonic()
-
-        def tell_landed() -> None:
-            nonlocal told
-            if time.monotonic() - told >= ALIVE_EVERY:
-                told = time.monotonic()
-                landed = (done, 0) if sink is None else (sink.written, sink.files)
-                channel.write(proto.landed(*landed))
-                channel.flush()
-
+        count = lanes.count if lanes is not None else 1
+        wants, books = plan_pieces(landing, entries, pending, count, lanes is not None)
+        log.debug("asking for %d pieces: %s", len(wants), wants[:3])
+        left = sum(w.end - w.offset for w in wants)
+        batch = _Batch(landing, entries, dests, reporter, incoming.size - left, books)
+        reporter.progress(batch.written)
+        tick = _ticker(channel, proto, batch)
         # The bytes already here are hashed now, before asking: during the stream the
         # sender could not wait that long for us to read on.
-        prefixes = {i: landing.hashed(i, o, tell_landed) for i, o in wants if o}
+        mine = [w for w in wants if w.lane == 0]
+        prefixes = {(w.index, w.start): landing.hashed(w, tick) for w in mine if w.offset > w.start}
         channel.write(proto.want(wants))
         channel.flush()
-        sink = _Sink(landing, entries, dests, reporter, done, prefixes)
-        while True:
-            event = channel.next(proto)
-            if isinstance(event, DataReceived):
-                sink.data(event.data)
-            elif isinstance(event, FileStarted):
-                sink.start(event.index, event.offset)
-            elif isinstance(event, FileEnded):
-                sink.end(event.hash, tell_landed)
-            elif isinstance(event, AllSent):
-                break
-            if channel.cancel.is_set():
-                raise Cancelled("cancelled")
-            tell_landed()
-        reporter.progress(sink.written)
-        channel.write(proto.result(sink.failed))
+        for lane in sorted({w.lane for w in wants} - {0}):
+            assert lanes is not None
+            thread = threading.Thread(
+                target=_lane,
+                args=(lanes, channel, incoming, batch, lane, wants),
+                name=f"chatty-lane-{lane}",
+                daemon=True,
+            )
+            thread.start()
+            threads.append(thread)
+        sink = _Sink(batch, prefixes)
+        try:
+            _land(channel, proto, sink, tick)
+        finally:
+            sink.close()
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.5)
+                tick()
+        if batch.error is not None:
+            raise batch.error
+        reporter.progress(batch.written)
+        channel.write(proto.result(batch.failed))
         channel.flush()
-        return sink.failed
+        return batch.failed
     except OSError as exc:
-        if sink is not None:  # what is on disk now: what a resume will not need again
-            reporter.progress(sink.written)
-            with contextlib.suppress(ChattyError):  # and the sender shows the same
-                channel.write(proto.landed(sink.written, sink.files))
-        if disk_full(exc):
-            error = Paused(f"the disk holding {readable(str(landing.folder))} is full", DISK_FULL)
-        else:
-            error = Paused(why_unwritable(landing.folder, exc), UNWRITABLE)
-        channel.fail(error)
+        error = _cannot_write(exc, landing, channel, proto, batch)
         raise error from exc
     except (TransferFailed, ProtocolError) as exc:
         channel.fail(exc)
         raise
+    except ChattyError as exc:
+        if batch is not None and batch.error is not None and batch.error is not exc:
+            raise batch.error from exc  # a lane's failure stopped us
+        raise
     finally:
-        if sink is not None:
-            sink.close()
+        if any(thread.is_alive() for thread in threads):
+            channel.abort()  # and with it the lanes, which stop at once
+        for thread in threads:
+            thread.join(10)
         channel.close()
 
 
-class _Sink:
-    """Writes, hashes, verifies and names received files, in the order they come."""
+@dataclass
+class Lanes:
+    """What a receiver needs to use more connections for one transfer."""
+
+    count: int
+    """Connections in all, the main one included (both sides' lanes, the fewer)."""
+    dial: Callable[[], Channel]
+    """Another authenticated bulk connection to the sender."""
+
+
+def _lane(
+    lanes: Lanes,
+    main: Channel,
+    incoming: Incoming,
+    batch: _Batch,
+    lane: int,
+    wants: list[Want],
+) -> None:
+    """One extra lane of a receiving transfer, in a thread of its own: hash what its
+    pieces have already, dial, OPEN naming the lane, land what comes, RESULT. A
+    failure is left in ``batch.error`` and stops the main connection (see ``Plan``)."""
+    channel: Channel | None = None
+    proto = BulkReceiver(incoming.transfer_id, incoming.count, incoming.size)
+    try:
+        mine = [w for w in wants if w.lane == lane]
+        prefixes = {
+            (w.index, w.start): batch.landing.hashed(w, lambda: None)
+            for w in mine
+            if w.offset > w.start
+        }
+        channel = lanes.dial()
+        main.add_lane(channel)
+        channel.write(proto.open_lane(lane, batch.entries, wants))
+        channel.flush()
+        sink = _Sink(batch, prefixes)
+        try:
+            _land(channel, proto, sink, _ticker(channel, proto, batch))
+        finally:
+            sink.close()
+        channel.write(proto.result([]))
+        channel.flush()
+    except BaseException as exc:
+        error: BaseException = exc
+        if isinstance(exc, OSError):
+            error = _cannot_write(exc, batch.landing, channel, proto, batch)
+        elif isinstance(exc, TransferFailed | ProtocolError) and channel is not None:
+            channel.fail(exc)
+        if batch.error is None:
+            batch.error = error if isinstance(error, ChattyError) else TransferFailed(str(error))
+        main.abort()
+    finally:
+        if channel is not None:
+            channel.close()
+
+
+def _land(channel: Channel, proto: BulkReceiver, sink: _Sink, tick: Callable[[], None]) -> None:
+    """Land what comes on one connection until the sender's END."""
+    while True:
+        event = channel.next(proto)
+        if isinstance(event, DataReceived):
+            sink.data(event.data)
+        elif isinstance(event, FileStarted):
+            sink.start(event.want)
+        elif isinstance(event, FileEnded):
+            sink.end(event.hash, tick)
+        elif isinstance(event, AllSent):
+            return
+        if channel.cancel.is_set():
+            raise Cancelled("cancelled")
+        tick()
+
+
+def _ticker(channel: Channel, proto: BulkReceiver, batch: _Batch) -> Callable[[], None]:
+    """A function that tells the sender, at most once per ``ALIVE_EVERY``, what has
+    landed (LANDED): how a receiver busy landing says it is alive."""
+    told = time.monotonic()
+
+    def tick() -> None:
+        nonlocal told
+        if time.monotonic() - told >= ALIVE_EVERY:
+            told = time.monotonic()
+            channel.write(proto.landed(batch.written, batch.files))
+            channel.flush()
+
+    return tick
+
+
+def _cannot_write(
+    exc: OSError,
+    landing: Landing,
+    channel: Channel | None,
+    proto: BulkReceiver,
+    batch: _Batch | None,
+) -> Paused:
+    """The pause a failed write means, told to the sender with what is on disk now
+    (what a resume will not fetch again, which the sender then shows too)."""
+    if batch is not None:
+        batch.reporter.progress(batch.written)
+    if disk_full(exc):
+        error = Paused(f"the disk holding {readable(str(landing.folder))} is full", DISK_FULL)
+    else:
+        error = Paused(why_unwritable(landing.folder, exc), UNWRITABLE)
+    if channel is not None:
+        if batch is not None:
+            with contextlib.suppress(ChattyError):
+                channel.write(proto.landed(batch.written, batch.files))
+        channel.fail(error)
+    return error
+
+
+class _Ranges:
+    """The ranges of one file that travels in pieces: how far each got (saved beside
+    the partial, for a resume) and which are verified. The file is complete when all
+    are; its lanes share this, so every change happens under a lock."""
+
+    def __init__(self, landing: Landing, index: int, ranges: list[list[int]]) -> None:
+        self._landing, self._index = landing, index
+        self._ranges = ranges
+        self._verified: set[int] = set()
+        self._lock = threading.Lock()
+        self.failed = False
+
+    def reached(self, start: int, position: int) -> None:
+        with self._lock:
+            for piece in self._ranges:
+                if piece[0] == start:
+                    piece[1] = position
+            if not self.failed:
+                self._landing.save_ranges(self._index, self._ranges)
+
+    def verified(self, start: int) -> bool:
+        """Record a range as verified; whether it was the file's last."""
+        with self._lock:
+            self._verified.add(start)
+            return len(self._verified) == len(self._ranges)
+
+    def fail(self) -> bool:
+        """Record a range that failed; whether it is the file's first (the one to say so)."""
+        with self._lock:
+            first, self.failed = not self.failed, True
+            return first
+
+
+class _Batch:
+    """What the connections of one receiving transfer share: the bytes and files
+    landed so far, the files that failed, the ranges of files that come in pieces,
+    and the first failure of a lane (which ends the transfer: see ``Plan``)."""
 
     def __init__(
         self,
@@ -784,59 +1106,108 @@ class _Sink:
         dests: list[str],
         reporter: Reporter,
         done: int,
-        prefixes: dict[int, blake3.blake3],
+        ranges: dict[int, _Ranges],
     ) -> None:
-        self._landing, self._entries, self._dests = landing, entries, dests
-        self._prefixes = prefixes
-        """Hashers of the bytes already in the partials of files that resume."""
-        self._reporter = reporter
+        self.landing, self.entries, self.dests = landing, entries, dests
+        self.reporter = reporter
+        self.ranges = ranges
         self.written = done
-        """Bytes of the batch on disk, those of the file on its way included."""
-        self.failed: list[tuple[int, str]] = []
+        """Bytes of the batch on disk, those of the files on their way included."""
         self.files = 0
-        """Files landed (verified or failed) over this connection."""
+        """Files landed (verified or failed) in this attempt."""
+        self.failed: list[tuple[int, str]] = []
+        self.error: ChattyError | None = None
+        self._lock = threading.Lock()
+
+    def add(self, n: int) -> int:
+        with self._lock:
+            self.written += n
+            return self.written
+
+    def land(self, index: int, got: str, expected: str) -> None:
+        """A file's bytes are all here: verified, it gets its name; else it failed."""
+        if got != expected:
+            self.fail(index)
+            return
+        entry = self.entries[index]
+        saved = self.landing.finish(index, self.dests[index], entry.mtime)
+        with self._lock:
+            self.files += 1
+        self.reporter.file_done(index, str(saved))
+
+    def fail(self, index: int) -> None:
+        """A file whose bytes are not the sender's: its partial goes, it is reported."""
+        self.landing.forget([index])
+        reason = "hash mismatch: the received bytes differ from the sender's file"
+        with self._lock:
+            self.files += 1
+            self.failed.append((index, reason))
+        self.reporter.file_failed(index, reason)
+
+
+class _Sink:
+    """Writes and hashes the pieces one connection brings, in the order they come."""
+
+    def __init__(self, batch: _Batch, prefixes: dict[tuple[int, int], blake3.blake3]) -> None:
+        self._batch = batch
+        self._prefixes = prefixes
+        """Hashers of the bytes already in the partials of pieces that resume."""
         self._fd = -1
-        self._index = -1
-        self._file_done = 0
+        self._want = Want(-1, 0, 0, 0)
+        self._position = 0
         self._hasher = blake3.blake3()
         self._reported = 0.0
 
-    def start(self, index: int, offset: int) -> None:
-        self._index, self._file_done = index, offset
-        prefix = self._prefixes.pop(index, None)
+    def start(self, want: Want) -> None:
+        self._want, self._position = want, want.offset
+        prefix = self._prefixes.pop((want.index, want.start), None)
         self._hasher = blake3.blake3() if prefix is None else prefix
-        self._fd = _open_partial(self._landing.partial(index), offset)
+        # A range must not cut off the bytes of the ranges after it.
+        whole = want.index not in self._batch.ranges
+        self._fd = _open_partial(self._batch.landing.partial(want.index), want.offset, whole)
 
     def data(self, data: memoryview) -> None:
         _write_all(self._fd, data)
         self._hasher.update(data)
-        self.written += len(data)
-        self._file_done += len(data)
+        self._position += len(data)
+        written = self._batch.add(len(data))
         if time.monotonic() - self._reported > REPORT_EVERY:
             self._reported = time.monotonic()
-            entry = self._entries[self._index]
-            self._reporter.progress(self.written, entry.path, self._file_done, entry.size)
+            want = self._want
+            entry = self._batch.entries[want.index]
+            if (ranges := self._batch.ranges.get(want.index)) is not None:
+                ranges.reached(want.start, self._position)
+            self._batch.reporter.progress(written, entry.path, self._position, entry.size)
 
     def end(self, expected: str, tick: Callable[[], None]) -> None:
-        """The file is complete: synced if large (``SYNC_FROM``), verified, named."""
-        index, fd = self._index, self._fd
-        if self._entries[index].size >= SYNC_FROM:
-            _ticking(lambda: os.fsync(fd), tick)
+        """A piece is complete: its file synced if large (``SYNC_FROM``), verified and
+        named once all its pieces are."""
+        want, fd, batch = self._want, self._fd, self._batch
         self._fd = -1
-        os.close(fd)
-        self.files += 1
-        if self._hasher.hexdigest() != expected:
-            self._landing.partial(index).unlink()
-            reason = "hash mismatch: the received bytes differ from the sender's file"
-            self.failed.append((index, reason))
-            self._reporter.file_failed(index, reason)
-        else:
-            entry = self._entries[index]
-            saved = self._landing.finish(index, self._dests[index], entry.mtime)
-            self._reporter.file_done(index, str(saved))
+        got = self._hasher.hexdigest()
+        ranges = batch.ranges.get(want.index)
+        try:
+            if ranges is None:
+                if batch.entries[want.index].size >= SYNC_FROM:
+                    _ticking(lambda: os.fsync(fd), tick)
+            elif got != expected:
+                if ranges.fail():
+                    batch.fail(want.index)
+                return
+            else:
+                ranges.reached(want.start, want.end)
+                if not ranges.verified(want.start) or ranges.failed:
+                    return  # other ranges still on their way
+                _ticking(lambda: os.fsync(fd), tick)  # one fsync covers every lane's writes
+                got = expected  # every range verified: so is the file
+        finally:
+            os.close(fd)
+        batch.land(want.index, got, expected)
 
     def close(self) -> None:
         if self._fd >= 0:
+            if (ranges := self._batch.ranges.get(self._want.index)) is not None:
+                ranges.reached(self._want.start, self._position)
             os.close(self._fd)
             self._fd = -1
 
@@ -861,12 +1232,13 @@ def _ticking(work: Callable[[], None], tick: Callable[[], None]) -> None:
         raise error[0]
 
 
-def _open_partial(path: Path, offset: int) -> int:
-    """Open a partial for appending at ``offset`` (its bytes before are hashed already:
-    ``Landing.hashed``)."""
+def _open_partial(path: Path, offset: int, truncate: bool) -> int:
+    """Open a partial for writing at ``offset`` (its bytes before are hashed already:
+    ``Landing.hashed``); ``truncate`` drops what is after it (not for a range)."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE)
     try:
-        os.ftruncate(fd, offset)
+        if truncate:
+            os.ftruncate(fd, offset)
         os.lseek(fd, offset, os.SEEK_SET)
     except BaseException:
         os.close(fd)
@@ -874,15 +1246,15 @@ def _open_partial(path: Path, offset: int) -> int:
     return fd
 
 
-def _hashed_prefix(fd: int, length: int, tick: Callable[[], None]) -> blake3.blake3:
-    """A hasher fed the first ``length`` bytes of an open file: how a resumed file's
-    hash still covers the whole file, on both sides. That can take minutes (many
+def _hashed_prefix(fd: int, start: int, end: int, tick: Callable[[], None]) -> blake3.blake3:
+    """A hasher fed bytes ``start`` to ``end`` of an open file: how a resumed file's (or
+    range's) hash still covers all of it, on both sides. That can take minutes (many
     gigabytes, a slow disk): ``tick`` is called between reads to keep the link alive."""
     hasher = blake3.blake3()
-    view = memoryview(bytearray(min(CHUNK, length)))  # most files start at 0: no buffer
-    position = 0
-    while position < length:
-        n = os.preadv(fd, [view[: min(CHUNK, length - position)]], position)
+    view = memoryview(bytearray(min(CHUNK, end - start)))  # most start at once: no buffer
+    position = start
+    while position < end:
+        n = os.preadv(fd, [view[: min(CHUNK, end - position)]], position)
         if not n:
             raise TransferFailed("a file is shorter than the bytes already transferred")
         hasher.update(view[:n])

@@ -18,6 +18,7 @@ from chatty_p2p.protocol.bulk import (
     Entry,
     Landed,
     ResultReceived,
+    Want,
     Wanted,
     WantsDone,
     data_header,
@@ -34,7 +35,9 @@ def streaming_pair() -> tuple[BulkSender, BulkReceiver]:
     entries = [Entry("x/a.bin", "file", 10, 0.0), Entry("x/b.txt", "file", 0, 0.0)]
     sender, receiver = BulkSender(), BulkReceiver(TID, 2, 10)
     sender.set_manifest([e.size for e in entries])
-    events = sender.receive_data(receiver.open(entries) + receiver.want([(0, 0), (1, 0)]))
+    events = sender.receive_data(
+        receiver.open(entries) + receiver.want([Want.whole(0, 0, 10), Want.whole(1, 0, 0)])
+    )
     assert isinstance(events[-2], Wanted) and isinstance(events[-1], WantsDone)
     return sender, receiver
 
@@ -102,8 +105,8 @@ def test_landed_may_come_while_the_receiver_prepares_its_wants() -> None:
     entries = [Entry("a.bin", "file", 10, 0.0)]
     events = sender.receive_data(receiver.open(entries) + receiver.landed(4, 0))
     assert events[1:] == [Landed(4, 0)]
-    events = sender.receive_data(receiver.want([(0, 4)]))
-    assert events == [Wanted([(0, 4)]), WantsDone()]
+    events = sender.receive_data(receiver.want([Want.whole(0, 4, 10)]))
+    assert events == [Wanted([Want.whole(0, 4, 10)]), WantsDone()]
 
 
 def test_an_empty_data_frame_is_a_sign_of_life_that_changes_nothing() -> None:

@@ -19,6 +19,7 @@ from chatty_p2p.protocol.bulk import (
     FileEnded,
     FileStarted,
     Opened,
+    Want,
     Wanted,
     WantsDone,
     data_header,
@@ -41,7 +42,7 @@ def _receiver() -> BulkReceiver:
     receiver = BulkReceiver(TID, 1, len(BODY))
     entries = [Entry("big.bin", "file", len(BODY), 0.0)]
     receiver.open(entries)
-    receiver.want([(0, 0)])
+    receiver.want([Want.whole(0, 0, len(BODY))])
     return receiver
 
 
@@ -75,7 +76,7 @@ def test_data_is_a_view_of_the_callers_buffer_not_a_copy() -> None:
 def test_more_data_than_the_file_has_is_refused_even_in_pieces() -> None:
     receiver = BulkReceiver(TID, 1, 4)
     receiver.open([Entry("a", "file", 4, 0.0)])
-    receiver.want([(0, 0)])
+    receiver.want([Want.whole(0, 0, 4)])
     wire = BulkSender().file_start(0, 0) + data_header(6) + b"abcdef"
     receiver.receive_data(wire[:-3])
     with pytest.raises(RemoteProtocolError):
@@ -96,15 +97,22 @@ def test_open_and_want_in_one_read_wait_for_the_manifest() -> None:
     receiver = BulkReceiver(TID, 2, 10)
     entries = [Entry("a", "file", 10, 0.0), Entry("b", "file", 0, 0.0)]
     sender = BulkSender()
-    events = sender.receive_data(receiver.open(entries) + receiver.want([(1, 0), (0, 4)]))
+    events = sender.receive_data(
+        receiver.open(entries) + receiver.want([Want.whole(1, 0, 0), Want.whole(0, 4, 10)])
+    )
     assert events == [Opened(TID, False)]
-    assert sender.set_manifest([10, 0]) == [Wanted([(1, 0), (0, 4)]), WantsDone()]
+    assert sender.set_manifest([10, 0]) == [
+        Wanted([Want.whole(1, 0, 0), Want.whole(0, 4, 10)]),
+        WantsDone(),
+    ]
 
 
 def test_a_held_want_is_still_checked_against_the_manifest() -> None:
     receiver = BulkReceiver(TID, 1, 10)
     sender = BulkSender()
-    sender.receive_data(receiver.open([Entry("a", "file", 10, 0.0)]) + receiver.want([(0, 0)]))
+    sender.receive_data(
+        receiver.open([Entry("a", "file", 10, 0.0)]) + receiver.want([Want.whole(0, 0, 10)])
+    )
     with pytest.raises(RemoteProtocolError):
         sender.set_manifest([])  # the transfer the sender holds has no such file
 

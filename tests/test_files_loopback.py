@@ -639,11 +639,11 @@ async def test_a_resume_survives_slow_hashing_of_what_is_already_there(
     monkeypatch.setattr("chatty_p2p.transfer.ALIVE_EVERY", 0.2)
     real = transfer._hashed_prefix
 
-    def slow_disk(fd: int, length: int, tick: Callable[[], None]) -> object:
+    def slow_disk(fd: int, start: int, end: int, tick: Callable[[], None]) -> object:
         for _ in range(15):
             time.sleep(0.2)
             tick()
-        return real(fd, length, tick)
+        return real(fd, start, end, tick)
 
     monkeypatch.setattr(transfer, "_hashed_prefix", slow_disk)
     b_dl = tmp_path / "b-dl"

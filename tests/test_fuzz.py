@@ -25,7 +25,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from chatty_p2p.errors import LocalProtocolError, RemoteProtocolError
-from chatty_p2p.protocol.bulk import BulkReceiver, BulkSender, BulkType
+from chatty_p2p.protocol.bulk import BulkReceiver, BulkSender, BulkType, Want
 from chatty_p2p.protocol.frames import HEADER, MAX_PAYLOAD, FrameDecoder, FrameType, encode
 from chatty_p2p.protocol.names import UnsafePath, safe_relpath
 from chatty_p2p.protocol.pairing import OPS, Pairing, PairMessage, PairState
@@ -126,7 +126,11 @@ def test_bulk_receiver_takes_any_bytes(stream: list[bytes], cuts: list[int]) -> 
             if receiver._phase == "manifest-known":
                 with contextlib.suppress(LocalProtocolError):
                     receiver.want(
-                        [(i, 0) for i, e in enumerate(receiver.entries) if e.kind == "file"]
+                        [
+                            Want.whole(i, 0, e.size)
+                            for i, e in enumerate(receiver.entries)
+                            if e.kind == "file"
+                        ]
                     )
 
 

@@ -174,7 +174,33 @@ def test_newer_peer_with_overlapping_range_negotiates_down() -> None:
     s = Session(hello(A_ID))
     newer = {"proto": [2, 9], "id": B_ID, "name": "n", "boot": "0" * 16, "port": 1}
     (event,) = s.receive_data(encode_json(FrameType.HELLO, newer))
-    assert isinstance(event, HelloReceived) and event.hello.version == 2
+    assert isinstance(event, HelloReceived) and event.hello.version == 3
+
+
+@pytest.mark.parametrize(
+    ("proto", "extra", "lanes"),
+    [
+        ([2, 3], {"lanes": 3}, 3),
+        ([2, 3], {}, 1),  # absent: one connection
+        ([2, 3], {"lanes": 64}, 4),  # capped, not refused
+        ([2, 2], {"lanes": 4}, 1),  # a version-2 session knows no ranges
+    ],
+)
+def test_hello_says_how_many_bulk_lanes_a_peer_uses(
+    proto: list[int], extra: dict[str, int], lanes: int
+) -> None:
+    s = Session(hello(A_ID))
+    body = {"proto": proto, "id": B_ID, "name": "n", "boot": "0" * 16, "port": 1, **extra}
+    (event,) = s.receive_data(encode_json(FrameType.HELLO, body))
+    assert isinstance(event, HelloReceived) and event.hello.lanes == lanes
+
+
+@pytest.mark.parametrize("bad", [0, -1, "2", True, 1.5])
+def test_a_lane_count_that_is_not_a_positive_integer_is_refused(bad: object) -> None:
+    s = Session(hello(A_ID))
+    body = {"proto": [2, 3], "id": B_ID, "name": "n", "boot": "0" * 16, "port": 1, "lanes": bad}
+    with pytest.raises(RemoteProtocolError):
+        s.receive_data(encode_json(FrameType.HELLO, body))
 
 
 def test_a_version_1_peer_is_told_to_update_before_any_transfer() -> None:
@@ -207,11 +233,12 @@ def test_hello_json_is_compact_and_complete() -> None:
     s.start()
     (frame,) = FrameDecoder().feed(s.data_to_send())
     assert json.loads(frame.payload) == {
-        "proto": [2, 2],
+        "proto": [2, 3],
         "id": A_ID,
         "name": "alpha",
         "boot": "0123456789abcdef",
         "port": 4000,
+        "lanes": 1,
     }
 
 

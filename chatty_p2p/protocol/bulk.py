@@ -38,6 +38,19 @@ Each side's socket is used by one thread at a time. Resuming is the same
 exchange with non-zero offsets: the receiver asks only for what it lacks. The
 hash in FILE_END covers the whole file, not just the bytes sent this time.
 
+Lanes (protocol 3): a large file can travel in ranges over up to ``MAX_LANES``
+connections at once, when both sides said in HELLO that they have the cores for
+it (one stream keeps about a core busy on each side). The main connection's WANT
+lists every piece, each tagged with its lane; the receiver then dials one more
+connection per extra lane, whose OPEN names the lane and goes straight to
+streaming the pieces WANT gave it: the sender checked them all once, against one
+manifest, and no piece is asked for twice. Each range's FILE_END hash covers that
+range alone, because BLAKE3 cannot combine the hashes of parts: the receiver
+checks each range, and the file is verified when all its ranges are. A resume
+continues each range where it stopped. A lane ends with END and RESULT; the main
+connection's RESULT comes last, once every lane has landed, and a lane that fails
+stops the main connection, so the transfer ends one way on both sides.
+
 Frames reuse ``frames``' layout with their own type numbers. Every number a
 peer sends is checked against the manifest, so a sender cannot push more
 bytes than the receiver consented to, or into a file it did not ask for.
@@ -60,7 +73,13 @@ from chatty_p2p.protocol.frames import (
     finite,
 )
 from chatty_p2p.protocol.names import readable
-from chatty_p2p.protocol.session import MAX_FILE_NAME, MAX_FILES, MAX_TOTAL_SIZE, clean_text
+from chatty_p2p.protocol.session import (
+    MAX_FILE_NAME,
+    MAX_FILES,
+    MAX_LANES,
+    MAX_TOTAL_SIZE,
+    clean_text,
+)
 
 CHUNK = MAX_PAYLOAD
 """File bytes per DATA frame."""
@@ -114,14 +133,41 @@ class Entry:
 
 
 @dataclass(frozen=True, slots=True)
+class Want:
+    """A piece the receiver asks for: bytes ``offset`` to ``end`` of file ``index``,
+    which the receiver holds from ``start`` to ``offset`` already. A whole file is
+    ``start`` 0 and ``end`` its size; a range is one piece of a large file (see the
+    module's notes on lanes), on connection ``lane``. FILE_END's hash covers
+    ``start`` to ``end``, whatever a resume skipped."""
+
+    index: int
+    offset: int
+    start: int
+    end: int
+    lane: int = 0
+
+    @classmethod
+    def whole(cls, index: int, offset: int, size: int) -> Want:
+        return cls(index, offset, 0, size)
+
+    def wire(self, size: int) -> list[int]:
+        """``[index, offset]`` for a whole file (as version 2 wrote it), else all five."""
+        if self.start == 0 and self.end == size and self.lane == 0:
+            return [self.index, self.offset]
+        return [self.index, self.offset, self.start, self.end, self.lane]
+
+
+@dataclass(frozen=True, slots=True)
 class Opened:
     transfer_id: str
     manifest: bool
+    lane: int = 0
+    """0: the transfer's main connection; else an extra lane for ranges WANT gave it."""
 
 
 @dataclass(frozen=True, slots=True)
 class Wanted:
-    files: list[tuple[int, int]]
+    files: list[Want]
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,8 +202,7 @@ class ManifestDone:
 
 @dataclass(frozen=True, slots=True)
 class FileStarted:
-    index: int
-    offset: int
+    want: Want
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,7 +358,8 @@ class BulkSender:
         self._held: list[tuple[BulkType, dict[str, Any]]] = []
         """Frames that came behind OPEN before ``set_manifest``: a receiver sends OPEN
         and WANT together when it knows the manifest, and one read may bring both."""
-        self._wanted: set[int] = set()
+        self._wanted: dict[int, list[tuple[int, int]]] = {}
+        """The ranges of each file asked for so far, to refuse overlaps."""
 
     def set_manifest(self, sizes: list[int]) -> list[SenderEvent]:
         """The sizes of the transfer OPEN named, in manifest order (WANTs are checked
@@ -351,6 +397,27 @@ class BulkSender:
             events.append(self._handle(kind, body))
         return events
 
+    def _want(self, item: Any, sizes: list[int]) -> Want:
+        """One WANT item, checked: in the manifest, in order, overlapping no other."""
+        if not isinstance(item, list) or len(item) not in (2, 5):
+            raise RemoteProtocolError("WANT: bad item", "malformed")
+        index = _int(item[0], 0, len(sizes) - 1, "WANT index")
+        size = sizes[index]
+        if len(item) == 2:
+            want = Want.whole(index, _int(item[1], 0, size, "WANT offset"), size)
+        else:
+            start = _int(item[2], 0, size, "WANT start")
+            end = _int(item[3], start, size, "WANT end")
+            offset = _int(item[1], start, end, "WANT offset")
+            want = Want(index, offset, start, end, _int(item[4], 0, MAX_LANES - 1, "WANT lane"))
+        taken = self._wanted.setdefault(index, [])
+        # An empty file is one empty range: it too may be asked for once only.
+        low, high = want.start, max(want.end, want.start + 1)
+        if any(low < b and a < high for a, b in taken):
+            raise RemoteProtocolError("WANT: a piece of a file asked for twice", "malformed")
+        taken.append((low, high))
+        return want
+
     def _handle(self, kind: BulkType, body: dict[str, Any]) -> SenderEvent:
         expected = {
             "open": {BulkType.OPEN},
@@ -363,24 +430,15 @@ class BulkSender:
             transfer_id = body.get("id")
             if not isinstance(transfer_id, str) or not _ID.fullmatch(transfer_id):
                 raise RemoteProtocolError("OPEN: bad transfer id", "malformed")
-            self._phase = "want"
-            return Opened(transfer_id, body.get("manifest") is True)
+            lane = _int(body.get("lane", 0), 0, MAX_LANES - 1, "OPEN lane")
+            self._phase = "stream" if lane else "want"  # a lane's wants came on lane 0
+            return Opened(transfer_id, body.get("manifest") is True and not lane, lane)
         sizes = self._sizes or []
         if kind is BulkType.WANT:
             files = body.get("files")
             if not isinstance(files, list):
                 raise RemoteProtocolError("WANT: 'files' is not a list", "malformed")
-            wanted: list[tuple[int, int]] = []
-            for item in files:
-                if not isinstance(item, list) or len(item) != 2:
-                    raise RemoteProtocolError("WANT: bad item", "malformed")
-                index = _int(item[0], 0, len(sizes) - 1, "WANT index")
-                offset = _int(item[1], 0, sizes[index], "WANT offset")
-                if index in self._wanted:
-                    raise RemoteProtocolError("WANT: a file asked for twice", "malformed")
-                self._wanted.add(index)
-                wanted.append((index, offset))
-            return Wanted(wanted)
+            return Wanted([self._want(item, sizes) for item in files])
         if kind is BulkType.WANT_END:
             self._phase = "stream"
             return WantsDone()
@@ -413,7 +471,7 @@ class BulkReceiver:
         self._entries: list[Entry] = []
         self._listed = 0
         self._phase = "new"
-        self._queue: list[tuple[int, int]] = []
+        self._queue: list[Want] = []
         self._current: tuple[int, int] | None = None
         """(index, bytes still due) of the file being streamed."""
 
@@ -426,19 +484,28 @@ class BulkReceiver:
             self._phase = "manifest"
         return encode_json(BulkType.OPEN, {"id": self.transfer_id, "manifest": entries is None})
 
-    def want(self, files: list[tuple[int, int]]) -> bytes:
-        """Ask for these (index, offset) pairs, in this order, and start streaming."""
+    def want(self, files: list[Want]) -> bytes:
+        """Ask for these pieces and start streaming. Those of lane 0 come here, in this
+        order; the others on their lanes (``open_lane``)."""
         if self._phase != "manifest-known":
             raise LocalProtocolError("WANT before the manifest is complete")
-        for index, offset in files:
-            entry = self._entries[index]
-            if entry.kind != "file" or not 0 <= offset <= entry.size:
-                raise LocalProtocolError(f"cannot want entry {index} at {offset}")
-        self._queue = list(reversed(files))
+        for want in files:
+            entry = self._entries[want.index]
+            if entry.kind != "file" or not 0 <= want.start <= want.offset <= want.end <= entry.size:
+                raise LocalProtocolError(f"cannot want {want}")
+        self._queue = [w for w in reversed(files) if w.lane == 0]
         self._phase = "stream"
-        return _batches("files", [list(f) for f in files], BulkType.WANT) + encode_json(
-            BulkType.WANT_END, {}
-        )
+        items = [w.wire(self._entries[w.index].size) for w in files]
+        return _batches("files", items, BulkType.WANT) + encode_json(BulkType.WANT_END, {})
+
+    def open_lane(self, lane: int, entries: list[Entry], files: list[Want]) -> bytes:
+        """Start an extra lane of a transfer whose main connection asked for ``files``
+        (those of this lane come here, in order): OPEN, and straight to streaming."""
+        self._entries = entries
+        self._queue = [w for w in reversed(files) if w.lane == lane]
+        self._phase = "stream"
+        body = {"id": self.transfer_id, "manifest": False, "lane": lane}
+        return encode_json(BulkType.OPEN, body)
 
     def landed(self, done: int, files: int) -> bytes:
         return encode_json(BulkType.LANDED, {"done": done, "files": files})
@@ -484,11 +551,11 @@ class BulkReceiver:
             self._current = (index, due - len(payload))
             return DataReceived(payload)
         if kind is BulkType.FILE and self._current is None and self._queue:
-            index, offset = self._queue.pop()
-            if body.get("index") != index or body.get("offset") != offset:
+            want = self._queue.pop()
+            if body.get("index") != want.index or body.get("offset") != want.offset:
                 raise RemoteProtocolError("FILE is not the one asked for next", "order")
-            self._current = (index, self._entries[index].size - offset)
-            return FileStarted(index, offset)
+            self._current = (want.index, want.end - want.offset)
+            return FileStarted(want)
         if kind is BulkType.FILE_END and self._current is not None and self._current[1] == 0:
             digest = body.get("hash")
             if not isinstance(digest, str) or not _HASH.fullmatch(digest):

@@ -51,8 +51,12 @@ from chatty_p2p.protocol.frames import (
 from chatty_p2p.protocol.limits import COSTLY, COSTLY_BURST, COSTLY_RATE, Budget
 from chatty_p2p.protocol.pairing import OPS, PairMessage
 
-PROTOCOL_VERSION = 2
-"""2: the bulk channel's receiver reports LANDED and resumable ERRORs while it works."""
+PROTOCOL_VERSION = 3
+"""2: the bulk channel's receiver reports LANDED and resumable ERRORs while it works.
+3: HELLO says how many bulk connections (``lanes``) one transfer may use; a large
+file can then travel in ranges over several at once (see ``bulk``)."""
+MAX_LANES = 4
+"""Bulk connections one transfer uses at most: each costs about a core on each side."""
 MIN_PROTOCOL_VERSION = 2
 """A version-1 sender treats LANDED as a violation and fails the transfer, so it is
 told to update at HELLO instead of failing mid-transfer."""
@@ -125,6 +129,9 @@ class Hello:
     time: float | None = None
     """The sender's wall clock when it said hello (absent from older builds): a
     clock hours off makes message times wrong, and ``chatty doctor`` says so."""
+    lanes: int = 1
+    """Bulk connections this side will use for one transfer at once (its spare cores,
+    at most ``MAX_LANES``); 1 with a version-2 peer, which knows no ranges."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +253,16 @@ def _field(body: dict[str, Any], key: str, kind: type, frame: str) -> Any:
     return value
 
 
+def _lanes(body: dict[str, Any]) -> int:
+    """HELLO's ``lanes``: absent is 1; beyond ``MAX_LANES`` is capped, not refused."""
+    if "lanes" not in body:
+        return 1
+    value: int = _field(body, "lanes", int, "HELLO")
+    if value < 1:
+        raise RemoteProtocolError("HELLO: field 'lanes' out of range", "malformed")
+    return min(value, MAX_LANES)
+
+
 def _count(body: dict[str, Any], key: str, frame: str, limit: int) -> int:
     value: int = _field(body, key, int, frame)
     if not 0 <= value <= limit:
@@ -318,6 +335,7 @@ class Session:
                 "boot": self.local.boot,
                 "port": self.local.port,
                 **({} if self.local.time is None else {"time": self.local.time}),
+                "lanes": self.local.lanes,
             },
         )
 
@@ -566,6 +584,7 @@ class Session:
             port=port,
             version=version,
             time=finite(body.get("time")),
+            lanes=_lanes(body) if version >= 3 else 1,
         )
         self.state = State.OPEN
         return HelloReceived(self.peer)

@@ -1,0 +1,201 @@
+"""A large file in ranges over several bulk connections at once ("lanes"), between two
+real nodes on loopback: it arrives identical, each range verified by its own hash;
+a resume continues every range where it stopped, on as many lanes as there are now;
+a range that was tampered with fails the file on both sides; a lane that breaks
+interrupts the transfer on both sides, and it resumes. Sizes are cut down (ranges
+from 4 MiB) so that the tests move megabytes, not gigabytes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from chatty_p2p import transfer
+from chatty_p2p.node import Node
+from chatty_p2p.transfer import PARTIAL_DIR
+from tests.test_files_loopback import ended, grows_to, vouch, wait_transfer
+
+SIZE = 48 * 1024 * 1024 + 12345
+"""Not a multiple of anything: the ranges' edges fall inside records and frames."""
+
+
+@pytest.fixture(autouse=True)
+def small_ranges(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(transfer, "RANGE_FROM", 4 << 20)
+    monkeypatch.setattr(transfer, "RANGE_MIN", 1 << 20)
+
+
+@pytest.fixture
+def dials(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the bulk connections receivers make."""
+    made: list[int] = []
+    real = transfer.dial_bulk
+
+    def counted(*args: object) -> transfer.Channel:
+        made.append(1)
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(transfer, "dial_bulk", counted)
+    return made
+
+
+@pytest.fixture
+def big(tmp_path: Path) -> Path:
+    path = tmp_path / "big.bin"
+    path.write_bytes(os.urandom(SIZE))
+    return path
+
+
+async def _nodes(tmp_path: Path, a_lanes: int, b_lanes: int) -> tuple[Node, Node]:
+    a = Node(tmp_path / "a", name="alpha", discovery=False, lanes=a_lanes)
+    b = Node(
+        tmp_path / "b",
+        name="bravo",
+        discovery=False,
+        accept_from=["alpha"],
+        download_dir=tmp_path / "b-dl",
+        lanes=b_lanes,
+    )
+    await a.start()
+    await b.start()
+    await a.add_peer("127.0.0.1", b.port)
+    vouch(b, a)
+    return a, b
+
+
+@pytest.fixture
+async def three(tmp_path: Path) -> AsyncIterator[tuple[Node, Node]]:
+    a, b = await _nodes(tmp_path, 3, 4)  # the fewer lanes of the two: 3
+    yield a, b
+    await a.stop()
+    await b.stop()
+
+
+async def test_a_large_file_comes_over_three_lanes_identical(
+    three: tuple[Node, Node], big: Path, dials: list[int]
+) -> None:
+    a, b = three
+    a_events, b_events = a.subscribe(), b.subscribe()
+    sent = await a.send_files(b.device_id, [big])
+    got = await wait_transfer(b_events, lambda t: t.id == sent.id and ended(t))
+    told = await wait_transfer(a_events, lambda t: t.id == sent.id and ended(t))
+    assert (got.state, told.state) == ("done", "done"), (got.error, told.error)
+    assert (got.done_bytes, told.done_bytes) == (SIZE, SIZE)
+    assert (b.files.download_dir / "big.bin").read_bytes() == big.read_bytes()
+    assert len(dials) == 3  # the main connection and two lanes
+    assert not (b.files.download_dir / PARTIAL_DIR).exists()  # no partial, no ranges left
+
+
+async def test_with_a_peer_of_one_lane_the_file_comes_whole(
+    tmp_path: Path, big: Path, dials: list[int]
+) -> None:
+    a, b = await _nodes(tmp_path, 1, 4)
+    try:
+        b_events = b.subscribe()
+        sent = await a.send_files(b.device_id, [big])
+        partial = b.files.download_dir / PARTIAL_DIR / sent.id
+        await grows_to(partial / "0", 1)
+        assert not (partial / "0.ranges").exists()
+        got = await wait_transfer(b_events, lambda t: t.id == sent.id and ended(t))
+        assert got.state == "done", got.error
+        assert len(dials) == 1
+        assert (b.files.download_dir / "big.bin").read_bytes() == big.read_bytes()
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+async def _stopped_midway(tmp_path: Path, big: Path) -> tuple[Node, str, list[list[int]]]:
+    """a sends big to b over three lanes; b stops when every range has some bytes.
+    Returns a (still running), the transfer id, and the ranges b recorded."""
+    a, b = await _nodes(tmp_path, 3, 3)
+    sent = await a.send_files(b.device_id, [big])
+    record = b.files.download_dir / PARTIAL_DIR / sent.id / "0.ranges"
+    async with asyncio.timeout(30):
+        while True:
+            await asyncio.sleep(0.01)
+            try:
+                ranges = json.loads(record.read_text())
+            except (OSError, ValueError):
+                continue
+            if all(done > start for start, done, _ in ranges):
+                break
+    await b.stop()
+    ranges = json.loads(record.read_text())
+    assert len(ranges) == 3 and any(done < end for _, done, end in ranges)
+    return a, sent.id, ranges
+
+
+@pytest.mark.parametrize("lanes_after", [3, 1])
+async def test_a_resume_continues_each_range_where_it_stopped(
+    tmp_path: Path, big: Path, lanes_after: int
+) -> None:
+    a, transfer_id, ranges = await _stopped_midway(tmp_path, big)
+    b_dl = tmp_path / "b-dl"
+    b = Node(
+        tmp_path / "b", discovery=False, accept_from=["alpha"], download_dir=b_dl, lanes=lanes_after
+    )
+    try:
+        await b.start()
+        b_events = b.subscribe()
+        await a.add_peer("127.0.0.1", b.port)
+        got = await wait_transfer(b_events, lambda t: t.id == transfer_id and ended(t))
+        assert got.state == "done", got.error
+        had = sum(done - start for start, done, _ in ranges)
+        assert 0 < had <= got.resumed_from  # what the ranges held was not sent again
+        assert (b_dl / "big.bin").read_bytes() == big.read_bytes()
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+async def test_a_tampered_range_fails_the_file_on_both_sides(tmp_path: Path, big: Path) -> None:
+    a, transfer_id, ranges = await _stopped_midway(tmp_path, big)
+    b_dl = tmp_path / "b-dl"
+    start, done, _ = ranges[1]  # inside the second range, among the bytes it already has
+    with (b_dl / PARTIAL_DIR / transfer_id / "0").open("r+b") as f:
+        f.seek((start + done) // 2)
+        byte = f.read(1)
+        f.seek((start + done) // 2)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    a_events = a.subscribe()
+    b = Node(tmp_path / "b", discovery=False, accept_from=["alpha"], download_dir=b_dl, lanes=3)
+    try:
+        await b.start()
+        b_events = b.subscribe()
+        await a.add_peer("127.0.0.1", b.port)
+        got = await wait_transfer(b_events, lambda t: t.id == transfer_id and ended(t))
+        told = await wait_transfer(a_events, lambda t: t.id == transfer_id and ended(t))
+        assert got.state == told.state == "failed"
+        assert "hash mismatch" in got.error and "hash mismatch" in told.error
+        assert not (b_dl / "big.bin").exists()
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+async def test_a_broken_lane_interrupts_both_sides_and_the_transfer_resumes(
+    three: tuple[Node, Node], big: Path
+) -> None:
+    a, b = three
+    a_events, b_events = a.subscribe(), b.subscribe()
+    sent = await a.send_files(b.device_id, [big])
+    await grows_to(b.files.download_dir / PARTIAL_DIR / sent.id / "0", 4 << 20)
+    live = a.files._live[(b.device_id, sent.id, True)]
+    async with asyncio.timeout(10):
+        while not live.channel._lanes:
+            await asyncio.sleep(0.005)
+    live.channel._lanes[0].pipe.abort()  # one lane's link breaks on the sender's side
+    moving = ("offered", "resuming", "running")
+    b_broke = await wait_transfer(b_events, lambda t: t.id == sent.id and t.state not in moving)
+    a_broke = await wait_transfer(a_events, lambda t: t.id == sent.id and t.state not in moving)
+    assert (b_broke.state, a_broke.state) == ("interrupted", "interrupted")
+    got = await wait_transfer(b_events, lambda t: t.id == sent.id and ended(t))
+    told = await wait_transfer(a_events, lambda t: t.id == sent.id and ended(t))
+    assert (got.state, told.state) == ("done", "done"), (got.error, told.error)
+    assert (b.files.download_dir / "big.bin").read_bytes() == big.read_bytes()
