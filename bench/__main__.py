@@ -1,8 +1,10 @@
 """Chatty's benchmark suite: ``sudo python -m bench [--quick] [--out DIR] [--only NAME ...]``.
 
-Runs, in this order (``--only`` picks some): ``throughput`` (loopback and
+Runs, in this order (``--only`` picks some): ``bulk-path`` (the transfer loops
+alone against raw TCP, see ``bench.bulkpath``), ``throughput`` (loopback and
 across two network-lab hosts; one large file and many small ones; Chatty, raw
-TCP, scp, magic-wormhole, in interleaved rounds), ``shaped`` (raw TCP and
+TCP, scp, magic-wormhole, in interleaved rounds), ``lanes`` (one large file
+over 1, 2 and 4 bulk connections: the CPU each costs per GB), ``shaped`` (raw TCP and
 Chatty on a lab link shaped to 1 Gbit/s, with both ends' sockets half-way),
 ``first-byte`` (a small ``chatty send``: its first byte at the receiver, and
 the stall from its last byte to both sides' end), ``latency``, ``presence``
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import compileall
 import contextlib
 import os
 import platform
@@ -34,7 +37,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bench import latency, presence, resilience, startup, throughput
+from bench import bulkpath, lanes, latency, presence, resilience, startup, throughput
 from bench.common import ROOT, Place, Result, fast_folder, make_file, make_small_files
 from bench.report import write_report
 from tests.netlab import Host, Lab
@@ -91,7 +94,9 @@ SIZES = {
     ),
 }
 NAMES = (
+    "bulk-path",
     "throughput",
+    "lanes",
     "shaped",
     "first-byte",
     "latency",
@@ -149,6 +154,10 @@ def main() -> int:
         results.extend(found)
 
     started = time.monotonic()
+    # An installed Chatty has its bytecode compiled (pip does it); a checkout run with
+    # PYTHONDONTWRITEBYTECODE would compile every module at every start, and start-up
+    # and first-byte figures would measure the compiler.
+    compileall.compile_dir(ROOT / "chatty_p2p", quiet=1)
     count, each = sizes.small
     # The large file and a copy of it, the small files and a copy, the first-byte file.
     need = 2 * (sizes.big + count * each) + sizes.first_byte[0] + (64 << 20)
@@ -156,7 +165,9 @@ def main() -> int:
         if not args.work:
             stack.callback(shutil.rmtree, work, ignore_errors=True)
         fast = stack.enter_context(fast_folder(need, work))
-        if {"throughput", "shaped", "latency"} & set(args.only):
+        if "bulk-path" in args.only:
+            report(bulkpath.measure(sizes.big, sizes.rounds, fast))
+        if {"throughput", "shaped", "latency", "lanes"} & set(args.only):
             big = make_file(fast / "data" / "big.bin", sizes.big)
         if "throughput" in args.only:
             small = make_small_files(fast / "data" / "small-files", *sizes.small)
@@ -173,6 +184,10 @@ def main() -> int:
                     label = f"{what}, two lab hosts"
                     folder = fast / "lab"
                     report(throughput.measure(label, src, sender, receiver, folder, sizes.rounds))
+        if "lanes" in args.only:
+            report(
+                lanes.measure("large file, loopback", big, LOOPBACK, fast / "lanes", sizes.rounds)
+            )
         if "shaped" in args.only:
             with two_hosts() as hosts:
                 label = "large file, lab link shaped to 1 Gbit/s"

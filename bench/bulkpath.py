@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, make_file, make_small_files
+from bench.common import ROOT, Result, make_file, make_small_files
 
 RAW_RECEIVER = r"""
 import json, os, socket, sys, time
@@ -168,19 +168,20 @@ def _spread(values: list[float]) -> str:
     return f"{min(values):,.2f} / {statistics.median(values):,.2f} / {max(values):,.2f}"
 
 
-def measure(size: int, rounds: int, folder: Path, files: int) -> dict[str, Any]:
-    """Interleaved rounds; min / median / max of each figure and of each round's ratio."""
+def rounds(size: int, count: int, folder: Path, files: int) -> list[dict[str, float]]:
+    """Interleaved rounds (raw TCP, then Chatty's loops; raw only for one file), each
+    row with MB/s, CPU s/GB of both sides and, for one file, the round's ratio."""
     work = Path(tempfile.mkdtemp(prefix="bulkpath-", dir=folder))
     try:
         homes = (work / "sender-home", work / "receiver-home")
         if files:
             source = make_small_files(work / "src", files, size)
-            count, total = files, files * size
+            total = files * size
         else:
             source = make_file(work / "src.bin", size)
-            count, total = 1, size
+            total = size
         rows: list[dict[str, float]] = []
-        for n in range(rounds):
+        for n in range(count):
             row: dict[str, float] = {}
             if not files:
                 raw = run_raw(source, work / "raw.bin")
@@ -189,7 +190,7 @@ def measure(size: int, rounds: int, folder: Path, files: int) -> dict[str, Any]:
                 row["raw_cpu_send"] = raw["send_cpu"] / total * 1e9
                 row["raw_cpu_receive"] = raw["receive_cpu"] / total * 1e9
             dest = work / "dest"
-            got = run_chatty(homes, source, dest, count, total)
+            got = run_chatty(homes, source, dest, files or 1, total)
             shutil.rmtree(dest)
             row["chatty_mb_s"] = total / got["seconds"] / 1e6
             row["chatty_cpu_send"] = got["send_cpu"] / total * 1e9
@@ -200,12 +201,42 @@ def measure(size: int, rounds: int, folder: Path, files: int) -> dict[str, Any]:
                 row["ratio"] = row["chatty_mb_s"] / row["raw_mb_s"]
             print(f"round {n + 1}: " + ", ".join(f"{k} {v:,.3g}" for k, v in row.items()))
             rows.append(row)
-        summary = {key: [row[key] for row in rows] for key in rows[0]}
-        for key, values in summary.items():
-            print(f"{key:>20}: {_spread(values)}  (min / median / max of {rounds})")
-        return {"size": size, "files": files, "rounds": rows}
+        return rows
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def measure(size: int, count: int, folder: Path) -> list[Result]:
+    """The bulk path alone against raw TCP, as results: rate (median of the rounds,
+    the ratio's min-max beside it) and CPU per GB on each side, with their targets."""
+    rows = rounds(size, count, folder, 0)
+    median = {key: statistics.median(row[key] for row in rows) for key in rows[0]}
+    group = f"bulk path alone, loopback, {size >> 20} MiB"
+    rate = Result(
+        group,
+        "transfer.send/receive",
+        median["chatty_mb_s"],
+        "MB/s",
+        "raw TCP",
+        median["raw_mb_s"],
+        target=">= 0.65x raw TCP",
+        ratios=[row["ratio"] for row in rows],
+        extra={"rounds": rows},
+    )
+    rate.met = (rate.ratio or 0.0) >= 0.65
+    sides = [
+        Result(
+            group,
+            f"CPU per GB, {side}",
+            median[f"chatty_cpu_{side}"],
+            "CPU s/GB",
+            "raw TCP",
+            median[f"raw_cpu_{side}"],
+        )
+        for side in ("send", "receive")
+    ]
+    sides[1].target, sides[1].met = "<= 1.7 s/GB", median["chatty_cpu_receive"] <= 1.7
+    return [rate, *sides]
 
 
 def main() -> None:
@@ -223,9 +254,11 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=Path("/dev/shm"), help="where the files go")
     parser.add_argument("--json", type=Path, help="write the rounds here")
     args = parser.parse_args()
-    result = measure(args.size, args.rounds, args.dir, args.files)
+    rows = rounds(args.size, args.rounds, args.dir, args.files)
+    for key in rows[0]:
+        print(f"{key:>20}: {_spread([row[key] for row in rows])}  (min / median / max)")
     if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
+        args.json.write_text(json.dumps(rows, indent=2))
 
 
 if __name__ == "__main__":
