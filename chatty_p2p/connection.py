@@ -20,7 +20,7 @@ from asyncio import sslproto
 from collections.abc import Callable
 from typing import cast
 
-from chatty_p2p import tls
+from chatty_p2p import ktls, tls
 from chatty_p2p.errors import (
     ChattyError,
     DialFailed,
@@ -43,7 +43,7 @@ from chatty_p2p.protocol.session import (
     Session,
     State,
 )
-from chatty_p2p.tlspipe import TlsPipe
+from chatty_p2p.tlspipe import KernelTls, TlsPipe
 
 log = logging.getLogger(__name__)
 
@@ -562,13 +562,34 @@ async def read_preamble(
         return kind, ctx
 
 
-async def server_pipe(raw: socket.socket, ctx: ssl.SSLContext) -> TlsPipe:
+async def server_pipe(raw: socket.socket, ctx: ssl.SSLContext) -> TlsPipe | KernelTls:
     """The server side of TLS on a plain socket, done on the event loop under one
-    deadline for the whole handshake, and returned as a blocking ``TlsPipe`` for a
-    bulk worker thread. Done in a thread instead, a peer dribbling a byte every few
-    seconds would hold a worker for as long as it liked; here it holds nothing."""
+    deadline for the whole handshake, and returned blocking for a bulk worker
+    thread. Done in a thread instead, a peer dribbling a byte every few seconds
+    would hold a worker for as long as it liked; here it holds nothing.
+
+    The server is the side that sends files. Where the kernel can encrypt for it
+    (``ktls``), the handshake is an ``SSLSocket``'s, which OpenSSL can hand to the
+    kernel; whether it did is asked once it is done (``KernelTls``)."""
     loop = asyncio.get_running_loop()
     raw.setblocking(False)
+    if ktls.enable(ctx):
+        sock = ctx.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
+        try:
+            async with asyncio.timeout(HANDSHAKE_TIMEOUT):
+                while True:
+                    try:
+                        sock.do_handshake()
+                        break
+                    except ssl.SSLWantReadError:
+                        await _ready(loop, sock, writing=False)
+                    except ssl.SSLWantWriteError:
+                        await _ready(loop, sock, writing=True)
+        except BaseException:
+            sock.close()
+            raise
+        sock.setblocking(True)
+        return KernelTls(sock, ktls.sending_in_kernel(sock))
     pipe = TlsPipe.wrap(raw, ctx, server=True)
     async with asyncio.timeout(HANDSHAKE_TIMEOUT):
         while (out := pipe.step()) is not None:
@@ -579,6 +600,27 @@ async def server_pipe(raw: socket.socket, ctx: ssl.SSLContext) -> TlsPipe:
             await loop.sock_sendall(raw, tail)
     raw.setblocking(True)
     return pipe
+
+
+async def _ready(loop: asyncio.AbstractEventLoop, sock: socket.socket, writing: bool) -> None:
+    waiter: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    fd = sock.fileno()
+    if writing:
+        loop.add_writer(fd, wake)
+    else:
+        loop.add_reader(fd, wake)
+    try:
+        await waiter
+    finally:
+        if writing:
+            loop.remove_writer(fd)
+        else:
+            loop.remove_reader(fd)
 
 
 async def _recv_exactly(loop: asyncio.AbstractEventLoop, sock: socket.socket, n: int) -> bytes:

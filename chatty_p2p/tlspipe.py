@@ -18,11 +18,16 @@ record: a link that moves nothing for ``timeout`` seconds raises
 only, both sides authenticated (see ``tls``).
 
 One thread uses a pipe at a time; ``abort`` is the exception (any thread).
+
+Where the kernel can encrypt (``ktls``), a sender's connection is a ``KernelTls``
+instead: an ``ssl.SSLSocket`` whose transmit keys the kernel holds, so that file
+bytes go out with ``os.sendfile``. Both offer what the bulk channel uses.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import ssl
 import time
@@ -34,6 +39,9 @@ RAW_READ = 1 << 20
 
 class TlsPipe:
     """One TLS connection: ``SSLObject`` + memory BIOs over a blocking socket."""
+
+    files_by_kernel = False
+    """Never: OpenSSL hands keys to the kernel only through a socket BIO."""
 
     def __init__(
         self,
@@ -163,3 +171,54 @@ class TlsPipe:
         under it, and its next call fails at once."""
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
+
+
+class KernelTls:
+    """A sender's TLS connection whose transmit keys the kernel holds: records are
+    framed and encrypted by the kernel, and ``sendfile`` moves a file's pages
+    without copying them through Python or OpenSSL. Made by
+    ``connection.server_pipe`` for an ``ssl.SSLSocket`` after its handshake, with
+    ``files_by_kernel`` set only if ``ktls.sending_in_kernel`` said so then: without
+    it, ``sendfile`` would put plaintext on the wire, and it refuses."""
+
+    def __init__(self, sock: ssl.SSLSocket, files_by_kernel: bool) -> None:
+        self.sock = sock
+        self.obj = sock
+        self.files_by_kernel = files_by_kernel
+
+    def send(self, data: bytes | bytearray | memoryview) -> None:
+        self.sock.sendall(data)
+
+    def sendfile(self, fd: int, offset: int, count: int) -> None:
+        """``count`` bytes of file ``fd`` from ``offset``, encrypted by the kernel."""
+        if not self.files_by_kernel:
+            raise RuntimeError("sendfile on a connection the kernel does not encrypt")
+        while count:
+            sent = os.sendfile(self.sock.fileno(), fd, offset, count)
+            if not sent:
+                raise ConnectionResetError("the connection closed during sendfile")
+            offset += sent
+            count -= sent
+
+    def recv_into(self, buffer: memoryview) -> int:
+        try:
+            return self.sock.recv_into(buffer)
+        except ssl.SSLWantReadError:  # non-blocking, nothing yet: as a plain socket says
+            raise BlockingIOError from None
+        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+            return 0
+
+    def close(self, linger: float = 1.0) -> None:
+        """As ``TlsPipe.close``, without the close_notify (the kernel's stream)."""
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(self.sock, socket.SHUT_WR)
+            deadline = time.monotonic() + linger
+            while (left := deadline - time.monotonic()) > 0:
+                self.sock.settimeout(left)
+                if not socket.socket.recv(self.sock, RAW_READ):
+                    break
+        self.sock.close()
+
+    def abort(self) -> None:
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(self.sock, socket.SHUT_RDWR)

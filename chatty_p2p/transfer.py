@@ -81,7 +81,7 @@ from chatty_p2p.protocol.bulk import (
 from chatty_p2p.protocol.frames import HEADER
 from chatty_p2p.protocol.names import UnsafePath, numbered, readable, safe_relpath
 from chatty_p2p.protocol.session import MAX_LANES
-from chatty_p2p.tlspipe import TlsPipe
+from chatty_p2p.tlspipe import KernelTls, TlsPipe
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +216,7 @@ def _check_readable(path: Path) -> None:
 class Channel:
     """A bulk connection's TLS pipe, with a frame reader and a small write buffer."""
 
-    def __init__(self, pipe: TlsPipe, cancel: threading.Event) -> None:
+    def __init__(self, pipe: TlsPipe | KernelTls, cancel: threading.Event) -> None:
         self.pipe = pipe
         self.cancel = cancel
         self.local_host = str(pipe.sock.getsockname()[0]).removeprefix("::ffff:")
@@ -255,6 +255,16 @@ class Channel:
         try:
             self.pipe.send(data)
         except (OSError, ssl.SSLError) as exc:
+            raise self._lost(exc) from exc
+
+    def send_file(self, fd: int, offset: int, count: int) -> None:
+        """File bytes, straight from the page cache, after what is queued: only where
+        the kernel encrypts (``pipe.files_by_kernel``)."""
+        assert isinstance(self.pipe, KernelTls)
+        self.flush()
+        try:
+            self.pipe.sendfile(fd, offset, count)
+        except OSError as exc:
             raise self._lost(exc) from exc
 
     def next(self, proto: BulkSender | BulkReceiver) -> object:
@@ -351,7 +361,9 @@ class Channel:
         self.pipe.close()
 
 
-def accept_bulk(pipe: TlsPipe, cancel: threading.Event) -> tuple[Channel, BulkSender, Opened]:
+def accept_bulk(
+    pipe: TlsPipe | KernelTls, cancel: threading.Event
+) -> tuple[Channel, BulkSender, Opened]:
     """Read what an authenticated bulk connection asks for (its TLS is done, see
     ``connection.server_pipe``). The caller checks that this peer may have it."""
     pipe.sock.settimeout(BULK_TIMEOUT)
@@ -520,7 +532,11 @@ def _stream(
                     raise TransferFailed(f"{readable(path)} shrank while being sent")
                 buf[: HEADER.size] = data_header(n)
                 hasher.update(view[HEADER.size : HEADER.size + n])
-                channel.write(view[: HEADER.size + n])
+                if channel.pipe.files_by_kernel:  # the pages just hashed, by the kernel
+                    channel.write(view[: HEADER.size])
+                    channel.send_file(f.fileno(), want.end - left, n)
+                else:
+                    channel.write(view[: HEADER.size + n])
                 left -= n
                 done = plan.moved(n)
                 if time.monotonic() - last > REPORT_EVERY:

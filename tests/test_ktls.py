@@ -218,3 +218,67 @@ def test_the_tls_ulp_without_transmit_keys_is_not_sending_in_kernel() -> None:
     # the ULP (attached to every socket OpenSSL is given), no keys.
     with KernelTlsSocket(b"tls", None) as sock:
         assert not ktls.sending_in_kernel(sock)
+
+
+# --- the sender's transport, where the platform says kernel TLS can work -------
+
+
+async def test_asking_for_kernel_tls_where_the_kernel_refuses_still_sends_encrypted(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The gate forced open on this machine (its kernel has no tls module): the
+    sender asks OpenSSL for kernel TLS, the kernel never holds the keys, so the
+    connection says so and no byte goes through sendfile; the file still arrives
+    whole, through TLS in userspace."""
+    from chatty_p2p import tlspipe
+    from chatty_p2p.node import Node
+    from tests.test_files_loopback import ended, vouch, wait_transfer
+
+    monkeypatch.setattr(ssl, "OP_ENABLE_KTLS", SSL_OP_ENABLE_KTLS, raising=False)
+    monkeypatch.setattr(ktls, "platform_support", lambda: ktls.Support(True, "test"))
+    made: list[tlspipe.KernelTls] = []
+    real_init = tlspipe.KernelTls.__init__
+
+    def record(self: tlspipe.KernelTls, sock: ssl.SSLSocket, by_kernel: bool) -> None:
+        real_init(self, sock, by_kernel)
+        made.append(self)
+
+    def no_sendfile(*args: object) -> int:
+        raise AssertionError("sendfile on a connection the kernel does not encrypt")
+
+    monkeypatch.setattr(tlspipe.KernelTls, "__init__", record)
+    monkeypatch.setattr(tlspipe.os, "sendfile", no_sendfile)
+    a = Node(tmp_path / "a", name="alpha", discovery=False)
+    b = Node(tmp_path / "b", name="bravo", discovery=False, download_dir=tmp_path / "in")
+    await a.start()
+    await b.start()
+    try:
+        await a.add_peer("127.0.0.1", b.port)
+        b._accept_from = ["*"]
+        vouch(b, a)
+        data = tmp_path / "data.bin"
+        data.write_bytes(bytes(range(256)) * 40_000)  # 10 MB, a plaintext easy to spot
+        b_events = b.subscribe()
+        sent = await a.send_files(b.device_id, [data])
+        got = await wait_transfer(b_events, lambda t: t.id == sent.id and ended(t))
+        assert got.state == "done", got.error
+        assert (tmp_path / "in" / "data.bin").read_bytes() == data.read_bytes()
+        assert [k.files_by_kernel for k in made] == [False]  # asked, refused, seen
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+def test_sendfile_refuses_a_connection_the_kernel_does_not_encrypt(
+    tcp_pair: tuple[socket.socket, socket.socket], tmp_path: Path
+) -> None:
+    from chatty_p2p.tlspipe import KernelTls
+
+    path = tmp_path / "secret.txt"
+    path.write_bytes(b"plaintext")
+    transport = KernelTls(tcp_pair[0], files_by_kernel=False)  # type: ignore[arg-type]
+    with path.open("rb") as f, pytest.raises(RuntimeError):
+        transport.sendfile(f.fileno(), 0, 9)
+    tcp_pair[1].setblocking(False)
+    with pytest.raises(BlockingIOError):
+        tcp_pair[1].recv(100)  # nothing reached the wire
