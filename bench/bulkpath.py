@@ -3,8 +3,8 @@
 ``python -m bench.bulkpath [--size BYTES] [--rounds N] [--dir DIR] [--files COUNT]``
 
 No node, no store, no events: one process serves a file the way a node does
-(``connection.read_preamble``, ``connection.server_pipe``, ``transfer.send``)
-and another fetches it (``transfer.dial_bulk``, ``transfer.receive``), each
+(``connection.read_preamble``, ``connection.server_pipe``, ``files.sending.serve``)
+and another fetches it (``files.channel.dial_bulk``, ``files.receiving.receive``), each
 timing itself and counting its own CPU. The baseline is raw TCP in the same
 run: ``sendfile`` into a receiver that writes each read into the file, the
 least any transfer must do. Rounds are interleaved (raw, Chatty, raw, Chatty
@@ -90,7 +90,10 @@ def _cpu() -> float:
 
 def serve(home: Path, source: Path) -> None:
     """The sender's side: accept one bulk connection and stream ``source`` over it."""
-    from chatty_p2p import connection, tls, transfer
+    from chatty_p2p import connection, tls
+    from chatty_p2p.files.channel import accept_bulk
+    from chatty_p2p.files.manifest import build_manifest
+    from chatty_p2p.files.sending import serve as serve_bulk
     from chatty_p2p.identity import Identity
 
     identity = Identity.load_or_create(home)
@@ -104,23 +107,25 @@ def serve(home: Path, source: Path) -> None:
         return await connection.server_pipe(raw, ctx)
 
     pipe = asyncio.run(accept())
-    channel, proto, opened = transfer.accept_bulk(pipe, threading.Event())
-    entries, sources = transfer.build_manifest([source])
-    transfer.send(channel, proto, opened, entries, sources, _Quiet())
+    channel, proto, opened = accept_bulk(pipe, threading.Event())
+    entries, sources = build_manifest([source])
+    serve_bulk(channel, proto, opened, entries, sources, _Quiet())
     print(json.dumps({"cpu": _cpu() - cpu}), flush=True)
 
 
 def fetch(home: Path, sender_home: Path, port: int, dest: Path, count: int, size: int) -> None:
     """The receiver's side: dial, ask for the whole manifest, land it in ``dest``."""
-    from chatty_p2p import transfer
+    from chatty_p2p.files.channel import dial_bulk
+    from chatty_p2p.files.landing import Landing
+    from chatty_p2p.files.receiving import Incoming, receive
     from chatty_p2p.identity import Identity
 
     identity = Identity.load_or_create(home)
     peer = Identity.load_or_create(sender_home).device_id
     start, cpu = time.monotonic(), _cpu()
-    channel = transfer.dial_bulk([("127.0.0.1", port)], identity, peer, threading.Event())
-    incoming = transfer.Incoming("0" * 32, count, size, dest, None, None, [])
-    failed = transfer.receive(channel, incoming, transfer.Landing(dest, "0" * 32), _Quiet())
+    channel = dial_bulk([("127.0.0.1", port)], identity, peer, threading.Event())
+    incoming = Incoming("0" * 32, count, size, dest, None, None, [])
+    failed = receive(channel, incoming, Landing(dest, "0" * 32), _Quiet())
     if failed:
         raise SystemExit(f"failed: {failed}")
     seconds, cpu = time.monotonic() - start, _cpu() - cpu

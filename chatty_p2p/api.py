@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from chatty_p2p.errors import ChattyError, UnknownPeer
-from chatty_p2p.files import TransferInfo
+from chatty_p2p.files.model import TransferInfo
 from chatty_p2p.node import Node, Peer, parse_address
 
 Op = Callable[..., Awaitable[dict[str, Any]]]

@@ -34,7 +34,7 @@ for longer than --wait (`chatty resume ID` continues it)."""
 def describe_transfer(event: dict[str, Any], options: str = "") -> str | None:
     """One line for a transfer event in the daemon's log; None for progress ticks.
     ``options`` (``--data-dir …``) go into the commands it tells the user to run."""
-    from chatty_p2p.files import human_size, items
+    from chatty_p2p.files.model import human_size, items
 
     t = event["transfer"]
     short = t["id"][:8]
@@ -169,7 +169,7 @@ def _since(start: float | None) -> float:
 
 def final_line(end: Followed, local: bool) -> tuple[str, int]:
     """What to print when ``follow`` returned, and the exit status (see ``SEND_EPILOG``)."""
-    from chatty_p2p.files import human_size, items
+    from chatty_p2p.files.model import human_size, items
 
     t, seconds = end.transfer, end.seconds
     short, name = t["id"][:8], t["peer_name"]
@@ -228,7 +228,7 @@ async def follow_to_the_end(
 
 async def cmd_send(args: argparse.Namespace) -> int:
     from chatty_p2p.cli_node import open_backend, resolve
-    from chatty_p2p.files import OFFER_TTL, human_size, items
+    from chatty_p2p.files.model import OFFER_TTL, human_size, items
 
     paths = [str(Path(p).expanduser().absolute()) for p in args.paths]
     async with open_backend(args) as backend:
@@ -254,7 +254,7 @@ async def cmd_send(args: argparse.Namespace) -> int:
 async def cmd_transfers(args: argparse.Namespace) -> int:
     from chatty_p2p.cli import print_json
     from chatty_p2p.cli_node import open_backend
-    from chatty_p2p.files import human_size
+    from chatty_p2p.files.model import human_size
 
     async with open_backend(args, network=False) as backend:
         rows = (await backend.call("transfers"))["transfers"]

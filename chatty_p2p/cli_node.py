@@ -422,7 +422,7 @@ async def _show_history(backend: Backend, peer: dict[str, Any], limit: int) -> N
 
 async def _chat_line(backend: Backend, peer: dict[str, Any], line: str) -> bool:
     """Handle one typed line; ``False`` ends the chat."""
-    from chatty_p2p.files import human_size
+    from chatty_p2p.files.model import human_size
 
     if not line.strip():
         return True

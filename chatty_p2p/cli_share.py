@@ -72,7 +72,7 @@ class Prompter:
         self._offers.put_nowait(offer)
 
     async def _ask(self) -> None:
-        from chatty_p2p.files import human_size
+        from chatty_p2p.files.model import human_size
 
         while True:
             offer = await self._offers.get()

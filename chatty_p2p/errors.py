@@ -75,6 +75,37 @@ _QUIET = ("timed out", "unreachable", "no route")
 """Failures that say least: nothing answered at all."""
 
 
+# ----- how a file transfer ends, other than done ----------------------------
+
+
+class TransferFailed(ChattyError):
+    """The transfer cannot go on; ``str()`` says why in words a user can act on."""
+
+
+class Cancelled(ChattyError):
+    """Stopped on purpose, by this side or the peer."""
+
+
+class Interrupted(ChattyError):
+    """The link went away; what is on disk stays and the transfer resumes later."""
+
+
+class CancelledByPeer(ChattyError):
+    """The sender says the transfer was cancelled there (while we were away)."""
+
+
+class Paused(ChattyError):
+    """The receiver cannot write (its disk is full, its folder unwritable) or the sender
+    cannot read: what is on disk stays, and the transfer waits for a user to fix that
+    and resume it. ``code`` is the bulk ERROR code that tells the other side (see
+    ``bulk.RESUMABLE``); ``remote`` says the other side is the one that stopped."""
+
+    def __init__(self, message: str, code: str, remote: bool = False) -> None:
+        super().__init__(message)
+        self.code = code
+        self.remote = remote
+
+
 def unreachable(who: str, failures: list[tuple[str, str]]) -> str:
     """One line for a peer none of whose addresses worked, as ``(host, reason)``: the
     most telling failure and how many other addresses failed. A dozen addresses'

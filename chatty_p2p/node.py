@@ -22,7 +22,7 @@ Theory of operation
   it has already stored. That gives exactly-once, in-order delivery across
   reconnects and restarts.
 * Files travel on bulk connections of their own (see ``files`` and
-  ``transfer``): the listener answers both kinds, told apart by the preamble.
+  ``files``): the listener answers both kinds, told apart by the preamble.
 * Trust. The device id *is* the certificate hash, so an id cannot be claimed
   without its key. A peer is *unverified* until the users pair (compare a code,
   see ``trust``) or the user checks its fingerprint; then it is *trusted*.
@@ -58,7 +58,7 @@ from typing import IO, Any
 import platformdirs
 
 from chatty_p2p import connection as conn_mod
-from chatty_p2p import netif, transfer
+from chatty_p2p import netif
 from chatty_p2p.admission import Admission, Hush, Refused, Ticket
 from chatty_p2p.connection import Connection
 from chatty_p2p.discovery import Advert, AdvertTable, Discovery
@@ -77,7 +77,9 @@ from chatty_p2p.errors import (
     disk_full,
     unreachable,
 )
-from chatty_p2p.files import FileTransfers, TransferInfo
+from chatty_p2p.files.manager import FileTransfers
+from chatty_p2p.files.model import TransferInfo
+from chatty_p2p.files.receiving import lanes_here
 from chatty_p2p.identity import Identity, format_fingerprint, short_id
 from chatty_p2p.links import is_safe_url
 from chatty_p2p.memory import Trimmer
@@ -340,7 +342,7 @@ class Node:
         while no network presence is wanted. ``download_dir`` overrides the stored
         setting for this run; offers from peers matching ``accept_from`` (names, id
         prefixes, ``*``) are accepted without asking. ``lanes`` is how many bulk
-        connections one transfer may use (default: ``transfer.lanes_here``)."""
+        connections one transfer may use (default: ``files.receiving.lanes_here``)."""
         self.data_dir = data_dir
         self._requested_name = name
         self._requested_port = port
@@ -349,7 +351,7 @@ class Node:
         self._offline = offline
         self._download_dir = download_dir
         self._accept_from = [spec.lower() for spec in accept_from or []]
-        self._lanes = lanes or transfer.lanes_here()
+        self._lanes = lanes or lanes_here()
         self._peers: dict[str, _PeerState] = {}
         self._subscribers: set[asyncio.Queue[NodeEvent]] = set()
         self._tasks: set[asyncio.Task[Any]] = set()

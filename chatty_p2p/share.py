@@ -75,11 +75,12 @@ import h11
 
 from chatty_p2p import netif, share_page
 from chatty_p2p.errors import ChattyError, why_failed
-from chatty_p2p.files import human_size
+from chatty_p2p.files.landing import FILE_MODE, Landing, write_all
+from chatty_p2p.files.manifest import build_manifest
+from chatty_p2p.files.model import human_size
 from chatty_p2p.protocol.bulk import Entry
 from chatty_p2p.protocol.names import readable, safe_part
 from chatty_p2p.protocol.session import clean_name
-from chatty_p2p.transfer import FILE_MODE, Landing, build_manifest
 
 log = logging.getLogger(__name__)
 
@@ -807,15 +808,9 @@ async def _write_body(exchange: _Exchange, fd: int, size: int) -> None:
             raise h11.RemoteProtocolError("more bytes than offered")
         pending += chunk
         if len(pending) >= 4 * CHUNK:
-            await asyncio.to_thread(_write_all, fd, bytes(pending))
+            await asyncio.to_thread(write_all, fd, bytes(pending))
             pending.clear()
-    await asyncio.to_thread(_write_all, fd, bytes(pending))
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+    await asyncio.to_thread(write_all, fd, bytes(pending))
 
 
 async def _file_chunks(source: BinaryIO, size: int) -> AsyncGenerator[bytes, None]:

@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from chatty_p2p.files import TransferInfo  # noqa: E402
+from chatty_p2p.files.model import TransferInfo  # noqa: E402
 from chatty_p2p.gui.bridge import NodeBridge  # noqa: E402
 from chatty_p2p.gui.window import MainWindow  # noqa: E402
 from chatty_p2p.node import Node  # noqa: E402

@@ -23,10 +23,10 @@ from chatty_p2p.admission import (
     Refused,
     Ticket,
 )
+from chatty_p2p.files.channel import recv_exactly
 from chatty_p2p.identity import Identity
 from chatty_p2p.node import Node
 from chatty_p2p.protocol import preamble
-from chatty_p2p.transfer import recv_exactly
 from tests.hostile import RawPeer
 
 

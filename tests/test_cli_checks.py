@@ -158,7 +158,8 @@ def test_a_display_that_answers_is_found(tmp_path: Path) -> None:
 LOG = (
     "import logging, sys; from chatty_p2p.cli import configure_logging, parse; "
     "configure_logging(parse(sys.argv[1:])); "
-    "logging.getLogger('chatty_p2p.files').warning('declined an offer from abcd: no space'); "
+    "logging.getLogger('chatty_p2p.files.manager')"
+    ".warning('declined an offer from abcd: no space'); "
     "logging.getLogger('chatty_p2p.node').error('background task failed')"
 )
 
@@ -171,14 +172,17 @@ LOG = (
             ["say", "desk", "hi"],
             "chatty: declined an offer from abcd: no space\nchatty: background task failed\n",
         ),
-        (["daemon", "-v"], r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ chatty_p2p.files: declined"),
+        (
+            ["daemon", "-v"],
+            r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ chatty_p2p.files.manager: declined",
+        ),
     ],
     ids=["daemon", "say", "daemon -v"],
 )
 def test_the_log_is_plain_and_the_daemon_does_not_repeat_its_events(
     command: list[str], shown: str
 ) -> None:
-    """The daemon printed `2026-11-30 18:04:09,265 chatty_p2p.files: …` lines repeating
+    """The daemon printed `2026-11-30 18:04:09,265 chatty_p2p.files.manager: …` lines repeating
     its own event lines."""
     done = subprocess.run(
         [sys.executable, "-c", LOG, *command], capture_output=True, text=True, timeout=30

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from chatty_p2p import transfer
 from chatty_p2p.errors import ChattyError, PeerError
-from chatty_p2p.files import TransferInfo
+from chatty_p2p.files import landing, sending
+from chatty_p2p.files.landing import PARTIAL_DIR
+from chatty_p2p.files.model import TransferInfo
 from chatty_p2p.node import EventType, Node, NodeEvent
 from chatty_p2p.protocol.bulk import Entry
 from chatty_p2p.store import Store, TransferRecord
-from chatty_p2p.transfer import PARTIAL_DIR
 
 
 def tree_digest(root: Path) -> dict[str, str]:
@@ -345,7 +345,7 @@ async def test_sender_restart_resumes_the_transfer(tmp_path: Path) -> None:
 async def test_unanswered_offer_expires(
     pair: tuple[Node, Node], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("chatty_p2p.files.OFFER_TTL", 0.5)
+    monkeypatch.setattr("chatty_p2p.files.manager.OFFER_TTL", 0.5)
     a, b = pair
     note = tmp_path / "note.txt"
     note.write_text("anyone?")
@@ -398,15 +398,16 @@ async def test_a_folder_of_many_empty_files_ends_done_on_both_sides(
     files took more than the 15 s a link may stay silent): it must say it is still
     landing, or the sender gives up. Shown here with 3,000 files, each landed a
     little slower than a disk would, and the allowed silence cut to 1 s."""
-    monkeypatch.setattr("chatty_p2p.transfer.BULK_TIMEOUT", 1.0)
-    monkeypatch.setattr("chatty_p2p.transfer.ALIVE_EVERY", 0.2)
-    land = transfer.Landing.finish
+    monkeypatch.setattr("chatty_p2p.files.channel.BULK_TIMEOUT", 1.0)
+    monkeypatch.setattr("chatty_p2p.files.sending.ALIVE_EVERY", 0.2)
+    monkeypatch.setattr("chatty_p2p.files.receiving.ALIVE_EVERY", 0.2)
+    land = landing.Landing.finish
 
-    def slowly(self: transfer.Landing, index: int, dest: str, mtime: float) -> Path:
+    def slowly(self: landing.Landing, index: int, dest: str, mtime: float) -> Path:
         time.sleep(0.001)
         return land(self, index, dest, mtime)
 
-    monkeypatch.setattr(transfer.Landing, "finish", slowly)
+    monkeypatch.setattr(landing.Landing, "finish", slowly)
     a, b = pair
     b._accept_from = ["*"]
     vouch(b, a)
@@ -565,7 +566,7 @@ async def test_an_accepted_transfer_the_receiver_never_fetches_is_not_running_fo
 ) -> None:
     """The receiver accepts and then never connects for the bytes (it went away in
     between): the sender shows the transfer interrupted, saying so, not "running"."""
-    monkeypatch.setattr("chatty_p2p.files.BULK_WAIT", 0.5)
+    monkeypatch.setattr("chatty_p2p.files.manager.BULK_WAIT", 0.5)
     a, b = pair
     b._accept_from = ["*"]
     vouch(b, a)
@@ -587,14 +588,14 @@ async def test_an_accepted_transfer_the_receiver_never_fetches_is_not_running_fo
 def test_a_file_landed_again_after_a_kill_is_not_copied(tmp_path: Path) -> None:
     """A receiver killed after a file got its name but before the store recorded it
     lands it again on resume: it must find it there, not add "f (1).txt"."""
-    landing = transfer.Landing(tmp_path, "a" * 32)
-    landing.prepare()
-    landing.partial(0).write_bytes(b"landed once")
-    first = landing.finish(0, "dir/f.txt", 0.0)
-    again = landing.finish(0, "dir/f.txt", 0.0)  # the next run, before ``forget``
+    place = landing.Landing(tmp_path, "a" * 32)
+    place.prepare()
+    place.partial(0).write_bytes(b"landed once")
+    first = place.finish(0, "dir/f.txt", 0.0)
+    again = place.finish(0, "dir/f.txt", 0.0)  # the next run, before ``forget``
     assert again == first and os.listdir(tmp_path / "dir") == ["f.txt"]
-    landing.forget([0])
-    assert not landing.partial(0).exists() and first.read_bytes() == b"landed once"
+    place.forget([0])
+    assert not place.partial(0).exists() and first.read_bytes() == b"landed once"
 
 
 async def test_a_download_folder_whose_name_is_not_utf8(tmp_path: Path) -> None:
@@ -635,9 +636,10 @@ async def test_a_resume_survives_slow_hashing_of_what_is_already_there(
     """Both sides hash the bytes a resume already has before new ones flow: tens of
     gigabytes, or a slow disk, take longer than the silence a link is allowed. Here
     reading them takes 3 s on each side and the allowed silence is cut to 1 s."""
-    monkeypatch.setattr("chatty_p2p.transfer.BULK_TIMEOUT", 1.0)
-    monkeypatch.setattr("chatty_p2p.transfer.ALIVE_EVERY", 0.2)
-    real = transfer._hashed_prefix
+    monkeypatch.setattr("chatty_p2p.files.channel.BULK_TIMEOUT", 1.0)
+    monkeypatch.setattr("chatty_p2p.files.sending.ALIVE_EVERY", 0.2)
+    monkeypatch.setattr("chatty_p2p.files.receiving.ALIVE_EVERY", 0.2)
+    real = landing.hashed_prefix
 
     def slow_disk(fd: int, start: int, end: int, tick: Callable[[], None]) -> object:
         for _ in range(15):
@@ -645,7 +647,8 @@ async def test_a_resume_survives_slow_hashing_of_what_is_already_there(
             tick()
         return real(fd, start, end, tick)
 
-    monkeypatch.setattr(transfer, "_hashed_prefix", slow_disk)
+    monkeypatch.setattr(landing, "hashed_prefix", slow_disk)  # the receiver's
+    monkeypatch.setattr(sending, "hashed_prefix", slow_disk)  # and the sender's
     b_dl = tmp_path / "b-dl"
     a = Node(tmp_path / "a", name="alpha", discovery=False)
     b = Node(tmp_path / "b", name="bravo", discovery=False, accept_from=["*"], download_dir=b_dl)

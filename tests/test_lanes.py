@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from chatty_p2p import transfer
+from chatty_p2p.files import channel, manager, receiving
+from chatty_p2p.files.landing import PARTIAL_DIR
 from chatty_p2p.node import Node
-from chatty_p2p.transfer import PARTIAL_DIR
 from tests.test_files_loopback import ended, grows_to, vouch, wait_transfer
 
 SIZE = 48 * 1024 * 1024 + 12345
@@ -26,21 +26,21 @@ SIZE = 48 * 1024 * 1024 + 12345
 
 @pytest.fixture(autouse=True)
 def small_ranges(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(transfer, "RANGE_FROM", 4 << 20)
-    monkeypatch.setattr(transfer, "RANGE_MIN", 1 << 20)
+    monkeypatch.setattr(receiving, "RANGE_FROM", 4 << 20)
+    monkeypatch.setattr(receiving, "RANGE_MIN", 1 << 20)
 
 
 @pytest.fixture
 def dials(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts the bulk connections receivers make."""
     made: list[int] = []
-    real = transfer.dial_bulk
+    real = channel.dial_bulk
 
-    def counted(*args: object) -> transfer.Channel:
+    def counted(*args: object) -> channel.Channel:
         made.append(1)
         return real(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(transfer, "dial_bulk", counted)
+    monkeypatch.setattr(manager, "dial_bulk", counted)
     return made
 
 

@@ -13,7 +13,14 @@ from pathlib import Path
 
 from tests.test_cli import start_daemon
 
-HEAVY = ("asyncio", "cryptography", "rich", "chatty_p2p.node", "chatty_p2p.files", "zeroconf")
+HEAVY = (
+    "asyncio",
+    "cryptography",
+    "rich",
+    "chatty_p2p.node",
+    "chatty_p2p.files.manager",
+    "zeroconf",
+)
 
 
 def imported(*args: str) -> set[str]:
@@ -54,5 +61,11 @@ def test_say_through_a_daemon_leaves_the_node_to_the_daemon(tmp_path: Path) -> N
             daemon.terminate()
             daemon.wait(10)
     assert "chatty_p2p.control" in modules
-    unwanted = ("rich", "chatty_p2p.node", "chatty_p2p.files", "chatty_p2p.transfer", "zeroconf")
+    unwanted = (
+        "rich",
+        "chatty_p2p.node",
+        "chatty_p2p.files.manager",
+        "chatty_p2p.files.channel",
+        "zeroconf",
+    )
     assert [name for name in unwanted if loaded(modules, name)] == []

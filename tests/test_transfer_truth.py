@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from chatty_p2p.files import TransferInfo
+from chatty_p2p.files.model import TransferInfo
 from chatty_p2p.node import EventType, Node
 from tests.test_files_loopback import ended, wait_transfer
 

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from chatty_p2p.files import RESUMABLE, TransferInfo, human_size, items
+from chatty_p2p.files.model import RESUMABLE, TransferInfo, human_size, items
 from chatty_p2p.gui.models import ItemRole, Notice, message_html
 from chatty_p2p.store import StoredMessage
 

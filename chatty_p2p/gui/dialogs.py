@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from chatty_p2p.files import TransferInfo
+from chatty_p2p.files.model import TransferInfo
 from chatty_p2p.identity import format_fingerprint
 from chatty_p2p.trust import PairingInfo
 

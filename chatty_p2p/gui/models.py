@@ -14,7 +14,7 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 
-from chatty_p2p.files import TransferInfo
+from chatty_p2p.files.model import TransferInfo
 from chatty_p2p.links import find_links, is_safe_url
 from chatty_p2p.node import Peer
 from chatty_p2p.store import StoredMessage

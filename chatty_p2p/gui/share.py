@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from chatty_p2p.files import human_size
+from chatty_p2p.files.model import human_size
 from chatty_p2p.gui.bridge import NodeBridge
 from chatty_p2p.node import Node
 from chatty_p2p.share import NOT_ENCRYPTED, BrowserShare, ShareEvent, UploadOffer

@@ -42,7 +42,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from chatty_p2p.files import TransferInfo
+from chatty_p2p.files.model import TransferInfo
 from chatty_p2p.gui.bridge import NodeBridge
 from chatty_p2p.gui.conversation import ConversationView
 from chatty_p2p.gui.dialogs import OfferDialog, PairDialog, Settings, SettingsDialog

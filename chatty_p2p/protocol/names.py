@@ -23,7 +23,7 @@ through the original path, and two names that differ only there land as
 ``caf\ufffd.txt`` and ``caf\ufffd (1).txt``.
 
 What the rules cannot decide (a name that already exists, a symlink planted
-in the download folder) is the writer's job: see ``transfer``.
+in the download folder) is the writer's job: see ``files.landing``.
 """
 
 from __future__ import annotations

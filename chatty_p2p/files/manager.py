@@ -1,6 +1,6 @@
 """File batches as the node sees them: offers, consent, resumes, progress.
 
-This is the asyncio side of file transfer; the bytes move in ``transfer`` in
+This is the asyncio side of file transfer; the bytes move in ``sending`` and ``receiving`` in
 worker threads. Rules:
 
 * The sender stores the batch (manifest and local paths) and sends an OFFER
@@ -41,9 +41,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chatty_p2p import tls, transfer
+from chatty_p2p import tls
 from chatty_p2p.connection import Connection, server_pipe
-from chatty_p2p.errors import ChattyError, PeerError, ProtocolError, why_failed
+from chatty_p2p.errors import (
+    Cancelled,
+    CancelledByPeer,
+    ChattyError,
+    Interrupted,
+    Paused,
+    PeerError,
+    ProtocolError,
+    why_failed,
+)
+from chatty_p2p.files.channel import Channel, accept_bulk, dial_bulk
+from chatty_p2p.files.landing import Landing, check_folder, remove_leftovers
+from chatty_p2p.files.manifest import build_manifest
+from chatty_p2p.files.model import (
+    AUTO_RESUME,
+    MAX_PENDING_OFFERS,
+    OFFER_TTL,
+    RESUMABLE,
+    TransferInfo,
+    human_size,
+    items,
+)
+from chatty_p2p.files.receiving import Incoming, Lanes, receive
+from chatty_p2p.files.sending import serve
 from chatty_p2p.identity import Identity
 from chatty_p2p.protocol.bulk import MAX_PATH_BYTES, BulkSender, Entry, Opened
 from chatty_p2p.protocol.names import readable
@@ -60,16 +83,7 @@ from chatty_p2p.store import FINISHED, Store, TransferRecord
 
 log = logging.getLogger(__name__)
 
-OFFER_TTL = 600.0
-"""An offer nobody answers is declined as expired after this many seconds."""
-MAX_PENDING_OFFERS = 16
-"""Offers from one peer waiting for an answer; more are declined unseen and unstored."""
-RESUMABLE = frozenset({"running", "resuming", "interrupted", "paused"})
-"""States ``chatty resume`` continues; "paused" waits for it, the others resume by themselves.
-"resuming" is the moment in between: asked to go on, waiting for the bulk link (the
-receiver dialling, the sender waiting for it to); it becomes "running" once bytes can
-move, or "interrupted" if the link cannot be made."""
-AUTO_RESUME = RESUMABLE - {"paused"}
+
 SAVE_EVERY = 1.0
 """Landed files are recorded in batches at most this far apart (and before any state
 change): one SQLite transaction per file would cost a folder of 100,000 tiny files
@@ -84,53 +98,6 @@ dialled after the main connection's WANT, so it rarely waits at all)."""
 RETRY_DELAYS = (0.25, 1.0, 2.0, 5.0, 10.0, 30.0)
 """Waits before re-dialling an interrupted transfer while the peer is online; the first
 is short because the usual cause is a path that just changed and already works again."""
-
-
-def human_size(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if n < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    raise AssertionError  # pragma: no cover
-
-
-def items(n: int) -> str:
-    return "1 item" if n == 1 else f"{n} items"
-
-
-@dataclass(frozen=True)
-class TransferInfo:
-    """A transfer as the faces show it."""
-
-    id: str
-    peer_id: str
-    peer_name: str
-    outgoing: bool
-    state: str
-    count: int
-    size: int
-    names: list[str]
-    done_bytes: int
-    resumed_from: int
-    """Bytes already in place when the latest connection started: what a resume saved."""
-    file: str
-    """The file on its way (its path in the batch), with its own progress."""
-    file_done: int
-    file_size: int
-    rate: float
-    eta: float | None
-    folder: str
-    error: str
-    saved: list[str]
-    created: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-    @property
-    def summary(self) -> str:
-        what = ", ".join(self.names[:3]) + (" …" if len(self.names) > 3 else "")
-        return f"{what} ({items(self.count)}, {human_size(self.size)})"
 
 
 @dataclass
@@ -208,7 +175,7 @@ class FileTransfers:
         self._want_connection = want_connection
         self.download_dir = download_dir
         self._lanes = lanes
-        """Bulk connections this side uses for one transfer at once (see ``transfer.Lanes``)."""
+        """Bulk connections this side uses for one transfer at once (see ``Lanes``)."""
         self._accept_from = accept_from
         self._live: dict[tuple[str, str, bool], _Live] = {}
         self._warned: dict[str, str] = {}
@@ -236,7 +203,7 @@ class FileTransfers:
             for live in self._live.values()
             if not live.record.outgoing
         }
-        self._spawn(self._in_thread(transfer.remove_leftovers, folders, keep))
+        self._spawn(self._in_thread(remove_leftovers, folders, keep))
 
     async def stop(self) -> None:
         self._stopping = True
@@ -260,10 +227,10 @@ class FileTransfers:
     def set_download_dir(self, folder: Path) -> Path:
         """Where offers accepted from now on land, offers already waiting included.
         Refused, in plain words, unless files can be saved there (see
-        ``transfer.check_folder``): a wrong folder is the user's to correct now, not a
+        ``check_folder``): a wrong folder is the user's to correct now, not a
         paused transfer's later."""
         folder = folder.expanduser().absolute()
-        transfer.check_folder(folder)
+        check_folder(folder)
         self.download_dir = folder
         return folder
 
@@ -348,7 +315,7 @@ class FileTransfers:
         if state in FINISHED:
             self._live.pop(record.key, None)
             if not record.outgoing:  # it can never resume: its partial bytes go
-                transfer.Landing(Path(record.folder), record.id).discard()
+                Landing(Path(record.folder), record.id).discard()
 
     # ----- the sender ------------------------------------------------------
 
@@ -356,7 +323,7 @@ class FileTransfers:
         """Offer files and folders to a peer; they go when it accepts."""
         if not paths:
             raise ChattyError("nothing to send: name at least one file or folder")
-        entries, sources = await self._in_thread(transfer.build_manifest, paths)
+        entries, sources = await self._in_thread(build_manifest, paths)
         if not entries:
             raise ChattyError("nothing to send: no readable files there")
         if len(entries) > MAX_FILES:
@@ -416,7 +383,7 @@ class FileTransfers:
         authenticated()
         cancel = threading.Event()
         try:
-            channel, proto, opened = await self._in_thread(transfer.accept_bulk, pipe, cancel)
+            channel, proto, opened = await self._in_thread(accept_bulk, pipe, cancel)
         except ChattyError as exc:
             log.info("bulk connection refused: %s", exc)
             return
@@ -443,15 +410,15 @@ class FileTransfers:
         reporter = _ThreadReporter(self, live, generation)
         try:
             failed = await self._in_thread(
-                transfer.send, channel, proto, opened, entries, sources, reporter
+                serve, channel, proto, opened, entries, sources, reporter
             )
-        except transfer.Cancelled:
+        except Cancelled:
             return
-        except transfer.Interrupted as exc:
+        except Interrupted as exc:
             if live.generation == generation and not self._stopping:
                 self._set(live, "interrupted", str(exc))
             return
-        except transfer.Paused as exc:
+        except Paused as exc:
             if live.generation == generation:
                 self._pause(live, exc)
             return
@@ -462,13 +429,13 @@ class FileTransfers:
         self._finish(live, failed)
 
     async def _serve_lane(
-        self, live: _Live, channel: transfer.Channel, proto: BulkSender, opened: Opened
+        self, live: _Live, channel: Channel, proto: BulkSender, opened: Opened
     ) -> None:
         """An extra lane of a transfer whose main connection is up: the pieces its WANT
         gave this lane go here, in a thread of their own. How the transfer ends is the
-        main connection's to say (a lane that fails stops it: see ``transfer.Plan``)."""
+        main connection's to say (a lane that fails stops it: see ``files.channel.Plan``)."""
         deadline = time.monotonic() + LANE_WAIT
-        while not (live.record.state == "running" and isinstance(live.channel, transfer.Channel)):
+        while not (live.record.state == "running" and isinstance(live.channel, Channel)):
             if time.monotonic() > deadline:  # the main connection is gone: so is the lane
                 await self._in_thread(channel.close)
                 return
@@ -478,13 +445,11 @@ class FileTransfers:
         entries, sources, _ = self._store.entries(live.record.key)
         reporter = _ThreadReporter(self, live, live.generation)
         try:
-            await self._in_thread(
-                transfer.send, channel, proto, opened, entries, sources, reporter, main
-            )
+            await self._in_thread(serve, channel, proto, opened, entries, sources, reporter, main)
         except ChattyError as exc:
             log.info("lane %d of %s ended: %s", opened.lane, live.record.id[:8], exc)
 
-    def _pause(self, live: _Live, exc: transfer.Paused) -> None:
+    def _pause(self, live: _Live, exc: Paused) -> None:
         """Paused on a problem a user can fix, here or (``remote``) on the peer's side."""
         said = f"{self._peer_name(live.record.peer_id)}: {exc}" if exc.remote else str(exc)
         hint = f"once fixed, `chatty resume {live.record.id[:8]}` (on either side) continues it"
@@ -617,7 +582,7 @@ class FileTransfers:
         live = self.find(spec)
         if live.record.outgoing or live.record.state != "offered":
             raise ChattyError(f"transfer {live.record.id[:8]} is not an offer waiting for you")
-        transfer.check_folder(self.download_dir)
+        check_folder(self.download_dir)
         live.record.folder = str(self.download_dir)
         short = self._space_problem(live.record)
         if short:
@@ -667,7 +632,7 @@ class FileTransfers:
         generation = live.generation
         live.cancel = threading.Event()
         entries, dests, statuses = self._store.entries(record.key)
-        incoming = transfer.Incoming(
+        incoming = Incoming(
             transfer_id=record.id,
             count=record.count,
             size=record.size,
@@ -678,39 +643,39 @@ class FileTransfers:
                 i for i, s in enumerate(statuses) if s == "pending" and entries[i].kind == "file"
             ],
         )
-        landing = transfer.Landing(Path(record.folder), record.id)
+        landing = Landing(Path(record.folder), record.id)
         reporter = _ThreadReporter(self, live, generation)
         addresses, cancel = self._addresses(record.peer_id), live.cancel
 
-        def dial() -> transfer.Channel:
-            return transfer.dial_bulk(addresses, self._identity, record.peer_id, cancel)
+        def dial() -> Channel:
+            return dial_bulk(addresses, self._identity, record.peer_id, cancel)
 
         try:
             live.channel = await self._in_thread(dial)
             if live.cancel.is_set():
-                raise transfer.Cancelled("cancelled")
+                raise Cancelled("cancelled")
             if live.generation == generation:
                 self._set(live, "running")
             failed = await self._in_thread(
-                transfer.receive,
+                receive,
                 live.channel,
                 incoming,
                 landing,
                 reporter,
                 self._lanes_to(record.peer_id, dial),
             )
-        except transfer.Cancelled:
+        except Cancelled:
             return
-        except (transfer.Interrupted, PeerError) as exc:
+        except (Interrupted, PeerError) as exc:
             if live.generation == generation and not self._stopping:
                 self._set(live, "interrupted", str(exc))
                 self._retry_later(live)
             return
-        except transfer.Paused as exc:
+        except Paused as exc:
             if live.generation == generation:
                 self._pause(live, exc)
             return
-        except transfer.CancelledByPeer as exc:
+        except CancelledByPeer as exc:
             self._stop_and_clean(live)
             self._set(live, "cancelled", self._cancelled_by(record.peer_id, str(exc)))
             return
@@ -720,16 +685,14 @@ class FileTransfers:
             return
         self._finish(live, failed)
 
-    def _lanes_to(
-        self, peer_id: str, dial: Callable[[], transfer.Channel]
-    ) -> transfer.Lanes | None:
+    def _lanes_to(self, peer_id: str, dial: Callable[[], Channel]) -> Lanes | None:
         """The connections a transfer from this peer may use at once: as many as the
         side with fewer spare cores has (both said so in HELLO). ``None`` for a peer
         that knows no ranges (protocol 2)."""
         conn = self._control(peer_id)
         if conn is None or conn.peer.version < 3:
             return None
-        return transfer.Lanes(min(self._lanes, conn.peer.lanes), dial)
+        return Lanes(min(self._lanes, conn.peer.lanes), dial)
 
     def _retry_later(self, live: _Live) -> None:
         """Re-dial after a pause while the peer is online; otherwise its return will."""
@@ -782,7 +745,7 @@ class FileTransfers:
         if live.landed:
             self._store.set_entries(live.record.key, live.landed)
             if not self._stopping:  # else they go when it ends (second names: no space)
-                landing = transfer.Landing(Path(live.record.folder), live.record.id)
+                landing = Landing(Path(live.record.folder), live.record.id)
                 done = [index for index, status, _ in live.landed if status == "done"]
                 self._spawn(self._in_thread(landing.forget, done))
             live.landed = []
@@ -808,7 +771,7 @@ class FileTransfers:
     def _stop_and_clean(self, live: _Live) -> None:
         self._interrupt(live)
         if not live.record.outgoing:
-            transfer.Landing(Path(live.record.folder), live.record.id).discard()
+            Landing(Path(live.record.folder), live.record.id).discard()
 
     def _interrupt(self, live: _Live) -> None:
         live.cancel.set()
