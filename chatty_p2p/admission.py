@@ -29,6 +29,8 @@ from collections import Counter
 from collections.abc import Callable
 from types import TracebackType
 
+from chatty_p2p.errors import ChattyError
+
 MAX_PER_ADDRESS = 32
 """Open connections from one address: control and bulk, handshaking or not."""
 MAX_HANDSHAKES_PER_ADDRESS = 8
@@ -42,7 +44,7 @@ WARN_EVERY = 60.0
 MAX_HUSHED = 4096
 
 
-class Refused(Exception):
+class Refused(ChattyError):
     """No slot for this connection now; the text says which cap it hit."""
 
 

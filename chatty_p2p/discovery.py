@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -29,6 +28,7 @@ from zeroconf import ServiceInfo, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
 from chatty_p2p import __version__, netif
+from chatty_p2p.protocol.ids import DEVICE_ID
 from chatty_p2p.protocol.session import PROTOCOL_VERSION, clean_name, clean_text
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,6 @@ SERVICE_TYPE = "_chatty._tcp.local."
 RESOLVE_TIMEOUT_MS = 3000
 MAX_RESOLVING = 16
 """Records resolved at once: thousands announced together wait their turn."""
-_ID = re.compile(r"[0-9a-f]{64}")
 MAX_ADVERTS = 1024
 """Peers tracked from mDNS at once (see ``AdvertTable``)."""
 UNANSWERED_TTL = 60.0
@@ -149,7 +148,7 @@ def parse_advert(name: str, info: AsyncServiceInfo) -> Advert | None:
         for k, v in info.properties.items()
     }
     device_id = props.get("id", "")
-    if not _ID.fullmatch(device_id) or name != instance_name(device_id) or not info.port:
+    if not DEVICE_ID.fullmatch(device_id) or name != instance_name(device_id) or not info.port:
         log.debug("ignoring malformed advert %s: %s", name, props)
         return None
     return Advert(

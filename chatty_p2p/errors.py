@@ -4,6 +4,10 @@ Foreign errors (ssl, OSError, sqlite3, zeroconf) are converted into these where
 they enter the core, so the faces print ``str(error)`` and never a traceback.
 """
 
+import os
+import sys
+from typing import Any
+
 
 class ChattyError(Exception):
     """Base of every error Chatty reports to a user."""
@@ -38,10 +42,6 @@ class UnknownPeer(PeerError):
 
 class AmbiguousPeer(PeerError):
     """Several peers match what the user typed."""
-
-
-class PeerUnreachable(PeerError):
-    """A peer is known but no connection to it could be made."""
 
 
 class DialFailed(PeerError):
@@ -157,14 +157,12 @@ def why_failed(exc: BaseException | None) -> str:
     as "connection lost (…)": the system's text for the error number rather than
     Python's (``[Errno 98] error while attempting to bind on address ('::', 80, 0,
     0)``), and what happened rather than a class name (``SSLEOFError``)."""
-    import os
-    import ssl
-
+    ssl: Any = sys.modules.get("ssl")  # only a program that imported ssl has its errors
     if exc is None:
         return "closed by the other side"
-    if isinstance(exc, ssl.SSLEOFError | ssl.SSLZeroReturnError):
+    if ssl is not None and isinstance(exc, ssl.SSLEOFError | ssl.SSLZeroReturnError):
         return "the other side closed the connection"
-    if isinstance(exc, ssl.SSLError):
+    if ssl is not None and isinstance(exc, ssl.SSLError):
         return f"TLS failed: {(exc.reason or str(exc)).replace('_', ' ').lower()}"
     if isinstance(exc, TimeoutError):
         return "timed out"

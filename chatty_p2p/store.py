@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from chatty_p2p.errors import StoreError
+from chatty_p2p.files.model import FINISHED
 from chatty_p2p.protocol.bulk import Entry
 from chatty_p2p.protocol.session import ChatMessage, name_key
 
@@ -151,10 +152,6 @@ class StoredMessage:
     @property
     def message(self) -> ChatMessage:
         return ChatMessage(self.id, self.ts, self.kind, self.body)
-
-
-FINISHED = frozenset({"done", "failed", "declined", "cancelled", "expired"})
-"""Transfer states that never change again."""
 
 
 @dataclass

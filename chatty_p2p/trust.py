@@ -57,7 +57,7 @@ class PairingInfo:
 
 
 @dataclass
-class _Live:
+class _LivePairing:
     pairing: Pairing
     changed: asyncio.Event
     timer: asyncio.TimerHandle | None = None
@@ -79,7 +79,7 @@ class Pairings:
         self._emit = emit
         self._on_paired = on_paired
         self._on_failed = on_failed
-        self._live: dict[str, _Live] = {}
+        self._live: dict[str, _LivePairing] = {}
         self._answered: deque[float] = deque()
 
     def info(self, peer_id: str) -> PairingInfo | None:
@@ -185,8 +185,8 @@ class Pairings:
             live.pairing.abort("the peer went offline")
             self._settle(live)
 
-    def _begin(self, pairing: Pairing) -> _Live:
-        live = _Live(pairing, asyncio.Event())
+    def _begin(self, pairing: Pairing) -> _LivePairing:
+        live = _LivePairing(pairing, asyncio.Event())
         live.timer = asyncio.get_running_loop().call_later(
             PAIR_TTL, self._expire, pairing.peer_id, pairing
         )
@@ -199,7 +199,7 @@ class Pairings:
             self._send(peer_id, pairing.abort("nobody confirmed the code in time"))
             self._settle(live)
 
-    def _settle(self, live: _Live) -> None:
+    def _settle(self, live: _LivePairing) -> None:
         """Tell everyone about the new state; a finished attempt leaves the table."""
         pairing = live.pairing
         live.changed.set()

@@ -20,9 +20,10 @@ from zeroconf import ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
 from chatty_p2p import __version__, netif
+from chatty_p2p.addresses import format_address
+from chatty_p2p.clock import CLOCK_WARN, clock_advice
 from chatty_p2p.discovery import SERVICE_TYPE, Advert, mdns_sockets, parse_advert
 from chatty_p2p.doctor.report import Finding, SeenPeer
-from chatty_p2p.node import CLOCK_WARN, clock_advice, format_address
 from chatty_p2p.protocol.session import MIN_PROTOCOL_VERSION, PROTOCOL_VERSION
 
 CONNECT_TIMEOUT = 1.5

@@ -18,7 +18,6 @@ import errno
 import json
 import logging
 import os
-import re
 import stat
 import tempfile
 from collections.abc import Callable
@@ -36,6 +35,7 @@ from chatty_p2p.protocol.bulk import (
     Entry,
     Want,
 )
+from chatty_p2p.protocol.ids import ITEM_ID
 from chatty_p2p.protocol.names import UnsafePath, numbered, readable, safe_relpath
 
 log = logging.getLogger(__name__)
@@ -212,9 +212,6 @@ class Landing:
                 self.partials.parent.rmdir()  # only when no other transfer uses it
 
 
-_TRANSFER_ID = re.compile(r"[0-9a-f]{32}")
-
-
 def _same_file(a: Path, b: Path) -> bool:
     try:
         sa, sb = os.lstat(a), os.lstat(b)
@@ -256,7 +253,7 @@ def remove_leftovers(folders: set[Path], keep: set[tuple[Path, str]]) -> None:
         except OSError:  # no partials there, or the folder is gone or unreadable
             continue
         for name in children:
-            if _TRANSFER_ID.fullmatch(name) and (folder, name) not in keep:
+            if ITEM_ID.fullmatch(name) and (folder, name) not in keep:
                 log.info("removing the leftovers of transfer %s in %s", name[:8], folder)
                 with contextlib.suppress(OSError):
                     Landing(folder, name).discard()

@@ -58,10 +58,12 @@ from chatty_p2p.files.landing import Landing, check_folder, remove_leftovers
 from chatty_p2p.files.manifest import build_manifest
 from chatty_p2p.files.model import (
     AUTO_RESUME,
+    FINISHED,
     MAX_PENDING_OFFERS,
     OFFER_TTL,
     RESUMABLE,
     TransferInfo,
+    TransferState,
     human_size,
     items,
 )
@@ -79,7 +81,7 @@ from chatty_p2p.protocol.session import (
     OfferReceived,
     ResumeRequested,
 )
-from chatty_p2p.store import FINISHED, Store, TransferRecord
+from chatty_p2p.store import Store, TransferRecord
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +103,7 @@ is short because the usual cause is a path that just changed and already works a
 
 
 @dataclass
-class _Live:
+class _LiveTransfer:
     record: TransferRecord
     cancel: threading.Event = field(default_factory=threading.Event)
     channel: Any = None
@@ -122,7 +124,7 @@ class _Live:
 class _ThreadReporter:
     """Carries a worker thread's news onto the event loop, in order."""
 
-    def __init__(self, files: FileTransfers, live: _Live, generation: int) -> None:
+    def __init__(self, files: FileTransfers, live: _LiveTransfer, generation: int) -> None:
         self._files, self._live, self._gen = files, live, generation
         self._loop = asyncio.get_running_loop()
 
@@ -177,7 +179,7 @@ class FileTransfers:
         self._lanes = lanes
         """Bulk connections this side uses for one transfer at once (see ``Lanes``)."""
         self._accept_from = accept_from
-        self._live: dict[tuple[str, str, bool], _Live] = {}
+        self._live: dict[tuple[str, str, bool], _LiveTransfer] = {}
         self._warned: dict[str, str] = {}
         """The last refusal each peer was warned about: a flood of refused offers warns once."""
         self._spawn = spawn
@@ -191,11 +193,11 @@ class FileTransfers:
         Partial bytes of transfers that ended are removed, in the background (a
         download folder may be on a slow disk)."""
         for record in self._store.unfinished_transfers():
-            if record.state in ("running", "resuming"):
-                record.state = "interrupted"
+            if record.state in (TransferState.RUNNING, TransferState.RESUMING):
+                record.state = TransferState.INTERRUPTED
                 self._store.update_transfer(record)
             live = self._live_for(record)
-            if record.state == "offered" and not record.outgoing:
+            if record.state == TransferState.OFFERED and not record.outgoing:
                 self._expire_later(live, OFFER_TTL)
         folders = {Path(f) for f in self._store.download_folders()} | {self.download_dir}
         keep = {
@@ -236,10 +238,10 @@ class FileTransfers:
 
     # ----- queries ---------------------------------------------------------
 
-    def info(self, live: _Live) -> TransferInfo:
+    def info(self, live: _LiveTransfer) -> TransferInfo:
         record = live.record
         rate = 0.0
-        if len(live.samples) >= 2 and record.state == "running":
+        if len(live.samples) >= 2 and record.state == TransferState.RUNNING:
             (t0, d0), (t1, d1) = live.samples[0], live.samples[-1]
             rate = (d1 - d0) / (t1 - t0) if t1 > t0 else 0.0
         left = record.size - record.done_bytes
@@ -270,10 +272,10 @@ class FileTransfers:
         out = []
         for record in self._store.transfers():
             live = self._live.get(record.key)
-            out.append(self.info(live) if live is not None else self.info(_Live(record)))
+            out.append(self.info(live) if live is not None else self.info(_LiveTransfer(record)))
         return out
 
-    def find(self, spec: str) -> _Live:
+    def find(self, spec: str) -> _LiveTransfer:
         """A transfer by id or unique id prefix."""
         spec = spec.lower()
         matches = set(self._store.transfer_keys(spec)) if spec else set()
@@ -289,15 +291,15 @@ class FileTransfers:
             live = self._live_for(record)
         return live
 
-    def _live_for(self, record: TransferRecord) -> _Live:
+    def _live_for(self, record: TransferRecord) -> _LiveTransfer:
         live = self._live.get(record.key)
         if live is None:
-            live = self._live[record.key] = _Live(record)
+            live = self._live[record.key] = _LiveTransfer(record)
         return live
 
     # ----- state changes ---------------------------------------------------
 
-    def _set(self, live: _Live, state: str, error: str = "") -> None:
+    def _set(self, live: _LiveTransfer, state: TransferState, error: str = "") -> None:
         record = live.record
         error = readable(error)
         if record.state in FINISHED or (record.state, record.error) == (state, error):
@@ -308,7 +310,7 @@ class FileTransfers:
             "transfer %s %s: %s %s", record.id[:8], "out" if record.outgoing else "in", state, error
         )
         self._store.update_transfer(record)
-        if live.timer is not None and state != "offered":
+        if live.timer is not None and state != TransferState.OFFERED:
             live.timer.cancel()
             live.timer = None
         self._emit_event("transfer", self.info(live))
@@ -340,7 +342,7 @@ class FileTransfers:
             id=uuid.uuid4().hex,
             peer_id=peer_id,
             outgoing=True,
-            state="offered",
+            state=TransferState.OFFERED,
             count=len(entries),
             size=sum(e.size for e in entries),
             names=sorted({e.path.split("/", 1)[0] for e in entries})[:8],
@@ -392,7 +394,11 @@ class FileTransfers:
             # It ended here while the receiver was away (a cancel it never heard):
             # say how, so that it ends the same way instead of dialling for ever.
             why = "no such transfer here" if record is None else record.error or record.state
-            code = "cancelled" if record is not None and record.state == "cancelled" else "ended"
+            code = (
+                "cancelled"
+                if record is not None and record.state == TransferState.CANCELLED
+                else "ended"
+            )
             channel.fail(ProtocolError(why, code))
             await self._in_thread(channel.close)
             return
@@ -405,7 +411,7 @@ class FileTransfers:
         live.generation += 1
         live.resumed_from = -1
         generation = live.generation
-        self._set(live, "running")
+        self._set(live, TransferState.RUNNING)
         entries, sources, _ = self._store.entries(record.key)
         reporter = _ThreadReporter(self, live, generation)
         try:
@@ -416,7 +422,7 @@ class FileTransfers:
             return
         except Interrupted as exc:
             if live.generation == generation and not self._stopping:
-                self._set(live, "interrupted", str(exc))
+                self._set(live, TransferState.INTERRUPTED, str(exc))
             return
         except Paused as exc:
             if live.generation == generation:
@@ -424,18 +430,20 @@ class FileTransfers:
             return
         except ChattyError as exc:
             if live.generation == generation:
-                self._set(live, "failed", str(exc))
+                self._set(live, TransferState.FAILED, str(exc))
             return
         self._finish(live, failed)
 
     async def _serve_lane(
-        self, live: _Live, channel: Channel, proto: BulkSender, opened: Opened
+        self, live: _LiveTransfer, channel: Channel, proto: BulkSender, opened: Opened
     ) -> None:
         """An extra lane of a transfer whose main connection is up: the pieces its WANT
         gave this lane go here, in a thread of their own. How the transfer ends is the
         main connection's to say (a lane that fails stops it: see ``files.channel.Plan``)."""
         deadline = time.monotonic() + LANE_WAIT
-        while not (live.record.state == "running" and isinstance(live.channel, Channel)):
+        while not (
+            live.record.state == TransferState.RUNNING and isinstance(live.channel, Channel)
+        ):
             if time.monotonic() > deadline:  # the main connection is gone: so is the lane
                 await self._in_thread(channel.close)
                 return
@@ -449,11 +457,11 @@ class FileTransfers:
         except ChattyError as exc:
             log.info("lane %d of %s ended: %s", opened.lane, live.record.id[:8], exc)
 
-    def _pause(self, live: _Live, exc: Paused) -> None:
+    def _pause(self, live: _LiveTransfer, exc: Paused) -> None:
         """Paused on a problem a user can fix, here or (``remote``) on the peer's side."""
         said = f"{self._peer_name(live.record.peer_id)}: {exc}" if exc.remote else str(exc)
         hint = f"once fixed, `chatty resume {live.record.id[:8]}` (on either side) continues it"
-        self._set(live, "paused", f"{said}; {hint}")
+        self._set(live, TransferState.PAUSED, f"{said}; {hint}")
 
     # ----- the receiver ----------------------------------------------------
 
@@ -471,13 +479,13 @@ class FileTransfers:
             for live in self._live.values()
             if live.record.peer_id == peer_id
             and not live.record.outgoing
-            and live.record.state == "offered"
+            and live.record.state == TransferState.OFFERED
         )
         record = TransferRecord(
             id=offer.id,
             peer_id=peer_id,
             outgoing=False,
-            state="offered",
+            state=TransferState.OFFERED,
             count=offer.count,
             size=offer.size,
             names=list(offer.names),
@@ -508,7 +516,7 @@ class FileTransfers:
         self._expire_later(live, OFFER_TTL)
         self._emit_event("transfer-offered", self.info(live))
 
-    def _await_bulk(self, live: _Live, why: str) -> None:
+    def _await_bulk(self, live: _LiveTransfer, why: str) -> None:
         """The sender waits for its receiver to connect for the bytes (it accepted, or
         was asked to resume): for ``BULK_WAIT`` at most, then shows the transfer as
         interrupted, ``why`` the receiver has not connected. The receiver may have gone
@@ -518,10 +526,15 @@ class FileTransfers:
             BULK_WAIT, self._no_bulk_yet, live, generation, why
         )
 
-    def _no_bulk_yet(self, live: _Live, generation: int, why: str) -> None:
-        if live.generation == generation and live.record.state in ("running", "resuming"):
+    def _no_bulk_yet(self, live: _LiveTransfer, generation: int, why: str) -> None:
+        if live.generation == generation and live.record.state in (
+            TransferState.RUNNING,
+            TransferState.RESUMING,
+        ):
             name = self._peer_name(live.record.peer_id)
-            self._set(live, "interrupted", f"{name} {why} but has not connected for the bytes")
+            self._set(
+                live, TransferState.INTERRUPTED, f"{name} {why} but has not connected for the bytes"
+            )
 
     @staticmethod
     def _ask_resume(conn: Connection, transfer_id: str) -> None:
@@ -535,7 +548,10 @@ class FileTransfers:
         if conn is None:
             return
         with contextlib.suppress(ChattyError):
-            if record.state in ("declined", "expired"):  # as ``_answer`` said it
+            if record.state in (
+                TransferState.DECLINED,
+                TransferState.EXPIRED,
+            ):  # as ``_answer`` said it
                 conn.send(lambda s: s.send_answer(record.id, False, record.error))
             else:
                 reason = record.error or f"it has ended here ({record.state})"
@@ -568,10 +584,11 @@ class FileTransfers:
             )
         return ""
 
-    def _expire_later(self, live: _Live, delay: float) -> None:
+    def _expire_later(self, live: _LiveTransfer, delay: float) -> None:
         remaining = max(0.0, live.record.created + delay - time.time())
         live.timer = asyncio.get_running_loop().call_later(
-            remaining, lambda: self._answer(live, False, "the offer expired", state="expired")
+            remaining,
+            lambda: self._answer(live, False, "the offer expired", state=TransferState.EXPIRED),
         )
 
     def accept(self, spec: str) -> TransferInfo:
@@ -580,7 +597,7 @@ class FileTransfers:
         it was set (a file in its place, a disk gone read-only) is refused here, in
         plain words, rather than found by the transfer."""
         live = self.find(spec)
-        if live.record.outgoing or live.record.state != "offered":
+        if live.record.outgoing or live.record.state != TransferState.OFFERED:
             raise ChattyError(f"transfer {live.record.id[:8]} is not an offer waiting for you")
         check_folder(self.download_dir)
         live.record.folder = str(self.download_dir)
@@ -592,25 +609,31 @@ class FileTransfers:
 
     def decline(self, spec: str) -> TransferInfo:
         live = self.find(spec)
-        if live.record.outgoing or live.record.state != "offered":
+        if live.record.outgoing or live.record.state != TransferState.OFFERED:
             raise ChattyError(f"transfer {live.record.id[:8]} is not an offer waiting for you")
         self._answer(live, False)  # the state says it; no reason to repeat
         return self.info(live)
 
-    def _answer(self, live: _Live, accepted: bool, reason: str = "", state: str = "") -> None:
-        if live.record.state != "offered":
+    def _answer(
+        self,
+        live: _LiveTransfer,
+        accepted: bool,
+        reason: str = "",
+        state: TransferState = TransferState.DECLINED,
+    ) -> None:
+        if live.record.state != TransferState.OFFERED:
             return
         conn = self._control(live.record.peer_id)
         if conn is not None:
             with contextlib.suppress(ChattyError):
                 conn.send(lambda s: s.send_answer(live.record.id, accepted, reason))
         if accepted:
-            self._set(live, "running")
+            self._set(live, TransferState.RUNNING)
             self.resume(live)
         else:
-            self._set(live, state or "declined", reason)
+            self._set(live, state, reason)
 
-    def resume(self, live: _Live, asked: bool = False) -> None:
+    def resume(self, live: _LiveTransfer, asked: bool = False) -> None:
         """(Re)start fetching an accepted incoming transfer, if it is not running. A
         paused one waits for a user to ask (``asked``): it stopped on a problem that
         only a person can fix. It is "resuming" until the bulk link is made: "running"
@@ -621,11 +644,13 @@ class FileTransfers:
             return
         if live.task is not None and not live.task.done():
             return
-        if record.state != "running":  # just accepted, or a link that went stale
-            self._set(live, "resuming", f"connecting to {self._peer_name(record.peer_id)}")
+        if record.state != TransferState.RUNNING:  # just accepted, or a link that went stale
+            self._set(
+                live, TransferState.RESUMING, f"connecting to {self._peer_name(record.peer_id)}"
+            )
         live.task = self._spawn(self._receive(live))
 
-    async def _receive(self, live: _Live) -> None:
+    async def _receive(self, live: _LiveTransfer) -> None:
         record = live.record
         live.generation += 1
         live.resumed_from = -1
@@ -655,7 +680,7 @@ class FileTransfers:
             if live.cancel.is_set():
                 raise Cancelled("cancelled")
             if live.generation == generation:
-                self._set(live, "running")
+                self._set(live, TransferState.RUNNING)
             failed = await self._in_thread(
                 receive,
                 live.channel,
@@ -668,7 +693,7 @@ class FileTransfers:
             return
         except (Interrupted, PeerError) as exc:
             if live.generation == generation and not self._stopping:
-                self._set(live, "interrupted", str(exc))
+                self._set(live, TransferState.INTERRUPTED, str(exc))
                 self._retry_later(live)
             return
         except Paused as exc:
@@ -677,11 +702,11 @@ class FileTransfers:
             return
         except CancelledByPeer as exc:
             self._stop_and_clean(live)
-            self._set(live, "cancelled", self._cancelled_by(record.peer_id, str(exc)))
+            self._set(live, TransferState.CANCELLED, self._cancelled_by(record.peer_id, str(exc)))
             return
         except ChattyError as exc:
             if live.generation == generation:
-                self._set(live, "failed", str(exc))
+                self._set(live, TransferState.FAILED, str(exc))
             return
         self._finish(live, failed)
 
@@ -694,7 +719,7 @@ class FileTransfers:
             return None
         return Lanes(min(self._lanes, conn.peer.lanes), dial)
 
-    def _retry_later(self, live: _Live) -> None:
+    def _retry_later(self, live: _LiveTransfer) -> None:
         """Re-dial after a pause while the peer is online; otherwise its return will."""
         if self._control(live.record.peer_id) is None:
             return
@@ -704,20 +729,20 @@ class FileTransfers:
 
     # ----- both ------------------------------------------------------------
 
-    def _finish(self, live: _Live, failed: list[tuple[int, str]]) -> None:
+    def _finish(self, live: _LiveTransfer, failed: list[tuple[int, str]]) -> None:
         record = live.record
         if failed:
             reasons = sorted({reason for _, reason in failed})
             files = "1 file" if len(failed) == 1 else f"{len(failed)} files"
-            self._set(live, "failed", f"{files} failed: {'; '.join(reasons)}")
+            self._set(live, TransferState.FAILED, f"{files} failed: {'; '.join(reasons)}")
         else:
             record.done_bytes = record.size
-            self._set(live, "done")
+            self._set(live, TransferState.DONE)
 
-    def _on_manifest(self, live: _Live, entries: list[Entry], dests: list[str]) -> None:
+    def _on_manifest(self, live: _LiveTransfer, entries: list[Entry], dests: list[str]) -> None:
         self._store.add_entries(live.record.key, entries, dests)
 
-    def _on_progress(self, live: _Live, done: int, current: tuple[str, int, int]) -> None:
+    def _on_progress(self, live: _LiveTransfer, done: int, current: tuple[str, int, int]) -> None:
         record = live.record
         record.done_bytes = done
         live.current = current
@@ -733,14 +758,14 @@ class FileTransfers:
             self._store.update_transfer(record)
         self._emit_event("transfer-progress", self.info(live))
 
-    def _on_file(self, live: _Live, index: int, status: str, saved: str | None) -> None:
+    def _on_file(self, live: _LiveTransfer, index: int, status: str, saved: str | None) -> None:
         live.landed.append((index, status, saved))
         if saved is not None and len(live.saved) < 100:
             live.saved.append(saved)
         if time.monotonic() - live.recorded > SAVE_EVERY:
             self._record_landed(live)
 
-    def _record_landed(self, live: _Live) -> None:
+    def _record_landed(self, live: _LiveTransfer) -> None:
         live.recorded = time.monotonic()
         if live.landed:
             self._store.set_entries(live.record.key, live.landed)
@@ -760,7 +785,7 @@ class FileTransfers:
             with contextlib.suppress(ChattyError):
                 conn.send(lambda s: s.send_cancel(live.record.id, reason))
         self._stop_and_clean(live)
-        self._set(live, "cancelled", reason)
+        self._set(live, TransferState.CANCELLED, reason)
         return self.info(live)
 
     def _cancelled_by(self, peer_id: str, reason: str) -> str:
@@ -768,12 +793,12 @@ class FileTransfers:
         said = "" if reason in ("", "cancelled") else f": {reason}"
         return f"cancelled by {self._peer_name(peer_id)}{said}"
 
-    def _stop_and_clean(self, live: _Live) -> None:
+    def _stop_and_clean(self, live: _LiveTransfer) -> None:
         self._interrupt(live)
         if not live.record.outgoing:
             Landing(Path(live.record.folder), live.record.id).discard()
 
-    def _interrupt(self, live: _Live) -> None:
+    def _interrupt(self, live: _LiveTransfer) -> None:
         live.cancel.set()
         if live.channel is not None:
             live.channel.abort()
@@ -791,7 +816,7 @@ class FileTransfers:
             record = live.record
             if record.peer_id != peer_id:
                 continue
-            if record.outgoing and record.state == "offered":
+            if record.outgoing and record.state == TransferState.OFFERED:
                 self._offer(conn, record)
             elif record.outgoing and record.state in AUTO_RESUME:
                 # The receiver drives, but it may have ended the transfer while we were
@@ -825,14 +850,15 @@ class FileTransfers:
                 self._on_offer(peer_id, offer)
             case AnswerReceived(transfer_id=tid, accepted=accepted, reason=reason):
                 record = self._store.transfer((peer_id, tid, True))
-                if record is not None and record.state == "offered":
+                if record is not None and record.state == TransferState.OFFERED:
                     live = self._live_for(record)
                     if accepted:
-                        self._set(live, "running")
+                        self._set(live, TransferState.RUNNING)
                         self._await_bulk(live, "accepted")
                     else:
                         name = self._peer_name(peer_id)
-                        state = "expired" if "expired" in reason else "declined"
+                        expired = "expired" in reason
+                        state = TransferState.EXPIRED if expired else TransferState.DECLINED
                         detail = f": {reason}" if reason else ""
                         self._set(live, state, f"{name} declined{detail}")
             case CancelReceived(transfer_id=tid, reason=reason):
@@ -841,7 +867,9 @@ class FileTransfers:
                     if record is not None and record.state not in FINISHED:
                         live = self._live_for(record)
                         self._stop_and_clean(live)
-                        self._set(live, "cancelled", self._cancelled_by(peer_id, reason))
+                        self._set(
+                            live, TransferState.CANCELLED, self._cancelled_by(peer_id, reason)
+                        )
             case ResumeRequested(transfer_id=tid):
                 record = self._store.transfer((peer_id, tid, False))
                 if record is not None and record.state in FINISHED:
@@ -856,7 +884,7 @@ class FileTransfers:
         """Whether an offer to this peer still waits to be sent: reason to dial it."""
         return any(
             live.record.outgoing
-            and live.record.state == "offered"
+            and live.record.state == TransferState.OFFERED
             and live.record.peer_id == peer_id
             for live in self._live.values()
         )
@@ -878,13 +906,17 @@ class FileTransfers:
             if short:
                 raise ChattyError(f"{short}; free some space, then resume again")
         if conn is None:
-            if record.state != "running":
-                self._set(live, "interrupted", f"{name} is offline; it resumes when {name} is back")
+            if record.state != TransferState.RUNNING:
+                self._set(
+                    live,
+                    TransferState.INTERRUPTED,
+                    f"{name} is offline; it resumes when {name} is back",
+                )
             self._want_connection(record.peer_id)
         elif record.outgoing:
             self._ask_resume(conn, record.id)
-            if record.state != "running":
-                self._set(live, "resuming", f"asked {name} to resume")
+            if record.state != TransferState.RUNNING:
+                self._set(live, TransferState.RESUMING, f"asked {name} to resume")
                 self._await_bulk(live, "was asked to resume")
         else:
             live.attempts = 0

@@ -3,18 +3,57 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 OFFER_TTL = 600.0
 """An offer nobody answers is declined as expired after this many seconds."""
 MAX_PENDING_OFFERS = 16
 """Offers from one peer waiting for an answer; more are declined unseen and unstored."""
-RESUMABLE = frozenset({"running", "resuming", "interrupted", "paused"})
-"""States ``chatty resume`` continues; "paused" waits for it, the others resume by themselves.
-"resuming" is the moment in between: asked to go on, waiting for the bulk link (the
-receiver dialling, the sender waiting for it to); it becomes "running" once bytes can
-move, or "interrupted" if the link cannot be made."""
-AUTO_RESUME = RESUMABLE - {"paused"}
+
+
+class TransferState(StrEnum):
+    """Where a transfer stands; both sides keep the same one (see ``files.manager``).
+    Strings on the wire of the faces (JSON, the store), so a face may compare with
+    ``"done"`` as well as with ``TransferState.DONE``."""
+
+    OFFERED = "offered"
+    """Waiting for the receiver's answer (or, outgoing, for the peer to be back)."""
+    RESUMING = "resuming"
+    """Asked to go on, waiting for the bulk link (the receiver dialling, the sender
+    waiting for it to); "running" once bytes can move, "interrupted" if it cannot."""
+    RUNNING = "running"
+    INTERRUPTED = "interrupted"
+    """The link went away; it resumes by itself when the peer is back."""
+    PAUSED = "paused"
+    """A disk full, a folder unwritable, a file unreadable: waits for ``chatty resume``."""
+    DONE = "done"
+    FAILED = "failed"
+    DECLINED = "declined"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+FINISHED = frozenset(
+    {
+        TransferState.DONE,
+        TransferState.FAILED,
+        TransferState.DECLINED,
+        TransferState.CANCELLED,
+        TransferState.EXPIRED,
+    }
+)
+"""States that never change again."""
+RESUMABLE = frozenset(
+    {
+        TransferState.RUNNING,
+        TransferState.RESUMING,
+        TransferState.INTERRUPTED,
+        TransferState.PAUSED,
+    }
+)
+"""States ``chatty resume`` continues: "paused" waits for it, the others go on by themselves."""
+AUTO_RESUME = RESUMABLE - {TransferState.PAUSED}
 
 
 def human_size(n: float) -> str:

@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import re
 
+from chatty_p2p.errors import ChattyError
+
 MAX_PART_BYTES = 240
 """Below the usual 255-byte limit, leaving room for a `` (12)`` suffix."""
 MAX_DEPTH = 64
@@ -47,7 +49,7 @@ def readable(text: str) -> str:
     return _SURROGATE.sub("\ufffd", text)
 
 
-class UnsafePath(ValueError):
+class UnsafePath(ChattyError):
     """A path that cannot be made safe (too deep); the whole batch is refused."""
 
 

@@ -48,6 +48,7 @@ from chatty_p2p.protocol.frames import (
     encode_json,
     finite,
 )
+from chatty_p2p.protocol.ids import DEVICE_ID, ITEM_ID
 from chatty_p2p.protocol.limits import COSTLY, COSTLY_BURST, COSTLY_RATE, Budget
 from chatty_p2p.protocol.pairing import OPS, PairMessage
 
@@ -67,8 +68,6 @@ MAX_OFFER_NAMES = 8
 MAX_FILE_NAME = 1024
 MAX_FILES = 1_000_000
 MAX_TOTAL_SIZE = 2**62
-_ID = re.compile(r"[0-9a-f]{64}")
-_MESSAGE_ID = re.compile(r"[0-9a-f]{32}")
 _BOOT = re.compile(r"[0-9a-f]{16,32}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
@@ -488,17 +487,17 @@ class Session:
                     raise RemoteProtocolError("MESSAGE: field 'ts' is not a time", "malformed")
                 return MessageReceived(
                     ChatMessage(
-                        id=_text(body, "id", name, 32, _MESSAGE_ID),
+                        id=_text(body, "id", name, 32, ITEM_ID),
                         ts=ts,
                         kind=_text(body, "kind", name, 16),
                         body=_text(body, "body", name, MAX_TEXT_BYTES),
                     )
                 )
             case FrameType.RECEIPT:
-                return ReceiptReceived(_text(body, "id", name, 32, _MESSAGE_ID))
+                return ReceiptReceived(_text(body, "id", name, 32, ITEM_ID))
             case FrameType.NACK:
                 return NackReceived(
-                    _text(body, "id", name, 32, _MESSAGE_ID),
+                    _text(body, "id", name, 32, ITEM_ID),
                     clean_text(_text(body, "reason", name, MAX_REASON)),
                 )
             case FrameType.PROFILE:
@@ -507,17 +506,17 @@ class Session:
                 return OfferReceived(self._offer(body))
             case FrameType.ANSWER:
                 return AnswerReceived(
-                    _text(body, "id", name, 32, _MESSAGE_ID),
+                    _text(body, "id", name, 32, ITEM_ID),
                     _field(body, "accept", bool, name),
                     clean_text(_text(body, "reason", name, MAX_REASON)),
                 )
             case FrameType.CANCEL:
                 return CancelReceived(
-                    _text(body, "id", name, 32, _MESSAGE_ID),
+                    _text(body, "id", name, 32, ITEM_ID),
                     clean_text(_text(body, "reason", name, MAX_REASON)),
                 )
             case FrameType.RESUME:
-                return ResumeRequested(_text(body, "id", name, 32, _MESSAGE_ID))
+                return ResumeRequested(_text(body, "id", name, 32, ITEM_ID))
             case FrameType.PAIR:
                 return PairReceived(self._pair(body))
             case FrameType.BYE:
@@ -543,7 +542,7 @@ class Session:
         ):
             raise RemoteProtocolError("OFFER: bad 'names'", "malformed")
         return Offer(
-            id=_text(body, "id", "OFFER", 32, _MESSAGE_ID),
+            id=_text(body, "id", "OFFER", 32, ITEM_ID),
             count=_count(body, "count", "OFFER", MAX_FILES),
             size=_count(body, "size", "OFFER", MAX_TOTAL_SIZE),
             names=tuple(clean_text(n, MAX_FILE_NAME) for n in names),
@@ -555,7 +554,7 @@ class Session:
         if op not in OPS:
             raise RemoteProtocolError(f"PAIR: unknown op {op[:16]!r}", "malformed")
         if op in ("start", "nonce", "reveal"):
-            return PairMessage(op, _text(body, "value", "PAIR", 64, _ID))
+            return PairMessage(op, _text(body, "value", "PAIR", 64, DEVICE_ID))
         return PairMessage(op, clean_text(_text(body, "value", "PAIR", MAX_REASON)))
 
     def _on_hello(self, body: dict[str, Any]) -> HelloReceived:
@@ -578,7 +577,7 @@ class Session:
         if not 0 <= port <= 65535:
             raise RemoteProtocolError("HELLO: port out of range", "malformed")
         self.peer = Hello(
-            device_id=_text(body, "id", "HELLO", 64, _ID),
+            device_id=_text(body, "id", "HELLO", 64, DEVICE_ID),
             name=clean_name(_text(body, "name", "HELLO", 4 * MAX_NAME)),
             boot=_text(body, "boot", "HELLO", 32, _BOOT),
             port=port,
