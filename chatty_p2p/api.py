@@ -99,7 +99,7 @@ def _on_transfer(action: Callable[[Node, str], TransferInfo]) -> Op:
 async def _download_dir(node: Node, folder: str | None = None) -> dict[str, Any]:
     if folder is not None:
         node.set_download_dir(Path(folder))
-    return {"folder": str(node.files.download_dir)}
+    return {"folder": str(node.download_dir())}
 
 
 async def _pair(node: Node, peer: str) -> dict[str, Any]:
@@ -130,7 +130,7 @@ async def _pair_fingerprint(node: Node, peer: str, fingerprint: str) -> dict[str
 
 
 async def _pairings(node: Node) -> dict[str, Any]:
-    return {"pairings": [p.to_dict() for p in node.pairings.all()]}
+    return {"pairings": [p.to_dict() for p in node.active_pairings()]}
 
 
 async def _unpair(node: Node, peer: str) -> dict[str, Any]:
@@ -155,7 +155,7 @@ async def _trusted_only(node: Node, on: bool | None = None) -> dict[str, Any]:
 async def _auto_accept(node: Node, on: bool | None = None) -> dict[str, Any]:
     if on is not None:
         node.set_auto_accept_trusted(on)
-    return {"auto_accept_trusted": node.store.setting("auto_accept_trusted") == "1"}
+    return {"auto_accept_trusted": node.auto_accept_trusted}
 
 
 async def _auto_copy(node: Node, on: bool | None = None) -> dict[str, Any]:

@@ -407,7 +407,7 @@ class Node:
                 if peer_id in self._peers
                 else None
             ),
-            download_dir=self.download_dir(),
+            download_dir=self._first_download_dir(),
             accept_from=self._accepts_from,
             lanes=self._lanes,
             spawn=self._spawn,
@@ -1354,8 +1354,13 @@ class Node:
     # ----- files -----------------------------------------------------------
 
     def download_dir(self) -> Path:
-        """Where received files land: ``--download-dir``, else the setting, else
-        the user's download folder."""
+        """Where offers accepted from now on land: the folder last set while running,
+        which a face shows and a ``--download-dir`` given at start does not hide."""
+        return self.files.download_dir
+
+    def _first_download_dir(self) -> Path:
+        """The folder at start: ``--download-dir``, else the setting, else the user's
+        download folder."""
         if self._download_dir is not None:
             return self._download_dir.expanduser().absolute()
         stored = self.store.setting("download_dir")
@@ -1470,6 +1475,10 @@ class Node:
             self._spawn(conn.close("paired" if self._admitted(state) else "not accepted here"))
         self._want_connection(state, delay=0)
 
+    def active_pairings(self) -> list[PairingInfo]:
+        """The pairings under way, each with its code, for a face to list."""
+        return self.pairings.all()
+
     def unpair(self, peer_id: str) -> None:
         """Stop trusting a peer: it is unverified again."""
         self._known_state(peer_id)
@@ -1516,8 +1525,12 @@ class Node:
         state.addresses = stored_addresses(record)
         return state
 
-    def set_auto_accept_trusted(self, on: bool) -> None:
+    @property
+    def auto_accept_trusted(self) -> bool:
         """Whether offers from trusted peers are accepted without asking (off by default)."""
+        return self.store.setting("auto_accept_trusted") == "1"
+
+    def set_auto_accept_trusted(self, on: bool) -> None:
         self.store.set_setting("auto_accept_trusted", "1" if on else "0")
 
     @property
@@ -1529,12 +1542,21 @@ class Node:
     def set_auto_copy_trusted(self, on: bool) -> None:
         self.store.set_setting("auto_copy_trusted", "1" if on else "0")
 
+    @property
+    def start_minimised(self) -> bool:
+        """Whether the window starts hidden in the tray. The window's own choice, kept
+        here with the other settings so that it lives in the data dir it belongs to."""
+        return self.store.setting("start_minimised") == "1"
+
+    def set_start_minimised(self, on: bool) -> None:
+        self.store.set_setting("start_minimised", "1" if on else "0")
+
     def _accepts_from(self, peer_id: str) -> bool:
         """Offers are accepted unasked only from trusted peers: by the setting, or
         when ``accept_from`` names them. An unverified peer's offer always asks."""
         if self._trust_level(peer_id) != "trusted":
             return False
-        if self.store.setting("auto_accept_trusted") == "1":
+        if self.auto_accept_trusted:
             return True
         name = self._peer_name(peer_id).lower()
         return any(

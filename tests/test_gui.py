@@ -581,3 +581,41 @@ def test_settings_are_read_from_the_dialog_on_the_gui_thread_and_applied(
         lambda: window.bridge.node is not None and window.bridge.node.name == "renamed laptop"
     )
     assert readers == [threading.main_thread()]
+
+
+def test_settings_dialog_shows_what_the_node_holds_and_saves_it_there(
+    qtbot: Any, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dialog is filled from the node's settings and Save writes them back, all
+    through the node. A folder chosen while running is the one shown next time,
+    though ``--download-dir`` named another at start."""
+    from chatty_p2p.gui import dialogs
+
+    chosen = tmp_path / "chosen"
+    chosen.mkdir()
+    shown: list[dialogs.Settings] = []
+
+    def save(self: dialogs.SettingsDialog) -> int:
+        shown.append(self.result_settings())  # the widgets as the dialog opened
+        self.folder.setText(str(chosen))
+        self.auto_accept.setChecked(True)
+        self.minimised.setChecked(True)
+        return 1
+
+    def look(self: dialogs.SettingsDialog) -> int:
+        shown.append(self.result_settings())
+        return 0  # Cancel
+
+    assert window.bridge.info["start_minimised"] is False
+    monkeypatch.setattr(dialogs.SettingsDialog, "exec", save)
+    window.settings_dialog()
+    qtbot.waitUntil(lambda: len(shown) == 1)
+    monkeypatch.setattr(dialogs.SettingsDialog, "exec", look)
+    window.settings_dialog()  # queued on the node's loop after the save
+    qtbot.waitUntil(lambda: len(shown) == 2)
+    before, after = shown
+    assert before.download_dir == str(tmp_path / "laptop-downloads")
+    assert not before.auto_accept_trusted and not before.start_minimised
+    assert after.download_dir == str(chosen)
+    assert after.auto_accept_trusted and after.start_minimised
+    assert after.name == "laptop" and not after.trusted_only and not after.auto_copy_trusted

@@ -13,13 +13,15 @@ import asyncio
 import concurrent.futures
 import inspect
 import threading
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, overload
 
 from PySide6.QtCore import QObject, Signal, Slot
 
 from chatty_p2p.control import ControlServer
 from chatty_p2p.node import Node
+
+T = TypeVar("T")
 
 
 class NodeBridge(QObject):
@@ -75,7 +77,7 @@ class NodeBridge(QObject):
             await server.start()
         self.info = {
             **node.describe(),
-            "start_minimised": node.store.setting("start_minimised") == "1",
+            "start_minimised": node.start_minimised,
         }
         self._stop_event = asyncio.Event()
         self._started.set_result(None)
@@ -92,6 +94,22 @@ class NodeBridge(QObject):
             await server.stop()
         await node.stop()
 
+    @overload
+    def call(
+        self,
+        fn: Callable[[Node], Awaitable[T]],
+        done: Callable[[T], None] | None = None,
+        error: Callable[[str], None] | None = None,
+    ) -> None: ...
+
+    @overload
+    def call(
+        self,
+        fn: Callable[[Node], T],
+        done: Callable[[T], None] | None = None,
+        error: Callable[[str], None] | None = None,
+    ) -> None: ...
+
     def call(
         self,
         fn: Callable[[Node], Any],
@@ -100,7 +118,8 @@ class NodeBridge(QObject):
     ) -> None:
         """Run ``fn(node)`` (plain or a coroutine) on the node's loop; hand the result
         to ``done`` and a failure's message to ``error`` (default: ``failed``), on the
-        GUI thread."""
+        GUI thread. The overloads tie ``done``'s argument to what ``fn`` returns,
+        awaited if it is a coroutine, so mypy checks each caller's pair."""
 
         async def run() -> Any:
             assert self.node is not None
@@ -116,7 +135,15 @@ class NodeBridge(QObject):
         future.add_done_callback(finished)
 
     @Slot(object, object, object, object)
-    def _deliver(self, done: Any, error: Any, result: Any, exc: Any) -> None:
+    def _deliver(
+        self,
+        done: Callable[[Any], None] | None,
+        error: Callable[[str], None] | None,
+        result: object,
+        exc: BaseException | None,
+    ) -> None:
+        """On the GUI thread. The signal carries plain objects, so the pairing of
+        ``done`` with ``result`` was checked where ``call`` was called."""
         if exc is None:
             if done is not None:
                 done(result)

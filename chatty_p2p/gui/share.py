@@ -90,7 +90,7 @@ class ShareDialog(QDialog):
     async def _start(self, node: Node, paths: list[Path], host: str) -> BrowserShare:
         share = BrowserShare(
             paths,
-            node.files.download_dir,
+            node.download_dir(),
             host=host,
             timeout=TIMEOUT,
             on_upload=self.relay.offered.emit,

@@ -12,12 +12,12 @@ import shlex
 import time
 from functools import partial
 from pathlib import Path
-from typing import cast
 
 from PySide6.QtCore import QEvent, QObject, QPoint, Qt, QUrl, Signal
 from PySide6.QtGui import (
     QAction,
     QDesktopServices,
+    QDragMoveEvent,
     QDropEvent,
     QGuiApplication,
     QIcon,
@@ -479,21 +479,21 @@ class MainWindow(QMainWindow):
     # ----- drag and drop, notifications, errors ------------------------------------
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() in (QEvent.Type.DragEnter, QEvent.Type.DragMove):
-            drag = cast(QDropEvent, event)
-            if drag.mimeData().hasUrls():
-                drag.acceptProposedAction()
+        """PySide hands each event over as its own class, so ``isinstance`` both picks
+        the drag events out and tells mypy what they are."""
+        if isinstance(event, QDragMoveEvent):  # a QDragEnterEvent is one too
+            if event.mimeData().hasUrls():
+                event.acceptProposedAction()
                 return True
-        if event.type() == QEvent.Type.Drop:
-            drop = cast(QDropEvent, event)
-            paths = [Path(u.toLocalFile()) for u in drop.mimeData().urls() if u.isLocalFile()]
+        elif isinstance(event, QDropEvent):  # the drop itself: the drags were caught above
+            paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
             if paths:
                 targets = None
                 if watched is self.peer_view.viewport():
-                    index = self.peer_view.indexAt(drop.position().toPoint())
+                    index = self.peer_view.indexAt(event.position().toPoint())
                     targets = [index.data(ItemRole).id] if index.isValid() else None
                 self.send_paths(paths, targets)
-                drop.acceptProposedAction()
+                event.acceptProposedAction()
                 return True
         return super().eventFilter(watched, event)
 
@@ -510,9 +510,9 @@ class MainWindow(QMainWindow):
 def _read_settings(node: Node) -> Settings:
     return Settings(
         name=node.name,
-        download_dir=str(node.files.download_dir),
-        auto_accept_trusted=node.store.setting("auto_accept_trusted") == "1",
-        start_minimised=node.store.setting("start_minimised") == "1",
+        download_dir=str(node.download_dir()),
+        auto_accept_trusted=node.auto_accept_trusted,
+        start_minimised=node.start_minimised,
         trusted_only=node.trusted_only,
         auto_copy_trusted=node.auto_copy_trusted,
     )
@@ -527,4 +527,4 @@ async def _apply_settings(node: Node, settings: Settings) -> None:
     node.set_auto_copy_trusted(settings.auto_copy_trusted)
     if settings.trusted_only != node.trusted_only:
         node.set_trusted_only(settings.trusted_only)
-    node.store.set_setting("start_minimised", "1" if settings.start_minimised else "0")
+    node.set_start_minimised(settings.start_minimised)
