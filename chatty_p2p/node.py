@@ -59,7 +59,9 @@ import platformdirs
 
 from chatty_p2p import connection as conn_mod
 from chatty_p2p import netif
+from chatty_p2p.addresses import format_address, parse_address
 from chatty_p2p.admission import Admission, Hush, Refused, Ticket
+from chatty_p2p.clock import CLOCK_WARN, clock_advice
 from chatty_p2p.connection import Connection
 from chatty_p2p.discovery import Advert, AdvertTable, Discovery
 from chatty_p2p.errors import (
@@ -127,8 +129,6 @@ MAX_ADDRESSES = 16
 """Addresses taken from one announcement; twice as many are remembered per peer."""
 PROBE_WAIT = 0.5
 """How long an old session has to answer a ping before a new one replaces it."""
-CLOCK_WARN = 120.0
-"""Clock difference (seconds) worth telling the user about; less is network delay."""
 NETWORK_CHANGED = "network changed"
 NETWORK_POLL = 1.0
 """How often the interfaces are looked at when nothing says they changed: on Linux
@@ -244,32 +244,6 @@ def _drain(sock: socket.socket, changed: asyncio.Event) -> None:
         while sock.recv(65536):
             pass
     changed.set()
-
-
-def clock_advice(name: str, skew: float) -> str:
-    minutes = abs(skew) / 60
-    amount = f"{minutes / 60:.1f} hours" if minutes >= 90 else f"{minutes:.0f} minutes"
-    return (
-        f"{name}'s clock is {amount} {'ahead of' if skew > 0 else 'behind'} this one: "
-        "message times will look wrong. Turn on automatic time (NTP) on both."
-    )
-
-
-def format_address(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def parse_address(text: str) -> tuple[str, int] | None:
-    """``host:port`` or ``[v6]:port`` to a pair; ``None`` if it is not one."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not host:
-        return None
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    elif ":" in host:
-        return None
-    number = int(port)
-    return (host, number) if 0 < number < 65536 else None
 
 
 def clean_addresses(addresses: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:

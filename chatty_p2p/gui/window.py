@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from chatty_p2p.addresses import parse_address
 from chatty_p2p.files.model import TransferInfo
 from chatty_p2p.gui.bridge import NodeBridge
 from chatty_p2p.gui.conversation import ConversationView
@@ -52,7 +53,7 @@ from chatty_p2p.gui.peers import PeerDelegate
 from chatty_p2p.gui.share import ShareDialog
 from chatty_p2p.identity import short_id
 from chatty_p2p.links import is_safe_url
-from chatty_p2p.node import EventType, Node, NodeEvent, Peer, parse_address
+from chatty_p2p.node import EventType, Node, NodeEvent, Peer
 from chatty_p2p.store import StoredMessage
 from chatty_p2p.trust import PairingInfo
 
