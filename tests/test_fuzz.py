@@ -25,7 +25,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from chatty_p2p.errors import LocalProtocolError, RemoteProtocolError
-from chatty_p2p.protocol.bulk import BulkReceiver, BulkSender, BulkType, Want
+from chatty_p2p.protocol.bulk import BulkReceiver, BulkSender, BulkType, ReceiverPhase, Want
 from chatty_p2p.protocol.frames import HEADER, MAX_PAYLOAD, FrameDecoder, FrameType, encode
 from chatty_p2p.protocol.names import UnsafePath, safe_relpath
 from chatty_p2p.protocol.pairing import OPS, Pairing, PairMessage, PairState
@@ -123,7 +123,7 @@ def test_bulk_receiver_takes_any_bytes(stream: list[bytes], cuts: list[int]) -> 
     with contextlib.suppress(RemoteProtocolError):
         for chunk in chunked(b"".join(stream), cuts):
             receiver.receive_data(chunk)
-            if receiver._phase == "manifest-known":
+            if receiver._phase is ReceiverPhase.WANT:
                 with contextlib.suppress(LocalProtocolError):
                     receiver.want(
                         [

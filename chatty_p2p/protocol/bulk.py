@@ -18,6 +18,13 @@ The receiver dials and asks, the sender answers, in phases::
     receiver  (from before WANT on, about once a second) LANDED {done, files}
     receiver  RESULT {failed: [[index, reason], ...]}
 
+Each side's phases, and the frames it takes in each, are the ``_SENDER_RULES`` and
+``_RECEIVER_RULES`` tables below, checked before anything else: a frame outside
+them is out of order (``RemoteProtocolError`` ``order``). The receiver's phases
+follow the pieces it asked for, so the table also says that FILE comes only while
+a piece is due, FILE_END only once its bytes are all in, END only after the last.
+The fields are checked after that: every number against the offer and manifest.
+
 Either side may end the exchange with ERROR {code, message}. A receiver that
 cannot write (``DISK_FULL``, ``UNWRITABLE``) or a sender that cannot read
 (``UNREADABLE``: a drive unplugged, a file moved) sends one of the
@@ -60,7 +67,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import IntEnum
+from enum import Enum, IntEnum, auto
 from typing import Any
 
 from chatty_p2p.errors import LocalProtocolError, RemoteProtocolError
@@ -107,6 +114,61 @@ class BulkType(IntEnum):
     RESULT = 10
     ERROR = 11
     LANDED = 12
+
+
+class SenderPhase(Enum):
+    """Where the sender's side is, named for what it reads next."""
+
+    OPEN = auto()  # which transfer, on which lane
+    WANT = auto()  # the pieces the receiver lacks (LANDED while it hashes what it has)
+    STREAM = auto()  # nothing needed while pieces go out: LANDED as they land, RESULT last
+    CLOSED = auto()  # RESULT or ERROR came: the receiver has nothing more to say
+
+
+class ReceiverPhase(Enum):
+    """Where the receiver's side is, named for what it reads next."""
+
+    NEW = auto()  # ``open`` not called yet: the sender speaks only when asked
+    MANIFEST = auto()  # it asked for the manifest
+    WANT = auto()  # it has the manifest and is to say what it lacks: the sender waits
+    FILE = auto()  # a piece asked for on this connection is still due
+    DATA = auto()  # bytes of the current piece are still due
+    FILE_END = auto()  # the piece's bytes are all here (an empty DATA changes nothing)
+    END = auto()  # every piece asked for on this connection came
+    DONE = auto()  # END came; the sender still reads LANDED and RESULT, and may refuse them
+    CLOSED = auto()  # ERROR came
+
+
+_SENDER_RULES: dict[SenderPhase, frozenset[BulkType]] = {
+    # OPEN leads to WANT, or straight to STREAM on an extra lane (its pieces came on lane 0).
+    SenderPhase.OPEN: frozenset({BulkType.OPEN, BulkType.ERROR}),
+    # WANT_END leads to STREAM.
+    SenderPhase.WANT: frozenset(
+        {BulkType.WANT, BulkType.WANT_END, BulkType.LANDED, BulkType.ERROR}
+    ),
+    # RESULT (like ERROR anywhere) leads to CLOSED.
+    SenderPhase.STREAM: frozenset({BulkType.LANDED, BulkType.RESULT, BulkType.ERROR}),
+    SenderPhase.CLOSED: frozenset(),
+}
+"""The frames the sender takes in each phase: anything else is out of order."""
+
+_RECEIVER_RULES: dict[ReceiverPhase, frozenset[BulkType]] = {
+    ReceiverPhase.NEW: frozenset({BulkType.ERROR}),
+    # ENTRIES_END leads to WANT, and ``want`` (or ``open_lane``) to FILE or END.
+    ReceiverPhase.MANIFEST: frozenset({BulkType.ENTRIES, BulkType.ENTRIES_END, BulkType.ERROR}),
+    ReceiverPhase.WANT: frozenset({BulkType.ERROR}),
+    # FILE leads to DATA, or to FILE_END when the piece is already whole.
+    ReceiverPhase.FILE: frozenset({BulkType.FILE, BulkType.ERROR}),
+    # The piece's last byte leads to FILE_END.
+    ReceiverPhase.DATA: frozenset({BulkType.DATA, BulkType.ERROR}),
+    # FILE_END leads to FILE while pieces are due, else to END.
+    ReceiverPhase.FILE_END: frozenset({BulkType.DATA, BulkType.FILE_END, BulkType.ERROR}),
+    # END leads to DONE.
+    ReceiverPhase.END: frozenset({BulkType.END, BulkType.ERROR}),
+    ReceiverPhase.DONE: frozenset({BulkType.ERROR}),
+    ReceiverPhase.CLOSED: frozenset(),
+}
+"""The frames the receiver takes in each phase: anything else is out of order."""
 
 
 DISK_FULL = "disk-full"
@@ -267,6 +329,12 @@ def _int(value: Any, low: int, high: int, what: str) -> int:
     return value
 
 
+def _in_order(allowed: frozenset[BulkType], kind: BulkType) -> None:
+    """Where each side checks a frame against its rules table, before anything else."""
+    if kind not in allowed:
+        raise RemoteProtocolError(f"bulk {kind.name} out of order", "order")
+
+
 def _error_event(body: dict[str, Any]) -> BulkError:
     code, message = body.get("code"), body.get("message")
     return BulkError(
@@ -353,11 +421,12 @@ class BulkSender:
 
     def __init__(self) -> None:
         self._stream = _Stream()
-        self._phase = "open"
+        self._phase = SenderPhase.OPEN
         self._sizes: list[int] | None = None
         self._held: list[tuple[BulkType, dict[str, Any]]] = []
         """Frames that came behind OPEN before ``set_manifest``: a receiver sends OPEN
-        and WANT together when it knows the manifest, and one read may bring both."""
+        and WANT together when it knows the manifest, and one read may bring both.
+        Their order is checked as they come; their numbers wait for the sizes."""
         self._wanted: dict[int, list[tuple[int, int]]] = {}
         """The ranges of each file asked for so far, to refuse overlaps."""
 
@@ -366,7 +435,7 @@ class BulkSender:
         against them); returns the events of frames that waited for them."""
         self._sizes = sizes
         held, self._held = self._held, []
-        return [self._handle(kind, body) for kind, body in held]
+        return [self._handle(kind, body, sizes) for kind, body in held]
 
     def entries(self, entries: list[Entry]) -> bytes:
         return _batches("entries", [e.wire() for e in entries], BulkType.ENTRIES) + encode_json(
@@ -385,17 +454,59 @@ class BulkSender:
     def receive_data(self, data: bytes | memoryview) -> list[SenderEvent]:
         events: list[SenderEvent] = []
         for kind, _payload, body in self._stream.feed(data):
+            _in_order(_SENDER_RULES[self._phase], kind)
             if kind is BulkType.ERROR:
+                self._phase = SenderPhase.CLOSED
                 events.append(_error_event(body))
-                self._phase = "closed"
                 break
-            if self._phase != "open" and self._sizes is None:
-                if len(self._held) >= _MAX_HELD:
-                    raise RemoteProtocolError("too many frames before the manifest", "malformed")
-                self._held.append((kind, body))
+            if kind is BulkType.OPEN:
+                events.append(self._open(body))
                 continue
-            events.append(self._handle(kind, body))
+            if kind is BulkType.WANT_END:
+                self._phase = SenderPhase.STREAM
+            elif kind is BulkType.RESULT:
+                self._phase = SenderPhase.CLOSED
+            if self._sizes is not None:
+                events.append(self._handle(kind, body, self._sizes))
+            elif len(self._held) < _MAX_HELD:
+                self._held.append((kind, body))
+            else:
+                raise RemoteProtocolError("too many frames before the manifest", "malformed")
         return events
+
+    def _open(self, body: dict[str, Any]) -> Opened:
+        transfer_id = body.get("id")
+        if not isinstance(transfer_id, str) or not _ID.fullmatch(transfer_id):
+            raise RemoteProtocolError("OPEN: bad transfer id", "malformed")
+        lane = _int(body.get("lane", 0), 0, MAX_LANES - 1, "OPEN lane")
+        self._phase = SenderPhase.STREAM if lane else SenderPhase.WANT
+        return Opened(transfer_id, body.get("manifest") is True and not lane, lane)
+
+    def _handle(self, kind: BulkType, body: dict[str, Any], sizes: list[int]) -> SenderEvent:
+        """The event of a frame after OPEN (its order already checked), its numbers
+        checked against the manifest's ``sizes``."""
+        match kind:
+            case BulkType.WANT:
+                files = body.get("files")
+                if not isinstance(files, list):
+                    raise RemoteProtocolError("WANT: 'files' is not a list", "malformed")
+                return Wanted([self._want(item, sizes) for item in files])
+            case BulkType.WANT_END:
+                return WantsDone()
+            case BulkType.LANDED:
+                return Landed(
+                    _int(body.get("done"), 0, sum(sizes), "LANDED done"),
+                    _int(body.get("files"), 0, len(sizes), "LANDED files"),
+                )
+        failed = body.get("failed")  # RESULT
+        if not isinstance(failed, list):
+            raise RemoteProtocolError("RESULT: 'failed' is not a list", "malformed")
+        result: list[tuple[int, str]] = []
+        for item in failed:
+            if not isinstance(item, list) or len(item) != 2 or not isinstance(item[1], str):
+                raise RemoteProtocolError("RESULT: bad item", "malformed")
+            result.append((_int(item[0], 0, len(sizes) - 1, "RESULT index"), clean_text(item[1])))
+        return ResultReceived(result)
 
     def _want(self, item: Any, sizes: list[int]) -> Want:
         """One WANT item, checked: in the manifest, in order, overlapping no other."""
@@ -418,46 +529,6 @@ class BulkSender:
         taken.append((low, high))
         return want
 
-    def _handle(self, kind: BulkType, body: dict[str, Any]) -> SenderEvent:
-        expected = {
-            "open": {BulkType.OPEN},
-            "want": {BulkType.LANDED, BulkType.WANT, BulkType.WANT_END},
-            "stream": {BulkType.LANDED, BulkType.RESULT},
-        }.get(self._phase, set())
-        if kind not in expected:
-            raise RemoteProtocolError(f"bulk {kind.name} out of order", "order")
-        if kind is BulkType.OPEN:
-            transfer_id = body.get("id")
-            if not isinstance(transfer_id, str) or not _ID.fullmatch(transfer_id):
-                raise RemoteProtocolError("OPEN: bad transfer id", "malformed")
-            lane = _int(body.get("lane", 0), 0, MAX_LANES - 1, "OPEN lane")
-            self._phase = "stream" if lane else "want"  # a lane's wants came on lane 0
-            return Opened(transfer_id, body.get("manifest") is True and not lane, lane)
-        sizes = self._sizes or []
-        if kind is BulkType.WANT:
-            files = body.get("files")
-            if not isinstance(files, list):
-                raise RemoteProtocolError("WANT: 'files' is not a list", "malformed")
-            return Wanted([self._want(item, sizes) for item in files])
-        if kind is BulkType.WANT_END:
-            self._phase = "stream"
-            return WantsDone()
-        if kind is BulkType.LANDED:
-            return Landed(
-                _int(body.get("done"), 0, sum(sizes), "LANDED done"),
-                _int(body.get("files"), 0, len(sizes), "LANDED files"),
-            )
-        failed = body.get("failed")
-        if not isinstance(failed, list):
-            raise RemoteProtocolError("RESULT: 'failed' is not a list", "malformed")
-        result: list[tuple[int, str]] = []
-        for item in failed:
-            if not isinstance(item, list) or len(item) != 2 or not isinstance(item[1], str):
-                raise RemoteProtocolError("RESULT: bad item", "malformed")
-            result.append((_int(item[0], 0, len(sizes), "RESULT index"), clean_text(item[1])))
-        self._phase = "closed"
-        return ResultReceived(result)
-
 
 class BulkReceiver:
     """The receiver's side: asks for the manifest and the missing bytes, checks
@@ -469,32 +540,32 @@ class BulkReceiver:
         self._count = count
         self._size = size
         self._entries: list[Entry] = []
-        self._listed = 0
-        self._phase = "new"
+        self._phase = ReceiverPhase.NEW
         self._queue: list[Want] = []
-        self._current: tuple[int, int] | None = None
-        """(index, bytes still due) of the file being streamed."""
+        """The pieces still due on this connection, the next one last."""
+        self._index = 0
+        self._due = 0
+        """The file of the piece being streamed, and its bytes still due."""
 
     def open(self, entries: list[Entry] | None) -> bytes:
         """Start; ``entries`` is the manifest already stored (a resume), or None to ask."""
         if entries is not None:
             self._entries = entries
-            self._phase = "manifest-known"
+            self._phase = ReceiverPhase.WANT
         else:
-            self._phase = "manifest"
+            self._phase = ReceiverPhase.MANIFEST
         return encode_json(BulkType.OPEN, {"id": self.transfer_id, "manifest": entries is None})
 
     def want(self, files: list[Want]) -> bytes:
         """Ask for these pieces and start streaming. Those of lane 0 come here, in this
         order; the others on their lanes (``open_lane``)."""
-        if self._phase != "manifest-known":
+        if self._phase is not ReceiverPhase.WANT:
             raise LocalProtocolError("WANT before the manifest is complete")
         for want in files:
             entry = self._entries[want.index]
             if entry.kind != "file" or not 0 <= want.start <= want.offset <= want.end <= entry.size:
                 raise LocalProtocolError(f"cannot want {want}")
-        self._queue = [w for w in reversed(files) if w.lane == 0]
-        self._phase = "stream"
+        self._expect([w for w in files if w.lane == 0])
         items = [w.wire(self._entries[w.index].size) for w in files]
         return _batches("files", items, BulkType.WANT) + encode_json(BulkType.WANT_END, {})
 
@@ -502,10 +573,14 @@ class BulkReceiver:
         """Start an extra lane of a transfer whose main connection asked for ``files``
         (those of this lane come here, in order): OPEN, and straight to streaming."""
         self._entries = entries
-        self._queue = [w for w in reversed(files) if w.lane == lane]
-        self._phase = "stream"
+        self._expect([w for w in files if w.lane == lane])
         body = {"id": self.transfer_id, "manifest": False, "lane": lane}
         return encode_json(BulkType.OPEN, body)
+
+    def _expect(self, pieces: list[Want]) -> None:
+        """Stream ``pieces``, in this order."""
+        self._queue = pieces[::-1]
+        self._phase = ReceiverPhase.FILE if pieces else ReceiverPhase.END
 
     def landed(self, done: int, files: int) -> bytes:
         return encode_json(BulkType.LANDED, {"done": done, "files": files})
@@ -516,57 +591,58 @@ class BulkReceiver:
     def receive_data(self, data: bytes | memoryview) -> list[ReceiverEvents]:
         events: list[ReceiverEvents] = []
         for kind, payload, body in self._stream.feed(data):
+            _in_order(_RECEIVER_RULES[self._phase], kind)
             if kind is BulkType.ERROR:
+                self._phase = ReceiverPhase.CLOSED
                 events.append(_error_event(body))
-                self._phase = "closed"
                 break
             events.append(self._handle(kind, payload, body))
         return events
 
     def _handle(self, kind: BulkType, payload: memoryview, body: dict[str, Any]) -> ReceiverEvent:
-        if self._phase == "manifest" and kind is BulkType.ENTRIES:
-            return EntriesReceived(self._parse_entries(body))
-        if self._phase == "manifest" and kind is BulkType.ENTRIES_END:
-            if len(self._entries) != self._count:
-                raise RemoteProtocolError(
-                    f"manifest has {len(self._entries)} entries, the offer said {self._count}",
-                    "malformed",
-                )
-            total = sum(e.size for e in self._entries)
-            if total != self._size:
-                raise RemoteProtocolError(
-                    f"manifest adds up to {total} bytes, the offer said {self._size}", "malformed"
-                )
-            self._phase = "manifest-known"
-            return ManifestDone()
-        if self._phase == "stream":
-            return self._streamed(kind, payload, body)
-        raise RemoteProtocolError(f"bulk {kind.name} out of order", "order")
+        """The event of a frame in order, checked against the offer and the pieces asked for."""
+        match kind:
+            case BulkType.ENTRIES:
+                return EntriesReceived(self._parse_entries(body))
+            case BulkType.ENTRIES_END:
+                self._check_manifest()
+                self._phase = ReceiverPhase.WANT
+                return ManifestDone()
+            case BulkType.FILE:
+                want = self._queue.pop()
+                if body.get("index") != want.index or body.get("offset") != want.offset:
+                    raise RemoteProtocolError("FILE is not the one asked for next", "order")
+                self._index, self._due = want.index, want.end - want.offset
+                self._phase = ReceiverPhase.DATA if self._due else ReceiverPhase.FILE_END
+                return FileStarted(want)
+            case BulkType.DATA:
+                if len(payload) > self._due:
+                    raise RemoteProtocolError("more bytes than the file has", "malformed")
+                self._due -= len(payload)
+                if not self._due:
+                    self._phase = ReceiverPhase.FILE_END
+                return DataReceived(payload)
+            case BulkType.FILE_END:
+                digest = body.get("hash")
+                if not isinstance(digest, str) or not _HASH.fullmatch(digest):
+                    raise RemoteProtocolError("FILE_END: bad hash", "malformed")
+                self._phase = ReceiverPhase.FILE if self._queue else ReceiverPhase.END
+                return FileEnded(self._index, digest)
+        self._phase = ReceiverPhase.DONE  # END
+        return AllSent()
 
-    def _streamed(self, kind: BulkType, payload: memoryview, body: dict[str, Any]) -> ReceiverEvent:
-        if kind is BulkType.DATA and self._current is not None:
-            index, due = self._current
-            if len(payload) > due:
-                raise RemoteProtocolError("more bytes than the file has", "malformed")
-            self._current = (index, due - len(payload))
-            return DataReceived(payload)
-        if kind is BulkType.FILE and self._current is None and self._queue:
-            want = self._queue.pop()
-            if body.get("index") != want.index or body.get("offset") != want.offset:
-                raise RemoteProtocolError("FILE is not the one asked for next", "order")
-            self._current = (want.index, want.end - want.offset)
-            return FileStarted(want)
-        if kind is BulkType.FILE_END and self._current is not None and self._current[1] == 0:
-            digest = body.get("hash")
-            if not isinstance(digest, str) or not _HASH.fullmatch(digest):
-                raise RemoteProtocolError("FILE_END: bad hash", "malformed")
-            index = self._current[0]
-            self._current = None
-            return FileEnded(index, digest)
-        if kind is BulkType.END and self._current is None and not self._queue:
-            self._phase = "done"
-            return AllSent()
-        raise RemoteProtocolError(f"bulk {kind.name} out of order", "order")
+    def _check_manifest(self) -> None:
+        """The whole manifest against the offer the user consented to."""
+        if len(self._entries) != self._count:
+            raise RemoteProtocolError(
+                f"manifest has {len(self._entries)} entries, the offer said {self._count}",
+                "malformed",
+            )
+        total = sum(e.size for e in self._entries)
+        if total != self._size:
+            raise RemoteProtocolError(
+                f"manifest adds up to {total} bytes, the offer said {self._size}", "malformed"
+            )
 
     def _parse_entries(self, body: dict[str, Any]) -> list[Entry]:
         raw = body.get("entries")
