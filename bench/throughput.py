@@ -54,7 +54,7 @@ from bench.common import (
     tree_digest,
     wait_usage,
 )
-from chatty_p2p.cli_files import ENDED
+from chatty_p2p.cli.files import ENDED
 from tests.netlab import Host
 
 RAW = "raw TCP"

@@ -38,6 +38,11 @@ log = logging.getLogger(__name__)
 SOCKET_NAME = "control.sock"
 MAX_LINE = 1024 * 1024
 
+GAVE_UP = "`chatty pair` there ended before the codes were confirmed"
+"""What the peer is told when a pairing ends because the command that showed its code
+stopped first: ``chatty pair`` says it itself when it can, the server (see
+``ControlServer._release``) when the command died without a word."""
+
 
 class ControlServer:
     def __init__(self, node: Node) -> None:
@@ -103,8 +108,6 @@ class ControlServer:
     def _release(self, held: set[str]) -> None:
         """Cancel the pairings a client followed and left running: it was killed, or its
         terminal closed, before it could say so itself; the peer is told."""
-        from chatty_p2p.cli_trust import GAVE_UP
-
         for peer_id in held:
             if self._node.pairings.info(peer_id) is not None:
                 with contextlib.suppress(ChattyError):
@@ -113,6 +116,8 @@ class ControlServer:
     async def _answer(self, op: str, args: dict[str, Any]) -> dict[str, Any]:
         """The reply to one request. A fault in the node while serving it is this
         client's error, logged here: the socket must outlive any one request."""
+        # Lazy for start-up, not for a cycle: api brings the node, which the client side
+        # (`chatty say` through a daemon) must not load.
         from chatty_p2p import api
 
         try:

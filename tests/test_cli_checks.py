@@ -140,7 +140,7 @@ def test_a_display_that_does_not_answer_is_one_line(
 
 def test_a_display_that_answers_is_found(tmp_path: Path) -> None:
     """The probe is not a refusal of every display: an X socket or a Wayland one counts."""
-    from chatty_p2p.cli import missing_display
+    from chatty_p2p.cli.entry import missing_display
 
     with contextlib.closing(socket.socket(socket.AF_UNIX)) as x_server:
         x_server.bind("\0/tmp/.X11-unix/X77")  # the abstract socket an X server opens
@@ -156,7 +156,8 @@ def test_a_display_that_answers_is_found(tmp_path: Path) -> None:
 
 
 LOG = (
-    "import logging, sys; from chatty_p2p.cli import configure_logging, parse; "
+    "import logging, sys; from chatty_p2p.cli.entry import configure_logging; "
+    "from chatty_p2p.cli.parser import parse; "
     "configure_logging(parse(sys.argv[1:])); "
     "logging.getLogger('chatty_p2p.files.manager')"
     ".warning('declined an offer from abcd: no space'); "

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from chatty_p2p.cli import build_parser, parse
+from chatty_p2p.cli.parser import build_parser, parse
 from tests.test_cli import chatty
 
 CHATTY = [sys.executable, "-m", "chatty_p2p"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from chatty_p2p import doctor
-from chatty_p2p.cli_doctor import render
+from chatty_p2p.cli.doctor import render
 from chatty_p2p.netif import CONTAINER, LAN, LOOPBACK, VPN, Interface
 
 PORT = 4000

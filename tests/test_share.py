@@ -33,7 +33,7 @@ import platformdirs
 import pytest
 
 from chatty_p2p import share as share_mod
-from chatty_p2p.cli_share import default_receive_dir
+from chatty_p2p.cli.share import default_receive_dir
 from chatty_p2p.errors import ChattyError
 from chatty_p2p.share import (
     MAX_CONNECTIONS,

@@ -1,4 +1,5 @@
-"""The trust commands of ``chatty``: pair, unpair, block, unblock, trusted-only, auto-accept.
+"""The trust commands of ``chatty``: pair, unpair, block, unblock, trusted-only,
+auto-accept, auto-copy.
 
 ``chatty pair PEER`` shows the six-digit code and asks whether the other
 screen shows the same; where nobody can answer a prompt (a script, a server
@@ -10,49 +11,20 @@ on the other device, with no exchange at all.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from chatty_p2p.cli.backend import Backend, Events, open_backend, resolve
+from chatty_p2p.cli.output import answer, peer_label, print_json
+from chatty_p2p.cli.terminal import read_terminal
+from chatty_p2p.control import GAVE_UP
 from chatty_p2p.errors import ChattyError
-
-if TYPE_CHECKING:
-    from chatty_p2p.cli_node import Backend, Events
-
-
-def describe_pairing(event: dict[str, Any], options: str = "") -> str:
-    """One line for a pairing event in the daemon's log and the chat; ``options``
-    (``--data-dir …``) go into the command it tells the user to run."""
-    from chatty_p2p.cli import short_id
-
-    p = event["pairing"]
-    name, short = p["peer_name"], short_id(p["peer_id"])
-    match p["state"]:
-        case "compare" if not p["initiator"]:
-            digits = p["code"].replace(" ", "")
-            return (
-                f"{name} asks to pair; code {p['code']}. If {name} shows the same code, "
-                f"run: chatty pair {short} --code {digits}{options}"
-            )
-        case "compare":
-            return f"pairing with {name}: code {p['code']}"
-        case "waiting-peer":
-            return f"pairing with {name}: waiting for {name} to confirm the code"
-        case "paired":
-            return f"paired with {name}: it is now trusted"
-        case "failed":
-            return f"pairing with {name} failed: {p['error']}"
-    return f"pairing with {name}: {p['state']}"
-
-
-GAVE_UP = "`chatty pair` there ended before the codes were confirmed"
-"""What the peer is told when this command stops before the pairing ended."""
+from chatty_p2p.identity import short_id
 
 
 async def cmd_pair(args: argparse.Namespace) -> int:
-    from chatty_p2p.cli import answer, peer_label, print_json
-    from chatty_p2p.cli_node import open_backend, resolve
-
     async with open_backend(args) as backend:
         if args.fingerprint:
             result = await backend.call(
@@ -104,8 +76,6 @@ async def _check_running(backend: Backend, peer: dict[str, Any]) -> None:
     """``--code`` confirms a pairing that is running: without one, ``pair`` would start
     a new one, whose code no code read before can match; the user would be told that
     someone may be in between, and the peer's few pairings a while be spent."""
-    from chatty_p2p.cli import short_id
-
     running = (await backend.call("pairings"))["pairings"]
     if not any(p["peer_id"] == peer["id"] for p in running):
         raise ChattyError(
@@ -124,8 +94,6 @@ async def _pair(
 ) -> dict[str, Any]:
     """Show the code, take the user's yes (asked, or ``--code``) and wait for the peer's:
     the pairing's end, ``paired`` or ``failed``."""
-    from chatty_p2p.cli import peer_label
-
     print(f"Pairing with {peer_label(peer)}.")
     print(f"Code: {info['code']}  (the same code must show on {peer['name']})", flush=True)
     if args.code is None and not sys.stdin.isatty():
@@ -152,8 +120,8 @@ async def _pair(
 async def _outcome(events: Events, peer: dict[str, Any]) -> dict[str, Any]:
     """The pairing's end (``paired`` or ``failed``). The node fails a pairing nobody
     finishes after ``PAIR_TTL``, so the bound here is for a node that went quiet."""
-    import asyncio
-
+    # Lazy for start-up, not for a cycle: chatty_p2p.trust brings the connection stack,
+    # which only a pairing that waits needs (not `block`, `unpair` or the settings).
     from chatty_p2p.trust import PAIR_TTL
 
     try:
@@ -174,10 +142,6 @@ async def _ask(events: Events, peer: dict[str, Any], question: str) -> str:
     said no, went offline, or nobody answered in time. Then the question is moot and
     waiting on the terminal would hang: say why and stop. The end of input is no
     answer either (not a "no": nothing says the codes differ)."""
-    import asyncio
-
-    from chatty_p2p.cli import read_terminal
-
     typed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     print(question, end="", flush=True)
     read_terminal(lambda line: None if typed.done() else typed.set_result(line))
@@ -196,9 +160,6 @@ async def _ask(events: Events, peer: dict[str, Any], question: str) -> str:
 
 
 async def cmd_trust_change(args: argparse.Namespace) -> int:
-    from chatty_p2p.cli import peer_label, print_json
-    from chatty_p2p.cli_node import open_backend
-
     async with open_backend(args, network=False) as backend:
         if args.command == "unpair":
             peer = (await backend.call("unpair", peer=args.peer))["peer"]
@@ -233,9 +194,6 @@ SETTINGS = {
 
 async def cmd_setting(args: argparse.Namespace) -> int:
     """``chatty auto-accept on``; with no state, what it is now."""
-    from chatty_p2p.cli import print_json
-    from chatty_p2p.cli_node import open_backend
-
     op, said_on, said_off = SETTINGS[args.command]
     async with open_backend(args, network=False) as backend:
         if args.state is None:
@@ -249,43 +207,3 @@ async def cmd_setting(args: argparse.Namespace) -> int:
     now = "" if args.state is None else "now "
     print(f"{args.command} is {now}{'on' if on else 'off'}: {said_on if on else said_off}")
     return 0
-
-
-def register(add: Any) -> None:
-    """Add the trust commands to the parser; ``add(name, help)`` makes a subparser."""
-    from chatty_p2p.cli import fingerprint_hex, pairing_code, wait_seconds
-
-    p = add("pair", "compare a code with a peer and trust it")
-    p.add_argument(
-        "peer", metavar="PEER", help="name or id prefix (with --fingerprint: or a whole new id)"
-    )
-    p.add_argument(
-        "--code",
-        type=pairing_code,
-        metavar="DIGITS",
-        help="the code shown on the other device (no prompt)",
-    )
-    p.add_argument(
-        "--fingerprint",
-        type=fingerprint_hex,
-        metavar="HEX",
-        help="trust the key whose fingerprint 'chatty id' shows there (16+ hex digits)",
-    )
-    p.add_argument("--wait", type=wait_seconds, default=5.0, help="seconds to wait for the peer")
-    p.set_defaults(func=cmd_pair)
-    for name, help_text in (
-        ("unpair", "stop trusting a peer"),
-        ("block", "refuse every connection from a peer"),
-        ("unblock", "let a blocked peer connect again"),
-    ):
-        p = add(name, help_text)
-        p.add_argument("peer", metavar="PEER", help="name or id prefix")
-        p.set_defaults(func=cmd_trust_change)
-    for name, help_text in (
-        ("trusted-only", "accept connections only from paired peers (default off)"),
-        ("auto-accept", "accept offers from trusted peers without asking (default off)"),
-        ("auto-copy", "copy text from trusted peers to the clipboard (default off)"),
-    ):
-        p = add(name, help_text)
-        p.add_argument("state", nargs="?", choices=["on", "off"], help="(none: show the setting)")
-        p.set_defaults(func=cmd_setting)

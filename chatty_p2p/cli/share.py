@@ -10,28 +10,28 @@ to take them all.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
+import signal
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+
+import platformdirs
+import segno
 
 from chatty_p2p import config
+from chatty_p2p.cli.output import print_json
+from chatty_p2p.cli.terminal import read_terminal
 from chatty_p2p.errors import ChattyError
-
-if TYPE_CHECKING:
-    import asyncio
-
-    from chatty_p2p.share import BrowserShare, UploadOffer
+from chatty_p2p.files.model import human_size
+from chatty_p2p.share import NOT_ENCRYPTED, BrowserShare, ShareEvent, UploadOffer
+from chatty_p2p.store import peek_setting
 
 
 def default_receive_dir(data_dir: Path) -> Path:
     """The download folder set in Chatty's settings, read without starting a node
     (which would lock the data dir a daemon may be using); else the default."""
-    import platformdirs
-
-    from chatty_p2p.store import peek_setting
-
     stored = peek_setting(data_dir, "download_dir")
     return Path(stored) if stored else Path(platformdirs.user_downloads_dir()) / "Chatty"
 
@@ -52,10 +52,6 @@ class Prompter:
     answers no."""
 
     def __init__(self, share: BrowserShare) -> None:
-        import asyncio
-
-        from chatty_p2p.cli import read_terminal
-
         self._share = share
         self._offers: asyncio.Queue[UploadOffer] = asyncio.Queue()
         self._lines: asyncio.Queue[str] = asyncio.Queue()
@@ -72,8 +68,6 @@ class Prompter:
         self._offers.put_nowait(offer)
 
     async def _ask(self) -> None:
-        from chatty_p2p.files.model import human_size
-
         while True:
             offer = await self._offers.get()
             question = (
@@ -90,13 +84,6 @@ class Prompter:
 
 
 async def cmd_share(args: argparse.Namespace) -> int:
-    import asyncio
-    import signal
-
-    from chatty_p2p.cli import print_json
-    from chatty_p2p.share import BrowserShare, ShareEvent
-    from chatty_p2p.store import peek_setting
-
     if len(args.interface) > 1:
         return usage_error("share listens on one --interface address (or on all without it)")
     if args.no_upload and args.accept_uploads:
@@ -161,11 +148,6 @@ async def cmd_share(args: argparse.Namespace) -> int:
 
 def announce(share: BrowserShare, args: argparse.Namespace, asks: bool) -> None:
     """What a person needs to hand the share over: addresses, QR code, caveats."""
-    import segno
-
-    from chatty_p2p.cli import print_json
-    from chatty_p2p.share import NOT_ENCRYPTED
-
     urls = share.urls()
     if args.json:
         print_json({"type": "ready", "urls": urls, "expires": share.expires_at})
@@ -197,39 +179,3 @@ def usage_error(message: str) -> int:
     """One line and status 1, as every other command fails."""
     print(f"chatty share: {message}", file=sys.stderr)
     return 1
-
-
-def register(add: Any) -> None:
-    """Add ``share`` to the parser; ``add(name, help)`` makes a subparser."""
-    from chatty_p2p.cli import port_number, wait_seconds
-
-    p = add(
-        "share",
-        "share files with a browser (a phone without Chatty) at a one-time address",
-    )
-    p.description += (
-        ". Not encrypted: the address itself is the key, so hand it over in person (QR code). "
-        "With --interface IP it listens on that address only."
-    )
-    p.add_argument("paths", nargs="+", metavar="PATH", help="files and folders (a folder as .zip)")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument(
-        "--receive-to",
-        metavar="DIR",
-        help="where uploads from the browser go (default: the download folder)",
-    )
-    where.add_argument("--no-upload", action="store_true", help="offer no upload form")
-    p.add_argument(
-        "--timeout",
-        type=wait_seconds,
-        default=600,
-        metavar="SECONDS",
-        help="the address stops working after this long (default 600)",
-    )
-    p.add_argument("--port", type=port_number, default=0, help="TCP port (default: any free port)")
-    p.add_argument(
-        "--accept-uploads",
-        action="store_true",
-        help="take every upload unasked (anyone with the address can then write files here)",
-    )
-    p.set_defaults(func=cmd_share)

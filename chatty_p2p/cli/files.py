@@ -1,4 +1,5 @@
-"""The file commands of ``chatty``: send, transfers, accept, decline, cancel, resume.
+"""The file commands of ``chatty``: send, transfers, download-dir, accept, decline,
+cancel, resume.
 
 Like the rest of the CLI they talk to a backend (the daemon's node or one of
 their own). A command that moves bytes (``send``, or ``accept`` without a
@@ -6,58 +7,23 @@ daemon) stays until the transfer ends and shows a progress bar; its last line
 says what happened: verified and where, or why not. It stops waiting sooner,
 saying so, when the peer is away for longer than ``--wait``: the transfer is
 kept, and goes on when the peer is back.
-
-Imported by every ``chatty`` run to build the parser, so the transfer stack
-and rich are imported inside the commands that use them.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
-if TYPE_CHECKING:
-    from chatty_p2p.cli_node import Backend, Events
+from chatty_p2p.cli.backend import Backend, Events, open_backend, resolve
+from chatty_p2p.cli.output import answer, here, print_json
+from chatty_p2p.files.model import OFFER_TTL, human_size, items
 
 ENDED = ("done", "failed", "declined", "cancelled", "expired", "paused")
 """States a following command returns on: "paused" waits for its user (see ``files``)."""
-SEND_EPILOG = """\
-exit status: 0 once the receiver verified every file, and also when the peer stays
-offline for --wait seconds (the offer is kept and made when it is back; the last line
-says so); 1 when the transfer failed, was declined or cancelled, or was interrupted
-for longer than --wait (`chatty resume ID` continues it)."""
-
-
-def describe_transfer(event: dict[str, Any], options: str = "") -> str | None:
-    """One line for a transfer event in the daemon's log; None for progress ticks.
-    ``options`` (``--data-dir …``) go into the commands it tells the user to run."""
-    from chatty_p2p.files.model import human_size, items
-
-    t = event["transfer"]
-    short = t["id"][:8]
-    what = f"{', '.join(t['names'][:3])} ({items(t['count'])}, {human_size(t['size'])})"
-    if event["type"] == "transfer-offered":
-        sender = t["peer_name"]
-        if (event.get("peer") or {}).get("trust") == "unverified":
-            sender += " (unverified: not paired, so it may not be who it says)"
-        return (
-            f"{sender} offers {what}. Accept with `chatty accept {short}{options}` "
-            f"or decline with `chatty decline {short}{options}`"
-        )
-    if event["type"] != "transfer":
-        return None
-    way = f"to {t['peer_name']}" if t["outgoing"] else f"from {t['peer_name']}"
-    line = f"transfer {short} {way}: {t['state']}"
-    if t["state"] == "done" and not t["outgoing"]:
-        line += f", verified, saved in {t['folder']}"
-    elif t["state"] == "done":
-        line += ", verified by the receiver"
-    if t["error"]:
-        line += f" ({t['error']})"
-    return line
 
 
 class Followed(NamedTuple):
@@ -102,6 +68,8 @@ def _progress(show: bool) -> Any:
     """A rich progress bar for a transfer, or ``_NoBar``."""
     if not show:
         return _NoBar()
+    # Lazy for start-up, not for a cycle: rich is a fifth of a one-shot `send`'s
+    # start-up, and --json or a pipe shows no bar.
     from rich.progress import (
         BarColumn,
         DownloadColumn,
@@ -129,8 +97,6 @@ async def follow(
     in ``interrupted``: nothing moves then until the peer is back, which may be never.
     Ctrl-C (asyncio.run cancels the command) raises ``Interrupted``, so that the
     command can say what becomes of the transfer it stops watching."""
-    import asyncio
-
     running_since: float | None = None
     stuck_since: float | None = None
     with _progress(show_bar) as bar:
@@ -168,9 +134,7 @@ def _since(start: float | None) -> float:
 
 
 def final_line(end: Followed, local: bool) -> tuple[str, int]:
-    """What to print when ``follow`` returned, and the exit status (see ``SEND_EPILOG``)."""
-    from chatty_p2p.files.model import human_size, items
-
+    """What to print when ``follow`` returned, and the exit status (see ``parser.SEND_EPILOG``)."""
     t, seconds = end.transfer, end.seconds
     short, name = t["id"][:8], t["peer_name"]
     later = "the next time Chatty runs here while it is online" if local else "when it is back"
@@ -206,8 +170,6 @@ async def follow_to_the_end(
     """``follow`` the transfer and print its last line; the exit status. On Ctrl-C, say
     what becomes of the transfer: a daemon carries on with it, while this command's own
     node stops, and with it the transfer, until it is resumed."""
-    from chatty_p2p.cli import answer, here
-
     try:
         end = await follow(events, t, _show_bar(args), online, args.wait)
     except Interrupted as stop:
@@ -227,9 +189,6 @@ async def follow_to_the_end(
 
 
 async def cmd_send(args: argparse.Namespace) -> int:
-    from chatty_p2p.cli_node import open_backend, resolve
-    from chatty_p2p.files.model import OFFER_TTL, human_size, items
-
     paths = [str(Path(p).expanduser().absolute()) for p in args.paths]
     async with open_backend(args) as backend:
         events = await backend.subscribe()
@@ -252,10 +211,6 @@ async def cmd_send(args: argparse.Namespace) -> int:
 
 
 async def cmd_transfers(args: argparse.Namespace) -> int:
-    from chatty_p2p.cli import print_json
-    from chatty_p2p.cli_node import open_backend
-    from chatty_p2p.files.model import human_size
-
     async with open_backend(args, network=False) as backend:
         rows = (await backend.call("transfers"))["transfers"]
     if args.json:
@@ -281,9 +236,6 @@ async def cmd_transfer_action(args: argparse.Namespace) -> int:
     ``--wait``, that the peer is offline); so does ``accept`` without a daemon, whose
     node must stay up while the bytes move. ``accept`` through a daemon, ``decline``
     and ``cancel`` report the new state and return."""
-    from chatty_p2p.cli import answer
-    from chatty_p2p.cli_node import open_backend
-
     async with open_backend(args) as backend:
         events = await backend.subscribe()
         t = (await backend.call(args.action, transfer=args.transfer))["transfer"]
@@ -299,59 +251,8 @@ async def cmd_transfer_action(args: argparse.Namespace) -> int:
 
 
 async def cmd_download_dir(args: argparse.Namespace) -> int:
-    from chatty_p2p.cli import answer
-    from chatty_p2p.cli_node import open_backend
-
     folder = str(Path(args.folder).expanduser().absolute()) if args.folder else None
     async with open_backend(args, network=False) as backend:
         result = await backend.call("download_dir", folder=folder)
     answer(args, result, f"received files go to {result['folder']}")
     return 0
-
-
-def register(add: Any) -> None:
-    """Add the file commands to the parser; ``add(name, help)`` makes a subparser."""
-    from chatty_p2p.cli import peer_spec, wait_seconds
-
-    p = add("send", "send files or folders to a peer")
-    p.epilog = SEND_EPILOG
-    p.formatter_class = argparse.RawDescriptionHelpFormatter
-    p.add_argument("peer", type=peer_spec, metavar="PEER", help="name, id prefix or host:port")
-    p.add_argument("paths", nargs="+", metavar="PATH")
-    p.add_argument(
-        "--wait",
-        type=wait_seconds,
-        default=5.0,
-        help="seconds to wait for the peer to be found, and to come back while it is away "
-        "(default 5)",
-    )
-    p.add_argument(
-        "--no-follow",
-        dest="follow",
-        action="store_false",
-        help="with a daemon running: return once offered, do not wait for the end",
-    )
-    p.set_defaults(func=cmd_send)
-
-    add("transfers", "list running, finished and resumable transfers").set_defaults(
-        func=cmd_transfers
-    )
-    p = add("download-dir", "show or set where received files go")
-    p.add_argument("folder", nargs="?", metavar="FOLDER")
-    p.set_defaults(func=cmd_download_dir)
-    for action, help_text in (
-        ("accept", "accept an offered transfer"),
-        ("decline", "decline an offered transfer"),
-        ("cancel", "stop a transfer (the peer is told)"),
-        ("resume", "resume an interrupted transfer now, and follow it to its end"),
-    ):
-        p = add(action, help_text)
-        p.add_argument("transfer", metavar="ID", help="transfer id or its first characters")
-        if action in ("accept", "resume"):
-            p.add_argument(
-                "--wait",
-                type=wait_seconds,
-                default=30.0,
-                help="seconds to wait while the peer is away (default 30)",
-            )
-        p.set_defaults(func=cmd_transfer_action, action=action)

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import argparse
 import textwrap
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from chatty_p2p import config
+from chatty_p2p import config, doctor
+from chatty_p2p.cli.output import print_json
+from chatty_p2p.control import ControlClient
 from chatty_p2p.errors import ChattyError
-
-if TYPE_CHECKING:
-    from chatty_p2p import doctor
 
 MARKS = {"ok": "ok", "warn": "warning", "problem": "PROBLEM"}
 WIDTH = 96
@@ -24,8 +23,6 @@ WIDTH = 96
 
 async def _running(args: argparse.Namespace) -> tuple[dict[str, Any] | None, list[Any], str]:
     """The running Chatty's ``id`` and peers, or why they could not be had."""
-    from chatty_p2p.control import ControlClient
-
     directory = config.data_dir(args.data_dir)
     if not config.lock_is_held(directory):
         return None, [], ""
@@ -74,9 +71,6 @@ def render(report: doctor.Report) -> str:
 
 
 async def cmd_doctor(args: argparse.Namespace) -> int:
-    from chatty_p2p import doctor
-    from chatty_p2p.cli import print_json
-
     info, peers, trouble = await _running(args)
     report = await doctor.diagnose(
         int(info["port"]) if info else None,
@@ -100,18 +94,3 @@ async def cmd_doctor(args: argparse.Namespace) -> int:
     else:
         print(render(report), flush=True)
     return 1 if report.problems else 0
-
-
-def register(add: Any) -> None:
-    """Add ``chatty doctor`` to the parser; ``add(name, help)`` makes a subparser."""
-    from chatty_p2p.cli import wait_seconds
-
-    p = add("doctor", "why can't I see my peer? check the network and name the cause")
-    p.add_argument(
-        "--listen",
-        type=wait_seconds,
-        default=3.0,
-        metavar="SECONDS",
-        help="seconds to listen for other Chatty devices on mDNS (default 3)",
-    )
-    p.set_defaults(func=cmd_doctor)
