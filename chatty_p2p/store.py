@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from chatty_p2p.errors import StoreError
-from chatty_p2p.files.model import FINISHED
 from chatty_p2p.protocol.bulk import Entry
 from chatty_p2p.protocol.session import ChatMessage, name_key
 
@@ -473,11 +472,13 @@ class Store:
         rows = self._query("SELECT DISTINCT folder FROM transfers WHERE outgoing = 0")
         return [_path_out(r[0]) for r in rows if r[0]]
 
-    def unfinished_transfers(self) -> list[TransferRecord]:
-        marks = ",".join("?" * len(FINISHED))
+    def unfinished_transfers(self, finished: frozenset[str]) -> list[TransferRecord]:
+        """Transfers in none of the ``finished`` states: the file model defines them
+        (``files.model.FINISHED``); the store keeps a state as the text it is given."""
+        marks = ",".join("?" * len(finished))
         rows = self._query(
             f"SELECT {self._TRANSFER_COLUMNS} FROM transfers WHERE state NOT IN ({marks})",
-            tuple(FINISHED),
+            tuple(finished),
         )
         return [self._transfer(r) for r in rows]
 

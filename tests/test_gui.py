@@ -76,8 +76,10 @@ class Headless:
     def stop(self) -> None:
         self.loop.call_soon_threadsafe(self._collector.cancel)
         self.run(self.node.stop())
+        self.run(self.loop.shutdown_default_executor())  # its worker threads end here
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
+        self.loop.close()
 
 
 @pytest.fixture

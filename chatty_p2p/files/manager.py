@@ -192,7 +192,7 @@ class FileTransfers:
         """Pick up what a previous run left unfinished: all of it waits for its peer.
         Partial bytes of transfers that ended are removed, in the background (a
         download folder may be on a slow disk)."""
-        for record in self._store.unfinished_transfers():
+        for record in self._store.unfinished_transfers(FINISHED):
             if record.state in (TransferState.RUNNING, TransferState.RESUMING):
                 record.state = TransferState.INTERRUPTED
                 self._store.update_transfer(record)

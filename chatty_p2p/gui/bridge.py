@@ -19,6 +19,7 @@ from typing import Any, TypeVar, overload
 from PySide6.QtCore import QObject, Signal, Slot
 
 from chatty_p2p.control import ControlServer
+from chatty_p2p.errors import ChattyError
 from chatty_p2p.node import Node
 
 T = TypeVar("T")
@@ -60,7 +61,13 @@ class NodeBridge(QObject):
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
-        self._loop.run_until_complete(self._serve())
+        try:
+            self._loop.run_until_complete(self._serve())
+        finally:
+            # The loop's worker threads (``asyncio.to_thread``) end with it; left
+            # open, they would outlive the window, one thread for every one it used.
+            self._loop.run_until_complete(self._loop.shutdown_default_executor())
+            self._loop.close()
 
     async def _serve(self) -> None:
         try:
@@ -126,6 +133,9 @@ class NodeBridge(QObject):
             result = fn(self.node)
             return await result if inspect.isawaitable(result) else result
 
+        if self._loop.is_closed():  # the window is closing: nothing runs any more
+            self._finished.emit(done, error, None, ChattyError("Chatty has stopped"))
+            return
         future = asyncio.run_coroutine_threadsafe(run(), self._loop)
 
         def finished(f: concurrent.futures.Future[Any]) -> None:
