@@ -363,10 +363,12 @@ class _Stream:
 
     def feed(self, data: bytes | memoryview) -> list[tuple[BulkType, memoryview, dict[str, Any]]]:
         """Every frame (or DATA piece) now complete, in order; DATA pieces are views
-        of ``data``, valid while it is."""
+        of ``data``, valid while it is. What follows an ERROR in the same ``data`` is
+        dropped: garbage behind a peer's last word must not hide that word (anything
+        sent later is refused by the side's rules: it is closed)."""
         view = memoryview(data)
         out: list[tuple[BulkType, memoryview, dict[str, Any]]] = []
-        while view:
+        while view and not (out and out[-1][0] is BulkType.ERROR):
             if self._kind is None:
                 take = HEADER.size - len(self._head)
                 self._head += view[:take]
@@ -479,8 +481,11 @@ class BulkSender:
         if not isinstance(transfer_id, str) or not _ID.fullmatch(transfer_id):
             raise RemoteProtocolError("OPEN: bad transfer id", "malformed")
         lane = _int(body.get("lane", 0), 0, MAX_LANES - 1, "OPEN lane")
+        manifest = body.get("manifest", False)
+        if not isinstance(manifest, bool):
+            raise RemoteProtocolError("OPEN: 'manifest' is not true or false", "malformed")
         self._phase = SenderPhase.STREAM if lane else SenderPhase.WANT
-        return Opened(transfer_id, body.get("manifest") is True and not lane, lane)
+        return Opened(transfer_id, manifest and not lane, lane)
 
     def _handle(self, kind: BulkType, body: dict[str, Any], sizes: list[int]) -> SenderEvent:
         """The event of a frame after OPEN (its order already checked), its numbers
@@ -506,6 +511,8 @@ class BulkSender:
             if not isinstance(item, list) or len(item) != 2 or not isinstance(item[1], str):
                 raise RemoteProtocolError("RESULT: bad item", "malformed")
             result.append((_int(item[0], 0, len(sizes) - 1, "RESULT index"), clean_text(item[1])))
+        if len({index for index, _ in result}) != len(result):
+            raise RemoteProtocolError("RESULT: a file named twice", "malformed")
         return ResultReceived(result)
 
     def _want(self, item: Any, sizes: list[int]) -> Want:
@@ -610,7 +617,12 @@ class BulkReceiver:
                 return ManifestDone()
             case BulkType.FILE:
                 want = self._queue.pop()
-                if body.get("index") != want.index or body.get("offset") != want.offset:
+                index, offset = body.get("index"), body.get("offset")
+                if not all(type(n) is int for n in (index, offset)):  # True == 1, 0.0 == 0
+                    raise RemoteProtocolError(
+                        "FILE: index and offset must be integers", "malformed"
+                    )
+                if (index, offset) != (want.index, want.offset):
                     raise RemoteProtocolError("FILE is not the one asked for next", "order")
                 self._index, self._due = want.index, want.end - want.offset
                 self._phase = ReceiverPhase.DATA if self._due else ReceiverPhase.FILE_END
