@@ -32,7 +32,6 @@ from typing import Any
 import platformdirs
 import pytest
 
-from chatty_p2p import share as share_mod
 from chatty_p2p.cli.share import default_receive_dir
 from chatty_p2p.errors import ChattyError
 from chatty_p2p.share import (
@@ -43,6 +42,7 @@ from chatty_p2p.share import (
     ShareEvent,
     UploadOffer,
 )
+from chatty_p2p.share import exchange as share_exchange
 from chatty_p2p.store import Store
 
 HOST = "127.0.0.1"
@@ -503,7 +503,7 @@ async def test_a_slowloris_from_one_address_keeps_nobody_out(
     request head at a time: all but a few are closed at once, those few once the
     head's deadline passes (in all, not per byte), and a browser elsewhere is
     served throughout."""
-    monkeypatch.setattr(share_mod, "HEAD_TIMEOUT", 2.0)
+    monkeypatch.setattr(share_exchange, "HEAD_TIMEOUT", 2.0)
     async with running([shared["report"]], None) as (share, _):
         head = f"GET {base_of(share)} HTTP/1.1\r\nHost: x\r\n".encode()
 

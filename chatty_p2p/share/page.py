@@ -1,4 +1,4 @@
-"""The one page ``chatty share`` serves to a browser.
+"""The one page ``chatty share`` serves to a browser, and its response.
 
 Everything is in this string: no external assets (the phone may have no other
 network than this LAN) and no framework. The script uses ``fetch`` for the
@@ -11,7 +11,11 @@ only with the per-response nonce of the Content-Security-Policy.
 from __future__ import annotations
 
 import html
+import secrets
+import time
 from string import Template
+
+from chatty_p2p.share.exchange import Exchange
 
 _PAGE = Template("""<!doctype html>
 <html lang="en">
@@ -164,4 +168,36 @@ def render(
     upload = _UPLOAD.substitute(host=host, nonce=nonce) if uploads else ""
     return _PAGE.substitute(
         host=host, nonce=nonce, base=base, minutes=minutes, items=rows, upload=upload
+    )
+
+
+async def send_page(
+    exchange: Exchange,
+    *,
+    base: str,
+    host: str,
+    items: list[tuple[str, str]],
+    uploads: bool,
+    expires_at: float,
+) -> None:
+    """The page as a response, with a fresh nonce in its Content-Security-Policy;
+    ``expires_at`` is the ``time.time()`` at which the share ends."""
+    nonce = secrets.token_urlsafe(16)
+    page = render(
+        base=base,
+        host=host,
+        items=items,
+        uploads=uploads,
+        minutes=max(1, round((expires_at - time.time()) / 60)),
+        nonce=nonce,
+    )
+    policy = (
+        f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
+        "connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
+    )
+    await exchange.respond(
+        200,
+        page.encode(),
+        content_type="text/html; charset=utf-8",
+        extra=[("content-security-policy", policy)],
     )
