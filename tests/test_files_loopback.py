@@ -201,7 +201,7 @@ async def test_hostile_names_never_leave_the_download_folder(
     a.store.add_transfer(record)
     a.store.add_entries(record.key, entries, [str(payload)] * len(entries))
     b_events = b.subscribe()
-    a.files._live_for(record)
+    a.files._ledger.live_for(record)
     conn = a._connection(b.device_id)
     assert conn is not None
     a.files._offer(conn, record)

@@ -186,7 +186,7 @@ async def test_a_broken_lane_interrupts_both_sides_and_the_transfer_resumes(
     a_events, b_events = a.subscribe(), b.subscribe()
     sent = await a.send_files(b.device_id, [big])
     await grows_to(b.files.download_dir / PARTIAL_DIR / sent.id / "0", 4 << 20)
-    live = a.files._live[(b.device_id, sent.id, True)]
+    live = a.files._ledger.live[(b.device_id, sent.id, True)]
     async with asyncio.timeout(10):
         while not live.channel._lanes:
             await asyncio.sleep(0.005)

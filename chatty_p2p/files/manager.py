@@ -35,9 +35,7 @@ import ssl
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +53,7 @@ from chatty_p2p.errors import (
 )
 from chatty_p2p.files.channel import Channel, accept_bulk, dial_bulk
 from chatty_p2p.files.landing import Landing, check_folder, remove_leftovers
+from chatty_p2p.files.ledger import Ledger, LiveTransfer, ThreadReporter
 from chatty_p2p.files.manifest import build_manifest
 from chatty_p2p.files.model import (
     AUTO_RESUME,
@@ -70,7 +69,7 @@ from chatty_p2p.files.model import (
 from chatty_p2p.files.receiving import Incoming, Lanes, receive
 from chatty_p2p.files.sending import serve
 from chatty_p2p.identity import Identity
-from chatty_p2p.protocol.bulk import MAX_PATH_BYTES, BulkSender, Entry, Opened
+from chatty_p2p.protocol.bulk import MAX_PATH_BYTES, BulkSender, Opened
 from chatty_p2p.protocol.names import readable
 from chatty_p2p.protocol.session import (
     MAX_FILES,
@@ -86,10 +85,6 @@ from chatty_p2p.store import Store, TransferRecord
 log = logging.getLogger(__name__)
 
 
-SAVE_EVERY = 1.0
-"""Landed files are recorded in batches at most this far apart (and before any state
-change): one SQLite transaction per file would cost a folder of 100,000 tiny files
-seconds of the event loop."""
 BULK_WAIT = 30.0
 """How long a sender waits, after an accept, for the receiver to connect for the bytes
 before it shows the transfer as interrupted: the receiver may have gone in between,
@@ -100,52 +95,6 @@ dialled after the main connection's WANT, so it rarely waits at all)."""
 RETRY_DELAYS = (0.25, 1.0, 2.0, 5.0, 10.0, 30.0)
 """Waits before re-dialling an interrupted transfer while the peer is online; the first
 is short because the usual cause is a path that just changed and already works again."""
-
-
-@dataclass
-class _LiveTransfer:
-    record: TransferRecord
-    cancel: threading.Event = field(default_factory=threading.Event)
-    channel: Any = None
-    generation: int = 0
-    samples: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=20))
-    saved: list[str] = field(default_factory=list)
-    attempts: int = 0
-    timer: asyncio.TimerHandle | None = None
-    task: asyncio.Task[None] | None = None
-    last_saved: float = 0.0
-    resumed_from: int = -1
-    current: tuple[str, int, int] = ("", 0, 0)
-    landed: list[tuple[int, str, str | None]] = field(default_factory=list)
-    """Files landed but not yet recorded: (index, status, saved path)."""
-    recorded: float = 0.0
-
-
-class _ThreadReporter:
-    """Carries a worker thread's news onto the event loop, in order."""
-
-    def __init__(self, files: FileTransfers, live: _LiveTransfer, generation: int) -> None:
-        self._files, self._live, self._gen = files, live, generation
-        self._loop = asyncio.get_running_loop()
-
-    def _call(self, fn: Callable[..., None], *args: Any) -> None:
-        def run() -> None:
-            if self._live.generation == self._gen:
-                fn(self._live, *args)
-
-        self._loop.call_soon_threadsafe(run)
-
-    def manifest(self, entries: list[Entry], dests: list[str]) -> None:
-        self._call(self._files._on_manifest, entries, dests)
-
-    def progress(self, done: int, file: str = "", file_done: int = 0, file_size: int = 0) -> None:
-        self._call(self._files._on_progress, done, (file, file_done, file_size))
-
-    def file_done(self, index: int, saved: str) -> None:
-        self._call(self._files._on_file, index, "done", saved)
-
-    def file_failed(self, index: int, reason: str) -> None:
-        self._call(self._files._on_file, index, "failed", None)
 
 
 class FileTransfers:
@@ -179,7 +128,7 @@ class FileTransfers:
         self._lanes = lanes
         """Bulk connections this side uses for one transfer at once (see ``Lanes``)."""
         self._accept_from = accept_from
-        self._live: dict[tuple[str, str, bool], _LiveTransfer] = {}
+        self._ledger = Ledger(store, emit=emit, peer_name=peer_name, forget=self._forget)
         self._warned: dict[str, str] = {}
         """The last refusal each peer was warned about: a flood of refused offers warns once."""
         self._spawn = spawn
@@ -196,28 +145,28 @@ class FileTransfers:
             if record.state in (TransferState.RUNNING, TransferState.RESUMING):
                 record.state = TransferState.INTERRUPTED
                 self._store.update_transfer(record)
-            live = self._live_for(record)
+            live = self._ledger.live_for(record)
             if record.state == TransferState.OFFERED and not record.outgoing:
                 self._expire_later(live, OFFER_TTL)
         folders = {Path(f) for f in self._store.download_folders()} | {self.download_dir}
         keep = {
             (Path(live.record.folder), live.record.id)
-            for live in self._live.values()
+            for live in self._ledger.live.values()
             if not live.record.outgoing
         }
         self._spawn(self._in_thread(remove_leftovers, folders, keep))
 
     async def stop(self) -> None:
         self._stopping = True
-        for live in self._live.values():
+        for live in self._ledger.live.values():
             self._interrupt(live)
             if live.timer is not None:
                 live.timer.cancel()
         if self._threads:  # a worker must not write on after stop() returns
             await asyncio.wait(self._threads, timeout=10)
         await asyncio.sleep(0)  # the workers' last news, then what landed is recorded
-        for live in self._live.values():
-            self._record_landed(live)
+        for live in self._ledger.live.values():
+            self._ledger.record_landed(live)
 
     async def _in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
         """``fn`` in a worker thread; ``stop()`` waits for it even if our caller is cancelled."""
@@ -225,6 +174,14 @@ class FileTransfers:
         self._threads.add(future)
         future.add_done_callback(self._threads.discard)
         return await asyncio.shield(future)
+
+    def _forget(self, landing: Landing, indexes: list[int]) -> None:
+        if not self._stopping:  # else they go when it ends (second names: no space)
+            self._spawn(self._in_thread(landing.forget, indexes))
+
+    def all(self) -> list[TransferInfo]:
+        """Recent transfers, newest first, live figures where running."""
+        return self._ledger.all()
 
     def set_download_dir(self, folder: Path) -> Path:
         """Where offers accepted from now on land, offers already waiting included.
@@ -237,87 +194,6 @@ class FileTransfers:
         return folder
 
     # ----- queries ---------------------------------------------------------
-
-    def info(self, live: _LiveTransfer) -> TransferInfo:
-        record = live.record
-        rate = 0.0
-        if len(live.samples) >= 2 and record.state == TransferState.RUNNING:
-            (t0, d0), (t1, d1) = live.samples[0], live.samples[-1]
-            rate = (d1 - d0) / (t1 - t0) if t1 > t0 else 0.0
-        left = record.size - record.done_bytes
-        return TransferInfo(  # file names may come from a disk whose names are not UTF-8
-            id=record.id,
-            peer_id=record.peer_id,
-            peer_name=self._peer_name(record.peer_id),
-            outgoing=record.outgoing,
-            state=record.state,
-            count=record.count,
-            size=record.size,
-            names=record.names,
-            done_bytes=record.done_bytes,
-            resumed_from=max(live.resumed_from, 0),
-            file=live.current[0],
-            file_done=live.current[1],
-            file_size=live.current[2],
-            rate=rate,
-            eta=left / rate if rate > 0 else None,
-            folder=readable(record.folder),
-            error=record.error,
-            saved=[readable(path) for path in live.saved],
-            created=record.created,
-        )
-
-    def all(self) -> list[TransferInfo]:
-        """Recent transfers, newest first, live figures where running."""
-        out = []
-        for record in self._store.transfers():
-            live = self._live.get(record.key)
-            out.append(self.info(live) if live is not None else self.info(_LiveTransfer(record)))
-        return out
-
-    def find(self, spec: str) -> _LiveTransfer:
-        """A transfer by id or unique id prefix."""
-        spec = spec.lower()
-        matches = set(self._store.transfer_keys(spec)) if spec else set()
-        if not matches:
-            raise ChattyError(f"no transfer with id {spec!r}; see `chatty transfers`")
-        if len(matches) > 1:
-            raise ChattyError(f"{spec!r} matches {len(matches)} transfers; give more of the id")
-        key = matches.pop()
-        live = self._live.get(key)
-        if live is None:
-            record = self._store.transfer(key)
-            assert record is not None
-            live = self._live_for(record)
-        return live
-
-    def _live_for(self, record: TransferRecord) -> _LiveTransfer:
-        live = self._live.get(record.key)
-        if live is None:
-            live = self._live[record.key] = _LiveTransfer(record)
-        return live
-
-    # ----- state changes ---------------------------------------------------
-
-    def _set(self, live: _LiveTransfer, state: TransferState, error: str = "") -> None:
-        record = live.record
-        error = readable(error)
-        if record.state in FINISHED or (record.state, record.error) == (state, error):
-            return
-        self._record_landed(live)
-        record.state, record.error = state, error
-        log.info(
-            "transfer %s %s: %s %s", record.id[:8], "out" if record.outgoing else "in", state, error
-        )
-        self._store.update_transfer(record)
-        if live.timer is not None and state != TransferState.OFFERED:
-            live.timer.cancel()
-            live.timer = None
-        self._emit_event("transfer", self.info(live))
-        if state in FINISHED:
-            self._live.pop(record.key, None)
-            if not record.outgoing:  # it can never resume: its partial bytes go
-                Landing(Path(record.folder), record.id).discard()
 
     # ----- the sender ------------------------------------------------------
 
@@ -348,14 +224,14 @@ class FileTransfers:
             names=sorted({e.path.split("/", 1)[0] for e in entries})[:8],
         )
         self._store.add_transfer(record, entries, sources)
-        live = self._live_for(record)
-        self._emit_event("transfer", self.info(live))
+        live = self._ledger.live_for(record)
+        self._emit_event("transfer", self._ledger.info(live))
         conn = self._control(peer_id)
         if conn is not None:
             self._offer(conn, record)
         else:
             self._want_connection(peer_id)
-        return self.info(live)
+        return self._ledger.info(live)
 
     @staticmethod
     def _offer(conn: Connection, record: TransferRecord) -> None:
@@ -402,7 +278,7 @@ class FileTransfers:
             channel.fail(ProtocolError(why, code))
             await self._in_thread(channel.close)
             return
-        live = self._live_for(record)
+        live = self._ledger.live_for(record)
         if opened.lane:
             await self._serve_lane(live, channel, proto, opened)
             return
@@ -411,9 +287,9 @@ class FileTransfers:
         live.generation += 1
         live.resumed_from = -1
         generation = live.generation
-        self._set(live, TransferState.RUNNING)
+        self._ledger.set(live, TransferState.RUNNING)
         entries, sources, _ = self._store.entries(record.key)
-        reporter = _ThreadReporter(self, live, generation)
+        reporter = ThreadReporter(self._ledger, live, generation)
         try:
             failed = await self._in_thread(
                 serve, channel, proto, opened, entries, sources, reporter
@@ -422,7 +298,7 @@ class FileTransfers:
             return
         except Interrupted as exc:
             if live.generation == generation and not self._stopping:
-                self._set(live, TransferState.INTERRUPTED, str(exc))
+                self._ledger.set(live, TransferState.INTERRUPTED, str(exc))
             return
         except Paused as exc:
             if live.generation == generation:
@@ -430,12 +306,12 @@ class FileTransfers:
             return
         except ChattyError as exc:
             if live.generation == generation:
-                self._set(live, TransferState.FAILED, str(exc))
+                self._ledger.set(live, TransferState.FAILED, str(exc))
             return
-        self._finish(live, failed)
+        self._ledger.finish(live, failed)
 
     async def _serve_lane(
-        self, live: _LiveTransfer, channel: Channel, proto: BulkSender, opened: Opened
+        self, live: LiveTransfer, channel: Channel, proto: BulkSender, opened: Opened
     ) -> None:
         """An extra lane of a transfer whose main connection is up: the pieces its WANT
         gave this lane go here, in a thread of their own. How the transfer ends is the
@@ -451,17 +327,17 @@ class FileTransfers:
         main = live.channel
         main.add_lane(channel)
         entries, sources, _ = self._store.entries(live.record.key)
-        reporter = _ThreadReporter(self, live, live.generation)
+        reporter = ThreadReporter(self._ledger, live, live.generation)
         try:
             await self._in_thread(serve, channel, proto, opened, entries, sources, reporter, main)
         except ChattyError as exc:
             log.info("lane %d of %s ended: %s", opened.lane, live.record.id[:8], exc)
 
-    def _pause(self, live: _LiveTransfer, exc: Paused) -> None:
+    def _pause(self, live: LiveTransfer, exc: Paused) -> None:
         """Paused on a problem a user can fix, here or (``remote``) on the peer's side."""
         said = f"{self._peer_name(live.record.peer_id)}: {exc}" if exc.remote else str(exc)
         hint = f"once fixed, `chatty resume {live.record.id[:8]}` (on either side) continues it"
-        self._set(live, TransferState.PAUSED, f"{said}; {hint}")
+        self._ledger.set(live, TransferState.PAUSED, f"{said}; {hint}")
 
     # ----- the receiver ----------------------------------------------------
 
@@ -470,13 +346,13 @@ class FileTransfers:
         known = self._store.transfer(key)
         if known is not None:
             if known.state in AUTO_RESUME:
-                self.resume(self._live_for(known))
+                self.resume(self._ledger.live_for(known))
             elif known.state in FINISHED:
                 self._tell_ended(known)
             return
         waiting = sum(
             1
-            for live in self._live.values()
+            for live in self._ledger.live.values()
             if live.record.peer_id == peer_id
             and not live.record.outgoing
             and live.record.state == TransferState.OFFERED
@@ -509,14 +385,14 @@ class FileTransfers:
             return
         self._warned.pop(peer_id, None)
         self._store.add_transfer(record)
-        live = self._live_for(record)
+        live = self._ledger.live_for(record)
         if self._accept_from(peer_id):
             self._answer(live, True)
             return
         self._expire_later(live, OFFER_TTL)
-        self._emit_event("transfer-offered", self.info(live))
+        self._emit_event("transfer-offered", self._ledger.info(live))
 
-    def _await_bulk(self, live: _LiveTransfer, why: str) -> None:
+    def _await_bulk(self, live: LiveTransfer, why: str) -> None:
         """The sender waits for its receiver to connect for the bytes (it accepted, or
         was asked to resume): for ``BULK_WAIT`` at most, then shows the transfer as
         interrupted, ``why`` the receiver has not connected. The receiver may have gone
@@ -526,13 +402,13 @@ class FileTransfers:
             BULK_WAIT, self._no_bulk_yet, live, generation, why
         )
 
-    def _no_bulk_yet(self, live: _LiveTransfer, generation: int, why: str) -> None:
+    def _no_bulk_yet(self, live: LiveTransfer, generation: int, why: str) -> None:
         if live.generation == generation and live.record.state in (
             TransferState.RUNNING,
             TransferState.RESUMING,
         ):
             name = self._peer_name(live.record.peer_id)
-            self._set(
+            self._ledger.set(
                 live, TransferState.INTERRUPTED, f"{name} {why} but has not connected for the bytes"
             )
 
@@ -570,7 +446,7 @@ class FileTransfers:
             return f"cannot use the download folder {shown}: {why_failed(exc)}"
         owed = sum(
             live.record.size - live.record.done_bytes
-            for live in self._live.values()
+            for live in self._ledger.live.values()
             if not live.record.outgoing
             and live.record.state in RESUMABLE
             and live.record.folder == record.folder
@@ -584,7 +460,7 @@ class FileTransfers:
             )
         return ""
 
-    def _expire_later(self, live: _LiveTransfer, delay: float) -> None:
+    def _expire_later(self, live: LiveTransfer, delay: float) -> None:
         remaining = max(0.0, live.record.created + delay - time.time())
         live.timer = asyncio.get_running_loop().call_later(
             remaining,
@@ -596,7 +472,7 @@ class FileTransfers:
         while the offer waited applies to it too. One that has become unusable since
         it was set (a file in its place, a disk gone read-only) is refused here, in
         plain words, rather than found by the transfer."""
-        live = self.find(spec)
+        live = self._ledger.find(spec)
         if live.record.outgoing or live.record.state != TransferState.OFFERED:
             raise ChattyError(f"transfer {live.record.id[:8]} is not an offer waiting for you")
         check_folder(self.download_dir)
@@ -605,18 +481,18 @@ class FileTransfers:
         if short:
             raise ChattyError(short)
         self._answer(live, True)
-        return self.info(live)
+        return self._ledger.info(live)
 
     def decline(self, spec: str) -> TransferInfo:
-        live = self.find(spec)
+        live = self._ledger.find(spec)
         if live.record.outgoing or live.record.state != TransferState.OFFERED:
             raise ChattyError(f"transfer {live.record.id[:8]} is not an offer waiting for you")
         self._answer(live, False)  # the state says it; no reason to repeat
-        return self.info(live)
+        return self._ledger.info(live)
 
     def _answer(
         self,
-        live: _LiveTransfer,
+        live: LiveTransfer,
         accepted: bool,
         reason: str = "",
         state: TransferState = TransferState.DECLINED,
@@ -628,12 +504,12 @@ class FileTransfers:
             with contextlib.suppress(ChattyError):
                 conn.send(lambda s: s.send_answer(live.record.id, accepted, reason))
         if accepted:
-            self._set(live, TransferState.RUNNING)
+            self._ledger.set(live, TransferState.RUNNING)
             self.resume(live)
         else:
-            self._set(live, state, reason)
+            self._ledger.set(live, state, reason)
 
-    def resume(self, live: _LiveTransfer, asked: bool = False) -> None:
+    def resume(self, live: LiveTransfer, asked: bool = False) -> None:
         """(Re)start fetching an accepted incoming transfer, if it is not running. A
         paused one waits for a user to ask (``asked``): it stopped on a problem that
         only a person can fix. It is "resuming" until the bulk link is made: "running"
@@ -645,12 +521,12 @@ class FileTransfers:
         if live.task is not None and not live.task.done():
             return
         if record.state != TransferState.RUNNING:  # just accepted, or a link that went stale
-            self._set(
+            self._ledger.set(
                 live, TransferState.RESUMING, f"connecting to {self._peer_name(record.peer_id)}"
             )
         live.task = self._spawn(self._receive(live))
 
-    async def _receive(self, live: _LiveTransfer) -> None:
+    async def _receive(self, live: LiveTransfer) -> None:
         record = live.record
         live.generation += 1
         live.resumed_from = -1
@@ -669,7 +545,7 @@ class FileTransfers:
             ],
         )
         landing = Landing(Path(record.folder), record.id)
-        reporter = _ThreadReporter(self, live, generation)
+        reporter = ThreadReporter(self._ledger, live, generation)
         addresses, cancel = self._addresses(record.peer_id), live.cancel
 
         def dial() -> Channel:
@@ -680,7 +556,7 @@ class FileTransfers:
             if live.cancel.is_set():
                 raise Cancelled("cancelled")
             if live.generation == generation:
-                self._set(live, TransferState.RUNNING)
+                self._ledger.set(live, TransferState.RUNNING)
             failed = await self._in_thread(
                 receive,
                 live.channel,
@@ -693,7 +569,7 @@ class FileTransfers:
             return
         except (Interrupted, PeerError) as exc:
             if live.generation == generation and not self._stopping:
-                self._set(live, TransferState.INTERRUPTED, str(exc))
+                self._ledger.set(live, TransferState.INTERRUPTED, str(exc))
                 self._retry_later(live)
             return
         except Paused as exc:
@@ -702,13 +578,15 @@ class FileTransfers:
             return
         except CancelledByPeer as exc:
             self._stop_and_clean(live)
-            self._set(live, TransferState.CANCELLED, self._cancelled_by(record.peer_id, str(exc)))
+            self._ledger.set(
+                live, TransferState.CANCELLED, self._cancelled_by(record.peer_id, str(exc))
+            )
             return
         except ChattyError as exc:
             if live.generation == generation:
-                self._set(live, TransferState.FAILED, str(exc))
+                self._ledger.set(live, TransferState.FAILED, str(exc))
             return
-        self._finish(live, failed)
+        self._ledger.finish(live, failed)
 
     def _lanes_to(self, peer_id: str, dial: Callable[[], Channel]) -> Lanes | None:
         """The connections a transfer from this peer may use at once: as many as the
@@ -719,7 +597,7 @@ class FileTransfers:
             return None
         return Lanes(min(self._lanes, conn.peer.lanes), dial)
 
-    def _retry_later(self, live: _LiveTransfer) -> None:
+    def _retry_later(self, live: LiveTransfer) -> None:
         """Re-dial after a pause while the peer is online; otherwise its return will."""
         if self._control(live.record.peer_id) is None:
             return
@@ -729,55 +607,9 @@ class FileTransfers:
 
     # ----- both ------------------------------------------------------------
 
-    def _finish(self, live: _LiveTransfer, failed: list[tuple[int, str]]) -> None:
-        record = live.record
-        if failed:
-            reasons = sorted({reason for _, reason in failed})
-            files = "1 file" if len(failed) == 1 else f"{len(failed)} files"
-            self._set(live, TransferState.FAILED, f"{files} failed: {'; '.join(reasons)}")
-        else:
-            record.done_bytes = record.size
-            self._set(live, TransferState.DONE)
-
-    def _on_manifest(self, live: _LiveTransfer, entries: list[Entry], dests: list[str]) -> None:
-        self._store.add_entries(live.record.key, entries, dests)
-
-    def _on_progress(self, live: _LiveTransfer, done: int, current: tuple[str, int, int]) -> None:
-        record = live.record
-        record.done_bytes = done
-        live.current = current
-        if live.resumed_from < 0:
-            live.resumed_from = done
-        now = time.monotonic()
-        live.samples.append((now, done))
-        while len(live.samples) > 2 and now - live.samples[0][0] > 3:
-            live.samples.popleft()
-        live.attempts = 0
-        if now - live.last_saved > 2:
-            live.last_saved = now
-            self._store.update_transfer(record)
-        self._emit_event("transfer-progress", self.info(live))
-
-    def _on_file(self, live: _LiveTransfer, index: int, status: str, saved: str | None) -> None:
-        live.landed.append((index, status, saved))
-        if saved is not None and len(live.saved) < 100:
-            live.saved.append(saved)
-        if time.monotonic() - live.recorded > SAVE_EVERY:
-            self._record_landed(live)
-
-    def _record_landed(self, live: _LiveTransfer) -> None:
-        live.recorded = time.monotonic()
-        if live.landed:
-            self._store.set_entries(live.record.key, live.landed)
-            if not self._stopping:  # else they go when it ends (second names: no space)
-                landing = Landing(Path(live.record.folder), live.record.id)
-                done = [index for index, status, _ in live.landed if status == "done"]
-                self._spawn(self._in_thread(landing.forget, done))
-            live.landed = []
-
     def cancel(self, spec: str, reason: str = "cancelled") -> TransferInfo:
         """Stop a transfer from this side and tell the peer."""
-        live = self.find(spec)
+        live = self._ledger.find(spec)
         if live.record.state in FINISHED:
             raise ChattyError(f"transfer {live.record.id[:8]} has already ended")
         conn = self._control(live.record.peer_id)
@@ -785,20 +617,20 @@ class FileTransfers:
             with contextlib.suppress(ChattyError):
                 conn.send(lambda s: s.send_cancel(live.record.id, reason))
         self._stop_and_clean(live)
-        self._set(live, TransferState.CANCELLED, reason)
-        return self.info(live)
+        self._ledger.set(live, TransferState.CANCELLED, reason)
+        return self._ledger.info(live)
 
     def _cancelled_by(self, peer_id: str, reason: str) -> str:
         """'cancelled by bravo', with the reason if it says more than 'cancelled'."""
         said = "" if reason in ("", "cancelled") else f": {reason}"
         return f"cancelled by {self._peer_name(peer_id)}{said}"
 
-    def _stop_and_clean(self, live: _LiveTransfer) -> None:
+    def _stop_and_clean(self, live: LiveTransfer) -> None:
         self._interrupt(live)
         if not live.record.outgoing:
             Landing(Path(live.record.folder), live.record.id).discard()
 
-    def _interrupt(self, live: _LiveTransfer) -> None:
+    def _interrupt(self, live: LiveTransfer) -> None:
         live.cancel.set()
         if live.channel is not None:
             live.channel.abort()
@@ -812,7 +644,7 @@ class FileTransfers:
         because the peer changed networks: its bulk link is then on a dead path
         and would only notice after ``BULK_TIMEOUT``, so it is dropped and resumed
         now (a healthy one loses a round trip, nothing more)."""
-        for live in list(self._live.values()):
+        for live in list(self._ledger.live.values()):
             record = live.record
             if record.peer_id != peer_id:
                 continue
@@ -833,7 +665,7 @@ class FileTransfers:
         after ``BULK_TIMEOUT`` of silence. Each transfer resumes where it stopped, over
         whichever path the peer is reachable by (the receiver re-dials, the sender
         takes the new connection)."""
-        for live in self._live.values():
+        for live in self._ledger.live.values():
             channel = live.channel
             if (
                 channel is not None
@@ -851,23 +683,23 @@ class FileTransfers:
             case AnswerReceived(transfer_id=tid, accepted=accepted, reason=reason):
                 record = self._store.transfer((peer_id, tid, True))
                 if record is not None and record.state == TransferState.OFFERED:
-                    live = self._live_for(record)
+                    live = self._ledger.live_for(record)
                     if accepted:
-                        self._set(live, TransferState.RUNNING)
+                        self._ledger.set(live, TransferState.RUNNING)
                         self._await_bulk(live, "accepted")
                     else:
                         name = self._peer_name(peer_id)
                         expired = "expired" in reason
                         state = TransferState.EXPIRED if expired else TransferState.DECLINED
                         detail = f": {reason}" if reason else ""
-                        self._set(live, state, f"{name} declined{detail}")
+                        self._ledger.set(live, state, f"{name} declined{detail}")
             case CancelReceived(transfer_id=tid, reason=reason):
                 for outgoing in (True, False):
                     record = self._store.transfer((peer_id, tid, outgoing))
                     if record is not None and record.state not in FINISHED:
-                        live = self._live_for(record)
+                        live = self._ledger.live_for(record)
                         self._stop_and_clean(live)
-                        self._set(
+                        self._ledger.set(
                             live, TransferState.CANCELLED, self._cancelled_by(peer_id, reason)
                         )
             case ResumeRequested(transfer_id=tid):
@@ -875,7 +707,7 @@ class FileTransfers:
                 if record is not None and record.state in FINISHED:
                     self._tell_ended(record)
                 elif record is not None:
-                    self.resume(self._live_for(record), asked=True)
+                    self.resume(self._ledger.live_for(record), asked=True)
             case _:
                 return False
         return True
@@ -886,7 +718,7 @@ class FileTransfers:
             live.record.outgoing
             and live.record.state == TransferState.OFFERED
             and live.record.peer_id == peer_id
-            for live in self._live.values()
+            for live in self._ledger.live.values()
         )
 
     def request_resume(self, spec: str) -> TransferInfo:
@@ -895,7 +727,7 @@ class FileTransfers:
         "running" if it already was, "interrupted" (saying why) when the peer is away;
         then the transfer goes on by itself once the peer is back, paused or not: its
         user has just said the problem is fixed."""
-        live = self.find(spec)
+        live = self._ledger.find(spec)
         record = live.record
         if record.state not in RESUMABLE:
             raise ChattyError(f"transfer {record.id[:8]} is {record.state}; nothing to resume")
@@ -907,7 +739,7 @@ class FileTransfers:
                 raise ChattyError(f"{short}; free some space, then resume again")
         if conn is None:
             if record.state != TransferState.RUNNING:
-                self._set(
+                self._ledger.set(
                     live,
                     TransferState.INTERRUPTED,
                     f"{name} is offline; it resumes when {name} is back",
@@ -916,9 +748,9 @@ class FileTransfers:
         elif record.outgoing:
             self._ask_resume(conn, record.id)
             if record.state != TransferState.RUNNING:
-                self._set(live, TransferState.RESUMING, f"asked {name} to resume")
+                self._ledger.set(live, TransferState.RESUMING, f"asked {name} to resume")
                 self._await_bulk(live, "was asked to resume")
         else:
             live.attempts = 0
             self.resume(live, asked=True)
-        return self.info(live)
+        return self._ledger.info(live)
