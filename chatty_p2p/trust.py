@@ -14,9 +14,8 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from chatty_p2p.connection import Connection
 from chatty_p2p.errors import ChattyError, LocalProtocolError, PeerError
@@ -63,22 +62,27 @@ class _LivePairing:
     timer: asyncio.TimerHandle | None = None
 
 
+class PairingHost(Protocol):
+    """What pairing needs of the node that runs it."""
+
+    def control(self, peer_id: str) -> Connection | None:
+        """The peer's control session, if it is online."""
+
+    def peer_name(self, peer_id: str) -> str: ...
+
+    def pairing_changed(self, info: PairingInfo) -> None:
+        """Tell the faces (every step of every attempt)."""
+
+    def paired(self, peer_id: str) -> None:
+        """Both users said the codes match: trust the peer."""
+
+    def pairing_failed(self, peer_id: str) -> None: ...
+
+
 class Pairings:
-    def __init__(
-        self,
-        local_id: str,
-        control: Callable[[str], Connection | None],
-        peer_name: Callable[[str], str],
-        emit: Callable[[PairingInfo], None],
-        on_paired: Callable[[str], None],
-        on_failed: Callable[[str], None],
-    ) -> None:
+    def __init__(self, local_id: str, host: PairingHost) -> None:
         self._local_id = local_id
-        self._control = control
-        self._peer_name = peer_name
-        self._emit = emit
-        self._on_paired = on_paired
-        self._on_failed = on_failed
+        self._host = host
         self._live: dict[str, _LivePairing] = {}
         self._answered: deque[float] = deque()
 
@@ -94,7 +98,7 @@ class Pairings:
             state = "waiting-peer"
         return PairingInfo(
             pairing.peer_id,
-            self._peer_name(pairing.peer_id),
+            self._host.peer_name(pairing.peer_id),
             state,
             pairing.code,
             pairing.initiator,
@@ -130,14 +134,16 @@ class Pairings:
         screen), it must equal ours, or the pairing is cancelled."""
         live = self._live.get(peer_id)
         if live is None or live.pairing.state is not PairState.COMPARE:
-            raise ChattyError(f"no pairing with {self._peer_name(peer_id)} is waiting for a yes")
+            raise ChattyError(
+                f"no pairing with {self._host.peer_name(peer_id)} is waiting for a yes"
+            )
         pairing = live.pairing
         if code is not None and normalise_code(code) != pairing.code:
             self._send(peer_id, pairing.abort("the codes differ"))
             self._settle(live)
             raise PeerError(
                 f"the code you typed is not the one shown here ({pairing.code}); pairing "
-                f"cancelled. If {self._peer_name(peer_id)} really shows another code, someone "
+                f"cancelled. If {self._host.peer_name(peer_id)} really shows another code, someone "
                 "may be in between: do not pair on this network."
             )
         self._send(peer_id, pairing.confirm())
@@ -147,7 +153,7 @@ class Pairings:
     def reject(self, peer_id: str, reason: str = "the codes differ") -> PairingInfo:
         live = self._live.get(peer_id)
         if live is None:
-            raise ChattyError(f"no pairing with {self._peer_name(peer_id)} is running")
+            raise ChattyError(f"no pairing with {self._host.peer_name(peer_id)} is running")
         self._send(peer_id, live.pairing.abort(reason))
         info = self._info(live.pairing)
         self._settle(live)
@@ -159,7 +165,9 @@ class Pairings:
             if message.op != "start":
                 return  # the end of an attempt we already gave up on
             if len(self._live) >= MAX_PAIRINGS or not self._may_answer():
-                log.warning("refused a pairing request from %s: too many", self._peer_name(peer_id))
+                log.warning(
+                    "refused a pairing request from %s: too many", self._host.peer_name(peer_id)
+                )
                 self._send(peer_id, PairMessage("abort", "too many pairing requests; try later"))
                 return
             live = self._begin(Pairing(self._local_id, peer_id, initiator=False))
@@ -209,24 +217,24 @@ class Pairings:
             if self._live.get(pairing.peer_id) is live:
                 del self._live[pairing.peer_id]
             if pairing.state is PairState.PAIRED:
-                self._on_paired(pairing.peer_id)
+                self._host.paired(pairing.peer_id)
             else:
-                name = self._peer_name(pairing.peer_id)
+                name = self._host.peer_name(pairing.peer_id)
                 log.info("pairing with %s failed: %s", name, pairing.error)
-                self._on_failed(pairing.peer_id)
-        self._emit(self._info(pairing))
+                self._host.pairing_failed(pairing.peer_id)
+        self._host.pairing_changed(self._info(pairing))
 
     def _send(self, peer_id: str, message: PairMessage) -> None:
-        conn = self._control(peer_id)
+        conn = self._host.control(peer_id)
         if conn is not None:
             with contextlib.suppress(LocalProtocolError):
                 conn.send(lambda s: s.send_pair(message))
 
     def _require_connection(self, peer_id: str) -> Connection:
-        conn = self._control(peer_id)
+        conn = self._host.control(peer_id)
         if conn is None:
             raise PeerError(
-                f"{self._peer_name(peer_id)} is offline; both devices must be online to pair"
+                f"{self._host.peer_name(peer_id)} is offline; both devices must be online to pair"
             )
         return conn
 

@@ -54,7 +54,7 @@ async def test_the_first_address_that_proves_to_be_the_peer_wins(
                 ("127.0.0.1", b.port),
             ],
             a.identity,
-            a._hello(),
+            a._sessions.hello(),
             b.device_id,
             lambda host, port, exc: errors.append((port, exc)),
         )
@@ -77,7 +77,7 @@ async def test_no_address_answers_gives_none_and_every_reason(nodes: tuple[Node,
     conn = await dial_any(
         [("127.0.0.1", port), ("::1", port)],
         a.identity,
-        a._hello(),
+        a._sessions.hello(),
         b.device_id,
         lambda host, _port, exc: errors.append(f"{host}: {exc}"),
     )
@@ -116,12 +116,12 @@ async def test_two_working_paths_leave_one_session_and_no_flap(nodes: tuple[Node
         conn = await dial_any(
             [("127.0.0.1", relay.sockets[0].getsockname()[1]), ("::1", b.port)],
             a.identity,
-            a._hello(),
+            a._sessions.hello(),
             b.device_id,
             lambda *_: None,
         )
         assert conn is not None and conn.remote_host == "::1"
-        a._attach(conn)
+        a._sessions.attach(conn)
         await a.send_text(b.device_id, "one session, no flap")
         seen: list[EventType] = []
         async with asyncio.timeout(5):
@@ -150,7 +150,7 @@ async def test_a_peer_unreachable_everywhere_is_summed_up_in_one_line(
     port = closed.getsockname()[1]
     closed.close()  # nothing listens there now
     try:
-        await dial("127.0.0.1", port, a.identity, a._hello(), None)
+        await dial("127.0.0.1", port, a.identity, a._sessions.hello(), None)
     except DialFailed as exc:
         refused = (exc.host, exc.reason)
     assert refused == ("127.0.0.1", "connection refused")

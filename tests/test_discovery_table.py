@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from chatty_p2p import node as node_mod
 from chatty_p2p.connection import CONNECT_TIMEOUT
 from chatty_p2p.discovery import Advert, AdvertTable
 from chatty_p2p.node import MAX_STRANGER_DIALS, Node
+from chatty_p2p.node import adverts as adverts_mod
 
 
 def ids(n: int, prefix: str = "f") -> list[str]:
@@ -103,13 +103,13 @@ async def test_forged_records_cost_a_few_dials_and_age_out_while_friends_get_thr
     newcomer = Node(tmp_path / "newcomer", name="newcomer", discovery=False)
     for each in (node, friend, newcomer):
         await each.start()
-    node._adverts = AdvertTable(ttl=3)  # a minute in real life
+    node._adverts.table = AdvertTable(ttl=3)  # a minute in real life
     node.pair_by_fingerprint(friend.device_id, friend.device_id)
     try:
         fds, memory = open_fds(), rss_mb()
         forged = ids(5000)
         for n, peer_id in enumerate(forged):
-            node._on_advert(peer_id, Advert(peer_id, f"fake{n}", ("127.0.3.1",), blackhole))
+            node._adverts.on_advert(peer_id, Advert(peer_id, f"fake{n}", ("127.0.3.1",), blackhole))
         await asyncio.sleep(0.5)
         dialling = open_fds() - fds
         assert dialling <= 4 * MAX_STRANGER_DIALS, dialling  # a few dials, not 1,024
@@ -118,10 +118,10 @@ async def test_forged_records_cost_a_few_dials_and_age_out_while_friends_get_thr
         # A newcomer's record still counts; it reaches us, and the paired friend,
         # announced last, is dialled at once rather than behind the fakes.
         advert = Advert(newcomer.device_id, "newcomer", ("127.0.0.1",), newcomer.port)
-        node._on_advert(newcomer.device_id, advert)
+        node._adverts.on_advert(newcomer.device_id, advert)
         assert newcomer.device_id in {p.id for p in node.peers()}
         await newcomer.add_peer("127.0.0.1", node.port)
-        node._on_advert(
+        node._adverts.on_advert(
             friend.device_id, Advert(friend.device_id, "friend", ("127.0.0.1",), friend.port)
         )
         async with asyncio.timeout(5):
@@ -148,14 +148,14 @@ async def test_a_stranger_stays_listed_while_only_paired_peers_are_accepted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Trusted-only: a new device's record outlives the TTL, so it can be paired with."""
-    monkeypatch.setattr(node_mod, "ADVERT_SWEEP", 0.2)
+    monkeypatch.setattr(adverts_mod, "ADVERT_SWEEP", 0.2)
     node = Node(tmp_path / "node", name="node", discovery=False)
     await node.start()
-    node._adverts = AdvertTable(ttl=0.5)
+    node._adverts.table = AdvertTable(ttl=0.5)
     node.set_trusted_only(True)
     try:
         (stranger,) = ids(1)
-        node._on_advert(stranger, Advert(stranger, "new phone", ("127.0.3.1",), 9))
+        node._adverts.on_advert(stranger, Advert(stranger, "new phone", ("127.0.3.1",), 9))
         await asyncio.sleep(1.5)
         assert stranger in {p.id for p in node.peers()}
         node.set_trusted_only(False)  # now it is dialled, fails, and ages out

@@ -110,7 +110,7 @@ async def test_a_folder_that_turned_into_a_file_is_named_in_plain_words(
         b.accept(sent.id)
     assert not any(raw in str(refused.value) for raw in RAW), refused.value
     b.decline(sent.id)
-    b._accept_from = ["*"]
+    b._guard.accept_from = ["*"]
     vouch(b, a)
     await a.send_files(b.device_id, [source])
     paused = await wait_transfer(b_events, lambda t: t.state == "paused")

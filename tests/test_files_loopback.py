@@ -69,7 +69,7 @@ async def big_transfer_under_way(
     """256 MiB from a to b, who accepts unasked, until ``landed`` bytes are on b's
     disk; returns the transfer and its partial file there."""
     a, b = pair
-    b._accept_from = ["*"]
+    b._guard.accept_from = ["*"]
     vouch(b, a)
     big.write_bytes(os.urandom(256 * 1024 * 1024))
     sent = await a.send_files(b.device_id, [big])
@@ -202,7 +202,7 @@ async def test_hostile_names_never_leave_the_download_folder(
     a.store.add_entries(record.key, entries, [str(payload)] * len(entries))
     b_events = b.subscribe()
     a.files._ledger.live_for(record)
-    conn = a._connection(b.device_id)
+    conn = a._peers.connection(b.device_id)
     assert conn is not None
     a.files._offer(conn, record)
     offer = await wait_transfer(b_events, lambda t: True, (EventType.TRANSFER_OFFERED,))
@@ -269,8 +269,8 @@ async def test_resume_after_receiver_restart_and_tampered_partial(tmp_path: Path
 
 async def test_transfers_run_both_ways_at_once(pair: tuple[Node, Node], tmp_path: Path) -> None:
     a, b = pair
-    b._accept_from = ["*"]
-    a._accept_from = ["*"]
+    b._guard.accept_from = ["*"]
+    a._guard.accept_from = ["*"]
     vouch(a, b), vouch(b, a)
     files = {}
     for name in ("one", "two", "back"):
@@ -360,7 +360,7 @@ async def test_only_trusted_peers_are_auto_accepted(
     pair: tuple[Node, Node], tmp_path: Path
 ) -> None:
     a, b = pair
-    b._accept_from = ["*"]  # "anyone" still means any *trusted* peer
+    b._guard.accept_from = ["*"]  # "anyone" still means any *trusted* peer
     note = tmp_path / "note.txt"
     note.write_text("from a friend")
     b_events = b.subscribe()
@@ -384,7 +384,7 @@ async def test_only_trusted_peers_are_auto_accepted(
     assert (tmp_path / "b-dl" / "note.txt").read_text() == "from a friend"
     b.unpair(a.device_id)
     await offer_is("asked")
-    b._accept_from = []
+    b._guard.accept_from = []
     vouch(b, a)
     await offer_is("asked")  # trusted, but auto-accept is off by default
     b.set_auto_accept_trusted(True)
@@ -409,7 +409,7 @@ async def test_a_folder_of_many_empty_files_ends_done_on_both_sides(
 
     monkeypatch.setattr(landing.Landing, "finish", slowly)
     a, b = pair
-    b._accept_from = ["*"]
+    b._guard.accept_from = ["*"]
     vouch(b, a)
     folder = tmp_path / "empties"
     folder.mkdir()
@@ -432,7 +432,7 @@ async def test_a_name_that_is_not_utf8_is_sent_readable(
     """Linux names are bytes; one from an old Latin-1 disk is not UTF-8. It goes out
     with U+FFFD for the byte that is not text, and its real bytes are read."""
     a, b = pair
-    b._accept_from = ["*"]
+    b._guard.accept_from = ["*"]
     vouch(b, a)
     root = tmp_path / "old disk"
     root.mkdir()
@@ -568,7 +568,7 @@ async def test_an_accepted_transfer_the_receiver_never_fetches_is_not_running_fo
     between): the sender shows the transfer interrupted, saying so, not "running"."""
     monkeypatch.setattr("chatty_p2p.files.manager.BULK_WAIT", 0.5)
     a, b = pair
-    b._accept_from = ["*"]
+    b._guard.accept_from = ["*"]
     vouch(b, a)
 
     async def never(live: object) -> None:
@@ -685,7 +685,7 @@ async def test_a_source_that_vanishes_mid_way_pauses_both_sides_until_it_is_back
     is on its way: both sides pause with the sender's reason; once it is back,
     `chatty resume` on the sender finishes the folder from where it stopped."""
     a, b = pair
-    b._accept_from = ["*"]
+    b._guard.accept_from = ["*"]
     vouch(b, a)
     folder = tmp_path / "src" / "album"
     folder.mkdir(parents=True)

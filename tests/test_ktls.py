@@ -254,7 +254,7 @@ async def test_asking_for_kernel_tls_where_the_kernel_refuses_still_sends_encryp
     await b.start()
     try:
         await a.add_peer("127.0.0.1", b.port)
-        b._accept_from = ["*"]
+        b._guard.accept_from = ["*"]
         vouch(b, a)
         data = tmp_path / "data.bin"
         data.write_bytes(bytes(range(256)) * 40_000)  # 10 MB, a plaintext easy to spot

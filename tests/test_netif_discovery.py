@@ -62,11 +62,11 @@ async def test_a_flood_of_announced_addresses_keeps_the_one_that_worked(tmp_path
     node = Node(tmp_path / "n", name="n", discovery=False)
     await node.start()
     try:
-        node._on_advert(PEER, Advert(PEER, "desk", ("127.1.0.30",), port))
+        node._adverts.on_advert(PEER, Advert(PEER, "desk", ("127.1.0.30",), port))
         state = node._peers[PEER]
         state.addresses.insert(0, ("127.1.0.31", port))  # as _attach does for a used path
         forged = tuple(f"127.66.0.{i}" for i in range(3 * MAX_ADDRESSES))
-        node._on_advert(PEER, Advert(PEER, "desk", forged, port))
+        node._adverts.on_advert(PEER, Advert(PEER, "desk", forged, port))
         assert state.addresses[0] == ("127.1.0.31", port)
         assert ("127.1.0.30", port) in state.addresses
         assert len(state.addresses) <= 2 * MAX_ADDRESSES

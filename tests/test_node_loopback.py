@@ -94,7 +94,7 @@ async def test_messages_right_behind_the_hello_are_not_lost(nodes: tuple[Node, N
         preamble.Status.OK
     )
     await writer.start_tls(tls.client_context(a.identity), server_hostname="chatty")
-    session = Session(a._hello())
+    session = Session(a._sessions.hello())
     session.start()
     bodies = ["right behind the hello", "and one more"]
     messages = [
@@ -111,7 +111,7 @@ async def test_messages_right_behind_the_hello_are_not_lost(nodes: tuple[Node, N
 async def test_wrong_expected_key_is_refused(nodes: tuple[Node, Node]) -> None:
     a, b = nodes
     with pytest.raises(IdentityMismatch, match="not the one it advertised"):
-        await connection.dial("127.0.0.1", b.port, a.identity, a._hello(), "0" * 64)
+        await connection.dial("127.0.0.1", b.port, a.identity, a._sessions.hello(), "0" * 64)
 
 
 async def test_garbage_and_stalled_clients_do_not_stop_the_node(nodes: tuple[Node, Node]) -> None:
@@ -224,8 +224,8 @@ async def test_a_peer_announcing_a_new_port_loses_its_old_one(nodes: tuple[Node,
     """A peer restarted on another port: the old port's addresses would only be refused."""
     a, _ = nodes
     peer_id = "c" * 64
-    a._on_advert(peer_id, Advert(peer_id, "charlie", ("127.0.0.9", "fe80::1%lo"), 4000))
-    a._on_advert(peer_id, Advert(peer_id, "charlie", ("127.0.0.9", "127.0.0.10"), 5000))
+    a._adverts.on_advert(peer_id, Advert(peer_id, "charlie", ("127.0.0.9", "fe80::1%lo"), 4000))
+    a._adverts.on_advert(peer_id, Advert(peer_id, "charlie", ("127.0.0.9", "127.0.0.10"), 5000))
     assert a.peer(peer_id).addresses == ("127.0.0.9:5000", "127.0.0.10:5000")
 
 

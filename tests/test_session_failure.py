@@ -26,7 +26,7 @@ async def test_an_unexpected_error_in_a_session_ends_and_releases_it(
 ) -> None:
     alpha, bravo = nodes
     await online(alpha, bravo)
-    conn = alpha._connection(bravo.device_id)
+    conn = alpha._peers.connection(bravo.device_id)
     assert conn is not None
     real = Session.receive_data
 
@@ -56,7 +56,7 @@ async def test_a_message_and_a_goodbye_in_one_read_are_kept_without_an_error(
     sender asks again next session)."""
     alpha, bravo = nodes
     await online(alpha, bravo)
-    conn = bravo._connection(alpha.device_id)
+    conn = bravo._peers.connection(alpha.device_id)
     assert conn is not None
     conn.session.send_message(ChatMessage("ab" * 16, 1.0, "text", "bye for now"))
     said = conn.session.data_to_send()

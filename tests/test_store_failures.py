@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from chatty_p2p import node as node_mod
 from chatty_p2p.node import EventType, Node, NodeEvent
+from chatty_p2p.node import outbox as outbox_mod
 from chatty_p2p.store import DELIVERED, SENT
 from tests.test_cli_failures import Daemon, daemons
 from tests.test_node_loopback import next_event
@@ -63,7 +63,7 @@ async def test_a_full_disk_refuses_messages_with_a_reason_keeps_the_session_and_
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.setattr(node_mod, "RESEND_FIRST", 0.5)
+    monkeypatch.setattr(outbox_mod, "RESEND_FIRST", 0.5)
     caplog.set_level(logging.INFO)
     a = Node(tmp_path / "a", name="alpha", discovery=False)
     b = Node(small_disk / "b", name="bravo", discovery=False)

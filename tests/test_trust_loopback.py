@@ -137,7 +137,7 @@ async def test_a_key_can_be_trusted_before_its_first_visit(
     with pytest.raises(PeerError, match="whole fingerprint"):
         b.pair_by_fingerprint(a.device_id, a.device_id[:16])
     b.pair_by_fingerprint(a.device_id, a.device_id)
-    b._accept_from = ["*"]
+    b._guard.accept_from = ["*"]
     b.files.download_dir = tmp_path / "b-dl"
     await a.add_peer("127.0.0.1", b.port)
     note = tmp_path / "note.txt"
@@ -230,7 +230,7 @@ async def test_a_paired_name_taken_ends_the_session_and_a_rename_clears_it(
         a_events, c_events = a.subscribe(), c.subscribe()
         if heard_by == "mdns":
             advert = Advert(c.device_id, "Bravo", ("127.0.0.1",), c.port)
-            a._on_advert(c.device_id, advert)  # heard before its PROFILE
+            a._adverts.on_advert(c.device_id, advert)  # heard before its PROFILE
         await c.set_name("Bravo")
         assert "KEY CHANGED" in (await next_event(a_events, EventType.WARNING)).text
         offline = await next_event(a_events, EventType.PEER_OFFLINE)

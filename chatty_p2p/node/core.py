@@ -1,0 +1,412 @@
+"""The headless core every face drives: one asyncio ``Node`` per data dir.
+
+Theory of operation
+-------------------
+* A node owns its data dir (an exclusive lock, ``datadir``), its identity, its
+  store, a TCP listener (``listener``) and its mDNS record (``adverts``). Faces
+  call its coroutines and read its events (``events``).
+* Presence is a live control session (``sessions``). A node dials every peer it
+  discovers (the one with the smaller id at once, the other after a short pause, so
+  usually only one dial happens); a peer is *online* exactly while a session is up.
+  Pings keep sessions alive, so a crashed or unplugged peer goes offline within
+  ``DEAD_AFTER`` seconds, whatever mDNS caches still say.
+* One session per pair of devices. If both dialled at once, both sides keep the
+  session opened by the smaller device id; a session from a newer run of the
+  peer (another ``boot`` token), or one arriving while the old has gone quiet
+  (the peer changed networks), replaces the old.
+* Every address at once: a peer's addresses are dialled happy-eyeballs style and
+  the first to authenticate is kept. The node watches the interfaces (``network``);
+  when they change it re-announces, drops what rode on vanished addresses and
+  redials, and transfers resume on the new path.
+* Messages are written to the store before they are sent, and re-sent in order
+  on every new session until the peer's receipt arrives (``outbox``); the receiver
+  drops ids it has already stored (``inbox``). That gives exactly-once, in-order
+  delivery across reconnects and restarts.
+* Files travel on bulk connections of their own (see ``files``): the listener
+  answers both kinds, told apart by the preamble.
+* Trust (``policy`` decides, ``guard`` applies). The device id *is* the certificate
+  hash, so an id cannot be claimed without its key. A peer is *unverified* until
+  the users pair (compare a code, see ``trust``) or the user checks its
+  fingerprint; then it is *trusted*. Only trusted peers' offers may be accepted
+  unasked; a new key under a trusted peer's name is refused with a warning until
+  the user pairs again; a setting refuses everyone but trusted peers, and a
+  blocked peer is refused before TLS.
+* Strangers are bounded (``admission``): connections per address, handshakes
+  in flight (a newcomer displaces the greediest address's oldest; a paired peer
+  is never displaced), pending offers, queued messages, stored strangers,
+  announced records (``AdvertTable``: unanswered ones age out) and dials to
+  them (``MAX_STRANGER_DIALS`` at once). What a stranger leaves behind goes
+  with it: its session is dropped, and the memory is given back (``memory``).
+
+``Node`` is the facade: it makes the parts at ``start`` and gives each what it
+needs, and its methods are the node's API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import socket
+from pathlib import Path
+from typing import IO, Any
+
+from chatty_p2p.addresses import parse_address
+from chatty_p2p.admission import Hush
+from chatty_p2p.discovery import Discovery
+from chatty_p2p.errors import NAME_NEEDED, ChattyError
+from chatty_p2p.files.model import TransferInfo
+from chatty_p2p.files.receiving import lanes_here
+from chatty_p2p.identity import Identity, format_fingerprint, short_id
+from chatty_p2p.memory import Trimmer
+from chatty_p2p.node import datadir, peers
+from chatty_p2p.node.adverts import Adverts
+from chatty_p2p.node.datadir import StoreTrouble
+from chatty_p2p.node.events import Announcer, EventBus, EventType, NodeEvent
+from chatty_p2p.node.guard import Guard
+from chatty_p2p.node.inbox import Inbox
+from chatty_p2p.node.listener import Listener
+from chatty_p2p.node.network import NetworkWatch
+from chatty_p2p.node.outbox import Outbox
+from chatty_p2p.node.peers import Peer, PeerTable, stored_addresses
+from chatty_p2p.node.sessions import Partners, Sessions
+from chatty_p2p.node.settings import Settings
+from chatty_p2p.node.tasks import Tasks
+from chatty_p2p.node.transfers import file_transfers
+from chatty_p2p.protocol.session import clean_name, has_visible_name
+from chatty_p2p.store import Store, StoredMessage
+from chatty_p2p.trust import PairingInfo
+
+log = logging.getLogger(__package__)
+
+
+class Node:
+    """A Chatty peer. ``await start()``, drive it, ``await stop()``."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        name: str | None = None,
+        port: int = 0,
+        discovery: bool = True,
+        interfaces: list[str] | None = None,
+        offline: bool = False,
+        download_dir: Path | None = None,
+        accept_from: list[str] | None = None,
+        lanes: int | None = None,
+    ) -> None:
+        """``offline`` opens only the store and identity: for reading history or renaming
+        while no network presence is wanted. ``download_dir`` overrides the stored
+        setting for this run; offers from peers matching ``accept_from`` (names, id
+        prefixes, ``*``) are accepted without asking. ``lanes`` is how many bulk
+        connections one transfer may use (default: ``files.receiving.lanes_here``)."""
+        self.data_dir = data_dir
+        self._requested_name = name
+        self._requested_port = port
+        self._use_discovery = discovery
+        self._interfaces = interfaces
+        self._offline = offline
+        self._download_dir = download_dir
+        self._accept_from = [spec.lower() for spec in accept_from or []]
+        self._lanes = lanes or lanes_here()
+        self._bus = EventBus()
+        self._tasks = Tasks()
+        self._lock_file: IO[str] | None = None
+        self._discovery: Discovery | None = None
+        self._boot = secrets.token_hex(8)
+        self._hush_refused = Hush()
+        self._trimmer = Trimmer()
+        self.port = 0
+
+    # ----- lifecycle -------------------------------------------------------
+
+    async def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._lock_file = await datadir.acquire_lock_soon(self.data_dir)
+        self.identity = Identity.load_or_create(self.data_dir)
+        self.store = Store(self.data_dir / datadir.DATABASE)
+        self.device_id = self.identity.device_id
+        self._settings = Settings(self.store)
+        if self._requested_name:
+            self._settings.set_name(clean_name(self._requested_name))
+        self.name = self._settings.name or clean_name(socket.gethostname())
+        self._make_parts()
+        if self._offline:
+            return
+        self.port = self._listener.listen(self._requested_port)
+        self.files.start()
+        for record in self.store.peers():
+            if record.manual:
+                state = self._peers.state(record.id, record.name)
+                state.manual = True
+                state.addresses = stored_addresses(record)
+                self._sessions.want_connection(state, delay=0)
+        if self._use_discovery:
+            self._discovery = Discovery(
+                self.device_id, self.name, self.port, self._adverts.on_advert, self._interfaces
+            )
+            await self._discovery.start()
+            self._network.discovery = self._discovery
+        self._tasks.spawn(self._network.watch())
+        self._tasks.spawn(self._adverts.age_out())
+        log.info(
+            "node %s (%s) listening on port %d", self.name, short_id(self.device_id), self.port
+        )
+
+    def _make_parts(self) -> None:
+        """Each part, given what it needs. ``Sessions`` comes first, as the others dial
+        through it; what it hands work to joins it last."""
+        trouble = StoreTrouble(self.data_dir, self._bus)
+        self._peers = table = PeerTable(self.store, trouble)
+        events = Announcer(self._bus, table)
+        self._sessions = sessions = Sessions(
+            self,
+            identity=self.identity,
+            store=self.store,
+            table=table,
+            events=events,
+            trouble=trouble,
+            tasks=self._tasks,
+            trimmer=self._trimmer,
+            boot=self._boot,
+            lanes=self._lanes,
+            offline=self._offline,
+        )
+        self._guard = guard = Guard(
+            self.device_id,
+            self.store,
+            self._settings,
+            table,
+            events,
+            self._tasks,
+            sessions,
+            self._accept_from,
+        )
+        self.pairings = guard.pairings
+        self.files = file_transfers(
+            self.store,
+            self.identity,
+            table=table,
+            events=events,
+            dialler=sessions,
+            gate=guard,
+            tasks=self._tasks,
+            download_dir=datadir.first_download_dir(self._download_dir, self._settings),
+            lanes=self._lanes,
+        )
+        outbox = self._outbox = Outbox(self.store, table, events, trouble, guard, sessions)
+        inbox = Inbox(
+            self, self.store, self._settings, table, events, trouble, guard, outbox, self.files
+        )
+        self._adverts = Adverts(
+            store=self.store,
+            settings=self._settings,
+            table=table,
+            events=events,
+            gate=guard,
+            sessions=sessions,
+            trimmer=self._trimmer,
+            hush=self._hush_refused,
+        )
+        self._listener = Listener(
+            identity=self.identity,
+            table=table,
+            sessions=sessions,
+            gate=guard,
+            files=self.files,
+            tasks=self._tasks,
+            trimmer=self._trimmer,
+            hush_refused=self._hush_refused,
+        )
+        self._network = NetworkWatch(self._interfaces, table, self.files, sessions)
+        sessions.join(Partners(guard, inbox, outbox, self.files, self._adverts))
+
+    async def stop(self) -> None:
+        """Leave politely: goodbye on mDNS and on every session, then release the dir."""
+        if self._tasks.stopping:
+            return
+        self._tasks.stopping = True
+        if self._discovery is not None:
+            with contextlib.suppress(Exception):
+                await self._discovery.stop()
+        self._listener.close()
+        await self.files.stop()
+        await self._sessions.say_goodbye()
+        await self._tasks.cancel_all()
+        self._trimmer.cancel()
+        self.store.close()
+        if self._lock_file is not None:
+            self._lock_file.close()
+
+    @property
+    def interfaces(self) -> list[str] | None:
+        """The interfaces asked for (``--interface``), or ``None`` for every usable one."""
+        return self._interfaces
+
+    # ----- events ----------------------------------------------------------
+
+    def subscribe(self) -> asyncio.Queue[NodeEvent]:
+        return self._bus.subscribe()
+
+    def unsubscribe(self, queue: asyncio.Queue[NodeEvent]) -> None:
+        self._bus.unsubscribe(queue)
+
+    # ----- peers -----------------------------------------------------------
+
+    def peers(self) -> list[Peer]:
+        """Every peer seen in this run or pinned in the store, online ones first."""
+        return self._peers.peers()
+
+    def peer(self, peer_id: str) -> Peer:
+        return self._peers.peer(peer_id)
+
+    async def resolve(self, spec: str) -> Peer:
+        """A peer from what a user typed: ``host:port``, a name, or an id prefix."""
+        address = parse_address(spec)
+        if address is not None:
+            return await self.add_peer(*address)
+        return peers.match(spec, self.peers())
+
+    async def add_peer(self, host: str, port: int) -> Peer:
+        """Connect to an address (for networks that block multicast) and remember it."""
+        state = await self._sessions.add_peer(host, port)
+        return self._peers.snapshot(state)
+
+    def forget(self, peer_id: str) -> bool:
+        """Drop a peer's pinned key (for a reinstalled device), and unblock its successor."""
+        return self._guard.forget(peer_id)
+
+    # ----- messages and profile -------------------------------------------
+
+    async def send_text(self, peer_id: str, text: str, kind: str = "text") -> StoredMessage:
+        """Store and send a message; it waits in the outbox while the peer is away."""
+        return self._outbox.send_text(peer_id, text, kind)
+
+    def history(self, peer_id: str, limit: int = 100) -> list[StoredMessage]:
+        return self.store.history(peer_id, limit)
+
+    async def set_name(self, name: str) -> str:
+        """Rename this device: store it, update mDNS, tell every connected peer. A name
+        with nothing visible is refused, from every face (window, CLI, control socket)."""
+        if not has_visible_name(name):
+            raise ChattyError(NAME_NEEDED)
+        self.name = clean_name(name)
+        self._settings.set_name(self.name)
+        if self._discovery is not None:
+            await self._discovery.rename(self.name)
+        for state in self._peers.states():
+            if state.conn is not None:
+                state.conn.send_profile(self.name)
+            elif state.refused_by:  # perhaps for the old name: try the new one now
+                state.refused_by = ""
+                self._sessions.want_connection(state, delay=0, restart=True)
+        self._bus.emit(NodeEvent(EventType.NAME_CHANGED, text=self.name))
+        return self.name
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "id": self.device_id,
+            "fingerprint": format_fingerprint(self.device_id),
+            "port": self.port,
+            "data_dir": str(self.data_dir),
+        }
+
+    # ----- files -----------------------------------------------------------
+
+    def download_dir(self) -> Path:
+        """Where offers accepted from now on land: the folder last set while running,
+        which a face shows and a ``--download-dir`` given at start does not hide."""
+        return self.files.download_dir
+
+    def set_download_dir(self, folder: Path) -> Path:
+        folder = self.files.set_download_dir(folder)  # checked there: a ChattyError if unusable
+        self._settings.set_download_dir(str(folder))
+        return folder
+
+    async def send_files(self, peer_id: str, paths: list[Path]) -> TransferInfo:
+        """Offer files and folders; they travel once the peer accepts."""
+        self.peer(peer_id)  # an unknown peer is an error before any disk walk
+        return await self.files.send(peer_id, paths)
+
+    def transfers(self) -> list[TransferInfo]:
+        return self.files.all()
+
+    def accept(self, transfer: str) -> TransferInfo:
+        return self.files.accept(transfer)
+
+    def decline(self, transfer: str) -> TransferInfo:
+        return self.files.decline(transfer)
+
+    def cancel(self, transfer: str) -> TransferInfo:
+        return self.files.cancel(transfer)
+
+    def resume(self, transfer: str) -> TransferInfo:
+        return self.files.request_resume(transfer)
+
+    # ----- trust -----------------------------------------------------------
+
+    async def pair(self, peer_id: str) -> PairingInfo:
+        """Start pairing with a peer (or join its request) and return the code to compare."""
+        return await self._guard.pair(peer_id)
+
+    def confirm_pairing(self, peer_id: str, code: str | None = None) -> PairingInfo:
+        """The user says the codes match (optionally typing the other screen's code)."""
+        return self._guard.confirm(peer_id, code)
+
+    def reject_pairing(self, peer_id: str, reason: str = "the codes differ") -> PairingInfo:
+        return self._guard.reject(peer_id, reason)
+
+    def pair_by_fingerprint(self, peer_id: str, fingerprint: str) -> None:
+        """Trust a key whose fingerprint the user read off the other device (``chatty id``)."""
+        self._guard.pair_by_fingerprint(peer_id, fingerprint)
+
+    def active_pairings(self) -> list[PairingInfo]:
+        """The pairings under way, each with its code, for a face to list."""
+        return self.pairings.all()
+
+    def unpair(self, peer_id: str) -> None:
+        """Stop trusting a peer: it is unverified again."""
+        self._guard.unpair(peer_id)
+
+    def block(self, peer_id: str, blocked: bool = True) -> None:
+        """Refuse a peer entirely (before TLS), or lift that."""
+        self._guard.block(peer_id, blocked)
+
+    # ----- settings --------------------------------------------------------
+
+    @property
+    def trusted_only(self) -> bool:
+        return self._settings.trusted_only
+
+    def set_trusted_only(self, on: bool) -> None:
+        """Accept connections from trusted peers only (off by default)."""
+        self._guard.set_trusted_only(on)
+
+    @property
+    def auto_accept_trusted(self) -> bool:
+        """Whether offers from trusted peers are accepted without asking (off by default)."""
+        return self._settings.auto_accept_trusted
+
+    def set_auto_accept_trusted(self, on: bool) -> None:
+        self._settings.set_auto_accept_trusted(on)
+
+    @property
+    def auto_copy_trusted(self) -> bool:
+        """Whether text from trusted peers goes straight to the clipboard (off by default:
+        a clipboard is pasted into terminals, so only paired devices may fill it)."""
+        return self._settings.auto_copy_trusted
+
+    def set_auto_copy_trusted(self, on: bool) -> None:
+        self._settings.set_auto_copy_trusted(on)
+
+    @property
+    def start_minimised(self) -> bool:
+        """Whether the window starts hidden in the tray. The window's own choice, kept
+        here with the other settings so that it lives in the data dir it belongs to."""
+        return self._settings.start_minimised
+
+    def set_start_minimised(self, on: bool) -> None:
+        self._settings.set_start_minimised(on)

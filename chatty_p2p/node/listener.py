@@ -1,0 +1,180 @@
+"""The listener: connections from outside, capped per address (``admission``),
+told apart by their preamble: a control session goes to ``Sessions``, a bulk
+connection to ``files``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import ssl
+from typing import Protocol
+
+from chatty_p2p import connection as conn_mod
+from chatty_p2p.admission import Admission, Hush, Refused, Ticket
+from chatty_p2p.connection import Connection
+from chatty_p2p.errors import ChattyError
+from chatty_p2p.files.manager import FileTransfers
+from chatty_p2p.identity import Identity
+from chatty_p2p.memory import Trimmer
+from chatty_p2p.node.peers import PeerState, PeerTable
+from chatty_p2p.node.tasks import Tasks
+from chatty_p2p.protocol.limits import Budget
+from chatty_p2p.protocol.preamble import ChannelKind
+from chatty_p2p.protocol.session import Hello
+from chatty_p2p.tls import ServerContexts
+
+log = logging.getLogger(__package__)
+
+
+class Attacher(Protocol):
+    """Where an authenticated session goes (``sessions.Sessions``)."""
+
+    def hello(self) -> Hello: ...
+
+    def budgets_for(self, peer_id: str) -> tuple[Budget, Budget]: ...
+
+    def attach(self, conn: Connection) -> PeerState | None: ...
+
+
+class Admitter(Protocol):
+    def admit(self, peer_id: str) -> str: ...
+
+
+def listening_socket(port: int) -> socket.socket:
+    """One dual-stack socket when IPv6 exists, so the port is the same for both families."""
+    try:
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        host = "::"
+    except OSError:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        host = "0.0.0.0"
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ChattyError(f"cannot listen on port {port}: {exc.strerror}") from exc
+    sock.listen(1024)  # a burst of connections waits to be refused, not dropped
+    sock.setblocking(False)
+    return sock
+
+
+class Listener:
+    def __init__(
+        self,
+        *,
+        identity: Identity,
+        table: PeerTable,
+        sessions: Attacher,
+        gate: Admitter,
+        files: FileTransfers,
+        tasks: Tasks,
+        trimmer: Trimmer,
+        hush_refused: Hush,
+    ) -> None:
+        self._contexts = ServerContexts(identity)
+        self._table = table
+        self._sessions = sessions
+        self._gate = gate
+        self._files = files
+        self._tasks = tasks
+        self._trimmer = trimmer
+        self._hush_refused = hush_refused
+        self._hush_tls = Hush()
+        self._admission = Admission()
+        self._socket: socket.socket | None = None
+
+    def listen(self, port: int) -> int:
+        """Listen on ``port`` (0: any) and accept from now on; returns the port."""
+        self._socket = listening_socket(port)
+        self._tasks.spawn(self._accept_loop(self._socket))
+        return int(self._socket.getsockname()[1])
+
+    def close(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+
+    async def _accept_loop(self, listener: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                sock, address = await loop.sock_accept(listener)
+            except OSError as exc:  # out of descriptors, say: wait rather than spin
+                if self._tasks.stopping:  # ``stop`` closed the listener under us
+                    return
+                log.warning("cannot accept a connection: %s", exc)
+                await asyncio.sleep(0.5)
+                continue
+            host = str(address[0]).removeprefix("::ffff:")
+            try:
+                ticket = self._admission.enter(host)
+            except Refused as exc:
+                if self._hush_refused(host, loop.time()):
+                    log.warning("refused a connection from %s: %s", host, exc)
+                sock.close()
+                continue
+            ticket.on_evict = self._tasks.spawn(self._on_accept(sock, ticket)).cancel
+
+    async def _on_accept(self, sock: socket.socket, ticket: Ticket) -> None:
+        try:
+            await self._handshake(sock, ticket)
+        except asyncio.CancelledError:
+            if not ticket.evicted:
+                raise
+            # Displaced by a newcomer (see ``admission``); the TLS layer has closed
+            # what it owned, the preamble's socket is closed here.
+            sock.close()
+            log.info("dropped a handshake from %s to make room for others", ticket.host)
+        finally:
+            self._trimmer.soon()
+
+    async def _handshake(self, sock: socket.socket, ticket: Ticket) -> None:
+        host = ticket.host
+
+        def admit(peer_id: str) -> str:
+            refusal = self._gate.admit(peer_id)
+            if not refusal and self._table.is_known(peer_id):
+                ticket.known(peer_id)
+            return refusal
+
+        with ticket:
+            try:
+                kind, ctx = await conn_mod.read_preamble(sock, self._contexts, admit)
+            except (ChattyError, OSError, TimeoutError) as exc:
+                log.info("refused a connection from %s: %s", host, str(exc) or "timed out")
+                sock.close()
+                return
+            if kind is ChannelKind.BULK:
+                await self._files.serve_bulk(sock, ctx, ticket.authenticated)
+                return
+            try:
+                conn = await conn_mod.accept(  # closes sock on failure
+                    sock, ctx, self._sessions.hello(), self._sessions.budgets_for
+                )
+            except Exception as exc:  # ssl.SSLError and friends from a broken handshake
+                self._handshake_failed(host, exc)
+                return
+            ticket.authenticated()
+            self._sessions.attach(conn)
+            await conn.finished  # the address keeps its slot while the session lives
+
+    def _handshake_failed(self, host: str, exc: Exception) -> None:
+        # TLS refused the key proof (not a mere end of stream: a dialer that
+        # gave up, as happy eyeballs' losers do), or the dialer fell silent
+        # once its preamble was answered: a replayed preamble or first flight,
+        # or a forged one. Worth a warning the user and ``chatty doctor`` see,
+        # once a minute per address so a flood of them cannot fill the log.
+        forged = isinstance(exc, TimeoutError) or (
+            isinstance(exc, ssl.SSLError)
+            and not isinstance(exc, ssl.SSLEOFError | ssl.SSLZeroReturnError)
+        )
+        loud = forged and self._hush_tls(host, asyncio.get_running_loop().time())
+        log.log(
+            logging.WARNING if loud else logging.INFO,
+            "handshake from %s failed after its preamble%s: %s",
+            host,
+            " (replayed or forged?)" if forged else "",
+            str(exc) or exc.__class__.__name__,
+        )

@@ -1,0 +1,64 @@
+"""The node's settings, typed, over the store's key-value table."""
+
+from __future__ import annotations
+
+from chatty_p2p.store import Store
+
+
+class Settings:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def _flag(self, key: str) -> bool:
+        return self._store.setting(key) == "1"
+
+    def _set_flag(self, key: str, on: bool) -> None:
+        self._store.set_setting(key, "1" if on else "0")
+
+    @property
+    def name(self) -> str | None:
+        return self._store.setting("name")
+
+    def set_name(self, name: str) -> None:
+        self._store.set_setting("name", name)
+
+    @property
+    def download_dir(self) -> str | None:
+        return self._store.setting("download_dir")
+
+    def set_download_dir(self, folder: str) -> None:
+        self._store.set_setting("download_dir", folder)
+
+    @property
+    def trusted_only(self) -> bool:
+        """Accept connections from trusted peers only (off by default)."""
+        return self._flag("trusted_only")
+
+    def set_trusted_only(self, on: bool) -> None:
+        self._set_flag("trusted_only", on)
+
+    @property
+    def auto_accept_trusted(self) -> bool:
+        """Whether offers from trusted peers are accepted without asking (off by default)."""
+        return self._flag("auto_accept_trusted")
+
+    def set_auto_accept_trusted(self, on: bool) -> None:
+        self._set_flag("auto_accept_trusted", on)
+
+    @property
+    def auto_copy_trusted(self) -> bool:
+        """Whether text from trusted peers goes straight to the clipboard (off by default:
+        a clipboard is pasted into terminals, so only paired devices may fill it)."""
+        return self._flag("auto_copy_trusted")
+
+    def set_auto_copy_trusted(self, on: bool) -> None:
+        self._set_flag("auto_copy_trusted", on)
+
+    @property
+    def start_minimised(self) -> bool:
+        """Whether the window starts hidden in the tray. The window's own choice, kept
+        here with the other settings so that it lives in the data dir it belongs to."""
+        return self._flag("start_minimised")
+
+    def set_start_minimised(self, on: bool) -> None:
+        self._set_flag("start_minimised", on)
