@@ -200,28 +200,32 @@ class Node:
         inbox = Inbox(
             self, self.store, self._settings, table, events, trouble, guard, outbox, self.files
         )
+        self._make_watchers(table, events)
+        sessions.join(Partners(guard, inbox, outbox, self.files, self._adverts))
+
+    def _make_watchers(self, table: PeerTable, events: Announcer) -> None:
+        """The parts that watch for peers: mDNS records, the listener, the network."""
         self._adverts = Adverts(
             store=self.store,
             settings=self._settings,
             table=table,
             events=events,
-            gate=guard,
-            sessions=sessions,
+            gate=self._guard,
+            sessions=self._sessions,
             trimmer=self._trimmer,
             hush=self._hush_refused,
         )
         self._listener = Listener(
             identity=self.identity,
             table=table,
-            sessions=sessions,
-            gate=guard,
+            sessions=self._sessions,
+            gate=self._guard,
             files=self.files,
             tasks=self._tasks,
             trimmer=self._trimmer,
             hush_refused=self._hush_refused,
         )
-        self._network = NetworkWatch(self._interfaces, table, self.files, sessions)
-        sessions.join(Partners(guard, inbox, outbox, self.files, self._adverts))
+        self._network = NetworkWatch(self._interfaces, table, self.files, self._sessions)
 
     async def stop(self) -> None:
         """Leave politely: goodbye on mDNS and on every session, then release the dir."""

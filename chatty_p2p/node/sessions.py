@@ -1,6 +1,7 @@
 """Sessions: dialling a peer (every address at once, strangers a few at a time),
-accepting on the listener (control sessions here, bulk ones handed to ``files``),
-and keeping one session per pair of devices when two arrive.
+adopting a session once it is authenticated (dialled here, or accepted by the
+``listener``), serving it until it ends, and keeping one session per pair of
+devices when two arrive.
 
 One session per pair: if both dialled at once, both sides keep the session opened by
 the smaller device id; a session from a newer run of the peer (another ``boot``
