@@ -96,6 +96,7 @@ async def download(exchange: Exchange, item: SharedItem, wanted: str, emit: Emit
     instead of starting over (a zip is made as it goes and has no stable bytes
     to resume from)."""
     headers = [("content-disposition", _attachment(item.name))]
+    source: BinaryIO | None = None
     if item.is_dir:
         status, planned = 200, 0  # a zip's length is not known in advance
         chunks = _zip_chunks(item.members)
@@ -104,7 +105,8 @@ async def download(exchange: Exchange, item: SharedItem, wanted: str, emit: Emit
         planned_file = await _plan_file(exchange, item, wanted, headers)
         if planned_file is None:
             return
-        status, planned, chunks = planned_file
+        status, planned, source = planned_file
+        chunks = _file_chunks(source, planned)
     fields: dict[str, Any] = {
         "name": item.name,
         "size": item.size,
@@ -126,15 +128,20 @@ async def download(exchange: Exchange, item: SharedItem, wanted: str, emit: Emit
         reason = "the share ended" if cut else why_failed(exc)
         emit("download-failed", served=served, detail=reason, **fields)
         raise
+    finally:
+        # Here, not in ``_file_chunks``: a generator closed before its first step
+        # never runs its ``finally`` (the response head failed to go out).
+        if source is not None:
+            source.close()
     emit("download-done", served=served, **fields)
 
 
 async def _plan_file(
     exchange: Exchange, item: SharedItem, wanted: str, headers: list[tuple[str, str]]
-) -> tuple[int, int, _Chunks] | None:
+) -> tuple[int, int, BinaryIO] | None:
     """Open a shared file and plan its response: the status, the bytes it will
-    carry and their chunks, its headers added to ``headers``; ``None`` once a
-    refusal (gone, or a range it does not have) has been sent."""
+    carry and the open file, at their start, its headers added to ``headers``;
+    ``None`` once a refusal (gone, or a range it does not have) has been sent."""
     try:
         source = await asyncio.to_thread(_open_frozen, item.members[0][1])
     except OSError:
@@ -159,20 +166,18 @@ async def _plan_file(
         ("content-length", str(end - start)),
         ("accept-ranges", "bytes"),
     ]
-    return status, end - start, _file_chunks(source, end - start)
+    return status, end - start, source
 
 
 async def _file_chunks(source: BinaryIO, size: int) -> _Chunks:
-    try:
-        left = size
-        while left:
-            data = await asyncio.to_thread(source.read, min(CHUNK, left))
-            if not data:
-                raise OSError("the file got shorter while it was being sent")
-            left -= len(data)
-            yield data
-    finally:
-        source.close()
+    """``size`` bytes of ``source`` from where it stands (the caller closes it)."""
+    left = size
+    while left:
+        data = await asyncio.to_thread(source.read, min(CHUNK, left))
+        if not data:
+            raise OSError("the file got shorter while it was being sent")
+        left -= len(data)
+        yield data
 
 
 async def _zip_chunks(members: Sequence[tuple[Entry, str]]) -> _Chunks:
