@@ -10,6 +10,10 @@ second node with the same identity. Lines of JSON each way::
     → {"id": 2, "op": "subscribe"}
     ← {"event": {...}}                            (one per node event, from then on)
 
+An event is ``NodeEvent.to_json()`` (:mod:`chatty_p2p.events`, its one codec); the
+client reads it back with ``NodeEvent.from_json``, and an event it cannot read reaches
+whoever waits for events as a ``MalformedEvent`` error, not a crash.
+
 Lines are ASCII: JSON's ``\\u`` escapes carry any string, a file name that is
 not UTF-8 (held as lone surrogates by Python) included, so such a path
 arrives intact where the node reads it from disk.
@@ -29,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from chatty_p2p import errors
 from chatty_p2p.errors import ChattyError
+from chatty_p2p.events import MalformedEvent, NodeEvent
 
 if TYPE_CHECKING:
     from chatty_p2p.node import Node
@@ -133,13 +138,21 @@ class ControlServer:
         try:
             while True:
                 event = await queue.get()
-                _write(writer, {"event": event.to_dict()})
+                _write(writer, {"event": event.to_json()})
         finally:
             self._node.unsubscribe(queue)
 
 
 def _write(writer: asyncio.StreamWriter, obj: dict[str, Any]) -> None:
     writer.write(json.dumps(obj).encode("ascii") + b"\n")
+
+
+def _decode(data: object) -> NodeEvent | MalformedEvent:
+    try:
+        return NodeEvent.from_json(data)
+    except MalformedEvent as exc:
+        log.warning("refused an event from the control socket: %s", exc)
+        return exc
 
 
 class ControlClient:
@@ -152,7 +165,7 @@ class ControlClient:
         self._writer = writer
         self._next = 0
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
-        self._events: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self._events: asyncio.Queue[NodeEvent | MalformedEvent | None] = asyncio.Queue()
         self._gone = ChattyError(
             f"the Chatty daemon (or window) that owns {data_dir} stopped; start it again "
             "and run this command again"
@@ -181,9 +194,11 @@ class ControlClient:
         try:
             while line := await self._reader.readline():
                 message = json.loads(line)
+                if not isinstance(message, dict):
+                    continue
                 if "event" in message:
-                    self._events.put_nowait(message["event"])
-                elif (future := self._pending.pop(message.get("id"), None)) is not None:
+                    self._events.put_nowait(_decode(message["event"]))
+                elif (future := self._pending.pop(message.get("id", -1), None)) is not None:
                     future.set_result(message)
         except (ConnectionError, ValueError):
             pass
@@ -211,12 +226,15 @@ class ControlClient:
         result: dict[str, Any] = reply["result"]
         return result
 
-    async def get(self) -> dict[str, Any]:
-        """The next event pushed by the node, once subscribed with ``call("subscribe")``."""
+    async def get(self) -> NodeEvent:
+        """The next event pushed by the node, once subscribed with ``call("subscribe")``.
+        One that cannot be read raises ``MalformedEvent`` (the next call goes on)."""
         event = await self._events.get()
         if event is None:
             self._events.put_nowait(None)  # and for whoever asks next
             raise self._gone
+        if isinstance(event, MalformedEvent):
+            raise event
         return event
 
     async def close(self) -> None:

@@ -22,7 +22,8 @@ from chatty_p2p.control import SOCKET_NAME, ControlClient
 from chatty_p2p.errors import UnknownPeer
 
 if TYPE_CHECKING:
-    from chatty_p2p.node import Node, NodeEvent
+    from chatty_p2p.events import NodeEvent
+    from chatty_p2p.node import Node
 
 DISCOVERY_GRACE = 2.0
 """Seconds after a node starts during which discovery may still bring a peer that is
@@ -31,7 +32,10 @@ nobody has announced will not appear by waiting for it."""
 
 
 class Events(Protocol):
-    async def get(self) -> dict[str, Any]: ...
+    """The node's events, typed (:mod:`chatty_p2p.events`), from a node in this process
+    or decoded from the control socket."""
+
+    async def get(self) -> NodeEvent: ...
 
 
 class Backend(Protocol):
@@ -50,8 +54,8 @@ class Backend(Protocol):
 class _NodeEvents:
     queue: asyncio.Queue[NodeEvent]
 
-    async def get(self) -> dict[str, Any]:
-        return (await self.queue.get()).to_dict()
+    async def get(self) -> NodeEvent:
+        return await self.queue.get()
 
 
 class LocalBackend:

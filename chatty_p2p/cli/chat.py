@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import sys
 import time
 from typing import Any
@@ -19,6 +20,13 @@ from chatty_p2p.cli.events import describe_event
 from chatty_p2p.cli.output import format_message, here, peer_label
 from chatty_p2p.cli.terminal import as_text, read_terminal
 from chatty_p2p.errors import ChattyError, OutboxFull
+from chatty_p2p.events import (
+    MessageStatus,
+    NewMessage,
+    NodeWarning,
+    Peer,
+    TransferOffered,
+)
 from chatty_p2p.files.model import human_size
 from chatty_p2p.links import find_links
 
@@ -150,20 +158,26 @@ async def _only_offer(backend: Backend, peer: dict[str, Any]) -> str:
 async def _print_chat_events(events: Events, peer: dict[str, Any], options: str) -> None:
     while True:
         event = await events.get()
-        about = event.get("peer") or {}
-        transfer = event.get("transfer") or {}
-        ours = peer["id"] in (about.get("id"), transfer.get("peer_id"))
-        if not ours and event["type"] != "warning":
+        about = event.peer
+        ours = peer["id"] in (
+            about.id if about is not None else None,
+            event.transfer.peer_id if event.transfer is not None else None,
+        )
+        if not ours and not isinstance(event, NodeWarning):
             continue
-        msg = event.get("message")
-        if event["type"] == "message" and msg and not msg["outgoing"]:
-            links = find_links(msg["body"])
-            suffix = "".join(f"\n    link: {url}" for _, _, url in links if url != msg["body"])
-            print(format_message(msg, about) + suffix, flush=True)
-        elif event["type"] == "message-status" and msg and msg["status"] == "delivered":
+        if isinstance(event, NewMessage) and not event.message.outgoing:
+            msg = event.message
+            links = find_links(msg.body)
+            suffix = "".join(f"\n    link: {url}" for _, _, url in links if url != msg.body)
+            print(format_message(msg.to_dict(), event.peer.to_dict()) + suffix, flush=True)
+        elif isinstance(event, MessageStatus) and event.message.status == "delivered":
             continue
-        elif event["type"] == "transfer-offered":
-            line = describe_event({"peer": peer, **event}, options)
+        elif isinstance(event, TransferOffered):
+            sender = event.peer or Peer.from_json(peer)
+            line = describe_event(dataclasses.replace(event, peer=sender), options)
             print(f"{line}; or here: /accept or /decline", flush=True)
-        elif event["type"] != "message" and (line := describe_event(event, options)) is not None:
+        elif (
+            not isinstance(event, NewMessage)
+            and (line := describe_event(event, options)) is not None
+        ):
             print(line, flush=True)

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 from chatty_p2p.cli.backend import Backend, Events, open_backend, resolve
 from chatty_p2p.cli.output import answer, here, print_json
+from chatty_p2p.events import PeerOffline, PeerOnline, TransferChanged
 from chatty_p2p.files.model import OFFER_TTL, human_size, items
 
 ENDED = ("done", "failed", "declined", "cancelled", "expired", "paused")
@@ -112,18 +113,16 @@ async def follow(
                         event = await events.get()
                 except TimeoutError:
                     return Followed(t, _since(running_since), stalled=True, online=online)
-                about = (event.get("peer") or {}).get("id")
-                if about == t["peer_id"] and event["type"] in ("peer-online", "peer-offline"):
-                    online = event["type"] == "peer-online"
-                update = event.get("transfer")
-                if update is None or update["id"] != t["id"]:
+                if isinstance(event, PeerOnline | PeerOffline) and event.peer.id == t["peer_id"]:
+                    online = isinstance(event, PeerOnline)
+                if event.transfer is None or event.transfer.id != t["id"]:
                     continue
-                t = update
+                t = event.transfer.to_dict()
                 if t["state"] == "running":
                     running_since = running_since or time.monotonic()
                     bar.update(task, description="sending" if t["outgoing"] else "receiving")
                 bar.update(task, total=t["size"], completed=t["done_bytes"])
-                if event["type"] == "transfer" and t["state"] in ENDED:
+                if isinstance(event, TransferChanged) and t["state"] in ENDED:
                     return Followed(dict(t), _since(running_since))
         except asyncio.CancelledError:
             raise Interrupted(t) from None

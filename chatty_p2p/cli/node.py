@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import signal
 import time
 from pathlib import Path
@@ -22,6 +23,13 @@ from chatty_p2p.cli.output import answer, format_message, here, peer_label, prin
 from chatty_p2p.cli.terminal import as_text
 from chatty_p2p.control import ControlServer
 from chatty_p2p.errors import ChattyError
+from chatty_p2p.events import (
+    CopyToClipboard,
+    MessageStatus,
+    NodeEvent,
+    NodeWarning,
+    TransferOffered,
+)
 from chatty_p2p.identity import short_id
 from chatty_p2p.links import is_safe_url
 
@@ -59,18 +67,18 @@ async def cmd_daemon(args: argparse.Namespace) -> int:
         )
         print(f"fingerprint {info['fingerprint']}", flush=True)
 
-    def show(event: dict[str, Any]) -> None:
-        if event["type"] == "clipboard":
+    def show(event: NodeEvent) -> None:
+        if isinstance(event, CopyToClipboard):
             try:
-                clipboard.write_text(event["text"])
+                clipboard.write_text(event.text)
             except ChattyError as exc:
-                event = {**event, "type": "warning", "text": str(exc)}
-        if event["type"] == "transfer-offered" and "peer" not in event:
+                event = NodeWarning(peer=event.peer, text=str(exc), time=event.time)
+        if isinstance(event, TransferOffered) and event.peer is None:
             # Who offers, with its trust, so the line can say when it is unverified.
             with contextlib.suppress(ChattyError):
-                event["peer"] = node.peer(event["transfer"]["peer_id"]).to_dict()
+                event = dataclasses.replace(event, peer=node.peer(event.transfer.peer_id))
         if args.json:
-            print_json(event)
+            print_json(event.to_json())
         elif (line := describe_event(event, options)) is not None:
             print(line, flush=True)
 
@@ -78,7 +86,7 @@ async def cmd_daemon(args: argparse.Namespace) -> int:
         try:
             await api.call(node, "add", {"address": address})
         except ChattyError as exc:
-            show({"type": "warning", "time": time.time(), "text": f"{address}: {exc}"})
+            show(NodeWarning(text=f"{address}: {exc}"))
 
     adders = [asyncio.create_task(add(a)) for a in args.peer]
     stopper = asyncio.create_task(stop.wait())
@@ -89,7 +97,7 @@ async def cmd_daemon(args: argparse.Namespace) -> int:
             if getter not in done:
                 getter.cancel()
                 break
-            show(getter.result().to_dict())
+            show(getter.result())
     finally:
         for task in adders:
             task.cancel()
@@ -162,11 +170,10 @@ async def _await_delivery(
         async with asyncio.timeout(wait):
             while message["status"] != "delivered":
                 event = await events.get()
-                msg = event.get("message") or {}
-                if event["type"] == "message-status" and msg.get("id") == message["id"]:
-                    message = msg
-                    if event.get("text"):
-                        return message, str(event["text"])
+                if isinstance(event, MessageStatus) and event.message.id == message["id"]:
+                    message = event.message.to_dict()
+                    if event.text:
+                        return message, event.text
     return message, ""
 
 

@@ -127,10 +127,9 @@ async def _outcome(events: Events, peer: dict[str, Any]) -> dict[str, Any]:
     try:
         async with asyncio.timeout(PAIR_TTL):
             while True:
-                event = await events.get()
-                p = event.get("pairing")
-                if p and p["peer_id"] == peer["id"] and p["state"] in ("paired", "failed"):
-                    return dict(p)
+                p = (await events.get()).pairing
+                if p and p.peer_id == peer["id"] and p.state in ("paired", "failed"):
+                    return p.to_dict()
     except TimeoutError:
         raise ChattyError(
             f"not paired with {peer['name']}: nobody confirmed the code within {PAIR_TTL:.0f} s"

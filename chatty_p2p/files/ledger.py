@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from chatty_p2p.errors import ChattyError
 from chatty_p2p.files.landing import Landing
@@ -56,6 +56,21 @@ class LiveTransfer:
     recorded: float = 0.0
 
 
+class TransferNews(Protocol):
+    """Where the faces hear of transfers (the node's ``Announcer``, which makes each call
+    the event of its kind: ``files`` is below the node and the events, so it names the
+    kind by the method it calls rather than importing the event types)."""
+
+    def transfer_changed(self, info: TransferInfo) -> None:
+        """A transfer began or changed state."""
+
+    def transfer_offered(self, info: TransferInfo) -> None:
+        """A peer offers files; the user is asked."""
+
+    def transfer_progress(self, info: TransferInfo) -> None:
+        """Bytes moved."""
+
+
 class Ledger:
     """Every transfer in hand, by key (peer, id, direction)."""
 
@@ -63,14 +78,14 @@ class Ledger:
         self,
         store: Store,
         *,
-        emit: Callable[[str, TransferInfo], None],
+        news: TransferNews,
         peer_name: Callable[[str], str],
         forget: Callable[[Landing, list[int]], None],
     ) -> None:
         """``forget`` drops the partials of files now recorded as landed (in the
         background, or not at all while the node stops: see ``Landing.finish``)."""
         self._store = store
-        self._emit = emit
+        self._news = news
         self._peer_name = peer_name
         self._forget = forget
         self.live: dict[tuple[str, str, bool], LiveTransfer] = {}
@@ -148,7 +163,7 @@ class Ledger:
         if live.timer is not None and state != TransferState.OFFERED:
             live.timer.cancel()
             live.timer = None
-        self._emit("transfer", self.info(live))
+        self._news.transfer_changed(self.info(live))
         if state in FINISHED:
             self.live.pop(record.key, None)
             if not record.outgoing:  # it can never resume: its partial bytes go
@@ -181,7 +196,7 @@ class Ledger:
         if now - live.last_saved > 2:
             live.last_saved = now
             self._store.update_transfer(record)
-        self._emit("transfer-progress", self.info(live))
+        self._news.transfer_progress(self.info(live))
 
     def on_file(self, live: LiveTransfer, index: int, status: str, saved: str | None) -> None:
         live.landed.append((index, status, saved))

@@ -53,7 +53,7 @@ from chatty_p2p.errors import (
 )
 from chatty_p2p.files.channel import Channel, accept_bulk, dial_bulk
 from chatty_p2p.files.landing import Landing, check_folder, remove_leftovers
-from chatty_p2p.files.ledger import Ledger, LiveTransfer, ThreadReporter
+from chatty_p2p.files.ledger import Ledger, LiveTransfer, ThreadReporter, TransferNews
 from chatty_p2p.files.manifest import build_manifest
 from chatty_p2p.files.model import (
     AUTO_RESUME,
@@ -105,7 +105,7 @@ class FileTransfers:
         store: Store,
         identity: Identity,
         *,
-        emit: Callable[[str, TransferInfo], None],
+        news: TransferNews,
         warn: Callable[[str, str], None],
         control: Callable[[str], Connection | None],
         addresses: Callable[[str], list[tuple[str, int]]],
@@ -118,7 +118,7 @@ class FileTransfers:
     ) -> None:
         self._store = store
         self._identity = identity
-        self._emit_event = emit
+        self._news = news
         self._warn = warn
         self._control = control
         self._addresses = addresses
@@ -128,7 +128,7 @@ class FileTransfers:
         self._lanes = lanes
         """Bulk connections this side uses for one transfer at once (see ``Lanes``)."""
         self._accept_from = accept_from
-        self._ledger = Ledger(store, emit=emit, peer_name=peer_name, forget=self._forget)
+        self._ledger = Ledger(store, news=news, peer_name=peer_name, forget=self._forget)
         self._warned: dict[str, str] = {}
         """The last refusal each peer was warned about: a flood of refused offers warns once."""
         self._spawn = spawn
@@ -225,7 +225,7 @@ class FileTransfers:
         )
         self._store.add_transfer(record, entries, sources)
         live = self._ledger.live_for(record)
-        self._emit_event("transfer", self._ledger.info(live))
+        self._news.transfer_changed(self._ledger.info(live))
         conn = self._control(peer_id)
         if conn is not None:
             self._offer(conn, record)
@@ -390,7 +390,7 @@ class FileTransfers:
             self._answer(live, True)
             return
         self._expire_later(live, OFFER_TTL)
-        self._emit_event("transfer-offered", self._ledger.info(live))
+        self._news.transfer_offered(self._ledger.info(live))
 
     def _await_bulk(self, live: LiveTransfer, why: str) -> None:
         """The sender waits for its receiver to connect for the bytes (it accepted, or

@@ -43,6 +43,18 @@ from PySide6.QtWidgets import (
 )
 
 from chatty_p2p.addresses import parse_address
+from chatty_p2p.events import (
+    CopyToClipboard,
+    MessageStatus,
+    NameChanged,
+    NewMessage,
+    NodeEvent,
+    NodeWarning,
+    PairingChanged,
+    TransferChanged,
+    TransferOffered,
+    TransferProgress,
+)
 from chatty_p2p.files.model import TransferInfo
 from chatty_p2p.gui.bridge import NodeBridge
 from chatty_p2p.gui.conversation import ConversationView
@@ -53,7 +65,7 @@ from chatty_p2p.gui.peers import PeerDelegate
 from chatty_p2p.gui.share import ShareDialog
 from chatty_p2p.identity import short_id
 from chatty_p2p.links import is_safe_url
-from chatty_p2p.node import EventType, Node, NodeEvent, Peer
+from chatty_p2p.node import Node, Peer
 from chatty_p2p.store import StoredMessage
 from chatty_p2p.trust import PairingInfo
 
@@ -200,39 +212,41 @@ class MainWindow(QMainWindow):
         self.bridge.call(lambda n: n.peers(), self.peers.reset)
 
     def on_event(self, event: NodeEvent) -> None:
-        kind = event.type
-        if event.peer is not None and kind not in (EventType.WARNING, EventType.MESSAGE_STATUS):
+        if event.peer is not None and not isinstance(event, NodeWarning | MessageStatus):
             self.peers.upsert(event.peer)
             if event.peer.id == self.current:
                 self._show_header(event.peer)
-        if kind in (EventType.MESSAGE, EventType.MESSAGE_STATUS) and event.message is not None:
-            message = event.message
-            if message.peer_id == self.current:
-                self.conversation.add(message)
-                self.view.scrollToBottom()
-            elif kind is EventType.MESSAGE and not message.outgoing:
-                self.peers.set_unread(message.peer_id, add=1)
-            if kind is EventType.MESSAGE and not message.outgoing and event.peer is not None:
-                self.notify(f"{event.peer.name}", message.body)
-        elif event.transfer is not None:
-            self._on_transfer(kind, event.transfer)
-        elif event.pairing is not None:
-            self._on_pairing(event.pairing)
-        elif kind is EventType.CLIPBOARD:
-            QGuiApplication.clipboard().setText(event.text)
-            self.statusBar().showMessage("Copied text from a paired peer to the clipboard", 5000)
-        elif kind is EventType.WARNING:
-            self.show_error(event.text)
-        elif kind is EventType.NAME_CHANGED:
-            self.me["name"] = event.text
-            self.setWindowTitle(f"Chatty — {event.text}")
+        match event:
+            case NewMessage(message=message) | MessageStatus(message=message):
+                incoming = isinstance(event, NewMessage) and not message.outgoing
+                if message.peer_id == self.current:
+                    self.conversation.add(message)
+                    self.view.scrollToBottom()
+                elif incoming:
+                    self.peers.set_unread(message.peer_id, add=1)
+                if incoming:
+                    self.notify(f"{event.peer.name}", message.body)
+            case TransferChanged() | TransferOffered() | TransferProgress():
+                self._on_transfer(event, event.transfer)
+            case PairingChanged():
+                self._on_pairing(event.pairing)
+            case CopyToClipboard():
+                QGuiApplication.clipboard().setText(event.text)
+                self.statusBar().showMessage(
+                    "Copied text from a paired peer to the clipboard", 5000
+                )
+            case NodeWarning():
+                self.show_error(event.text)
+            case NameChanged():
+                self.me["name"] = event.text
+                self.setWindowTitle(f"Chatty — {event.text}")
 
-    def _on_transfer(self, kind: EventType, t: TransferInfo) -> None:
+    def _on_transfer(self, event: NodeEvent, t: TransferInfo) -> None:
         if t.peer_id == self.current:
             self.conversation.add(t)
-            if kind is not EventType.TRANSFER_PROGRESS:
+            if not isinstance(event, TransferProgress):
                 self.view.scrollToBottom()
-        if kind is EventType.TRANSFER_OFFERED:
+        if isinstance(event, TransferOffered):
             self.notify(f"Files from {t.peer_name}", t.summary)
             at = self.peers.row_of(t.peer_id)
             trusted = at is not None and self.peers.peer(at).trust == "trusted"
@@ -243,7 +257,7 @@ class MainWindow(QMainWindow):
             dialog.open()
         elif t.id in self.offers and t.state != "offered":
             self.offers.pop(t.id).done(0)
-        if kind is EventType.TRANSFER and t.state in ("failed", "declined") and t.outgoing:
+        if isinstance(event, TransferChanged) and t.state in ("failed", "declined") and t.outgoing:
             self.show_error(f"Sending to {t.peer_name}: {t.error or t.state}")
 
     def _on_pairing(self, info: PairingInfo) -> None:

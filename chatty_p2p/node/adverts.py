@@ -11,8 +11,9 @@ from typing import Protocol
 
 from chatty_p2p.admission import Hush
 from chatty_p2p.discovery import Advert, AdvertTable
+from chatty_p2p.events import PeerDiscovered, PeerLost, PeerUpdated
 from chatty_p2p.memory import Trimmer
-from chatty_p2p.node.events import Announcer, EventType
+from chatty_p2p.node.events import Announcer
 from chatty_p2p.node.peers import MAX_ADDRESSES, PeerState, PeerTable, clean_addresses
 from chatty_p2p.node.settings import Settings
 from chatty_p2p.store import Store
@@ -89,9 +90,9 @@ class Adverts:
         if self._gate.take_name(state, advert.name):
             return
         if is_new:
-            self._events.peer(EventType.PEER_DISCOVERED, state)
+            self._events.peer(PeerDiscovered, state)
         if renamed:  # also when zeroconf tells a rename as a goodbye and a new record
-            self._events.peer(EventType.PEER_UPDATED, state)
+            self._events.peer(PeerUpdated, state)
         if state.conn is None:
             self._sessions.dial_soon(state)
 
@@ -103,7 +104,7 @@ class Adverts:
         if state is None or not state.discovered:
             return
         state.discovered = False
-        self._events.peer(EventType.PEER_LOST, state)
+        self._events.peer(PeerLost, state)
         alone = state.conn is None and not state.manual and not state.pair_wanted
         if alone and self._store.peer(peer_id) is None:
             if state.dialer is not None:

@@ -56,6 +56,7 @@ from chatty_p2p.addresses import parse_address
 from chatty_p2p.admission import Hush
 from chatty_p2p.discovery import Discovery
 from chatty_p2p.errors import NAME_NEEDED, ChattyError
+from chatty_p2p.events import NameChanged
 from chatty_p2p.files.model import TransferInfo
 from chatty_p2p.files.receiving import lanes_here
 from chatty_p2p.identity import Identity, format_fingerprint, short_id
@@ -63,7 +64,7 @@ from chatty_p2p.memory import Trimmer
 from chatty_p2p.node import datadir, peers
 from chatty_p2p.node.adverts import Adverts
 from chatty_p2p.node.datadir import StoreTrouble
-from chatty_p2p.node.events import Announcer, EventBus, EventType, NodeEvent
+from chatty_p2p.node.events import Announcer, EventBus, NodeEvent
 from chatty_p2p.node.guard import Guard
 from chatty_p2p.node.inbox import Inbox
 from chatty_p2p.node.listener import Listener
@@ -306,7 +307,7 @@ class Node:
             elif state.refused_by:  # perhaps for the old name: try the new one now
                 state.refused_by = ""
                 self._sessions.want_connection(state, delay=0, restart=True)
-        self._bus.emit(NodeEvent(EventType.NAME_CHANGED, text=self.name))
+        self._bus.emit(NameChanged(text=self.name))
         return self.name
 
     def describe(self) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import IO, Protocol
 import platformdirs
 
 from chatty_p2p.errors import NodeAlreadyRunning, StoreError, disk_full
-from chatty_p2p.node.events import EventType, NodeEvent
+from chatty_p2p.events import NodeEvent, NodeWarning
 from chatty_p2p.node.settings import Settings
 
 log = logging.getLogger(__package__)
@@ -93,7 +93,7 @@ class StoreTrouble:
         if trouble != self._trouble:
             self._trouble = trouble
             log.warning("%s", trouble)
-            self._events.emit(NodeEvent(EventType.WARNING, text=trouble))
+            self._events.emit(NodeWarning(text=trouble))
         return reason
 
     def works(self) -> None:

@@ -1,65 +1,37 @@
-"""What the node tells its faces: the event types, ``NodeEvent``, and the bus that
-hands each event to every subscriber's queue."""
+"""The bus that hands each node event to every subscriber's queue, and the
+``Announcer`` the node's parts speak through. The event types themselves, and their
+JSON codec, are in :mod:`chatty_p2p.events` (light, so a face that only reads events
+need not load the node); they are re-exported here."""
 
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
-import time
-from dataclasses import dataclass
-from typing import Any
 
+from chatty_p2p.events import (
+    EventType,
+    MessageStatus,
+    NewMessage,
+    NodeEvent,
+    NodeWarning,
+    PairingChanged,
+    PeerDiscovered,
+    PeerLost,
+    PeerOffline,
+    PeerOnline,
+    PeerUpdated,
+    TransferChanged,
+    TransferOffered,
+    TransferProgress,
+)
 from chatty_p2p.files.model import TransferInfo
-from chatty_p2p.node.peers import Peer, PeerState, PeerTable
+from chatty_p2p.node.peers import PeerState, PeerTable
 from chatty_p2p.store import StoredMessage
 from chatty_p2p.trust import PairingInfo
 
+__all__ = ["Announcer", "EventBus", "EventType", "NodeEvent"]
+
 log = logging.getLogger(__package__)
-
-
-class EventType(enum.StrEnum):
-    PEER_DISCOVERED = "peer-discovered"
-    PEER_UPDATED = "peer-updated"
-    PEER_ONLINE = "peer-online"
-    PEER_OFFLINE = "peer-offline"
-    PEER_LOST = "peer-lost"
-    MESSAGE = "message"
-    MESSAGE_STATUS = "message-status"
-    NAME_CHANGED = "name-changed"
-    WARNING = "warning"
-    TRANSFER = "transfer"
-    TRANSFER_OFFERED = "transfer-offered"
-    TRANSFER_PROGRESS = "transfer-progress"
-    PAIRING = "pairing"
-    CLIPBOARD = "clipboard"
-    """Text a face should put on the clipboard (``text``): see ``auto_copy_trusted``."""
-
-
-@dataclass(frozen=True)
-class NodeEvent:
-    """Something a face may want to show. Only the fields of its type are set."""
-
-    type: EventType
-    peer: Peer | None = None
-    message: StoredMessage | None = None
-    transfer: TransferInfo | None = None
-    pairing: PairingInfo | None = None
-    text: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": str(self.type), "time": time.time()}
-        if self.peer is not None:
-            out["peer"] = self.peer.to_dict()
-        if self.message is not None:
-            out["message"] = self.message.to_dict()
-        if self.transfer is not None:
-            out["transfer"] = self.transfer.to_dict()
-        if self.pairing is not None:
-            out["pairing"] = self.pairing.to_dict()
-        if self.text:
-            out["text"] = self.text
-        return out
 
 
 class EventBus:
@@ -87,7 +59,8 @@ class EventBus:
 
 class Announcer:
     """How the parts of the node speak to the faces: about a peer (a fresh snapshot of
-    it from the table), a warning, a transfer, a pairing, or any event."""
+    it from the table), a message, a warning, a transfer (``files.ledger.TransferNews``),
+    a pairing, or any event."""
 
     def __init__(self, bus: EventBus, table: PeerTable) -> None:
         self._bus = bus
@@ -97,20 +70,33 @@ class Announcer:
         self._bus.emit(event)
 
     def peer(
-        self,
-        kind: EventType,
-        state: PeerState,
-        message: StoredMessage | None = None,
-        text: str = "",
+        self, kind: type[PeerDiscovered | PeerUpdated | PeerOnline | PeerLost], state: PeerState
     ) -> None:
         """An event about one peer, as it is now."""
-        self.emit(NodeEvent(kind, peer=self._table.snapshot(state), message=message, text=text))
+        self.emit(kind(peer=self._table.snapshot(state)))
+
+    def offline(self, state: PeerState, reason: str) -> None:
+        self.emit(PeerOffline(peer=self._table.snapshot(state), text=reason))
+
+    def message(self, state: PeerState, message: StoredMessage) -> None:
+        """A message joined the conversation with the peer."""
+        self.emit(NewMessage(peer=self._table.snapshot(state), message=message))
+
+    def status(self, state: PeerState, message: StoredMessage, text: str = "") -> None:
+        """A message to the peer changed status (``text``: why, if it is stuck)."""
+        self.emit(MessageStatus(peer=self._table.snapshot(state), message=message, text=text))
 
     def warn(self, peer_id: str, text: str) -> None:
-        self.emit(NodeEvent(EventType.WARNING, peer=self._table.snapshot_of(peer_id), text=text))
+        self.emit(NodeWarning(peer=self._table.snapshot_of(peer_id), text=text))
 
-    def transfer(self, kind: str, info: TransferInfo) -> None:
-        self.emit(NodeEvent(EventType(kind), transfer=info))
+    def transfer_changed(self, info: TransferInfo) -> None:
+        self.emit(TransferChanged(transfer=info))
+
+    def transfer_offered(self, info: TransferInfo) -> None:
+        self.emit(TransferOffered(transfer=info))
+
+    def transfer_progress(self, info: TransferInfo) -> None:
+        self.emit(TransferProgress(transfer=info))
 
     def pairing(self, info: PairingInfo) -> None:
-        self.emit(NodeEvent(EventType.PAIRING, pairing=info))
+        self.emit(PairingChanged(pairing=info))

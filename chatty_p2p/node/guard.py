@@ -12,9 +12,10 @@ from typing import Any, Protocol
 from chatty_p2p import connection as conn_mod
 from chatty_p2p.connection import Connection
 from chatty_p2p.errors import PeerError, ProtocolError, UnknownPeer
+from chatty_p2p.events import PeerUpdated
 from chatty_p2p.identity import short_id
 from chatty_p2p.node import policy
-from chatty_p2p.node.events import Announcer, EventType
+from chatty_p2p.node.events import Announcer
 from chatty_p2p.node.peers import Dialler, PeerState, PeerTable
 from chatty_p2p.node.settings import Settings
 from chatty_p2p.store import Store
@@ -118,7 +119,7 @@ class Guard:
         if conn is None:
             return
         conn.end(error, f"refused: {error}")
-        self._events.peer(EventType.PEER_OFFLINE, state, text=why or str(error))
+        self._events.offline(state, why or str(error))
 
     def policy_changed(self, peer_id: str) -> None:
         state = self._table.get(peer_id)
@@ -129,7 +130,7 @@ class Guard:
             self.refuse(state, policy.not_accepted(), why)
         else:
             self._dialler.want_connection(state, delay=0)
-        self._events.peer(EventType.PEER_UPDATED, state)
+        self._events.peer(PeerUpdated, state)
 
     # ----- the user's trust -----------------------------------------------
 
@@ -228,7 +229,7 @@ class Guard:
         state.conflict = None
         log.info("paired with %s (%s)", state.name, short_id(peer_id))
         self.pairing_over(state)
-        self._events.peer(EventType.PEER_UPDATED, state)
+        self._events.peer(PeerUpdated, state)
 
     def pairing_failed(self, peer_id: str) -> None:
         state = self._table.get(peer_id)

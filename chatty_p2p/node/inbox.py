@@ -9,10 +9,11 @@ from typing import Protocol
 
 from chatty_p2p.connection import Connection
 from chatty_p2p.errors import StoreError
+from chatty_p2p.events import CopyToClipboard, NewMessage, PeerUpdated
 from chatty_p2p.files.manager import FileTransfers
 from chatty_p2p.links import is_safe_url
 from chatty_p2p.node.datadir import StoreTrouble
-from chatty_p2p.node.events import Announcer, EventType, NodeEvent
+from chatty_p2p.node.events import Announcer
 from chatty_p2p.node.outbox import Outbox
 from chatty_p2p.node.peers import PeerState, PeerTable
 from chatty_p2p.node.settings import Settings
@@ -107,7 +108,7 @@ class Inbox:
                 renamed = name != state.name
                 if not self._gate.take_name(state, name) and renamed:
                     self._table.save(state)
-                    self._events.peer(EventType.PEER_UPDATED, state)
+                    self._events.peer(PeerUpdated, state)
             case PeerReportedError(code=code, message=text):
                 said = f"{state.name} reported an error ({code}): {text or 'no reason given'}"
                 if said != state.refused_by:  # not again at each retry
@@ -138,9 +139,9 @@ class Inbox:
         conn.send_receipt(msg.id)
         if stored is not None:
             peer = self._table.snapshot(state)
-            self._events.emit(NodeEvent(EventType.MESSAGE, peer=peer, message=stored))
+            self._events.emit(NewMessage(peer=peer, message=stored))
             if self._settings.auto_copy_trusted and peer.trust == "trusted":
-                self._events.emit(NodeEvent(EventType.CLIPBOARD, peer=peer, text=msg.body))
+                self._events.emit(CopyToClipboard(peer=peer, text=msg.body))
 
     def session_ended(self, state: PeerState, conn: Connection) -> None:
         """A session is over: a refusal held on it, and a resend timed for it, go."""

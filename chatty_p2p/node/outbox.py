@@ -13,7 +13,7 @@ from chatty_p2p.connection import Connection
 from chatty_p2p.errors import ChattyError, OutboxFull, PeerError, StoreError
 from chatty_p2p.links import is_safe_url
 from chatty_p2p.node.datadir import StoreTrouble
-from chatty_p2p.node.events import Announcer, EventType
+from chatty_p2p.node.events import Announcer
 from chatty_p2p.node.peers import RESEND_FIRST, RETRY_MAX, Dialler, PeerState, PeerTable
 from chatty_p2p.protocol.session import MAX_TEXT_BYTES, ChatMessage
 from chatty_p2p.store import DELIVERED, SENT, Store, StoredMessage
@@ -62,7 +62,7 @@ class Outbox:
         msg = ChatMessage(uuid.uuid4().hex, time.time(), kind, text)
         stored = self._store.add_message(peer_id, msg, outgoing=True)
         assert stored is not None
-        self._events.peer(EventType.MESSAGE, state, message=stored)
+        self._events.message(state, stored)
         if state.conn is not None and self._gate.admitted(state):
             if state.resend is not None:  # the peer had no room: try what waits, in order
                 self.resend(state, state.conn)
@@ -72,9 +72,7 @@ class Outbox:
         else:
             self._dialler.want_connection(state, delay=0)
             if state.refused_by:  # "queued" would suggest it is merely away
-                self._events.peer(
-                    EventType.MESSAGE_STATUS, state, message=stored, text=state.refused_by
-                )
+                self._events.status(state, stored, text=state.refused_by)
         return stored
 
     def resend(self, state: PeerState, conn: Connection) -> None:
@@ -101,7 +99,7 @@ class Outbox:
         if changed:
             stored = self._store.message(state.id, message_id)
             if stored is not None:
-                self._events.peer(EventType.MESSAGE_STATUS, state, message=stored)
+                self._events.status(state, stored)
 
     def delivered(self, state: PeerState, message_id: str) -> None:
         """The peer's receipt: it kept the message."""
@@ -121,7 +119,7 @@ class Outbox:
         if state.refused_reason is None:
             state.refused_reason = reason
             self._events.warn(state.id, f"{reason}; the message waits here and is sent again")
-        self._events.peer(EventType.MESSAGE_STATUS, state, message=stored, text=reason)
+        self._events.status(state, stored, text=reason)
         if state.resend is None:
             delay, state.resend_after = state.resend_after, min(state.resend_after * 2, RETRY_MAX)
             state.resend = asyncio.get_running_loop().call_later(delay, self.resend, state, conn)

@@ -8,12 +8,13 @@ import logging
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from chatty_p2p import connection as conn_mod
 from chatty_p2p.addresses import format_address, parse_address
 from chatty_p2p.connection import Connection
 from chatty_p2p.errors import AmbiguousPeer, StoreError, UnknownPeer
+from chatty_p2p.events import Peer as Peer  # it lives with the events, light for the faces
 from chatty_p2p.identity import short_id
 from chatty_p2p.node import policy
 from chatty_p2p.protocol.limits import Budget
@@ -29,59 +30,6 @@ MAX_ADDRESSES = 16
 """Addresses taken from one announcement; twice as many are remembered per peer."""
 KEEP_STRANGERS = 500
 """Peers remembered only by name (no messages, no trust) beyond which the oldest go."""
-
-
-@dataclass(frozen=True)
-class Peer:
-    """What a face shows about a peer at one moment."""
-
-    id: str
-    name: str
-    online: bool
-    discovered: bool
-    known: bool
-    addresses: tuple[str, ...]
-    last_seen: float
-    conflict: str | None = None
-    """Id of the trusted peer whose name this one claims, if refused for that."""
-    trust: str = "unverified"
-    """``trusted`` (paired), ``unverified`` or ``blocked``."""
-    clock_skew: float | None = None
-    """Seconds the peer's clock was ahead of ours when it connected (if it said)."""
-    refused_by: str = ""
-    """Why the peer ended our last session with an ERROR (it refuses us), if it did."""
-
-    @property
-    def short_id(self) -> str:
-        return short_id(self.id)
-
-    @property
-    def state(self) -> str:
-        if self.trust == "blocked":
-            return "blocked"
-        if self.conflict:
-            return "refused: key changed"
-        if self.online:
-            return "online"
-        if self.refused_by:
-            return "refuses us"
-        return "seen" if self.discovered else "offline"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "state": self.state,
-            "online": self.online,
-            "discovered": self.discovered,
-            "known": self.known,
-            "trust": self.trust,
-            "conflict": self.conflict,
-            "addresses": list(self.addresses),
-            "clock_skew": self.clock_skew,
-            "refused_by": self.refused_by,
-            "last_seen": self.last_seen,
-        }
 
 
 def clean_addresses(addresses: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:

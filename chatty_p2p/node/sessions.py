@@ -30,12 +30,13 @@ from chatty_p2p.errors import (
     StoreError,
     unreachable,
 )
+from chatty_p2p.events import PeerOnline, PeerUpdated
 from chatty_p2p.files.manager import FileTransfers
 from chatty_p2p.identity import Identity, short_id
 from chatty_p2p.memory import Trimmer
 from chatty_p2p.node import policy
 from chatty_p2p.node.datadir import StoreTrouble
-from chatty_p2p.node.events import Announcer, EventType
+from chatty_p2p.node.events import Announcer
 from chatty_p2p.node.peers import MAX_ADDRESSES, RETRY_MAX, PeerState, PeerTable, clean_addresses
 from chatty_p2p.node.tasks import Tasks
 from chatty_p2p.protocol.limits import Budget
@@ -290,8 +291,8 @@ class Sessions:
             self._tasks.spawn(existing.close("replaced by a newer session"))
         self._adopt(state, conn)
         if renamed:
-            self._events.peer(EventType.PEER_UPDATED, state)
-        self._events.peer(EventType.PEER_ONLINE, state)
+            self._events.peer(PeerUpdated, state)
+        self._events.peer(PeerOnline, state)
         if self._parts.gate.admitted(state):  # otherwise the session is up for pairing only
             try:
                 self._catch_up(state, conn)
@@ -390,7 +391,7 @@ class Sessions:
         self._parts.gate.session_lost(state.id)
         if not self._tasks.stopping:
             self._table.save(state)
-            self._events.peer(EventType.PEER_OFFLINE, state, text=reason)
+            self._events.offline(state, reason)
             if not reason.startswith(conn_mod.PEER_ERROR):
                 state.refused_by = ""
             self.want_connection(state, delay=redial_after(reason))

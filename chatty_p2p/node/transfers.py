@@ -39,7 +39,7 @@ def file_transfers(
     return FileTransfers(
         store,
         identity,
-        emit=events.transfer,
+        news=events,
         warn=events.warn,
         control=table.connection,
         addresses=table.addresses,
