@@ -7,6 +7,7 @@ import fnmatch
 import logging
 import os
 import re
+import signal
 import sys
 import sysconfig
 import threading
@@ -23,6 +24,12 @@ from hypothesis import HealthCheck, settings
 
 from chatty_p2p.node import Node
 from tests.netlab import Lab, lab_unavailable_reason
+
+# Commands the tests start inherit this process's signal dispositions. Run under
+# `nohup` (or a shell that ignores hang-ups), SIGHUP would be ignored in every one of
+# them, and a test that hangs up on a command (`chatty pair` losing its terminal) would
+# wait for an exit that never comes: the tests run with the default, as a user's do.
+signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 # The window is tested for real, but never on a screen: a bare `pytest` works too.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")

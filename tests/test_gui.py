@@ -52,7 +52,13 @@ class Headless:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        self.run(self._start())
+        try:
+            self.run(self._start())
+        except BaseException:  # no node: end the loop's thread before saying why
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+            self.loop.close()
+            raise
 
     async def _start(self) -> None:
         await self.node.start()
