@@ -325,3 +325,15 @@ def pytest_configure(config: pytest.Config) -> None:
         "leaks(*thread_globs, tasks=(), reason): a known product leak this test may leave "
         "behind (threads by name or target, tasks by coroutine); reason names the bug",
     )
+
+
+@pytest.fixture
+async def pair(tmp_path: Path) -> AsyncIterator[tuple[Node, Node]]:
+    a = Node(tmp_path / "a", name="alpha", discovery=False, download_dir=tmp_path / "a-dl")
+    b = Node(tmp_path / "b", name="bravo", discovery=False, download_dir=tmp_path / "b-dl")
+    await a.start()
+    await b.start()
+    await a.add_peer("127.0.0.1", b.port)
+    yield a, b
+    await a.stop()
+    await b.stop()

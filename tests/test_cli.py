@@ -13,16 +13,7 @@ from hypothesis import strategies as st
 
 from chatty_p2p.errors import RemoteProtocolError
 from chatty_p2p.protocol.session import Hello, Session
-
-
-def chatty(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
-    """Run the CLI; never with mDNS, which would reach the machine's real interfaces."""
-    return subprocess.run(
-        [sys.executable, "-m", "chatty_p2p", *args, "--data-dir", str(data_dir), "--no-discovery"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+from tests.support.cli import chatty, start_daemon
 
 
 def test_help_lists_every_command(tmp_path: Path) -> None:
@@ -83,18 +74,6 @@ def test_unreachable_address_is_a_plain_error(tmp_path: Path) -> None:
     result = chatty("say", "127.0.0.1:9", "hi", data_dir=tmp_path)
     assert result.returncode == 1
     assert "cannot connect to 127.0.0.1 port 9" in result.stderr
-
-
-def start_daemon(data_dir: Path, *extra: str) -> tuple[subprocess.Popen[str], int]:
-    """A loopback-only daemon named "desk"; returns it and its port."""
-    command = ["daemon", "--json", "--no-discovery", "--name", "desk"]
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "chatty_p2p", *command, "--data-dir", str(data_dir), *extra],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert daemon.stdout is not None
-    return daemon, json.loads(daemon.stdout.readline())["port"]
 
 
 def accept_next_offer(daemon: subprocess.Popen[str], data_dir: Path, downloads: Path) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli_failures import (
+from tests.support.daemons import (
     Daemon,
     daemons,
     one_line_error,

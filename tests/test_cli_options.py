@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from chatty_p2p.cli.parser import build_parser, parse
-from tests.test_cli import chatty
+from tests.support.cli import chatty
 
 CHATTY = [sys.executable, "-m", "chatty_p2p"]
 

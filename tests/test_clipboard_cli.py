@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli import chatty
+from tests.support.cli import chatty
 
 
 @pytest.fixture

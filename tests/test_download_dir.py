@@ -19,9 +19,7 @@ import pytest
 from chatty_p2p.errors import ChattyError
 from chatty_p2p.node import EventType, Node
 from chatty_p2p.share import BrowserShare, UploadOffer
-from tests.test_files_loopback import ended, pair, vouch, wait_transfer
-
-__all__ = ["pair"]  # the fixture, used by name
+from tests.support.transfers import ended, vouch, wait_transfer
 
 RAW = ("File exists", "Errno", "Not a directory", "Read-only file system")
 """The system's texts for OSErrors, which no message may show as they are."""

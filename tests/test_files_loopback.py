@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,9 +15,10 @@ from chatty_p2p.errors import ChattyError, PeerError
 from chatty_p2p.files import landing, sending
 from chatty_p2p.files.landing import PARTIAL_DIR
 from chatty_p2p.files.model import TransferInfo
-from chatty_p2p.node import EventType, Node, NodeEvent
+from chatty_p2p.node import EventType, Node
 from chatty_p2p.protocol.bulk import Entry
 from chatty_p2p.store import Store, TransferRecord
+from tests.support.transfers import ended, grows_to, vouch, wait_transfer
 
 
 def tree_digest(root: Path) -> dict[str, str]:
@@ -43,26 +44,6 @@ def make_tree(root: Path) -> Path:
     return top
 
 
-async def wait_transfer(
-    queue: asyncio.Queue[NodeEvent],
-    check: Callable[[TransferInfo], bool],
-    kinds: tuple[EventType, ...] = (EventType.TRANSFER,),
-    timeout: float = 30,
-) -> TransferInfo:
-    async with asyncio.timeout(timeout):
-        while True:
-            event = await queue.get()
-            if event.type in kinds and event.transfer is not None and check(event.transfer):
-                return event.transfer
-
-
-async def grows_to(partial: Path, size: int) -> None:
-    """Wait until a partial file holds ``size`` bytes: the transfer is mid-way."""
-    async with asyncio.timeout(30):
-        while not partial.exists() or partial.stat().st_size < size:
-            await asyncio.sleep(0.002)
-
-
 async def big_transfer_under_way(
     pair: tuple[Node, Node], big: Path, landed: int
 ) -> tuple[TransferInfo, Path]:
@@ -76,28 +57,6 @@ async def big_transfer_under_way(
     partial = b.files.download_dir / PARTIAL_DIR / sent.id / "0"
     await grows_to(partial, landed)
     return sent, partial
-
-
-def vouch(node: Node, *others: Node) -> None:
-    """``node`` trusts ``others`` as if its user had checked their fingerprints."""
-    for other in others:
-        node.pair_by_fingerprint(other.device_id, other.device_id[:16])
-
-
-def ended(info: TransferInfo) -> bool:
-    return info.state in ("done", "failed", "declined", "cancelled", "expired")
-
-
-@pytest.fixture
-async def pair(tmp_path: Path) -> AsyncIterator[tuple[Node, Node]]:
-    a = Node(tmp_path / "a", name="alpha", discovery=False, download_dir=tmp_path / "a-dl")
-    b = Node(tmp_path / "b", name="bravo", discovery=False, download_dir=tmp_path / "b-dl")
-    await a.start()
-    await b.start()
-    await a.add_peer("127.0.0.1", b.port)
-    yield a, b
-    await a.stop()
-    await b.stop()
 
 
 async def test_folder_tree_arrives_identical_after_consent(

@@ -232,7 +232,7 @@ async def test_asking_for_kernel_tls_where_the_kernel_refuses_still_sends_encryp
     whole, through TLS in userspace."""
     from chatty_p2p import tlspipe
     from chatty_p2p.node import Node
-    from tests.test_files_loopback import ended, vouch, wait_transfer
+    from tests.support.transfers import ended, vouch, wait_transfer
 
     monkeypatch.setattr(ssl, "OP_ENABLE_KTLS", SSL_OP_ENABLE_KTLS, raising=False)
     monkeypatch.setattr(ktls, "platform_support", lambda: ktls.Support(True, "test"))

@@ -18,7 +18,7 @@ import pytest
 from chatty_p2p.files import channel, manager, receiving
 from chatty_p2p.files.landing import PARTIAL_DIR
 from chatty_p2p.node import Node
-from tests.test_files_loopback import ended, grows_to, vouch, wait_transfer
+from tests.support.transfers import ended, grows_to, vouch, wait_transfer
 
 SIZE = 48 * 1024 * 1024 + 12345
 """Not a multiple of anything: the ranges' edges fall inside records and frames."""

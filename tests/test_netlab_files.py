@@ -7,7 +7,6 @@ about four seconds and "mid-way" is a moment a test can hit on purpose.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import time
@@ -16,11 +15,10 @@ from pathlib import Path
 import pytest
 
 from tests.netlab import Host, Lab, sha256
-from tests.test_netlab import is_type
+from tests.support.lab import is_type
+from tests.support.labfiles import BIG, big_file, progress_over, transfer_state
 
 pytestmark = [pytest.mark.netlab, pytest.mark.slow]
-
-BIG = 200 * 1000 * 1000
 
 
 def digest(root: Path) -> dict[str, str]:
@@ -30,14 +28,6 @@ def digest(root: Path) -> dict[str, str]:
         if not rel.startswith(".chatty-partial"):
             out[rel] = "dir" if path.is_dir() else sha256(path)
     return out
-
-
-def big_file(path: Path, size: int = BIG) -> Path:
-    block = os.urandom(1 << 20)
-    with path.open("wb") as f:
-        for offset in range(0, size, len(block)):
-            f.write(block[: min(len(block), size - offset)])
-    return path
 
 
 def sender_and_receiver(lab: Lab, downloads: Path) -> tuple[Host, Host]:
@@ -50,14 +40,6 @@ def sender_and_receiver(lab: Lab, downloads: Path) -> tuple[Host, Host]:
     assert vouched.returncode == 0, vouched.stderr
     a.shape(400)
     return a, b
-
-
-def progress_over(n: int):  # type: ignore[no-untyped-def]
-    return lambda e: e["type"] == "transfer-progress" and e["transfer"]["done_bytes"] > n
-
-
-def transfer_state(state: str):  # type: ignore[no-untyped-def]
-    return lambda e: e["type"] == "transfer" and e["transfer"]["state"] == state
 
 
 def test_folder_tree_arrives_identical_while_chat_flows(lab: Lab, tmp_path: Path) -> None:

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from tests.netlab import Host, Lab, ip, sha256
-from tests.test_netlab import is_type
-from tests.test_netlab_files import big_file, progress_over, transfer_state
+from tests.support.lab import is_type
+from tests.support.labfiles import big_file, progress_over, transfer_state
 
 pytestmark = pytest.mark.netlab
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.netlab import Host, Lab
-from tests.test_netlab import is_type, two_hosts_online
+from tests.support.lab import is_type, two_hosts_online
 
 pytestmark = pytest.mark.netlab
 

@@ -6,7 +6,6 @@ import asyncio
 import socket
 import ssl
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,23 +20,11 @@ from chatty_p2p.errors import (
     PeerError,
     UnknownPeer,
 )
-from chatty_p2p.node import EventType, Node, NodeEvent, acquire_lock, clean_addresses
+from chatty_p2p.node import EventType, Node, acquire_lock, clean_addresses
 from chatty_p2p.protocol import preamble
 from chatty_p2p.protocol.frames import FrameType, encode_json
 from chatty_p2p.protocol.session import Hello, Session
-
-
-async def next_event(
-    queue: asyncio.Queue[NodeEvent],
-    kind: EventType,
-    timeout: float = 5,
-    check: Callable[[NodeEvent], bool] = lambda _: True,
-) -> NodeEvent:
-    async with asyncio.timeout(timeout):
-        while True:
-            event = await queue.get()
-            if event.type is kind and check(event):
-                return event
+from tests.support.events import next_event
 
 
 async def test_add_by_address_authenticates_both_ways_and_delivers(

@@ -17,7 +17,7 @@ from chatty_p2p.protocol.pairing import (
     normalise_code,
 )
 from chatty_p2p.protocol.session import ChatMessage, MessageReceived, PairReceived
-from tests.test_session import pair
+from tests.support.sessions import pair
 
 A_ID, B_ID, M_ID = "a" * 64, "b" * 64, "c" * 64
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.netlab import Host, Lab, sha256
-from tests.test_share import ShareProcess, files_in
+from tests.support.processes import ShareProcess, files_in
 
 pytestmark = pytest.mark.netlab
 

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.test_cli import start_daemon
+from tests.support.cli import start_daemon
 
 HEAVY = (
     "asyncio",

@@ -17,8 +17,8 @@ import pytest
 from chatty_p2p.node import EventType, Node, NodeEvent
 from chatty_p2p.node import outbox as outbox_mod
 from chatty_p2p.store import DELIVERED, SENT
-from tests.test_cli_failures import Daemon, daemons
-from tests.test_node_loopback import next_event
+from tests.support.daemons import Daemon, daemons
+from tests.support.events import next_event
 
 
 @pytest.fixture

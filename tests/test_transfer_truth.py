@@ -15,7 +15,7 @@ import pytest
 
 from chatty_p2p.files.model import TransferInfo
 from chatty_p2p.node import EventType, Node
-from tests.test_files_loopback import ended, wait_transfer
+from tests.support.transfers import ended, wait_transfer
 
 MIB = 1 << 20
 

@@ -13,7 +13,7 @@ from chatty_p2p.discovery import Advert
 from chatty_p2p.errors import PeerError
 from chatty_p2p.node import EventType, Node, NodeEvent
 from chatty_p2p.trust import PairingInfo
-from tests.test_node_loopback import next_event
+from tests.support.events import next_event
 
 
 async def pairing_event(queue: asyncio.Queue[NodeEvent], state: str) -> PairingInfo:
