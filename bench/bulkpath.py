@@ -90,11 +90,11 @@ def _cpu() -> float:
 
 def serve(home: Path, source: Path) -> None:
     """The sender's side: accept one bulk connection and stream ``source`` over it."""
-    from chatty_p2p import connection, tls
     from chatty_p2p.files.channel import accept_bulk
     from chatty_p2p.files.manifest import build_manifest
     from chatty_p2p.files.sending import serve as serve_bulk
     from chatty_p2p.identity import Identity
+    from chatty_p2p.net import connection, tls
 
     identity = Identity.load_or_create(home)
     listener = socket.create_server(("127.0.0.1", 0))

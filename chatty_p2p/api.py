@@ -11,9 +11,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from chatty_p2p.addresses import parse_address
 from chatty_p2p.errors import ChattyError, UnknownPeer
 from chatty_p2p.files.model import TransferInfo
+from chatty_p2p.net.addresses import parse_address
 from chatty_p2p.node import Node, Peer
 
 Op = Callable[..., Awaitable[dict[str, Any]]]

@@ -17,8 +17,8 @@ from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
-from chatty_p2p.connection import Connection
 from chatty_p2p.errors import ChattyError, LocalProtocolError, PeerError
+from chatty_p2p.net.connection import Connection
 from chatty_p2p.protocol.pairing import Pairing, PairMessage, PairState, normalise_code
 
 log = logging.getLogger(__name__)

@@ -17,12 +17,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from chatty_p2p import connection
-from chatty_p2p.discovery import Discovery
 from chatty_p2p.errors import ChattyError
 from chatty_p2p.identity import Identity
+from chatty_p2p.net import connection
+from chatty_p2p.net.discovery import Discovery
+from chatty_p2p.net.tls import ServerContexts
 from chatty_p2p.protocol.session import Hello
-from chatty_p2p.tls import ServerContexts
 
 
 def say(**fields: object) -> None:

@@ -20,10 +20,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from chatty_p2p import connection
 from chatty_p2p.identity import Identity
+from chatty_p2p.net import connection
+from chatty_p2p.net.tls import ServerContexts
 from chatty_p2p.protocol.session import Hello
-from chatty_p2p.tls import ServerContexts
 
 
 async def pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

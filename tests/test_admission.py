@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from chatty_p2p import tls
-from chatty_p2p.admission import (
+from chatty_p2p.files.channel import recv_exactly
+from chatty_p2p.identity import Identity
+from chatty_p2p.net import tls
+from chatty_p2p.net.admission import (
     MAX_HANDSHAKES,
     MAX_HANDSHAKES_PER_ADDRESS,
     MAX_KNOWN_HANDSHAKES,
@@ -23,8 +25,6 @@ from chatty_p2p.admission import (
     Refused,
     Ticket,
 )
-from chatty_p2p.files.channel import recv_exactly
-from chatty_p2p.identity import Identity
 from chatty_p2p.node import Node
 from chatty_p2p.protocol import preamble
 from tests.hostile import RawPeer

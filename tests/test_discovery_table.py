@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from chatty_p2p.connection import CONNECT_TIMEOUT
-from chatty_p2p.discovery import Advert, AdvertTable
+from chatty_p2p.net.connection import CONNECT_TIMEOUT
+from chatty_p2p.net.discovery import Advert, AdvertTable
 from chatty_p2p.node import MAX_STRANGER_DIALS, Node
 from chatty_p2p.node import adverts as adverts_mod
 

@@ -7,7 +7,7 @@ import json
 
 from chatty_p2p import doctor
 from chatty_p2p.cli.doctor import render
-from chatty_p2p.netif import CONTAINER, LAN, LOOPBACK, VPN, Interface
+from chatty_p2p.net.netif import CONTAINER, LAN, LOOPBACK, VPN, Interface
 
 PORT = 4000
 

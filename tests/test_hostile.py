@@ -26,10 +26,10 @@ from typing import Any
 
 import pytest
 
-from chatty_p2p.admission import MAX_HANDSHAKES_PER_ADDRESS
 from chatty_p2p.errors import ChattyError
 from chatty_p2p.files.model import MAX_PENDING_OFFERS
 from chatty_p2p.identity import Identity
+from chatty_p2p.net.admission import MAX_HANDSHAKES_PER_ADDRESS
 from chatty_p2p.node import EventType, Node
 from chatty_p2p.protocol import preamble
 from chatty_p2p.protocol.bulk import BulkType

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from chatty_p2p import ktls, tls
 from chatty_p2p.identity import Identity
+from chatty_p2p.net import ktls, tls
 
 SSL_OP_ENABLE_KTLS = 8  # OpenSSL 3's value, what Python 3.12 exposes as ssl.OP_ENABLE_KTLS
 
@@ -230,7 +230,7 @@ async def test_asking_for_kernel_tls_where_the_kernel_refuses_still_sends_encryp
     sender asks OpenSSL for kernel TLS, the kernel never holds the keys, so the
     connection says so and no byte goes through sendfile; the file still arrives
     whole, through TLS in userspace."""
-    from chatty_p2p import tlspipe
+    from chatty_p2p.net import tlspipe
     from chatty_p2p.node import Node
     from tests.support.transfers import ended, vouch, wait_transfer
 
@@ -272,7 +272,7 @@ async def test_asking_for_kernel_tls_where_the_kernel_refuses_still_sends_encryp
 def test_sendfile_refuses_a_connection_the_kernel_does_not_encrypt(
     tcp_pair: tuple[socket.socket, socket.socket], tmp_path: Path
 ) -> None:
-    from chatty_p2p.tlspipe import KernelTls
+    from chatty_p2p.net.tlspipe import KernelTls
 
     path = tmp_path / "secret.txt"
     path.write_bytes(b"plaintext")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from zeroconf import ServiceInfo
 
-from chatty_p2p import netif
-from chatty_p2p.discovery import SERVICE_TYPE, Advert, instance_name, mdns_sockets, parse_advert
+from chatty_p2p.net import netif
+from chatty_p2p.net.discovery import SERVICE_TYPE, Advert, instance_name, mdns_sockets, parse_advert
 from chatty_p2p.node import MAX_ADDRESSES, Node
 
 PEER = "ab" * 32

@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from chatty_p2p import connection, tls
-from chatty_p2p.discovery import Advert
 from chatty_p2p.errors import (
     AmbiguousPeer,
     ChattyError,
@@ -20,6 +18,8 @@ from chatty_p2p.errors import (
     PeerError,
     UnknownPeer,
 )
+from chatty_p2p.net import connection, tls
+from chatty_p2p.net.discovery import Advert
 from chatty_p2p.node import EventType, Node, acquire_lock, clean_addresses
 from chatty_p2p.protocol import preamble
 from chatty_p2p.protocol.frames import FrameType, encode_json

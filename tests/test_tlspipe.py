@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from chatty_p2p import connection, tls
 from chatty_p2p.identity import Identity
-from chatty_p2p.tlspipe import TlsPipe
+from chatty_p2p.net import connection, tls
+from chatty_p2p.net.tlspipe import TlsPipe
 
 
 class Counting:

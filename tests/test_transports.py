@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from chatty_p2p import connection, ktls, tls
 from chatty_p2p.identity import Identity
-from chatty_p2p.tlspipe import KernelTls, TlsPipe
+from chatty_p2p.net import connection, ktls, tls
+from chatty_p2p.net.tlspipe import KernelTls, TlsPipe
 
 SSL_OP_ENABLE_KTLS = 8  # OpenSSL 3.0's value (Python 3.12 names it ssl.OP_ENABLE_KTLS)
 

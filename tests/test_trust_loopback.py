@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from chatty_p2p.discovery import Advert
 from chatty_p2p.errors import PeerError
+from chatty_p2p.net.discovery import Advert
 from chatty_p2p.node import EventType, Node, NodeEvent
 from chatty_p2p.trust import PairingInfo
 from tests.support.events import next_event

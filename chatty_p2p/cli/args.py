@@ -123,7 +123,7 @@ def check_interfaces(names: list[str]) -> None:
     Called once the command line is parsed (``--version`` and ``--help`` never are)."""
     # Lazy for start-up, not for a cycle: netif brings ifaddr, which the parser does
     # not need.
-    from chatty_p2p import netif
+    from chatty_p2p.net import netif
 
     every = netif.interfaces()
     known = {i.name for i in every} | {a.split("%")[0] for i in every for a in i.addresses}

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from chatty_p2p import netif
 from chatty_p2p.doctor.firewall import check_firewall, read_firewall
 from chatty_p2p.doctor.network import (
     MDNS_PORT,
@@ -39,6 +38,7 @@ from chatty_p2p.doctor.peers import (
     this_chatty,
 )
 from chatty_p2p.doctor.report import TOPICS, Finding, Report, SeenPeer
+from chatty_p2p.net import netif
 
 __all__ = [
     "TOPICS",

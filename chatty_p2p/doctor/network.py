@@ -20,8 +20,8 @@ from typing import Any
 
 import ifaddr
 
-from chatty_p2p import netif
 from chatty_p2p.doctor.report import Finding
+from chatty_p2p.net import netif
 
 MDNS_PORT = 5353
 MDNS_V4 = "224.0.0.251"

@@ -19,11 +19,12 @@ from typing import Any
 from zeroconf import ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
-from chatty_p2p import __version__, netif
-from chatty_p2p.addresses import format_address
+from chatty_p2p import __version__
 from chatty_p2p.clock import CLOCK_WARN, clock_advice
-from chatty_p2p.discovery import SERVICE_TYPE, Advert, mdns_sockets, parse_advert
 from chatty_p2p.doctor.report import Finding, SeenPeer
+from chatty_p2p.net import netif
+from chatty_p2p.net.addresses import format_address
+from chatty_p2p.net.discovery import SERVICE_TYPE, Advert, mdns_sockets, parse_advert
 from chatty_p2p.protocol.session import MIN_PROTOCOL_VERSION, PROTOCOL_VERSION
 
 CONNECT_TIMEOUT = 1.5

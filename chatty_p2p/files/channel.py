@@ -19,7 +19,6 @@ import threading
 from collections import deque
 from typing import Protocol
 
-from chatty_p2p import tls
 from chatty_p2p.errors import (
     Cancelled,
     CancelledByPeer,
@@ -33,6 +32,8 @@ from chatty_p2p.errors import (
     why_failed,
 )
 from chatty_p2p.identity import Identity
+from chatty_p2p.net import tls
+from chatty_p2p.net.tlspipe import KernelTls, TlsPipe
 from chatty_p2p.protocol import preamble
 from chatty_p2p.protocol.bulk import (
     CHUNK,
@@ -48,7 +49,6 @@ from chatty_p2p.protocol.bulk import (
     error_frame,
 )
 from chatty_p2p.protocol.frames import HEADER
-from chatty_p2p.tlspipe import KernelTls, TlsPipe
 
 log = logging.getLogger(__name__)
 

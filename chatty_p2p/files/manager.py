@@ -39,8 +39,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from chatty_p2p import tls
-from chatty_p2p.connection import Connection, server_pipe
 from chatty_p2p.errors import (
     Cancelled,
     CancelledByPeer,
@@ -69,6 +67,8 @@ from chatty_p2p.files.model import (
 from chatty_p2p.files.receiving import Incoming, Lanes, receive
 from chatty_p2p.files.sending import serve
 from chatty_p2p.identity import Identity
+from chatty_p2p.net import tls
+from chatty_p2p.net.connection import Connection, server_pipe
 from chatty_p2p.protocol.bulk import MAX_PATH_BYTES, BulkSender, Opened
 from chatty_p2p.protocol.names import readable
 from chatty_p2p.protocol.session import (

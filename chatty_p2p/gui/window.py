@@ -42,7 +42,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from chatty_p2p.addresses import parse_address
 from chatty_p2p.events import (
     CopyToClipboard,
     MessageStatus,
@@ -65,6 +64,7 @@ from chatty_p2p.gui.peers import PeerDelegate
 from chatty_p2p.gui.share import ShareDialog
 from chatty_p2p.identity import short_id
 from chatty_p2p.links import is_safe_url
+from chatty_p2p.net.addresses import parse_address
 from chatty_p2p.node import Node, Peer
 from chatty_p2p.store import StoredMessage
 from chatty_p2p.trust import PairingInfo

@@ -9,10 +9,10 @@ import logging
 import time
 from typing import Protocol
 
-from chatty_p2p.admission import Hush
-from chatty_p2p.discovery import Advert, AdvertTable
 from chatty_p2p.events import PeerDiscovered, PeerLost, PeerUpdated
-from chatty_p2p.memory import Trimmer
+from chatty_p2p.net.admission import Hush
+from chatty_p2p.net.discovery import Advert, AdvertTable
+from chatty_p2p.net.memory import Trimmer
 from chatty_p2p.node.events import Announcer
 from chatty_p2p.node.peers import MAX_ADDRESSES, PeerState, PeerTable, clean_addresses
 from chatty_p2p.node.settings import Settings

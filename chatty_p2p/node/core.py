@@ -52,15 +52,15 @@ import socket
 from pathlib import Path
 from typing import IO, Any
 
-from chatty_p2p.addresses import parse_address
-from chatty_p2p.admission import Hush
-from chatty_p2p.discovery import Discovery
 from chatty_p2p.errors import NAME_NEEDED, ChattyError
 from chatty_p2p.events import NameChanged
 from chatty_p2p.files.model import TransferInfo
 from chatty_p2p.files.receiving import lanes_here
 from chatty_p2p.identity import Identity, format_fingerprint, short_id
-from chatty_p2p.memory import Trimmer
+from chatty_p2p.net.addresses import parse_address
+from chatty_p2p.net.admission import Hush
+from chatty_p2p.net.discovery import Discovery
+from chatty_p2p.net.memory import Trimmer
 from chatty_p2p.node import datadir, peers
 from chatty_p2p.node.adverts import Adverts
 from chatty_p2p.node.datadir import StoreTrouble

@@ -9,11 +9,11 @@ import logging
 from collections.abc import Coroutine
 from typing import Any, Protocol
 
-from chatty_p2p import connection as conn_mod
-from chatty_p2p.connection import Connection
 from chatty_p2p.errors import PeerError, ProtocolError, UnknownPeer
 from chatty_p2p.events import PeerUpdated
 from chatty_p2p.identity import short_id
+from chatty_p2p.net import connection as conn_mod
+from chatty_p2p.net.connection import Connection
 from chatty_p2p.node import policy
 from chatty_p2p.node.events import Announcer
 from chatty_p2p.node.peers import Dialler, PeerState, PeerTable

@@ -7,11 +7,11 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
-from chatty_p2p.connection import Connection
 from chatty_p2p.errors import StoreError
 from chatty_p2p.events import CopyToClipboard, NewMessage, PeerUpdated
 from chatty_p2p.files.manager import FileTransfers
 from chatty_p2p.links import is_safe_url
+from chatty_p2p.net.connection import Connection
 from chatty_p2p.node.datadir import StoreTrouble
 from chatty_p2p.node.events import Announcer
 from chatty_p2p.node.outbox import Outbox

@@ -10,19 +10,19 @@ import socket
 import ssl
 from typing import Protocol
 
-from chatty_p2p import connection as conn_mod
-from chatty_p2p.admission import Admission, Hush, Refused, Ticket
-from chatty_p2p.connection import Connection
 from chatty_p2p.errors import ChattyError
 from chatty_p2p.files.manager import FileTransfers
 from chatty_p2p.identity import Identity
-from chatty_p2p.memory import Trimmer
+from chatty_p2p.net import connection as conn_mod
+from chatty_p2p.net.admission import Admission, Hush, Refused, Ticket
+from chatty_p2p.net.connection import Connection
+from chatty_p2p.net.memory import Trimmer
+from chatty_p2p.net.tls import ServerContexts
 from chatty_p2p.node.peers import PeerState, PeerTable
 from chatty_p2p.node.tasks import Tasks
 from chatty_p2p.protocol.limits import Budget
 from chatty_p2p.protocol.preamble import ChannelKind
 from chatty_p2p.protocol.session import Hello
-from chatty_p2p.tls import ServerContexts
 
 log = logging.getLogger(__package__)
 

@@ -9,8 +9,8 @@ import logging
 import socket
 from typing import Protocol
 
-from chatty_p2p import netif
 from chatty_p2p.files.manager import FileTransfers
+from chatty_p2p.net import netif
 from chatty_p2p.node.peers import Dialler, PeerTable
 from chatty_p2p.node.sessions import NETWORK_CHANGED
 

@@ -9,9 +9,9 @@ import time
 import uuid
 from typing import Protocol
 
-from chatty_p2p.connection import Connection
 from chatty_p2p.errors import ChattyError, OutboxFull, PeerError, StoreError
 from chatty_p2p.links import is_safe_url
+from chatty_p2p.net.connection import Connection
 from chatty_p2p.node.datadir import StoreTrouble
 from chatty_p2p.node.events import Announcer
 from chatty_p2p.node.peers import RESEND_FIRST, RETRY_MAX, Dialler, PeerState, PeerTable

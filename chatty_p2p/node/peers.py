@@ -10,12 +10,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from chatty_p2p import connection as conn_mod
-from chatty_p2p.addresses import format_address, parse_address
-from chatty_p2p.connection import Connection
 from chatty_p2p.errors import AmbiguousPeer, StoreError, UnknownPeer
 from chatty_p2p.events import Peer as Peer  # it lives with the events, light for the faces
 from chatty_p2p.identity import short_id
+from chatty_p2p.net import connection as conn_mod
+from chatty_p2p.net.addresses import format_address, parse_address
+from chatty_p2p.net.connection import Connection
 from chatty_p2p.node import policy
 from chatty_p2p.protocol.limits import Budget
 from chatty_p2p.store import PeerRecord, Store

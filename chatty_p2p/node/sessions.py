@@ -18,10 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from chatty_p2p import connection as conn_mod
-from chatty_p2p.addresses import format_address
 from chatty_p2p.clock import CLOCK_WARN, clock_advice
-from chatty_p2p.connection import Connection
 from chatty_p2p.errors import (
     ChattyError,
     DialFailed,
@@ -33,7 +30,10 @@ from chatty_p2p.errors import (
 from chatty_p2p.events import PeerOnline, PeerUpdated
 from chatty_p2p.files.manager import FileTransfers
 from chatty_p2p.identity import Identity, short_id
-from chatty_p2p.memory import Trimmer
+from chatty_p2p.net import connection as conn_mod
+from chatty_p2p.net.addresses import format_address
+from chatty_p2p.net.connection import Connection
+from chatty_p2p.net.memory import Trimmer
 from chatty_p2p.node import policy
 from chatty_p2p.node.datadir import StoreTrouble
 from chatty_p2p.node.events import Announcer

@@ -27,8 +27,8 @@ from typing import Any
 
 import h11
 
-from chatty_p2p import netif
 from chatty_p2p.errors import ChattyError, why_failed
+from chatty_p2p.net import netif
 from chatty_p2p.share.exchange import Exchange
 
 log = logging.getLogger(__name__)

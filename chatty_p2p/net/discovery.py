@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from zeroconf import ServiceInfo, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
-from chatty_p2p import __version__, netif
+from chatty_p2p import __version__
+from chatty_p2p.net import netif
 from chatty_p2p.protocol.ids import DEVICE_ID
 from chatty_p2p.protocol.session import PROTOCOL_VERSION, clean_name, clean_text
 

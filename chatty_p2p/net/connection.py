@@ -20,7 +20,6 @@ from asyncio import sslproto
 from collections.abc import Callable
 from typing import cast
 
-from chatty_p2p import ktls, tls
 from chatty_p2p.errors import (
     ChattyError,
     DialFailed,
@@ -31,6 +30,8 @@ from chatty_p2p.errors import (
     why_failed,
 )
 from chatty_p2p.identity import Identity, fingerprint
+from chatty_p2p.net import ktls, tls
+from chatty_p2p.net.tlspipe import KernelTls, TlsPipe
 from chatty_p2p.protocol import preamble
 from chatty_p2p.protocol.limits import Budget
 from chatty_p2p.protocol.session import (
@@ -43,7 +44,6 @@ from chatty_p2p.protocol.session import (
     Session,
     State,
 )
-from chatty_p2p.tlspipe import KernelTls, TlsPipe
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,7 @@
+"""The network shells: the only place for sockets and TLS.
+
+Certificates pinned by fingerprint (``tls``), TLS through memory BIOs and kernel TLS
+(``tlspipe``, ``ktls``), the control connection around the sans-IO session
+(``connection``), caps on strangers (``admission``), interfaces (``netif``), mDNS
+(``discovery``), ``host:port`` (``addresses``) and giving memory back (``memory``).
+"""
