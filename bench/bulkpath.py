@@ -4,7 +4,7 @@
 
 No node, no store, no events: one process serves a file the way a node does
 (``connection.read_preamble``, ``connection.server_pipe``, ``files.sending.serve``)
-and another fetches it (``files.channel.dial_bulk``, ``files.receiving.receive``), each
+and another fetches it (``net.bulk.dial_bulk``, ``files.receiving.receive``), each
 timing itself and counting its own CPU. The baseline is raw TCP in the same
 run: ``sendfile`` into a receiver that writes each read into the file, the
 least any transfer must do. Rounds are interleaved (raw, Chatty, raw, Chatty
@@ -90,11 +90,11 @@ def _cpu() -> float:
 
 def serve(home: Path, source: Path) -> None:
     """The sender's side: accept one bulk connection and stream ``source`` over it."""
-    from chatty_p2p.files.channel import accept_bulk
     from chatty_p2p.files.manifest import build_manifest
     from chatty_p2p.files.sending import serve as serve_bulk
     from chatty_p2p.identity import Identity
     from chatty_p2p.net import connection, tls
+    from chatty_p2p.net.bulk import accept_bulk
 
     identity = Identity.load_or_create(home)
     listener = socket.create_server(("127.0.0.1", 0))
@@ -115,10 +115,10 @@ def serve(home: Path, source: Path) -> None:
 
 def fetch(home: Path, sender_home: Path, port: int, dest: Path, count: int, size: int) -> None:
     """The receiver's side: dial, ask for the whole manifest, land it in ``dest``."""
-    from chatty_p2p.files.channel import dial_bulk
     from chatty_p2p.files.landing import Landing
     from chatty_p2p.files.receiving import Incoming, receive
     from chatty_p2p.identity import Identity
+    from chatty_p2p.net.bulk import dial_bulk
 
     identity = Identity.load_or_create(home)
     peer = Identity.load_or_create(sender_home).device_id

@@ -21,9 +21,9 @@ from typing import Any
 
 from blake3 import blake3
 
-from chatty_p2p.files.channel import recv_exactly
 from chatty_p2p.identity import Identity
 from chatty_p2p.net import tls
+from chatty_p2p.net.bulk import recv_exactly
 from chatty_p2p.protocol import preamble
 from chatty_p2p.protocol.bulk import BulkType
 from chatty_p2p.protocol.frames import Frame, FrameDecoder, FrameType, encode, encode_json

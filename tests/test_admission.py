@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from chatty_p2p.files.channel import recv_exactly
 from chatty_p2p.identity import Identity
 from chatty_p2p.net import tls
 from chatty_p2p.net.admission import (
@@ -25,6 +24,7 @@ from chatty_p2p.net.admission import (
     Refused,
     Ticket,
 )
+from chatty_p2p.net.bulk import recv_exactly
 from chatty_p2p.node import Node
 from chatty_p2p.protocol import preamble
 from tests.hostile import RawPeer

@@ -357,7 +357,7 @@ async def test_a_folder_of_many_empty_files_ends_done_on_both_sides(
     files took more than the 15 s a link may stay silent): it must say it is still
     landing, or the sender gives up. Shown here with 3,000 files, each landed a
     little slower than a disk would, and the allowed silence cut to 1 s."""
-    monkeypatch.setattr("chatty_p2p.files.channel.BULK_TIMEOUT", 1.0)
+    monkeypatch.setattr("chatty_p2p.net.bulk.BULK_TIMEOUT", 1.0)
     monkeypatch.setattr("chatty_p2p.files.sending.ALIVE_EVERY", 0.2)
     monkeypatch.setattr("chatty_p2p.files.receiving.ALIVE_EVERY", 0.2)
     land = landing.Landing.finish
@@ -595,7 +595,7 @@ async def test_a_resume_survives_slow_hashing_of_what_is_already_there(
     """Both sides hash the bytes a resume already has before new ones flow: tens of
     gigabytes, or a slow disk, take longer than the silence a link is allowed. Here
     reading them takes 3 s on each side and the allowed silence is cut to 1 s."""
-    monkeypatch.setattr("chatty_p2p.files.channel.BULK_TIMEOUT", 1.0)
+    monkeypatch.setattr("chatty_p2p.net.bulk.BULK_TIMEOUT", 1.0)
     monkeypatch.setattr("chatty_p2p.files.sending.ALIVE_EVERY", 0.2)
     monkeypatch.setattr("chatty_p2p.files.receiving.ALIVE_EVERY", 0.2)
     real = landing.hashed_prefix

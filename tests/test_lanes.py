@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from chatty_p2p.files import channel, manager, receiving
+from chatty_p2p.files import manager, receiving
 from chatty_p2p.files.landing import PARTIAL_DIR
+from chatty_p2p.net import bulk
 from chatty_p2p.node import Node
 from tests.support.transfers import ended, grows_to, vouch, wait_transfer
 
@@ -34,9 +35,9 @@ def small_ranges(monkeypatch: pytest.MonkeyPatch) -> None:
 def dials(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts the bulk connections receivers make."""
     made: list[int] = []
-    real = channel.dial_bulk
+    real = bulk.dial_bulk
 
-    def counted(*args: object) -> channel.Channel:
+    def counted(*args: object) -> bulk.Channel:
         made.append(1)
         return real(*args)  # type: ignore[arg-type]
 

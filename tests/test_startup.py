@@ -65,7 +65,7 @@ def test_say_through_a_daemon_leaves_the_node_to_the_daemon(tmp_path: Path) -> N
         "rich",
         "chatty_p2p.node",
         "chatty_p2p.files.manager",
-        "chatty_p2p.files.channel",
+        "chatty_p2p.net.bulk",
         "zeroconf",
     )
     assert [name for name in unwanted if loaded(modules, name)] == []

@@ -1,7 +1,7 @@
 """One conformance suite for both bulk transports a sender's side can have: the TLS pipe
 (memory BIOs, ``tlspipe.TlsPipe``) and the kernel-TLS socket (``tlspipe.KernelTls``,
 here as the platform leaves it: asked for, refused, encrypting in userspace). The bulk
-channel (``files.channel.Channel``) relies on exactly these behaviours from either."""
+channel (``net.bulk.Channel``) relies on exactly these behaviours from either."""
 
 from __future__ import annotations
 

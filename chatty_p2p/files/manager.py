@@ -49,7 +49,6 @@ from chatty_p2p.errors import (
     ProtocolError,
     why_failed,
 )
-from chatty_p2p.files.channel import Channel, accept_bulk, dial_bulk
 from chatty_p2p.files.landing import Landing, check_folder, remove_leftovers
 from chatty_p2p.files.ledger import Ledger, LiveTransfer, ThreadReporter, TransferNews
 from chatty_p2p.files.manifest import build_manifest
@@ -68,6 +67,7 @@ from chatty_p2p.files.receiving import Incoming, Lanes, receive
 from chatty_p2p.files.sending import serve
 from chatty_p2p.identity import Identity
 from chatty_p2p.net import tls
+from chatty_p2p.net.bulk import Channel, accept_bulk, dial_bulk
 from chatty_p2p.net.connection import Connection, server_pipe
 from chatty_p2p.protocol.bulk import MAX_PATH_BYTES, BulkSender, Opened
 from chatty_p2p.protocol.names import readable
@@ -315,7 +315,7 @@ class FileTransfers:
     ) -> None:
         """An extra lane of a transfer whose main connection is up: the pieces its WANT
         gave this lane go here, in a thread of their own. How the transfer ends is the
-        main connection's to say (a lane that fails stops it: see ``files.channel.Plan``)."""
+        main connection's to say (a lane that fails stops it: see ``net.bulk.Plan``)."""
         deadline = time.monotonic() + LANE_WAIT
         while not (
             live.record.state == TransferState.RUNNING and isinstance(live.channel, Channel)

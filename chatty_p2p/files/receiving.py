@@ -28,8 +28,8 @@ from chatty_p2p.errors import (
     TransferFailed,
     disk_full,
 )
-from chatty_p2p.files.channel import ALIVE_EVERY, REPORT_EVERY, Channel, Reporter
 from chatty_p2p.files.landing import SYNC_FROM, Landing, open_partial, why_unwritable, write_all
+from chatty_p2p.net.bulk import ALIVE_EVERY, REPORT_EVERY, Channel, Reporter
 from chatty_p2p.protocol.bulk import (
     DISK_FULL,
     UNWRITABLE,

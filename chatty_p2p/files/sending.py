@@ -21,7 +21,8 @@ from chatty_p2p.errors import (
     TransferFailed,
     why_failed,
 )
-from chatty_p2p.files.channel import (
+from chatty_p2p.files.landing import hashed_prefix
+from chatty_p2p.net.bulk import (
     ALIVE_EVERY,
     BULK_TIMEOUT,
     REPORT_EVERY,
@@ -29,7 +30,6 @@ from chatty_p2p.files.channel import (
     Plan,
     Reporter,
 )
-from chatty_p2p.files.landing import hashed_prefix
 from chatty_p2p.protocol.bulk import (
     CHUNK,
     UNREADABLE,

@@ -2,6 +2,7 @@
 
 Certificates pinned by fingerprint (``tls``), TLS through memory BIOs and kernel TLS
 (``tlspipe``, ``ktls``), the control connection around the sans-IO session
-(``connection``), caps on strangers (``admission``), interfaces (``netif``), mDNS
-(``discovery``), ``host:port`` (``addresses``) and giving memory back (``memory``).
+(``connection``), the bulk connection file transfers use (``bulk``), caps on strangers
+(``admission``), interfaces (``netif``), mDNS (``discovery``), ``host:port``
+(``addresses``) and giving memory back (``memory``).
 """

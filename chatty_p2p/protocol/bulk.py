@@ -31,7 +31,7 @@ cannot write (``DISK_FULL``, ``UNWRITABLE``) or a sender that cannot read
 ``RESUMABLE`` codes: its user can fix that, and both sides then keep the
 transfer, paused, for ``chatty resume``; any other code ends it.
 
-Neither side may stay silent for long (see ``files.channel.BULK_TIMEOUT``), yet
+Neither side may stay silent for long (see ``net.bulk.BULK_TIMEOUT``), yet
 some work moves no bytes. LANDED is how the receiver says it is alive while it
 hashes the bytes a resume already has (before WANT) and while it lands what was
 sent: writing and naming a folder of 100,000 empty files takes longer than the

@@ -1,4 +1,4 @@
-"""The bulk connection as both sides use it: dialled, answered, framed, timed.
+"""The bulk connection file transfers use on both sides: dialled, answered, framed, timed.
 
 A ``Channel`` wraps one TLS transport (``tlspipe``: memory BIOs, or kernel TLS for
 a sender where the platform offers it) with a frame reader over a reused buffer
