@@ -30,8 +30,6 @@ import asyncio
 import contextlib
 import logging
 import shutil
-import socket
-import ssl
 import threading
 import time
 import uuid
@@ -66,9 +64,9 @@ from chatty_p2p.files.model import (
 from chatty_p2p.files.receiving import Incoming, Lanes, receive
 from chatty_p2p.files.sending import serve
 from chatty_p2p.identity import Identity
-from chatty_p2p.net import tls
 from chatty_p2p.net.bulk import Channel, accept_bulk, dial_bulk
-from chatty_p2p.net.connection import Connection, server_pipe
+from chatty_p2p.net.connection import Connection
+from chatty_p2p.net.tlspipe import KernelTls, TlsPipe
 from chatty_p2p.protocol.bulk import MAX_PATH_BYTES, BulkSender, Opened
 from chatty_p2p.protocol.names import readable
 from chatty_p2p.protocol.session import (
@@ -98,7 +96,7 @@ is short because the usual cause is a path that just changed and already works a
 
 
 class FileTransfers:
-    """Every transfer of one node. The node forwards session events and bulk sockets."""
+    """Every transfer of one node. The node forwards session events and bulk connections."""
 
     def __init__(
         self,
@@ -239,24 +237,18 @@ class FileTransfers:
         conn.send(lambda s: s.send_offer(offer))
 
     async def serve_bulk(
-        self, raw: socket.socket, ctx: ssl.SSLContext, authenticated: Callable[[], None]
+        self, pipe: TlsPipe | KernelTls, peer_id: str, authenticated: Callable[[], None]
     ) -> None:
         """A peer dialled us for a transfer's bytes: check it is theirs, then stream.
 
-        Nothing here takes a worker thread before the peer has proved who it is
-        and that we offered it something; until then it keeps its handshake
-        slot (``authenticated`` gives it back), so strangers cannot tie up the
-        threads that move everyone's files."""
-        try:
-            pipe = await server_pipe(raw, ctx)
-            peer_id = tls.peer_id(pipe.obj)
-        except (OSError, ssl.SSLError, TimeoutError, ChattyError) as exc:
-            log.info("bulk handshake failed: %s", str(exc) or "timed out")
-            raw.close()
-            return
+        The listener has done the TLS handshake on the event loop
+        (``net.connection.server_pipe``), so ``peer_id`` is proven. Nothing here
+        takes a worker thread before we know we offered that peer something;
+        until then it keeps its handshake slot (``authenticated`` gives it back),
+        so strangers cannot tie up the threads that move everyone's files."""
         if not self._store.sent_to(peer_id):
             log.info("bulk connection from %s, which has nothing to fetch here", peer_id[:8])
-            raw.close()
+            pipe.sock.close()
             return
         authenticated()
         cancel = threading.Event()

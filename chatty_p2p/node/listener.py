@@ -14,6 +14,7 @@ from chatty_p2p.errors import ChattyError
 from chatty_p2p.files.manager import FileTransfers
 from chatty_p2p.identity import Identity
 from chatty_p2p.net import connection as conn_mod
+from chatty_p2p.net import tls
 from chatty_p2p.net.admission import Admission, Hush, Refused, Ticket
 from chatty_p2p.net.connection import Connection
 from chatty_p2p.net.memory import Trimmer
@@ -147,7 +148,16 @@ class Listener:
                 sock.close()
                 return
             if kind is ChannelKind.BULK:
-                await self._files.serve_bulk(sock, ctx, ticket.authenticated)
+                # TLS on the event loop, under one deadline: a peer that dribbles its
+                # handshake holds no worker thread (``files`` takes one only later).
+                try:
+                    pipe = await conn_mod.server_pipe(sock, ctx)
+                    peer_id = tls.peer_id(pipe.obj)
+                except (OSError, ssl.SSLError, TimeoutError, ChattyError) as exc:
+                    log.info("bulk handshake failed: %s", str(exc) or "timed out")
+                    sock.close()
+                    return
+                await self._files.serve_bulk(pipe, peer_id, ticket.authenticated)
                 return
             try:
                 conn = await conn_mod.accept(  # closes sock on failure
