@@ -14,9 +14,12 @@ explicitly (``--interface``) to override.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ipaddress
 import re
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,3 +146,33 @@ def change_socket() -> socket.socket | None:
         sock.close()
         return None
     return sock
+
+
+def hostname() -> str:
+    """This machine's name, as its owner set it (the default name of a node)."""
+    return socket.gethostname()
+
+
+def _drain(sock: socket.socket, changed: asyncio.Event) -> None:
+    with contextlib.suppress(OSError):  # BlockingIOError once empty; ENOBUFS after a burst
+        while sock.recv(65536):
+            pass
+    changed.set()
+
+
+@contextlib.contextmanager
+def signalling_changes(changed: asyncio.Event) -> Iterator[bool]:
+    """While inside, ``changed`` is set whenever the kernel says a link or an address
+    changed (``change_socket``), on the running loop; yields whether it can tell at
+    all (where it cannot, the caller polls)."""
+    events = change_socket()
+    if events is None:
+        yield False
+        return
+    loop = asyncio.get_running_loop()
+    loop.add_reader(events.fileno(), _drain, events, changed)
+    try:
+        yield True
+    finally:
+        loop.remove_reader(events.fileno())
+        events.close()

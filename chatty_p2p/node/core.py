@@ -48,7 +48,6 @@ import asyncio
 import contextlib
 import logging
 import secrets
-import socket
 from pathlib import Path
 from typing import IO, Any
 
@@ -57,6 +56,7 @@ from chatty_p2p.events import NameChanged
 from chatty_p2p.files.model import TransferInfo
 from chatty_p2p.files.receiving import lanes_here
 from chatty_p2p.identity import Identity, format_fingerprint, short_id
+from chatty_p2p.net import netif
 from chatty_p2p.net.addresses import parse_address
 from chatty_p2p.net.admission import Hush
 from chatty_p2p.net.discovery import Discovery
@@ -132,7 +132,7 @@ class Node:
         self._settings = Settings(self.store)
         if self._requested_name:
             self._settings.set_name(clean_name(self._requested_name))
-        self.name = self._settings.name or clean_name(socket.gethostname())
+        self.name = self._settings.name or clean_name(netif.hostname())
         self._make_parts()
         if self._offline:
             return

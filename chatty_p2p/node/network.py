@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 from typing import Protocol
 
 from chatty_p2p.files.manager import FileTransfers
@@ -29,13 +28,6 @@ class Announcing(Protocol):
     async def refresh(self) -> None: ...
 
 
-def _drain(sock: socket.socket, changed: asyncio.Event) -> None:
-    with contextlib.suppress(OSError):  # BlockingIOError once empty; ENOBUFS after a burst
-        while sock.recv(65536):
-            pass
-    changed.set()
-
-
 class NetworkWatch:
     def __init__(
         self,
@@ -55,11 +47,7 @@ class NetworkWatch:
         seen = netif.interfaces()
         ours = netif.advertised(self._interfaces)
         changed = asyncio.Event()
-        events = netif.change_socket()
-        loop = asyncio.get_running_loop()
-        if events is not None:
-            loop.add_reader(events.fileno(), _drain, events, changed)
-        try:
+        with netif.signalling_changes(changed):
             while True:
                 # Woken by the kernel when it can tell; the poll catches what it cannot.
                 with contextlib.suppress(TimeoutError):
@@ -70,10 +58,6 @@ class NetworkWatch:
                     await asyncio.sleep(NETWORK_SETTLE)
                     changed.clear()
                 seen, ours = await self._look(seen, ours)
-        finally:
-            if events is not None:
-                loop.remove_reader(events.fileno())
-                events.close()
 
     async def _look(
         self, seen: list[netif.Interface], ours: list[str]
