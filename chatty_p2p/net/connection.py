@@ -562,6 +562,16 @@ async def read_preamble(
         return kind, ctx
 
 
+def looks_forged(exc: BaseException) -> bool:
+    """Whether a handshake that failed after its preamble was answered looks replayed or
+    forged: TLS refused the key proof (not a mere end of stream, as from a dialer that
+    gave up), or the dialer fell silent."""
+    return isinstance(exc, TimeoutError) or (
+        isinstance(exc, ssl.SSLError)
+        and not isinstance(exc, ssl.SSLEOFError | ssl.SSLZeroReturnError)
+    )
+
+
 async def server_pipe(raw: socket.socket, ctx: ssl.SSLContext) -> TlsPipe | KernelTls:
     """The server side of TLS on a plain socket, done on the event loop under one
     deadline for the whole handshake, and returned blocking for a bulk worker

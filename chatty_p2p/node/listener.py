@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
-import ssl
 from typing import Protocol
 
 from chatty_p2p.errors import ChattyError
 from chatty_p2p.files.manager import FileTransfers
 from chatty_p2p.identity import Identity
 from chatty_p2p.net import connection as conn_mod
-from chatty_p2p.net import tls
+from chatty_p2p.net import listening, tls
 from chatty_p2p.net.admission import Admission, Hush, Refused, Ticket
 from chatty_p2p.net.connection import Connection
+from chatty_p2p.net.listening import Raw
 from chatty_p2p.net.memory import Trimmer
 from chatty_p2p.net.tls import ServerContexts
 from chatty_p2p.node.peers import PeerState, PeerTable
@@ -42,26 +41,6 @@ class Admitter(Protocol):
     def admit(self, peer_id: str) -> str: ...
 
 
-def listening_socket(port: int) -> socket.socket:
-    """One dual-stack socket when IPv6 exists, so the port is the same for both families."""
-    try:
-        sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        host = "::"
-    except OSError:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        host = "0.0.0.0"
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise ChattyError(f"cannot listen on port {port}: {exc.strerror}") from exc
-    sock.listen(1024)  # a burst of connections waits to be refused, not dropped
-    sock.setblocking(False)
-    return sock
-
-
 class Listener:
     def __init__(
         self,
@@ -85,40 +64,31 @@ class Listener:
         self._hush_refused = hush_refused
         self._hush_tls = Hush()
         self._admission = Admission()
-        self._socket: socket.socket | None = None
+        self._socket: Raw | None = None
 
     def listen(self, port: int) -> int:
         """Listen on ``port`` (0: any) and accept from now on; returns the port."""
-        self._socket = listening_socket(port)
-        self._tasks.spawn(self._accept_loop(self._socket))
+        self._socket = listening.listening_socket(port)
+        self._tasks.spawn(
+            listening.accept_loop(self._socket, self._on_connection, lambda: self._tasks.stopping)
+        )
         return int(self._socket.getsockname()[1])
 
     def close(self) -> None:
         if self._socket is not None:
             self._socket.close()
 
-    async def _accept_loop(self, listener: socket.socket) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            try:
-                sock, address = await loop.sock_accept(listener)
-            except OSError as exc:  # out of descriptors, say: wait rather than spin
-                if self._tasks.stopping:  # ``stop`` closed the listener under us
-                    return
-                log.warning("cannot accept a connection: %s", exc)
-                await asyncio.sleep(0.5)
-                continue
-            host = str(address[0]).removeprefix("::ffff:")
-            try:
-                ticket = self._admission.enter(host)
-            except Refused as exc:
-                if self._hush_refused(host, loop.time()):
-                    log.warning("refused a connection from %s: %s", host, exc)
-                sock.close()
-                continue
-            ticket.on_evict = self._tasks.spawn(self._on_accept(sock, ticket)).cancel
+    def _on_connection(self, sock: Raw, host: str) -> None:
+        try:
+            ticket = self._admission.enter(host)
+        except Refused as exc:
+            if self._hush_refused(host, asyncio.get_running_loop().time()):
+                log.warning("refused a connection from %s: %s", host, exc)
+            sock.close()
+            return
+        ticket.on_evict = self._tasks.spawn(self._on_accept(sock, ticket)).cancel
 
-    async def _on_accept(self, sock: socket.socket, ticket: Ticket) -> None:
+    async def _on_accept(self, sock: Raw, ticket: Ticket) -> None:
         try:
             await self._handshake(sock, ticket)
         except asyncio.CancelledError:
@@ -131,7 +101,7 @@ class Listener:
         finally:
             self._trimmer.soon()
 
-    async def _handshake(self, sock: socket.socket, ticket: Ticket) -> None:
+    async def _handshake(self, sock: Raw, ticket: Ticket) -> None:
         host = ticket.host
 
         def admit(peer_id: str) -> str:
@@ -153,7 +123,7 @@ class Listener:
                 try:
                     pipe = await conn_mod.server_pipe(sock, ctx)
                     peer_id = tls.peer_id(pipe.obj)
-                except (OSError, ssl.SSLError, TimeoutError, ChattyError) as exc:
+                except (OSError, TimeoutError, ChattyError) as exc:  # ssl.SSLError is an OSError
                     log.info("bulk handshake failed: %s", str(exc) or "timed out")
                     sock.close()
                     return
@@ -176,10 +146,7 @@ class Listener:
         # once its preamble was answered: a replayed preamble or first flight,
         # or a forged one. Worth a warning the user and ``chatty doctor`` see,
         # once a minute per address so a flood of them cannot fill the log.
-        forged = isinstance(exc, TimeoutError) or (
-            isinstance(exc, ssl.SSLError)
-            and not isinstance(exc, ssl.SSLEOFError | ssl.SSLZeroReturnError)
-        )
+        forged = conn_mod.looks_forged(exc)
         loud = forged and self._hush_tls(host, asyncio.get_running_loop().time())
         log.log(
             logging.WARNING if loud else logging.INFO,
