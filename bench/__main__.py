@@ -40,7 +40,7 @@ from pathlib import Path
 from bench import bulkpath, lanes, latency, presence, resilience, startup, throughput
 from bench.common import ROOT, Place, Result, fast_folder, make_file, make_small_files
 from bench.report import write_report
-from tests.netlab import Host, Lab
+from tests.support.netlab import Host, Lab
 
 
 @dataclass(frozen=True)

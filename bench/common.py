@@ -25,8 +25,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from tests.netlab import Daemon as LabDaemon  # noqa: E402 (after the path is set)
-from tests.netlab import Host, sha256  # noqa: E402
+from tests.support.netlab import Daemon as LabDaemon  # noqa: E402 (after the path is set)
+from tests.support.netlab import Host, sha256  # noqa: E402
 
 CHATTY = [sys.executable, "-m", "chatty_p2p"]
 VENV_BIN = Path(sys.executable).parent

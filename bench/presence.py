@@ -23,7 +23,7 @@ from pathlib import Path
 
 from bench.common import ROOT, Place, Result, make_file, percentile, tree_digest
 from bench.throughput import raw_tcp
-from tests.netlab import Host, Lab
+from tests.support.netlab import Host, Lab
 
 
 def _discovered(host: Host, peer_id: str, since: int, timeout: float) -> float:

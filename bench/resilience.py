@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from bench.common import Result, percentile, sha256
-from tests.netlab import Host, Lab
+from tests.support.netlab import Host, Lab
 
 RATE_MBIT = 80
 

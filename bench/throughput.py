@@ -55,7 +55,7 @@ from bench.common import (
     wait_usage,
 )
 from chatty_p2p.cli.files import ENDED
-from tests.netlab import Host
+from tests.support.netlab import Host
 
 RAW = "raw TCP"
 SEND_TIMEOUT = 1800.0
@@ -586,7 +586,7 @@ def shape_link(host: Host, mbit: int) -> None:
     ``tbf`` shapes only what leaves an interface (on the way in, a qdisc can drop but
     not queue), so each direction is shaped where it leaves: the host's ``eth0`` for
     what it sends, and the veth's other end, its port on the lab's bridge (in the
-    switch namespace; ``tests.netlab`` names it ``p<index>``), for what it receives.
+    switch namespace; ``tests.support.netlab`` names it ``p<index>``), for what it receives.
     On a veth pair one end's egress is the other's ingress, so no ifb device is
     needed, and the receiving host's own link stays as fast as before: only this
     cable is slow, as a 1 Gbit/s port on a faster LAN would be.

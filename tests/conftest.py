@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from chatty_p2p.node import Node
-from tests.netlab import Lab, lab_unavailable_reason
+from tests.support.netlab import Lab, lab_unavailable_reason
 
 # Commands the tests start inherit this process's signal dispositions. Run under
 # `nohup` (or a shell that ignores hang-ups), SIGHUP would be ignored in every one of

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.netlab import Host, Lab
+from tests.support.netlab import Host, Lab
 
 
 def is_type(kind: str, peer_id: str | None = None):  # type: ignore[no-untyped-def]

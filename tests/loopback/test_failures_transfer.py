@@ -35,7 +35,7 @@ from typing import Any
 
 import pytest
 
-from tests.netlab import Daemon
+from tests.support.netlab import Daemon
 
 PARTIAL_DIR = ".chatty-partial"
 MIB = 1 << 20

@@ -1,6 +1,6 @@
 """A phone's browser for the network lab: Debian's headless Chromium, driven by Playwright.
 
-``python -m tests.browser URL [--download NAME] [--upload PATH]`` opens URL,
+``python -m tests.support.browser URL [--download NAME] [--upload PATH]`` opens URL,
 then clicks the link NAME and keeps what it downloads, then sends PATH through
 the page's upload form, as a person would. It prints one JSON object per step:
 

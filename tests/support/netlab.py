@@ -235,7 +235,7 @@ class Host:
         )
 
     def python(self, module: str, *args: str) -> subprocess.Popen[str]:
-        """Run ``python -m MODULE ARGS`` here (a test tool such as ``tests.mitm``), its
+        """Run ``python -m MODULE ARGS`` here (a test tool such as ``tests.support.mitm``), its
         stdout a pipe of JSON lines, its stderr in the lab's log folder."""
         with (self.lab.root / f"{self.name}-{module}.log").open("a") as log:
             return subprocess.Popen(
@@ -243,7 +243,7 @@ class Host:
                 stdout=subprocess.PIPE,
                 stderr=log,
                 text=True,
-                cwd=Path(__file__).resolve().parent.parent,
+                cwd=Path(__file__).resolve().parents[2],
             )
 
     @property

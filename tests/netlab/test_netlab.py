@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from tests.netlab import Lab
 from tests.support.lab import is_type, two_hosts_online
+from tests.support.netlab import Lab
 
 pytestmark = pytest.mark.netlab
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.netlab import Host, Lab, sha256
 from tests.support.lab import is_type
 from tests.support.labfiles import BIG, big_file, progress_over, transfer_state
+from tests.support.netlab import Host, Lab, sha256
 
 pytestmark = [pytest.mark.netlab, pytest.mark.slow]
 

@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from tests.netlab import Host, Lab, ip
+from tests.support.netlab import Host, Lab, ip
 
 pytestmark = pytest.mark.netlab
 

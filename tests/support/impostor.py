@@ -1,4 +1,4 @@
-"""A clone for the network lab: ``python -m tests.impostor ID NAME PORT VICTIM_HOST:PORT``.
+"""A clone for the network lab: ``python -m tests.support.impostor ID NAME PORT VICTIM_HOST:PORT``.
 
 It has the name and the device id of a trusted peer, but not its key (nobody
 does). It advertises that id and name over mDNS on PORT, where it accepts TLS

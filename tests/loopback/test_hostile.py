@@ -36,7 +36,7 @@ from chatty_p2p.protocol.bulk import BulkType
 from chatty_p2p.protocol.frames import HEADER, FrameType, encode, encode_json
 from chatty_p2p.protocol.limits import COSTLY_BURST, COSTLY_RATE
 from chatty_p2p.protocol.session import MAX_FILES
-from tests.hostile import (
+from tests.support.hostile import (
     TARGET,
     BulkServer,
     RawPeer,
@@ -44,7 +44,7 @@ from tests.hostile import (
     all_closed_by_peer,
     closed_by_peer,
 )
-from tests.netlab import Daemon
+from tests.support.netlab import Daemon
 
 MEMORY_HEADROOM_KB = 100 * 1024
 """How much above its idle size the daemon may ever grow under all attacks together."""

@@ -1,7 +1,7 @@
 """Trust across real hosts: pairing codes, a man in the middle, a clone, consent.
 
 Daemons in network namespaces, driven by the ``chatty`` command as a user
-would; the attackers are small programs (``tests.mitm``, ``tests.impostor``)
+would; the attackers are small programs (``tests.support.mitm``, ``tests.support.impostor``)
 built from Chatty's own parts but with keys of their own.
 """
 
@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.netlab import Host, Lab
 from tests.support.lab import is_type, two_hosts_online
+from tests.support.netlab import Host, Lab
 
 pytestmark = pytest.mark.netlab
 
@@ -68,7 +68,7 @@ def test_a_man_in_the_middle_shows_different_codes(lab: Lab) -> None:
     a.start("--no-discovery")  # alpha finds "bravo" only through mallory
     b.start("--no-discovery")
     bravo_port = b.daemon.info["port"]  # type: ignore[union-attr]
-    mitm = m.python("tests.mitm", "7000", f"{b.ipv4}:{bravo_port}", "bravo", "alpha")
+    mitm = m.python("tests.support.mitm", "7000", f"{b.ipv4}:{bravo_port}", "bravo", "alpha")
     try:
         m_id = first_json(mitm, "ready")["id"]
         added = a.chatty("add", f"{m.ipv4}:7000")
@@ -98,7 +98,7 @@ def test_a_clone_of_a_trusted_peer_is_refused_both_ways(lab: Lab) -> None:
         assert vouched.returncode == 0, vouched.stderr
     c = lab.host("charlie")
     b_port = b.daemon.info["port"]  # type: ignore[union-attr]
-    clone = c.python("tests.impostor", a.id, "alpha", "7000", f"{b.ipv4}:{b_port}")
+    clone = c.python("tests.support.impostor", a.id, "alpha", "7000", f"{b.ipv4}:{b_port}")
     try:
         first_json(clone, "ready")
         dials = [first_json(clone, "dial"), first_json(clone, "dial")]

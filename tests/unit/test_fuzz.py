@@ -8,7 +8,7 @@ expects, plausible values) so the search gets past the first length check.
 
 CI runs the ``ci`` profile (a few hundred cases each, seconds). For a long run::
 
-    pytest tests/test_fuzz.py --hypothesis-profile=fuzz     # 100,000 cases each
+    pytest tests/unit/test_fuzz.py --hypothesis-profile=fuzz     # 100,000 cases each
 
 Hypothesis keeps failing cases in ``.hypothesis/`` and replays them first; a
 crash found that way is then pinned below with ``@example`` as a regression.

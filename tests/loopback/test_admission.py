@@ -27,7 +27,7 @@ from chatty_p2p.net.admission import (
 from chatty_p2p.net.bulk import recv_exactly
 from chatty_p2p.node import Node
 from chatty_p2p.protocol import preamble
-from tests.hostile import RawPeer
+from tests.support.hostile import RawPeer
 
 
 def fill(admission: Admission, addresses: int, each: int) -> list[Ticket]:

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.netlab import lab_unavailable_reason
+from tests.support.netlab import lab_unavailable_reason
 
 pytestmark = [pytest.mark.netlab, pytest.mark.slow]
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.timeout(600)  # the run's own limit below; 120 s was hit on a loaded machine

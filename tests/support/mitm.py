@@ -1,6 +1,6 @@
 """A man in the middle for the network lab.
 
-``python -m tests.mitm PORT HOST:PORT NAME_IN NAME_OUT`` accepts one control
+``python -m tests.support.mitm PORT HOST:PORT NAME_IN NAME_OUT`` accepts one control
 connection, presenting itself (with its *own* key, since
 it has no other) under the name ``NAME_IN``, dials the real peer at ``HOST:PORT``
 calling itself ``NAME_OUT``, and relays every frame after the HELLOs unchanged

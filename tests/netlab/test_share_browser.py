@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.netlab import Host, Lab, sha256
+from tests.support.netlab import Host, Lab, sha256
 from tests.support.processes import ShareProcess, files_in
 
 pytestmark = pytest.mark.netlab
@@ -29,9 +29,9 @@ def share_on(host: Host, *args: str) -> ShareProcess:
 
 def browse(host: Host, url: str, *args: str) -> dict[str, dict[str, Any]]:
     """Run the browser on a host; its steps by type."""
-    proc = host.python("tests.browser", url, *args)
+    proc = host.python("tests.support.browser", url, *args)
     out, _ = proc.communicate(timeout=50)
-    log = (host.lab.root / f"{host.name}-tests.browser.log").read_text()
+    log = (host.lab.root / f"{host.name}-tests.support.browser.log").read_text()
     assert proc.returncode == 0, f"the browser failed:\n{log[-3000:]}"
     steps = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     return {step["type"]: step for step in steps}

@@ -1,0 +1,1 @@
+"""Window tests: the real PySide6 window with pytest-qt."""

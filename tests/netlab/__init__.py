@@ -1,0 +1,1 @@
+"""Network-lab tests: several hosts in network namespaces, real mDNS between them (root)."""
