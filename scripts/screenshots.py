@@ -26,7 +26,7 @@ from chatty_p2p.files.model import TransferInfo  # noqa: E402
 from chatty_p2p.gui.bridge import NodeBridge  # noqa: E402
 from chatty_p2p.gui.window import MainWindow  # noqa: E402
 from chatty_p2p.node import Node  # noqa: E402
-from tests.test_gui import Headless  # noqa: E402
+from tests.support.headless import Headless  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 

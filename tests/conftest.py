@@ -35,7 +35,7 @@ signal.signal(signal.SIGHUP, signal.SIG_DFL)
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 # Property tests and fuzz targets: a few hundred cases in every run, many more on demand
-# (pytest tests/test_fuzz.py --hypothesis-profile=fuzz).
+# (pytest tests/unit/test_fuzz.py --hypothesis-profile=fuzz).
 settings.register_profile("ci", max_examples=300, deadline=None)
 settings.register_profile(
     "fuzz",
