@@ -30,7 +30,6 @@ import asyncio
 import contextlib
 import logging
 import shutil
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -38,17 +37,11 @@ from pathlib import Path
 from typing import Any
 
 from chatty_p2p.errors import (
-    Cancelled,
-    CancelledByPeer,
     ChattyError,
-    Interrupted,
-    Paused,
-    PeerError,
-    ProtocolError,
     why_failed,
 )
 from chatty_p2p.files.landing import Landing, check_folder, remove_leftovers
-from chatty_p2p.files.ledger import Ledger, LiveTransfer, ThreadReporter, TransferNews
+from chatty_p2p.files.ledger import Ledger, LiveTransfer, TransferNews
 from chatty_p2p.files.manifest import build_manifest
 from chatty_p2p.files.model import (
     AUTO_RESUME,
@@ -61,13 +54,11 @@ from chatty_p2p.files.model import (
     human_size,
     items,
 )
-from chatty_p2p.files.receiving import Incoming, Lanes, receive
-from chatty_p2p.files.sending import serve
+from chatty_p2p.files.pump import Pump, Workers, interrupt
 from chatty_p2p.identity import Identity
-from chatty_p2p.net.bulk import Channel, accept_bulk, dial_bulk
 from chatty_p2p.net.connection import Connection
 from chatty_p2p.net.tlspipe import KernelTls, TlsPipe
-from chatty_p2p.protocol.bulk import MAX_PATH_BYTES, BulkSender, Opened
+from chatty_p2p.protocol.bulk import MAX_PATH_BYTES
 from chatty_p2p.protocol.names import readable
 from chatty_p2p.protocol.session import (
     MAX_FILES,
@@ -81,18 +72,6 @@ from chatty_p2p.protocol.session import (
 from chatty_p2p.store import Store, TransferRecord
 
 log = logging.getLogger(__name__)
-
-
-BULK_WAIT = 30.0
-"""How long a sender waits, after an accept, for the receiver to connect for the bytes
-before it shows the transfer as interrupted: the receiver may have gone in between,
-and "running" would then be a state that never ends."""
-LANE_WAIT = 5.0
-"""How long an extra lane waits for its transfer's main connection to be up (it is
-dialled after the main connection's WANT, so it rarely waits at all)."""
-RETRY_DELAYS = (0.25, 1.0, 2.0, 5.0, 10.0, 30.0)
-"""Waits before re-dialling an interrupted transfer while the peer is online; the first
-is short because the usual cause is a path that just changed and already works again."""
 
 
 class FileTransfers:
@@ -127,11 +106,21 @@ class FileTransfers:
         """Bulk connections this side uses for one transfer at once (see ``Lanes``)."""
         self._accept_from = accept_from
         self._ledger = Ledger(store, news=news, peer_name=peer_name, forget=self._forget)
+        self._workers = Workers()
+        self._pump = Pump(
+            store,
+            identity,
+            self._ledger,
+            self._workers,
+            control=control,
+            addresses=addresses,
+            peer_name=peer_name,
+            lanes=lanes,
+            spawn=spawn,
+        )
         self._warned: dict[str, str] = {}
         """The last refusal each peer was warned about: a flood of refused offers warns once."""
         self._spawn = spawn
-        self._threads: set[asyncio.Future[Any]] = set()
-        self._stopping = False
 
     # ----- lifecycle -------------------------------------------------------
 
@@ -152,34 +141,36 @@ class FileTransfers:
             for live in self._ledger.live.values()
             if not live.record.outgoing
         }
-        self._spawn(self._in_thread(remove_leftovers, folders, keep))
+        self._spawn(self._workers.run(remove_leftovers, folders, keep))
 
     async def stop(self) -> None:
-        self._stopping = True
+        self._workers.stopping = True
         for live in self._ledger.live.values():
-            self._interrupt(live)
+            interrupt(live)
             if live.timer is not None:
                 live.timer.cancel()
-        if self._threads:  # a worker must not write on after stop() returns
-            await asyncio.wait(self._threads, timeout=10)
+        await self._workers.wait(10)  # a worker must not write on after stop() returns
         await asyncio.sleep(0)  # the workers' last news, then what landed is recorded
         for live in self._ledger.live.values():
             self._ledger.record_landed(live)
 
-    async def _in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """``fn`` in a worker thread; ``stop()`` waits for it even if our caller is cancelled."""
-        future = asyncio.ensure_future(asyncio.to_thread(fn, *args))
-        self._threads.add(future)
-        future.add_done_callback(self._threads.discard)
-        return await asyncio.shield(future)
-
     def _forget(self, landing: Landing, indexes: list[int]) -> None:
-        if not self._stopping:  # else they go when it ends (second names: no space)
-            self._spawn(self._in_thread(landing.forget, indexes))
+        if not self._workers.stopping:  # else they go when it ends (second names: no space)
+            self._spawn(self._workers.run(landing.forget, indexes))
 
     def all(self) -> list[TransferInfo]:
         """Recent transfers, newest first, live figures where running."""
         return self._ledger.all()
+
+    async def serve_bulk(
+        self, pipe: TlsPipe | KernelTls, peer_id: str, authenticated: Callable[[], None]
+    ) -> None:
+        """A peer dialled us for a transfer's bytes (see ``Pump.serve_bulk``)."""
+        await self._pump.serve_bulk(pipe, peer_id, authenticated)
+
+    def resume(self, live: LiveTransfer, asked: bool = False) -> None:
+        """(Re)start fetching an accepted incoming transfer (see ``Pump.resume``)."""
+        self._pump.resume(live, asked)
 
     def set_download_dir(self, folder: Path) -> Path:
         """Where offers accepted from now on land, offers already waiting included.
@@ -199,7 +190,7 @@ class FileTransfers:
         """Offer files and folders to a peer; they go when it accepts."""
         if not paths:
             raise ChattyError("nothing to send: name at least one file or folder")
-        entries, sources = await self._in_thread(build_manifest, paths)
+        entries, sources = await self._workers.run(build_manifest, paths)
         if not entries:
             raise ChattyError("nothing to send: no readable files there")
         if len(entries) > MAX_FILES:
@@ -236,101 +227,6 @@ class FileTransfers:
         offer = Offer(record.id, record.count, record.size, tuple(record.names))
         conn.send(lambda s: s.send_offer(offer))
 
-    async def serve_bulk(
-        self, pipe: TlsPipe | KernelTls, peer_id: str, authenticated: Callable[[], None]
-    ) -> None:
-        """A peer dialled us for a transfer's bytes: check it is theirs, then stream.
-
-        The listener has done the TLS handshake on the event loop
-        (``net.connection.server_pipe``), so ``peer_id`` is proven. Nothing here
-        takes a worker thread before we know we offered that peer something;
-        until then it keeps its handshake slot (``authenticated`` gives it back),
-        so strangers cannot tie up the threads that move everyone's files."""
-        if not self._store.sent_to(peer_id):
-            log.info("bulk connection from %s, which has nothing to fetch here", peer_id[:8])
-            pipe.sock.close()
-            return
-        authenticated()
-        cancel = threading.Event()
-        try:
-            channel, proto, opened = await self._in_thread(accept_bulk, pipe, cancel)
-        except ChattyError as exc:
-            log.info("bulk connection refused: %s", exc)
-            return
-        record = self._store.transfer((peer_id, opened.transfer_id, True))
-        if record is None or record.state in FINISHED:
-            # It ended here while the receiver was away (a cancel it never heard):
-            # say how, so that it ends the same way instead of dialling for ever.
-            why = "no such transfer here" if record is None else record.error or record.state
-            code = (
-                "cancelled"
-                if record is not None and record.state == TransferState.CANCELLED
-                else "ended"
-            )
-            channel.fail(ProtocolError(why, code))
-            await self._in_thread(channel.close)
-            return
-        live = self._ledger.live_for(record)
-        if opened.lane:
-            await self._serve_lane(live, channel, proto, opened)
-            return
-        self._interrupt(live)  # a stale connection for the same transfer
-        live.cancel, live.channel = cancel, channel
-        live.generation += 1
-        live.resumed_from = -1
-        generation = live.generation
-        self._ledger.set(live, TransferState.RUNNING)
-        entries, sources, _ = self._store.entries(record.key)
-        reporter = ThreadReporter(self._ledger, live, generation)
-        try:
-            failed = await self._in_thread(
-                serve, channel, proto, opened, entries, sources, reporter
-            )
-        except Cancelled:
-            return
-        except Interrupted as exc:
-            if live.generation == generation and not self._stopping:
-                self._ledger.set(live, TransferState.INTERRUPTED, str(exc))
-            return
-        except Paused as exc:
-            if live.generation == generation:
-                self._pause(live, exc)
-            return
-        except ChattyError as exc:
-            if live.generation == generation:
-                self._ledger.set(live, TransferState.FAILED, str(exc))
-            return
-        self._ledger.finish(live, failed)
-
-    async def _serve_lane(
-        self, live: LiveTransfer, channel: Channel, proto: BulkSender, opened: Opened
-    ) -> None:
-        """An extra lane of a transfer whose main connection is up: the pieces its WANT
-        gave this lane go here, in a thread of their own. How the transfer ends is the
-        main connection's to say (a lane that fails stops it: see ``net.bulk.Plan``)."""
-        deadline = time.monotonic() + LANE_WAIT
-        while not (
-            live.record.state == TransferState.RUNNING and isinstance(live.channel, Channel)
-        ):
-            if time.monotonic() > deadline:  # the main connection is gone: so is the lane
-                await self._in_thread(channel.close)
-                return
-            await asyncio.sleep(0.05)
-        main = live.channel
-        main.add_lane(channel)
-        entries, sources, _ = self._store.entries(live.record.key)
-        reporter = ThreadReporter(self._ledger, live, live.generation)
-        try:
-            await self._in_thread(serve, channel, proto, opened, entries, sources, reporter, main)
-        except ChattyError as exc:
-            log.info("lane %d of %s ended: %s", opened.lane, live.record.id[:8], exc)
-
-    def _pause(self, live: LiveTransfer, exc: Paused) -> None:
-        """Paused on a problem a user can fix, here or (``remote``) on the peer's side."""
-        said = f"{self._peer_name(live.record.peer_id)}: {exc}" if exc.remote else str(exc)
-        hint = f"once fixed, `chatty resume {live.record.id[:8]}` (on either side) continues it"
-        self._ledger.set(live, TransferState.PAUSED, f"{said}; {hint}")
-
     # ----- the receiver ----------------------------------------------------
 
     def _on_offer(self, peer_id: str, offer: Offer) -> None:
@@ -338,7 +234,7 @@ class FileTransfers:
         known = self._store.transfer(key)
         if known is not None:
             if known.state in AUTO_RESUME:
-                self.resume(self._ledger.live_for(known))
+                self._pump.resume(self._ledger.live_for(known))
             elif known.state in FINISHED:
                 self._tell_ended(known)
             return
@@ -383,26 +279,6 @@ class FileTransfers:
             return
         self._expire_later(live, OFFER_TTL)
         self._news.transfer_offered(self._ledger.info(live))
-
-    def _await_bulk(self, live: LiveTransfer, why: str) -> None:
-        """The sender waits for its receiver to connect for the bytes (it accepted, or
-        was asked to resume): for ``BULK_WAIT`` at most, then shows the transfer as
-        interrupted, ``why`` the receiver has not connected. The receiver may have gone
-        in between, and a state that never ends would tell nothing."""
-        generation = live.generation  # a bulk connection for it moves this on
-        live.timer = asyncio.get_running_loop().call_later(
-            BULK_WAIT, self._no_bulk_yet, live, generation, why
-        )
-
-    def _no_bulk_yet(self, live: LiveTransfer, generation: int, why: str) -> None:
-        if live.generation == generation and live.record.state in (
-            TransferState.RUNNING,
-            TransferState.RESUMING,
-        ):
-            name = self._peer_name(live.record.peer_id)
-            self._ledger.set(
-                live, TransferState.INTERRUPTED, f"{name} {why} but has not connected for the bytes"
-            )
 
     @staticmethod
     def _ask_resume(conn: Connection, transfer_id: str) -> None:
@@ -497,105 +373,9 @@ class FileTransfers:
                 conn.send(lambda s: s.send_answer(live.record.id, accepted, reason))
         if accepted:
             self._ledger.set(live, TransferState.RUNNING)
-            self.resume(live)
+            self._pump.resume(live)
         else:
             self._ledger.set(live, state, reason)
-
-    def resume(self, live: LiveTransfer, asked: bool = False) -> None:
-        """(Re)start fetching an accepted incoming transfer, if it is not running. A
-        paused one waits for a user to ask (``asked``): it stopped on a problem that
-        only a person can fix. It is "resuming" until the bulk link is made: "running"
-        before then would be a promise the link may not keep."""
-        record = live.record
-        states = RESUMABLE if asked else AUTO_RESUME
-        if record.outgoing or record.state not in states or self._stopping:
-            return
-        if live.task is not None and not live.task.done():
-            return
-        if record.state != TransferState.RUNNING:  # just accepted, or a link that went stale
-            self._ledger.set(
-                live, TransferState.RESUMING, f"connecting to {self._peer_name(record.peer_id)}"
-            )
-        live.task = self._spawn(self._receive(live))
-
-    async def _receive(self, live: LiveTransfer) -> None:
-        record = live.record
-        live.generation += 1
-        live.resumed_from = -1
-        generation = live.generation
-        live.cancel = threading.Event()
-        entries, dests, statuses = self._store.entries(record.key)
-        incoming = Incoming(
-            transfer_id=record.id,
-            count=record.count,
-            size=record.size,
-            folder=Path(record.folder),
-            entries=entries or None,
-            dests=dests or None,
-            pending=[
-                i for i, s in enumerate(statuses) if s == "pending" and entries[i].kind == "file"
-            ],
-        )
-        landing = Landing(Path(record.folder), record.id)
-        reporter = ThreadReporter(self._ledger, live, generation)
-        addresses, cancel = self._addresses(record.peer_id), live.cancel
-
-        def dial() -> Channel:
-            return dial_bulk(addresses, self._identity, record.peer_id, cancel)
-
-        try:
-            live.channel = await self._in_thread(dial)
-            if live.cancel.is_set():
-                raise Cancelled("cancelled")
-            if live.generation == generation:
-                self._ledger.set(live, TransferState.RUNNING)
-            failed = await self._in_thread(
-                receive,
-                live.channel,
-                incoming,
-                landing,
-                reporter,
-                self._lanes_to(record.peer_id, dial),
-            )
-        except Cancelled:
-            return
-        except (Interrupted, PeerError) as exc:
-            if live.generation == generation and not self._stopping:
-                self._ledger.set(live, TransferState.INTERRUPTED, str(exc))
-                self._retry_later(live)
-            return
-        except Paused as exc:
-            if live.generation == generation:
-                self._pause(live, exc)
-            return
-        except CancelledByPeer as exc:
-            self._stop_and_clean(live)
-            self._ledger.set(
-                live, TransferState.CANCELLED, self._cancelled_by(record.peer_id, str(exc))
-            )
-            return
-        except ChattyError as exc:
-            if live.generation == generation:
-                self._ledger.set(live, TransferState.FAILED, str(exc))
-            return
-        self._ledger.finish(live, failed)
-
-    def _lanes_to(self, peer_id: str, dial: Callable[[], Channel]) -> Lanes | None:
-        """The connections a transfer from this peer may use at once: as many as the
-        side with fewer spare cores has (both said so in HELLO). ``None`` for a peer
-        that knows no ranges (protocol 2)."""
-        conn = self._control(peer_id)
-        if conn is None or conn.peer.version < 3:
-            return None
-        return Lanes(min(self._lanes, conn.peer.lanes), dial)
-
-    def _retry_later(self, live: LiveTransfer) -> None:
-        """Re-dial after a pause while the peer is online; otherwise its return will."""
-        if self._control(live.record.peer_id) is None:
-            return
-        delay = RETRY_DELAYS[min(live.attempts, len(RETRY_DELAYS) - 1)]
-        live.attempts += 1
-        live.timer = asyncio.get_running_loop().call_later(delay, self.resume, live)
 
     # ----- both ------------------------------------------------------------
 
@@ -608,24 +388,9 @@ class FileTransfers:
         if conn is not None:
             with contextlib.suppress(ChattyError):
                 conn.send(lambda s: s.send_cancel(live.record.id, reason))
-        self._stop_and_clean(live)
+        self._pump.stop_and_clean(live)
         self._ledger.set(live, TransferState.CANCELLED, reason)
         return self._ledger.info(live)
-
-    def _cancelled_by(self, peer_id: str, reason: str) -> str:
-        """'cancelled by bravo', with the reason if it says more than 'cancelled'."""
-        said = "" if reason in ("", "cancelled") else f": {reason}"
-        return f"cancelled by {self._peer_name(peer_id)}{said}"
-
-    def _stop_and_clean(self, live: LiveTransfer) -> None:
-        self._interrupt(live)
-        if not live.record.outgoing:
-            Landing(Path(live.record.folder), live.record.id).discard()
-
-    def _interrupt(self, live: LiveTransfer) -> None:
-        live.cancel.set()
-        if live.channel is not None:
-            live.channel.abort()
 
     # ----- from the node ---------------------------------------------------
 
@@ -650,7 +415,7 @@ class FileTransfers:
                 live.attempts = 0
                 if live.channel is not None and live.task is not None and not live.task.done():
                     live.channel.abort()
-                self.resume(live)
+                self._pump.resume(live)
 
     def on_network_change(self, local: set[str]) -> None:
         """Addresses left the machine: drop bulk links that used them now rather than
@@ -678,7 +443,7 @@ class FileTransfers:
                     live = self._ledger.live_for(record)
                     if accepted:
                         self._ledger.set(live, TransferState.RUNNING)
-                        self._await_bulk(live, "accepted")
+                        self._pump.await_bulk(live, "accepted")
                     else:
                         name = self._peer_name(peer_id)
                         expired = "expired" in reason
@@ -690,16 +455,16 @@ class FileTransfers:
                     record = self._store.transfer((peer_id, tid, outgoing))
                     if record is not None and record.state not in FINISHED:
                         live = self._ledger.live_for(record)
-                        self._stop_and_clean(live)
+                        self._pump.stop_and_clean(live)
                         self._ledger.set(
-                            live, TransferState.CANCELLED, self._cancelled_by(peer_id, reason)
+                            live, TransferState.CANCELLED, self._pump.cancelled_by(peer_id, reason)
                         )
             case ResumeRequested(transfer_id=tid):
                 record = self._store.transfer((peer_id, tid, False))
                 if record is not None and record.state in FINISHED:
                     self._tell_ended(record)
                 elif record is not None:
-                    self.resume(self._ledger.live_for(record), asked=True)
+                    self._pump.resume(self._ledger.live_for(record), asked=True)
             case _:
                 return False
         return True
@@ -741,8 +506,8 @@ class FileTransfers:
             self._ask_resume(conn, record.id)
             if record.state != TransferState.RUNNING:
                 self._ledger.set(live, TransferState.RESUMING, f"asked {name} to resume")
-                self._await_bulk(live, "was asked to resume")
+                self._pump.await_bulk(live, "was asked to resume")
         else:
             live.attempts = 0
-            self.resume(live, asked=True)
+            self._pump.resume(live, asked=True)
         return self._ledger.info(live)

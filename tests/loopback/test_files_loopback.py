@@ -525,7 +525,7 @@ async def test_an_accepted_transfer_the_receiver_never_fetches_is_not_running_fo
 ) -> None:
     """The receiver accepts and then never connects for the bytes (it went away in
     between): the sender shows the transfer interrupted, saying so, not "running"."""
-    monkeypatch.setattr("chatty_p2p.files.manager.BULK_WAIT", 0.5)
+    monkeypatch.setattr("chatty_p2p.files.pump.BULK_WAIT", 0.5)
     a, b = pair
     b._guard.accept_from = ["*"]
     vouch(b, a)
@@ -533,7 +533,7 @@ async def test_an_accepted_transfer_the_receiver_never_fetches_is_not_running_fo
     async def never(live: object) -> None:
         pass
 
-    monkeypatch.setattr(b.files, "_receive", never)
+    monkeypatch.setattr(b.files._pump, "_receive", never)
     note = tmp_path / "note.txt"
     note.write_text("anyone?")
     a_events = a.subscribe()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from chatty_p2p.files import manager, receiving
+from chatty_p2p.files import pump, receiving
 from chatty_p2p.files.landing import PARTIAL_DIR
 from chatty_p2p.net import bulk
 from chatty_p2p.node import Node
@@ -41,7 +41,7 @@ def dials(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         made.append(1)
         return real(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(manager, "dial_bulk", counted)
+    monkeypatch.setattr(pump, "dial_bulk", counted)
     return made
 
 
