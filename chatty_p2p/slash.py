@@ -13,6 +13,8 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
+from chatty_p2p.errors import ChattyError
+
 
 def split(line: str) -> tuple[str, str]:
     """``(command, rest)``: ``("", line)`` for a line that is a message; else the first
@@ -26,5 +28,12 @@ def split(line: str) -> tuple[str, str]:
 
 def paths(rest: str) -> list[Path]:
     """The files and folders ``/send`` names, quoted as in a shell (``"my file.txt"``),
-    with ``~`` expanded. Raises ValueError for an unclosed quote."""
-    return [Path(p).expanduser() for p in shlex.split(rest)]
+    with ``~`` expanded. A line shlex cannot read (an unclosed quote) is a
+    ``ChattyError`` a face shows, not a crash of the chat."""
+    try:
+        words = shlex.split(rest)
+    except ValueError as exc:
+        raise ChattyError(
+            f"cannot read the paths ({exc}): close the quote and send again"
+        ) from None
+    return [Path(p).expanduser() for p in words]

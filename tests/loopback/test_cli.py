@@ -191,6 +191,7 @@ def test_slash_send_in_chat(tmp_path: Path) -> None:
     )
     assert chat.stdin is not None and chat.stdout is not None
     try:
+        chat.stdin.write(f"/send '{note}\n")  # an unclosed quote: said, and the chat goes on
         chat.stdin.write(f"/send '{note}'\n")
         chat.stdin.flush()
         accept_next_offer(daemon, tmp_path / "desk", downloads)
@@ -200,6 +201,7 @@ def test_slash_send_in_chat(tmp_path: Path) -> None:
             if ": done" in line or ": failed" in line:
                 break
         assert any("offered a note.txt" in line for line in seen), seen
+        assert any("error: cannot read the paths" in line for line in seen), seen
         assert "done, verified by the receiver" in seen[-1]
         assert (downloads / "a note.txt").read_text() == "sent from the chat\n"
         chat.stdin.write("/quit\n")
