@@ -154,13 +154,8 @@ class Pump:
             if live.generation == generation and not self._workers.stopping:
                 self._ledger.set(live, TransferState.INTERRUPTED, str(exc))
             return
-        except Paused as exc:
-            if live.generation == generation:
-                self._pause(live, exc)
-            return
         except ChattyError as exc:
-            if live.generation == generation:
-                self._ledger.set(live, TransferState.FAILED, str(exc))
+            self._stopped_short(live, generation, exc)
             return
         self._ledger.finish(live, failed)
 
@@ -186,6 +181,16 @@ class Pump:
             await self._workers.run(serve, channel, proto, opened, entries, sources, reporter, main)
         except ChattyError as exc:
             log.info("lane %d of %s ended: %s", opened.lane, live.record.id[:8], exc)
+
+    def _stopped_short(self, live: LiveTransfer, generation: int, exc: ChattyError) -> None:
+        """How a worker that stopped for good leaves its transfer, if it was the latest
+        attempt: paused on what a user can fix (either side's), else failed."""
+        if live.generation != generation:
+            return
+        if isinstance(exc, Paused):
+            self._pause(live, exc)
+        else:
+            self._ledger.set(live, TransferState.FAILED, str(exc))
 
     def _pause(self, live: LiveTransfer, exc: Paused) -> None:
         """Paused on a problem a user can fix, here or (``remote``) on the peer's side."""
@@ -276,10 +281,6 @@ class Pump:
                 self._ledger.set(live, TransferState.INTERRUPTED, str(exc))
                 self._retry_later(live)
             return
-        except Paused as exc:
-            if live.generation == generation:
-                self._pause(live, exc)
-            return
         except CancelledByPeer as exc:
             self.stop_and_clean(live)
             self._ledger.set(
@@ -287,8 +288,7 @@ class Pump:
             )
             return
         except ChattyError as exc:
-            if live.generation == generation:
-                self._ledger.set(live, TransferState.FAILED, str(exc))
+            self._stopped_short(live, generation, exc)
             return
         self._ledger.finish(live, failed)
 
