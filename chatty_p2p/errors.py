@@ -36,6 +36,16 @@ class PeerError(ChattyError):
     """A peer could not be found, reached or trusted."""
 
 
+class RefusedByPeer(PeerError):
+    """The peer answered and refused us with an ERROR (``code``, ``text``): in the
+    handshake or in the session, the user hears it the same way (``Announcer.refused``)."""
+
+    def __init__(self, code: str, text: str) -> None:
+        super().__init__(f"the peer refused the connection: {text or code}")
+        self.code = code
+        self.text = text
+
+
 class UnknownPeer(PeerError):
     """No peer matches what the user typed."""
 

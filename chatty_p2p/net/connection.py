@@ -26,6 +26,7 @@ from chatty_p2p.errors import (
     IdentityMismatch,
     PeerError,
     ProtocolError,
+    RefusedByPeer,
     RemoteProtocolError,
     why_failed,
 )
@@ -373,7 +374,7 @@ async def _exchange_hellos(
             raise
         for event in events:
             if isinstance(event, PeerReportedError):
-                raise PeerError(f"the peer refused the connection: {event.message or event.code}")
+                raise RefusedByPeer(event.code, event.message)
             if isinstance(event, ClosedByPeer):
                 raise PeerError(f"the peer closed the connection: {event.reason}")
             if isinstance(event, HelloReceived) and event.hello.device_id != cert_id:

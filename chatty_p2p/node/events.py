@@ -89,6 +89,14 @@ class Announcer:
     def warn(self, peer_id: str, text: str) -> None:
         self.emit(NodeWarning(peer=self._table.snapshot_of(peer_id), text=text))
 
+    def refused(self, state: PeerState, code: str, text: str) -> None:
+        """The peer refused us (an ERROR in the handshake or the session): said once,
+        not at each redial, until it stops refusing (``state.refused_by`` is cleared)."""
+        said = f"{state.name} reported an error ({code}): {text or 'no reason given'}"
+        if said != state.refused_by:
+            state.refused_by = said
+            self.warn(state.id, said)
+
     def transfer_changed(self, info: TransferInfo) -> None:
         self.emit(TransferChanged(transfer=info))
 

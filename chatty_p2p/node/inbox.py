@@ -110,10 +110,7 @@ class Inbox:
                     self._table.save(state)
                     self._events.peer(PeerUpdated, state)
             case PeerReportedError(code=code, message=text):
-                said = f"{state.name} reported an error ({code}): {text or 'no reason given'}"
-                if said != state.refused_by:  # not again at each retry
-                    state.refused_by = said
-                    self._events.warn(state.id, said)
+                self._events.refused(state, code, text)
             case UnknownFrameReceived(frame_type=frame_type):
                 log.debug("ignoring frame type %d from %s", frame_type, state.name)
 

@@ -24,6 +24,7 @@ from chatty_p2p.errors import (
     DialFailed,
     IdentityMismatch,
     PeerError,
+    RefusedByPeer,
     StoreError,
     unreachable,
 )
@@ -203,6 +204,8 @@ class Sessions:
         def failed(host: str, port: int, exc: ChattyError) -> None:
             if isinstance(exc, IdentityMismatch):
                 self._warn_spoof(state, format_address(host, port), exc)
+            if isinstance(exc, RefusedByPeer):
+                self._events.refused(state, exc.code, exc.text)
             failures.append((host, exc.reason if isinstance(exc, DialFailed) else str(exc)))
 
         while True:

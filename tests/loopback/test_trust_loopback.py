@@ -257,3 +257,57 @@ async def test_a_paired_name_taken_ends_the_session_and_a_rename_clears_it(
             assert got.message is not None and got.message.body == body
     finally:
         await c.stop()
+
+
+async def _coalescing_proxy(target_port: int, hold: float) -> asyncio.Server:
+    """A loopback hop that passes what the dialler says at once but hands on what the
+    server answers only once it has been quiet for ``hold`` seconds, in one piece: a
+    busy machine, where the server's HELLO and the ERROR right behind it land in one
+    read."""
+
+    async def relay(src: asyncio.StreamReader, dst: asyncio.StreamWriter, hold: float) -> None:
+        try:
+            while chunk := await src.read(1 << 16):
+                while hold:  # gather until the server has been quiet for ``hold``
+                    try:
+                        more = await asyncio.wait_for(src.read(1 << 16), hold)
+                    except TimeoutError:
+                        break
+                    if not more:
+                        break
+                    chunk += more
+                dst.write(chunk)
+                await dst.drain()
+        except OSError:
+            pass
+        finally:
+            dst.close()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", target_port)
+        await asyncio.gather(relay(reader, up_writer, 0), relay(up_reader, writer, hold))
+
+    return await asyncio.start_server(serve, "127.0.0.1", 0)
+
+
+async def test_a_refusal_heard_in_the_handshake_is_a_warning_too(
+    nodes: tuple[Node, Node], tmp_path: Path
+) -> None:
+    """However the refusal arrives, behind the HELLO in one read or in the session
+    after it, the refused side is told why, once, not at each redial."""
+    a, b = nodes
+    await a.add_peer("127.0.0.1", b.port)
+    a.pair_by_fingerprint(b.device_id, b.device_id)
+    proxy = await _coalescing_proxy(a.port, hold=0.3)
+    c = Node(tmp_path / "c", name="bravo", discovery=False)  # a paired name, another key
+    await c.start()
+    try:
+        c_events = c.subscribe()
+        port = proxy.sockets[0].getsockname()[1]
+        c._adverts.on_advert(a.device_id, Advert(a.device_id, "alpha", ("127.0.0.1",), port))
+        told = await next_event(c_events, EventType.WARNING, timeout=10)
+        assert "alpha reported an error (key-changed): your key differs" in told.text
+        assert not c.peer(a.device_id).online
+    finally:
+        await c.stop()
+        proxy.close()
