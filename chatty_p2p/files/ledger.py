@@ -43,6 +43,9 @@ class LiveTransfer:
     cancel: threading.Event = field(default_factory=threading.Event)
     channel: Any = None
     generation: int = 0
+    attempt: str = ""
+    """The receiver's try that the sender's main bulk connection serves (its OPEN's
+    ``attempt``): only lanes of that try join it."""
     samples: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=20))
     saved: list[str] = field(default_factory=list)
     attempts: int = 0

@@ -137,7 +137,7 @@ class Pump:
             await self._serve_lane(live, channel, proto, opened)
             return
         interrupt(live)  # a stale connection for the same transfer
-        live.cancel, live.channel = cancel, channel
+        live.cancel, live.channel, live.attempt = cancel, channel, opened.attempt
         live.generation += 1
         live.resumed_from = -1
         generation = live.generation
@@ -164,10 +164,14 @@ class Pump:
     ) -> None:
         """An extra lane of a transfer whose main connection is up: the pieces its WANT
         gave this lane go here, in a thread of their own. How the transfer ends is the
-        main connection's to say (a lane that fails stops it: see ``net.bulk.Plan``)."""
+        main connection's to say (a lane that fails stops it: see ``net.bulk.Plan``).
+        It waits for the main connection of its own try: one dialled as the last try
+        broke must not join the next."""
         deadline = time.monotonic() + LANE_WAIT
         while not (
-            live.record.state == TransferState.RUNNING and isinstance(live.channel, Channel)
+            live.record.state == TransferState.RUNNING
+            and isinstance(live.channel, Channel)
+            and live.attempt == opened.attempt
         ):
             if time.monotonic() > deadline:  # the main connection is gone: so is the lane
                 await self._workers.run(channel.close)

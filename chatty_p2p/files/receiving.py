@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -126,7 +127,8 @@ def receive(
 
     A write that fails (a full disk, a read-only folder) raises ``Paused``, after
     telling the sender why: what is on disk stays for ``chatty resume``."""
-    proto = BulkReceiver(incoming.transfer_id, incoming.count, incoming.size)
+    attempt = secrets.token_hex(8)
+    proto = BulkReceiver(incoming.transfer_id, incoming.count, incoming.size, attempt)
     batch: _Batch | None = None
     threads: list[threading.Thread] = []
     try:
@@ -160,7 +162,7 @@ def receive(
             assert lanes is not None
             thread = threading.Thread(
                 target=_lane,
-                args=(lanes, channel, incoming, batch, lane, wants),
+                args=(lanes, channel, incoming, batch, lane, wants, attempt),
                 name=f"chatty-lane-{lane}",
                 daemon=True,
             )
@@ -216,12 +218,13 @@ def _lane(
     batch: _Batch,
     lane: int,
     wants: list[Want],
+    attempt: str,
 ) -> None:
     """One extra lane of a receiving transfer, in a thread of its own: hash what its
     pieces have already, dial, OPEN naming the lane, land what comes, RESULT. A
     failure is left in ``batch.error`` and stops the main connection (see ``Plan``)."""
     channel: Channel | None = None
-    proto = BulkReceiver(incoming.transfer_id, incoming.count, incoming.size)
+    proto = BulkReceiver(incoming.transfer_id, incoming.count, incoming.size, attempt)
     try:
         mine = [w for w in wants if w.lane == lane]
         prefixes = {

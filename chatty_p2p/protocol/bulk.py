@@ -49,7 +49,8 @@ Lanes (protocol 3): a large file can travel in ranges over up to ``MAX_LANES``
 connections at once, when both sides said in HELLO that they have the cores for
 it (one stream keeps about a core busy on each side). The main connection's WANT
 lists every piece, each tagged with its lane; the receiver then dials one more
-connection per extra lane, whose OPEN names the lane and goes straight to
+connection per extra lane, whose OPEN names the lane (and the try, which the
+main connection's OPEN named too: a lane only joins its own try) and goes straight to
 streaming the pieces WANT gave it: the sender checked them all once, against one
 manifest, and no piece is asked for twice. Each range's FILE_END hash covers that
 range alone, because BLAKE3 cannot combine the hashes of parts: the receiver
@@ -79,6 +80,7 @@ from chatty_p2p.protocol.frames import (
     encode_json,
     finite,
 )
+from chatty_p2p.protocol.ids import ITEM_ID
 from chatty_p2p.protocol.names import readable
 from chatty_p2p.protocol.session import (
     MAX_FILE_NAME,
@@ -97,7 +99,7 @@ MAX_PATH_BYTES = 4 * MAX_FILE_NAME
 up front, naming them, rather than offer a batch the receiver will refuse."""
 _MAX_HELD = 256
 """Frames a sender keeps before it has the manifest to check them against."""
-_ID = re.compile(r"[0-9a-f]{32}")
+_ATTEMPT = re.compile(r"[0-9a-f]{0,32}")
 _HASH = re.compile(r"[0-9a-f]{64}")
 
 
@@ -225,6 +227,11 @@ class Opened:
     manifest: bool
     lane: int = 0
     """0: the transfer's main connection; else an extra lane for ranges WANT gave it."""
+    attempt: str = ""
+    """Which try at the transfer this connection belongs to: a lane joins only the main
+    connection of its own try. One dialled as a try broke may reach the sender after
+    the next try began; joined to it, it would stream that try's pieces to nobody and
+    break it. Empty from a receiver that names none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -478,14 +485,17 @@ class BulkSender:
 
     def _open(self, body: dict[str, Any]) -> Opened:
         transfer_id = body.get("id")
-        if not isinstance(transfer_id, str) or not _ID.fullmatch(transfer_id):
+        if not isinstance(transfer_id, str) or not ITEM_ID.fullmatch(transfer_id):
             raise RemoteProtocolError("OPEN: bad transfer id", "malformed")
         lane = _int(body.get("lane", 0), 0, MAX_LANES - 1, "OPEN lane")
         manifest = body.get("manifest", False)
         if not isinstance(manifest, bool):
             raise RemoteProtocolError("OPEN: 'manifest' is not true or false", "malformed")
+        attempt = body.get("attempt", "")
+        if not isinstance(attempt, str) or not _ATTEMPT.fullmatch(attempt):
+            raise RemoteProtocolError("OPEN: bad attempt", "malformed")
         self._phase = SenderPhase.STREAM if lane else SenderPhase.WANT
-        return Opened(transfer_id, manifest and not lane, lane)
+        return Opened(transfer_id, manifest and not lane, lane, attempt)
 
     def _handle(self, kind: BulkType, body: dict[str, Any], sizes: list[int]) -> SenderEvent:
         """The event of a frame after OPEN (its order already checked), its numbers
@@ -541,9 +551,12 @@ class BulkReceiver:
     """The receiver's side: asks for the manifest and the missing bytes, checks
     every frame the sender sends against what was asked."""
 
-    def __init__(self, transfer_id: str, count: int, size: int) -> None:
+    def __init__(self, transfer_id: str, count: int, size: int, attempt: str = "") -> None:
         self._stream = _Stream()
         self.transfer_id = transfer_id
+        self.attempt = attempt
+        """Names one try at the transfer, in the OPEN of its main connection and of its
+        lanes alike (see ``Opened.attempt``): the same for all of them, new at each try."""
         self._count = count
         self._size = size
         self._entries: list[Entry] = []
@@ -561,7 +574,13 @@ class BulkReceiver:
             self._phase = ReceiverPhase.WANT
         else:
             self._phase = ReceiverPhase.MANIFEST
-        return encode_json(BulkType.OPEN, {"id": self.transfer_id, "manifest": entries is None})
+        return self._open_frame({"manifest": entries is None})
+
+    def _open_frame(self, fields: dict[str, Any]) -> bytes:
+        body = {"id": self.transfer_id, **fields}
+        if self.attempt:
+            body["attempt"] = self.attempt
+        return encode_json(BulkType.OPEN, body)
 
     def want(self, files: list[Want]) -> bytes:
         """Ask for these pieces and start streaming. Those of lane 0 come here, in this
@@ -581,8 +600,7 @@ class BulkReceiver:
         (those of this lane come here, in order): OPEN, and straight to streaming."""
         self._entries = entries
         self._expect([w for w in files if w.lane == lane])
-        body = {"id": self.transfer_id, "manifest": False, "lane": lane}
-        return encode_json(BulkType.OPEN, body)
+        return self._open_frame({"manifest": False, "lane": lane})
 
     def _expect(self, pieces: list[Want]) -> None:
         """Stream ``pieces``, in this order."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,8 +18,10 @@ import pytest
 
 from chatty_p2p.files import pump, receiving
 from chatty_p2p.files.landing import PARTIAL_DIR
+from chatty_p2p.files.model import TransferInfo
 from chatty_p2p.net import bulk
 from chatty_p2p.node import Node
+from chatty_p2p.protocol.bulk import BulkReceiver
 from tests.support.transfers import ended, grows_to, vouch, wait_transfer
 
 SIZE = 48 * 1024 * 1024 + 12345
@@ -199,4 +202,47 @@ async def test_a_broken_lane_interrupts_both_sides_and_the_transfer_resumes(
     got = await wait_transfer(b_events, lambda t: t.id == sent.id and ended(t))
     told = await wait_transfer(a_events, lambda t: t.id == sent.id and ended(t))
     assert (got.state, told.state) == ("done", "done"), (got.error, told.error)
+    assert (b.files.download_dir / "big.bin").read_bytes() == big.read_bytes()
+
+
+async def test_a_lane_of_a_broken_try_does_not_join_the_next(
+    three: tuple[Node, Node], big: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lane dialled just as its try broke reaches the sender after the break. It must
+    not join the next try: there it would stream that try's pieces into a dead link,
+    fail, and break the next try too, perhaps after the receiver had said RESULT, so
+    that the receiver ends done and the sender waits for ever."""
+    monkeypatch.setattr(pump, "RETRY_DELAYS", (1.0,))  # room to come in between
+    a, b = three
+    a_events, b_events = a.subscribe(), b.subscribe()
+    sent = await a.send_files(b.device_id, [big])
+    await grows_to(b.files.download_dir / PARTIAL_DIR / sent.id / "0", 4 << 20)
+    live = a.files._ledger.live[(b.device_id, sent.id, True)]
+    async with asyncio.timeout(10):
+        while not live.channel._lanes:
+            await asyncio.sleep(0.005)
+    broken_try = live.attempt
+    live.channel._lanes[0].pipe.abort()
+    moving = ("offered", "resuming", "running")
+    await wait_transfer(b_events, lambda t: t.id == sent.id and t.state not in moving)
+    await wait_transfer(a_events, lambda t: t.id == sent.id and t.state not in moving)
+    # The late lane of the broken try: its OPEN arrives, then its receiving end is gone.
+    late = await asyncio.to_thread(
+        bulk.dial_bulk, [("127.0.0.1", a.port)], b.identity, a.device_id, threading.Event()
+    )
+    late.write(BulkReceiver(sent.id, 1, SIZE, broken_try).open_lane(2, [], []))
+    late.flush()
+    late.pipe.abort()
+    late.pipe.sock.close()
+    states: list[str] = []
+
+    def sender_ended(t: TransferInfo) -> bool:
+        if t.id == sent.id:
+            states.append(t.state)
+        return t.id == sent.id and ended(t)
+
+    told = await wait_transfer(a_events, sender_ended)
+    got = await wait_transfer(b_events, lambda t: t.id == sent.id and ended(t))
+    assert (got.state, told.state) == ("done", "done"), (got.error, told.error)
+    assert "interrupted" not in states  # the next try went through in one go
     assert (b.files.download_dir / "big.bin").read_bytes() == big.read_bytes()
