@@ -61,9 +61,11 @@ from chatty_p2p.net.tlspipe import KernelTls, TlsPipe
 from chatty_p2p.protocol.bulk import MAX_PATH_BYTES
 from chatty_p2p.protocol.names import readable
 from chatty_p2p.protocol.session import (
+    ENDED_SINCE,
     MAX_FILES,
     AnswerReceived,
     CancelReceived,
+    EndedReceived,
     Event,
     Offer,
     OfferReceived,
@@ -297,6 +299,11 @@ class FileTransfers:
                 TransferState.EXPIRED,
             ):  # as ``_answer`` said it
                 conn.send(lambda s: s.send_answer(record.id, False, record.error))
+            elif record.state in (TransferState.DONE, TransferState.FAILED) and (
+                conn.peer.version >= ENDED_SINCE
+            ):
+                failed = record.state == TransferState.FAILED
+                conn.send(lambda s: s.send_ended(record.id, failed, record.error))
             else:
                 reason = record.error or f"it has ended here ({record.state})"
                 conn.send(lambda s: s.send_cancel(record.id, reason))
@@ -459,6 +466,8 @@ class FileTransfers:
                         self._ledger.set(
                             live, TransferState.CANCELLED, self._pump.cancelled_by(peer_id, reason)
                         )
+            case EndedReceived(transfer_id=tid, failed=failed, reason=reason):
+                self._ended_there(peer_id, tid, failed, reason)
             case ResumeRequested(transfer_id=tid):
                 record = self._store.transfer((peer_id, tid, False))
                 if record is not None and record.state in FINISHED:
@@ -468,6 +477,21 @@ class FileTransfers:
             case _:
                 return False
         return True
+
+    def _ended_there(self, peer_id: str, tid: str, failed: bool, reason: str) -> None:
+        """The receiver says how a transfer we sent ended there: we missed its last
+        word (our link broke just before it, or we were stopped), so it ends so here."""
+        record = self._store.transfer((peer_id, tid, True))
+        if record is None or record.state in FINISHED:
+            return
+        live = self._ledger.live_for(record)
+        interrupt(live)
+        live.generation += 1  # a worker still winding down has nothing more to say
+        if failed:
+            name = self._peer_name(peer_id)
+            self._ledger.set(live, TransferState.FAILED, f"{name}: {reason or 'failed'}")
+        else:
+            self._ledger.finish(live, [])
 
     def owes_offer(self, peer_id: str) -> bool:
         """Whether an offer to this peer still waits to be sent: reason to dial it."""

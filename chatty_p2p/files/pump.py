@@ -8,6 +8,7 @@ paused on something a user can fix, or interrupted and resumed when it can be.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -34,6 +35,7 @@ from chatty_p2p.net.bulk import Channel, accept_bulk, dial_bulk
 from chatty_p2p.net.connection import Connection
 from chatty_p2p.net.tlspipe import KernelTls, TlsPipe
 from chatty_p2p.protocol.bulk import BulkSender, Opened
+from chatty_p2p.protocol.session import LANES_SINCE
 from chatty_p2p.store import Store
 
 log = logging.getLogger("chatty_p2p.files.manager")
@@ -153,11 +155,22 @@ class Pump:
         except Interrupted as exc:
             if live.generation == generation and not self._workers.stopping:
                 self._ledger.set(live, TransferState.INTERRUPTED, str(exc))
+                if channel.plan is not None and channel.plan.done >= record.size:
+                    self._ask_how_it_ended(live)
             return
         except ChattyError as exc:
             self._stopped_short(live, generation, exc)
             return
         self._ledger.finish(live, failed)
+
+    def _ask_how_it_ended(self, live: LiveTransfer) -> None:
+        """Every byte went out but the link broke before the receiver's RESULT came
+        back: it may be done, and would not dial again. Asked to resume, it resumes
+        (with nothing left to send) or says how the transfer ended (ENDED)."""
+        conn = self._control(live.record.peer_id)
+        if conn is not None:
+            with contextlib.suppress(ChattyError):
+                conn.send(lambda s: s.send_resume(live.record.id))
 
     async def _serve_lane(
         self, live: LiveTransfer, channel: Channel, proto: BulkSender, opened: Opened
@@ -301,7 +314,7 @@ class Pump:
         side with fewer spare cores has (both said so in HELLO). ``None`` for a peer
         that knows no ranges (protocol 2)."""
         conn = self._control(peer_id)
-        if conn is None or conn.peer.version < 3:
+        if conn is None or conn.peer.version < LANES_SINCE:
             return None
         return Lanes(min(self._lanes, conn.peer.lanes), dial)
 

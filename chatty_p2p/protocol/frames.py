@@ -54,6 +54,8 @@ class FrameType(IntEnum):
     PAIR = 13
     NACK = 14
     """A message not stored (the receiver's disk is full): not acknowledged, sent again later."""
+    ENDED = 15
+    """How a transfer ended on the receiver's side, for a sender that missed it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,8 +125,11 @@ def encode(frame_type: int, payload: bytes) -> bytes:
 
 
 def encode_json(frame_type: int, body: dict[str, Any]) -> bytes:
-    """A control frame: compact UTF-8 JSON."""
-    data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """A control frame: compact UTF-8 JSON. A lone surrogate in a string (a file name
+    that is not UTF-8, decoded with surrogateescape, inside a reason) goes out as
+    "?": it cannot be UTF-8, and a frame must not fail for a word in it."""
+    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    data = text.encode("utf-8", "replace")
     return encode(frame_type, data)
 
 

@@ -21,6 +21,7 @@ COSTLY = frozenset(
         FrameType.ANSWER,
         FrameType.CANCEL,
         FrameType.RESUME,
+        FrameType.ENDED,
         FrameType.PAIR,
     }
 )

@@ -10,7 +10,10 @@ Rules
   OFFER proposes a batch of files (a summary only: the manifest and the bytes
   travel on a separate bulk connection, see ``bulk``), ANSWER accepts or
   declines it, CANCEL stops a transfer from either side and RESUME asks the
-  receiver to pick an interrupted one up again. File data never shares this
+  receiver to pick an interrupted one up again; ENDED is the receiver's answer
+  to a RESUME for a transfer that already ended there (done, or failed), so that
+  a sender that missed the end (its link broke just before the last word) ends
+  the same way. File data never shares this
   connection, so it can never delay a chat message. PAIR carries one step of
   the pairing exchange (see ``pairing``). NACK says a MESSAGE was not kept (the
   receiver cannot write it: its disk is full): neither acknowledged nor lost,
@@ -52,10 +55,15 @@ from chatty_p2p.protocol.ids import DEVICE_ID, ITEM_ID
 from chatty_p2p.protocol.limits import COSTLY, COSTLY_BURST, COSTLY_RATE, Budget
 from chatty_p2p.protocol.pairing import OPS, PairMessage
 
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 """2: the bulk channel's receiver reports LANDED and resumable ERRORs while it works.
 3: HELLO says how many bulk connections (``lanes``) one transfer may use; a large
-file can then travel in ranges over several at once (see ``bulk``)."""
+file can then travel in ranges over several at once (see ``bulk``).
+4: ENDED answers a RESUME for a transfer that ended (an older peer hears CANCEL)."""
+LANES_SINCE = 3
+"""The protocol version from which a transfer may use several bulk connections."""
+ENDED_SINCE = 4
+"""The protocol version from which a peer understands ENDED."""
 MAX_LANES = 4
 """Bulk connections one transfer uses at most: each costs about a core on each side."""
 MIN_PROTOCOL_VERSION = 2
@@ -217,6 +225,14 @@ class ResumeRequested:
 
 
 @dataclass(frozen=True, slots=True)
+class EndedReceived:
+    transfer_id: str
+    failed: bool
+    """False: every file arrived and was verified; True: ``reason`` says what failed."""
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class PairReceived:
     message: PairMessage
 
@@ -236,6 +252,7 @@ Event = (
     | AnswerReceived
     | CancelReceived
     | ResumeRequested
+    | EndedReceived
     | PairReceived
     | ClosedByPeer
     | PeerReportedError
@@ -384,6 +401,12 @@ class Session:
         self._require_open("ask for a resume")
         self._queue(FrameType.RESUME, {"id": transfer_id})
 
+    def send_ended(self, transfer_id: str, failed: bool, reason: str) -> None:
+        """Tell the sender how a transfer it asked about ended here (protocol 4)."""
+        self._require_open("say how a transfer ended")
+        body = {"id": transfer_id, "failed": failed, "reason": reason[:MAX_REASON]}
+        self._queue(FrameType.ENDED, body)
+
     def send_pair(self, message: PairMessage) -> None:
         self._require_open("pair")
         self._queue(FrameType.PAIR, {"op": message.op, "value": message.value[:MAX_REASON]})
@@ -517,6 +540,12 @@ class Session:
                 )
             case FrameType.RESUME:
                 return ResumeRequested(_text(body, "id", name, 32, ITEM_ID))
+            case FrameType.ENDED:
+                return EndedReceived(
+                    _text(body, "id", name, 32, ITEM_ID),
+                    _field(body, "failed", bool, name),
+                    clean_text(_text(body, "reason", name, MAX_REASON)),
+                )
             case FrameType.PAIR:
                 return PairReceived(self._pair(body))
             case FrameType.BYE:

@@ -10,11 +10,15 @@ import os
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from chatty_p2p.errors import Interrupted
 from chatty_p2p.files.model import TransferInfo
+from chatty_p2p.net import bulk
 from chatty_p2p.node import EventType, Node
+from chatty_p2p.protocol.bulk import ResultReceived
 from tests.support.transfers import ended, wait_transfer
 
 MIB = 1 << 20
@@ -98,3 +102,43 @@ async def test_resume_with_the_sender_away_says_so_and_does_not_claim_running(
     with pytest.raises(TimeoutError):  # nothing claims to run while alpha is away
         await wait_transfer(b_events, lambda t: t.state == "running", timeout=2)
     assert shown(b, transfer_id).state == "interrupted"
+
+
+@pytest.fixture
+def result_lost_once(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The sender's link breaks just as the receiver's RESULT reaches it, once: the
+    receiver has said everything arrived, the sender never reads it."""
+    lost: list[int] = []
+    real = bulk.Channel.next
+
+    def next_event(channel: bulk.Channel, proto: Any) -> object:
+        event = real(channel, proto)
+        if isinstance(event, ResultReceived) and not lost:
+            lost.append(1)
+            channel.abort()
+            raise Interrupted("connection lost (cut by the test)")
+        return event
+
+    monkeypatch.setattr(bulk.Channel, "next", next_event)
+    return lost
+
+
+async def test_a_sender_that_missed_the_result_ends_done_like_the_receiver(
+    nodes: tuple[Node, Node], tmp_path: Path, result_lost_once: list[int]
+) -> None:
+    """Both sides end a transfer in one state even when the sender's link breaks
+    after the last byte, before the receiver's word: the sender asks, the receiver
+    (done, and not dialling again) says how it ended."""
+    a, b = nodes
+    await a.add_peer("127.0.0.1", b.port)
+    source = tmp_path / "report.bin"
+    source.write_bytes(os.urandom(3 * MIB))
+    a_events, b_events = a.subscribe(), b.subscribe()
+    sent = await a.send_files(b.device_id, [source])
+    await wait_transfer(b_events, lambda t: t.id == sent.id, (EventType.TRANSFER_OFFERED,))
+    b.accept(sent.id)
+    got = await wait_transfer(b_events, lambda t: t.id == sent.id and ended(t))
+    told = await wait_transfer(a_events, lambda t: t.id == sent.id and ended(t), timeout=10)
+    assert result_lost_once  # the cut happened
+    assert (got.state, told.state) == ("done", "done"), (got.error, told.error)
+    assert shown(a, sent.id).state == "done" and told.done_bytes == 3 * MIB

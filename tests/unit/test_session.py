@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 from chatty_p2p.errors import LocalProtocolError, RemoteProtocolError
 from chatty_p2p.protocol.frames import FrameDecoder, FrameType, encode, encode_json
 from chatty_p2p.protocol.session import (
+    PROTOCOL_VERSION,
     ClosedByPeer,
+    EndedReceived,
     HelloReceived,
     MessageReceived,
     NackReceived,
@@ -152,7 +154,7 @@ def test_newer_peer_with_overlapping_range_negotiates_down() -> None:
     s = Session(hello(A_ID))
     newer = {"proto": [2, 9], "id": B_ID, "name": "n", "boot": "0" * 16, "port": 1}
     (event,) = s.receive_data(encode_json(FrameType.HELLO, newer))
-    assert isinstance(event, HelloReceived) and event.hello.version == 3
+    assert isinstance(event, HelloReceived) and event.hello.version == PROTOCOL_VERSION
 
 
 @pytest.mark.parametrize(
@@ -211,7 +213,7 @@ def test_hello_json_is_compact_and_complete() -> None:
     s.start()
     (frame,) = FrameDecoder().feed(s.data_to_send())
     assert json.loads(frame.payload) == {
-        "proto": [2, 3],
+        "proto": [2, PROTOCOL_VERSION],
         "id": A_ID,
         "name": "alpha",
         "boot": "0123456789abcdef",
@@ -272,3 +274,19 @@ def test_a_goodbye_or_error_always_has_a_printable_reason(
     """What a user reads as "peer left (…)" is never empty, nor terminal escapes."""
     _, b = pair()
     assert b.receive_data(encode_json(frame_type, body)) == [event]
+
+
+def test_ended_tells_the_sender_how_a_transfer_ended_and_is_checked() -> None:
+    a, b = pair()
+    b.send_ended("1" * 32, False, "")
+    b.send_ended("2" * 32, True, "1 file failed: hash mismatch\ud800")
+    done, failed = a.receive_data(b.data_to_send())
+    assert done == EndedReceived("1" * 32, False, "")
+    assert failed == EndedReceived("2" * 32, True, "1 file failed: hash mismatch?")
+    for body in (
+        {"id": "1" * 32, "failed": "no", "reason": ""},  # not a boolean
+        {"id": "../x", "failed": False, "reason": ""},  # not a transfer id
+        {"id": "1" * 32, "failed": False, "reason": "x" * 5000},  # too long
+    ):
+        with pytest.raises(RemoteProtocolError):
+            pair()[0].receive_data(encode_json(FrameType.ENDED, body))
