@@ -4,6 +4,7 @@ Foreign errors (ssl, OSError, sqlite3, zeroconf) are converted into these where
 they enter the core, so the faces print ``str(error)`` and never a traceback.
 """
 
+import logging
 import os
 import sys
 from typing import Any
@@ -123,8 +124,6 @@ def unreachable(who: str, failures: list[tuple[str, str]]) -> str:
     goes to the log (``-v``). Most telling: something answered (a refusal, a failed
     handshake), then a port nobody listens on, then silence; a routable address
     before a link-local one, which differs per interface."""
-    import logging
-
     if not failures:
         return f"{who} cannot be reached (no address known)"
     logging.getLogger(__name__).info(
