@@ -109,7 +109,7 @@ class Paused(ChattyError):
     """The receiver cannot write (its disk is full, its folder unwritable) or the sender
     cannot read: what is on disk stays, and the transfer waits for a user to fix that
     and resume it. ``code`` is the bulk ERROR code that tells the other side (see
-    ``bulk.RESUMABLE``); ``remote`` says the other side is the one that stopped."""
+    ``protocol.bulk.wire.RESUMABLE``); ``remote`` says the other side is the one that stopped."""
 
     def __init__(self, message: str, code: str, remote: bool = False) -> None:
         super().__init__(message)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from chatty_p2p.errors import StoreError
-from chatty_p2p.protocol.bulk import Entry
+from chatty_p2p.protocol.bulk.wire import Entry
 from chatty_p2p.protocol.session import ChatMessage, name_key
 
 SCHEMA_VERSION = 3

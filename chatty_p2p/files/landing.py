@@ -30,11 +30,7 @@ from chatty_p2p.errors import (
     TransferFailed,
     why_failed,
 )
-from chatty_p2p.protocol.bulk import (
-    CHUNK,
-    Entry,
-    Want,
-)
+from chatty_p2p.protocol.bulk.wire import CHUNK, Entry, Want
 from chatty_p2p.protocol.ids import ITEM_ID
 from chatty_p2p.protocol.names import UnsafePath, numbered, readable, safe_relpath
 

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from chatty_p2p.errors import ChattyError
 from chatty_p2p.files.landing import Landing
 from chatty_p2p.files.model import FINISHED, TransferInfo, TransferState
-from chatty_p2p.protocol.bulk import Entry
+from chatty_p2p.protocol.bulk.wire import Entry
 from chatty_p2p.protocol.names import readable
 from chatty_p2p.store import Store, TransferRecord
 

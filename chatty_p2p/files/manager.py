@@ -58,7 +58,7 @@ from chatty_p2p.files.pump import Pump, Workers, interrupt
 from chatty_p2p.identity import Identity
 from chatty_p2p.net.connection import Connection
 from chatty_p2p.net.tlspipe import KernelTls, TlsPipe
-from chatty_p2p.protocol.bulk import MAX_PATH_BYTES
+from chatty_p2p.protocol.bulk.wire import MAX_PATH_BYTES
 from chatty_p2p.protocol.names import readable
 from chatty_p2p.protocol.session import (
     ENDED_SINCE,

@@ -10,9 +10,7 @@ from chatty_p2p.errors import (
     ChattyError,
     why_failed,
 )
-from chatty_p2p.protocol.bulk import (
-    Entry,
-)
+from chatty_p2p.protocol.bulk.wire import Entry
 from chatty_p2p.protocol.names import numbered, readable
 
 

@@ -34,7 +34,8 @@ from chatty_p2p.identity import Identity
 from chatty_p2p.net.bulk import Channel, accept_bulk, dial_bulk
 from chatty_p2p.net.connection import Connection
 from chatty_p2p.net.tlspipe import KernelTls, TlsPipe
-from chatty_p2p.protocol.bulk import BulkSender, Opened
+from chatty_p2p.protocol.bulk.sender import BulkSender
+from chatty_p2p.protocol.bulk.wire import Opened
 from chatty_p2p.protocol.session import LANES_SINCE
 from chatty_p2p.store import Store
 

@@ -31,11 +31,11 @@ from chatty_p2p.errors import (
 )
 from chatty_p2p.files.landing import SYNC_FROM, Landing, open_partial, why_unwritable, write_all
 from chatty_p2p.net.bulk import ALIVE_EVERY, REPORT_EVERY, Channel, Reporter
-from chatty_p2p.protocol.bulk import (
+from chatty_p2p.protocol.bulk.receiver import BulkReceiver
+from chatty_p2p.protocol.bulk.wire import (
     DISK_FULL,
     UNWRITABLE,
     AllSent,
-    BulkReceiver,
     DataReceived,
     Entry,
     FileEnded,

@@ -30,10 +30,10 @@ from chatty_p2p.net.bulk import (
     Plan,
     Reporter,
 )
-from chatty_p2p.protocol.bulk import (
+from chatty_p2p.protocol.bulk.sender import BulkSender
+from chatty_p2p.protocol.bulk.wire import (
     CHUNK,
     UNREADABLE,
-    BulkSender,
     Entry,
     Opened,
     ResultReceived,

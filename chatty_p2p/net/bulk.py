@@ -35,12 +35,12 @@ from chatty_p2p.identity import Identity
 from chatty_p2p.net import tls
 from chatty_p2p.net.tlspipe import KernelTls, TlsPipe
 from chatty_p2p.protocol import preamble
-from chatty_p2p.protocol.bulk import (
+from chatty_p2p.protocol.bulk.receiver import BulkReceiver
+from chatty_p2p.protocol.bulk.sender import BulkSender
+from chatty_p2p.protocol.bulk.wire import (
     CHUNK,
     RESUMABLE,
     BulkError,
-    BulkReceiver,
-    BulkSender,
     Entry,
     Landed,
     Opened,

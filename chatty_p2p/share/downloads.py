@@ -30,7 +30,7 @@ import h11
 from chatty_p2p.errors import ChattyError, why_failed
 from chatty_p2p.files.manifest import build_manifest
 from chatty_p2p.files.model import human_size
-from chatty_p2p.protocol.bulk import Entry
+from chatty_p2p.protocol.bulk.wire import Entry
 from chatty_p2p.share.events import Emit
 from chatty_p2p.share.exchange import CHUNK, HEADERS, Exchange, response
 

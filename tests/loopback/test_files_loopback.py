@@ -16,7 +16,7 @@ from chatty_p2p.files import landing, sending
 from chatty_p2p.files.landing import PARTIAL_DIR
 from chatty_p2p.files.model import TransferInfo
 from chatty_p2p.node import EventType, Node
-from chatty_p2p.protocol.bulk import Entry
+from chatty_p2p.protocol.bulk.wire import Entry
 from chatty_p2p.store import Store, TransferRecord
 from tests.support.transfers import ended, grows_to, vouch, wait_transfer
 

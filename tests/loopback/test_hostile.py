@@ -32,7 +32,7 @@ from chatty_p2p.identity import Identity
 from chatty_p2p.net.admission import MAX_HANDSHAKES_PER_ADDRESS
 from chatty_p2p.node import EventType, Node
 from chatty_p2p.protocol import preamble
-from chatty_p2p.protocol.bulk import BulkType
+from chatty_p2p.protocol.bulk.wire import BulkType
 from chatty_p2p.protocol.frames import HEADER, FrameType, encode, encode_json
 from chatty_p2p.protocol.limits import COSTLY_BURST, COSTLY_RATE
 from chatty_p2p.protocol.session import MAX_FILES

@@ -21,7 +21,7 @@ from chatty_p2p.files.landing import PARTIAL_DIR
 from chatty_p2p.files.model import TransferInfo
 from chatty_p2p.net import bulk
 from chatty_p2p.node import Node
-from chatty_p2p.protocol.bulk import BulkReceiver
+from chatty_p2p.protocol.bulk.receiver import BulkReceiver
 from tests.support.transfers import ended, grows_to, vouch, wait_transfer
 
 SIZE = 48 * 1024 * 1024 + 12345

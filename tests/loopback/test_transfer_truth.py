@@ -18,7 +18,7 @@ from chatty_p2p.errors import Interrupted
 from chatty_p2p.files.model import TransferInfo
 from chatty_p2p.net import bulk
 from chatty_p2p.node import EventType, Node
-from chatty_p2p.protocol.bulk import ResultReceived
+from chatty_p2p.protocol.bulk.wire import ResultReceived
 from tests.support.transfers import ended, wait_transfer
 
 MIB = 1 << 20

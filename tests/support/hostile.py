@@ -25,7 +25,7 @@ from chatty_p2p.identity import Identity
 from chatty_p2p.net import tls
 from chatty_p2p.net.bulk import recv_exactly
 from chatty_p2p.protocol import preamble
-from chatty_p2p.protocol.bulk import BulkType
+from chatty_p2p.protocol.bulk.wire import BulkType
 from chatty_p2p.protocol.frames import Frame, FrameDecoder, FrameType, encode, encode_json
 from chatty_p2p.protocol.session import Event, Hello, PeerReportedError, Session
 

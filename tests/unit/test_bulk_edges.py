@@ -7,16 +7,9 @@ from __future__ import annotations
 import pytest
 
 from chatty_p2p.errors import RemoteProtocolError
-from chatty_p2p.protocol.bulk import (
-    BulkError,
-    BulkReceiver,
-    BulkSender,
-    BulkType,
-    Entry,
-    Opened,
-    Want,
-    error_frame,
-)
+from chatty_p2p.protocol.bulk.receiver import BulkReceiver
+from chatty_p2p.protocol.bulk.sender import BulkSender
+from chatty_p2p.protocol.bulk.wire import BulkError, BulkType, Entry, Opened, Want, error_frame
 from chatty_p2p.protocol.frames import encode, encode_json
 
 TID = "d" * 32

@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 
 from chatty_p2p.errors import RemoteProtocolError
-from chatty_p2p.protocol.bulk import (
+from chatty_p2p.protocol.bulk.receiver import BulkReceiver
+from chatty_p2p.protocol.bulk.sender import BulkSender
+from chatty_p2p.protocol.bulk.wire import (
     MAX_PATH_BYTES,
     AllSent,
     BulkError,
-    BulkReceiver,
-    BulkSender,
     BulkType,
     DataReceived,
     EntriesReceived,

@@ -10,10 +10,10 @@ import os
 import pytest
 
 from chatty_p2p.errors import RemoteProtocolError
-from chatty_p2p.protocol.bulk import (
+from chatty_p2p.protocol.bulk.receiver import BulkReceiver
+from chatty_p2p.protocol.bulk.sender import BulkSender
+from chatty_p2p.protocol.bulk.wire import (
     AllSent,
-    BulkReceiver,
-    BulkSender,
     DataReceived,
     Entry,
     FileEnded,

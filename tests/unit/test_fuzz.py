@@ -25,7 +25,9 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from chatty_p2p.errors import LocalProtocolError, RemoteProtocolError
-from chatty_p2p.protocol.bulk import BulkReceiver, BulkSender, BulkType, ReceiverPhase, Want
+from chatty_p2p.protocol.bulk.receiver import BulkReceiver
+from chatty_p2p.protocol.bulk.sender import BulkSender
+from chatty_p2p.protocol.bulk.wire import BulkType, ReceiverPhase, Want
 from chatty_p2p.protocol.frames import HEADER, MAX_PAYLOAD, FrameDecoder, FrameType, encode
 from chatty_p2p.protocol.names import UnsafePath, safe_relpath
 from chatty_p2p.protocol.pairing import OPS, Pairing, PairMessage, PairState
