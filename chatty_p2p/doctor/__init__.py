@@ -74,47 +74,15 @@ async def diagnose(
     down = {i.name for i in every if link_down(i.name)}
     report = Report(port=port)
     report.findings += this_chatty(port, device, chosen)
-    if interfaces and not chosen:
-        report.findings.append(
-            Finding(
-                "problem",
-                f"No interface matches --interface {' '.join(interfaces)}",
-                "Known: " + "; ".join(describe(i) for i in every),
-                "Name an interface or address that exists, or leave --interface out.",
-                topic="interfaces",
-            )
-        )
-    else:
-        report.findings += interface_findings(
-            [i for i in every if not interfaces or i in chosen], down
-        )
+    report.findings += _interface_check(every, chosen, interfaces, down)
     multicast = multicast_findings(chosen)
     names = [i.name for i in chosen]
     firewall_task = asyncio.ensure_future(asyncio.to_thread(read_firewall, port, names or None))
-    seen: list[SeenPeer] = []
-    browse_error: Finding | None = None
     try:
-        if listen_seconds > 0 and chosen:
-            adverts = await browse(chosen, listen_seconds, (device or {}).get("id"))
-            seen = list(await asyncio.gather(*(reach(a, chosen) for a in adverts)))
-    except OSError as exc:
-        browse_error = Finding(
-            "problem",
-            "Cannot listen for mDNS here",
-            f"Opening UDP {MDNS_PORT} failed: {exc}. Another program may hold it alone.",
-            "Close the program holding UDP 5353, or add peers by address: chatty add HOST:PORT",
-            topic="multicast",
-        )
+        seen, browse_error = await _live_look(chosen, listen_seconds, (device or {}).get("id"))
     finally:
         firewall = await firewall_task
-    if seen:  # peers answered: a flag that looked fatal evidently was not
-        multicast = [
-            Finding("warn", f.title, f.detail, f.fix, f.topic)
-            if f.title.startswith("Multicast is switched off")
-            else f
-            for f in multicast
-        ]
-    report.findings += multicast
+    report.findings += _demoted(multicast) if seen else multicast
     if browse_error is not None:
         report.findings.append(browse_error)
     report.findings += firewall
@@ -123,12 +91,70 @@ async def diagnose(
         online = any(p.get("id") == peer.device_id and p.get("online") for p in daemon_peers or [])
         report.findings += peer_findings(peer, online)
     if listen_seconds > 0 and chosen and not seen and browse_error is None:
-        explained = sum(
-            f.level == "problem" and f.topic in ("interfaces", "multicast", "firewall")
-            for f in report.findings
-        )
+        explained = _explained(report.findings)
         report.findings.append(nobody_answered(explained, chosen, listen_seconds))
     if daemon_peers:
         report.findings += connected_findings(daemon_peers)
         report.findings += clock_findings(daemon_peers)
     return report
+
+
+def _interface_check(
+    every: list[netif.Interface],
+    chosen: list[netif.Interface],
+    interfaces: list[str] | None,
+    down: set[str],
+) -> list[Finding]:
+    """A ``--interface`` that matches nothing is the cause to name, not the state of
+    interfaces the user did not ask about; else only those it keeps are judged."""
+    if interfaces and not chosen:
+        return [
+            Finding(
+                "problem",
+                f"No interface matches --interface {' '.join(interfaces)}",
+                "Known: " + "; ".join(describe(i) for i in every),
+                "Name an interface or address that exists, or leave --interface out.",
+                topic="interfaces",
+            )
+        ]
+    return interface_findings([i for i in every if not interfaces or i in chosen], down)
+
+
+async def _live_look(
+    chosen: list[netif.Interface], listen_seconds: float, own_id: str | None
+) -> tuple[list[SeenPeer], Finding | None]:
+    """The peers that answer, or why none could be heard: a port 5353 held alone by
+    another program is a cause of its own, not "nobody answered"."""
+    if listen_seconds <= 0 or not chosen:
+        return [], None
+    try:
+        adverts = await browse(chosen, listen_seconds, own_id)
+        return list(await asyncio.gather(*(reach(a, chosen) for a in adverts))), None
+    except OSError as exc:
+        return [], Finding(
+            "problem",
+            "Cannot listen for mDNS here",
+            f"Opening UDP {MDNS_PORT} failed: {exc}. Another program may hold it alone.",
+            "Close the program holding UDP 5353, or add peers by address: chatty add HOST:PORT",
+            topic="multicast",
+        )
+
+
+def _demoted(multicast: list[Finding]) -> list[Finding]:
+    """Peers answered: a flag that looked fatal evidently was not, so it stays only as
+    a warning."""
+    return [
+        Finding("warn", f.title, f.detail, f.fix, f.topic)
+        if f.title.startswith("Multicast is switched off")
+        else f
+        for f in multicast
+    ]
+
+
+def _explained(findings: list[Finding]) -> int:
+    """How many problems found so far would keep peers from answering: the silence is
+    worded by whether one already explains it."""
+    return sum(
+        f.level == "problem" and f.topic in ("interfaces", "multicast", "firewall")
+        for f in findings
+    )

@@ -189,6 +189,24 @@ def multicast_findings(chosen: list[netif.Interface]) -> list[Finding]:
     checked = [i for i in chosen if i.kind != netif.LOOPBACK]
     if not checked:
         return findings
+    failures, tried = _multicast_failures(checked)
+    for (name, version), error in failures.items():
+        findings.append(_no_multicast_route(name, version, error, len(failures) == tried))
+    findings += _route_back_findings(checked)
+    findings += [_multicast_off(i) for i in checked if _flagged_off(i)]
+    if not findings:
+        names = ", ".join(i.name for i in checked)
+        findings.append(
+            Finding("ok", f"mDNS can be sent and answered on {names}", topic="multicast")
+        )
+    return findings
+
+
+def _multicast_failures(
+    checked: list[netif.Interface],
+) -> tuple[dict[tuple[str, int], str], int]:
+    """The kernel's error for each interface and IP version it has an address of, and
+    how many were tried: failing on all is no mDNS at all, on some only a lost family."""
     failures: dict[tuple[str, int], str] = {}
     tried = 0
     for interface in checked:
@@ -199,52 +217,55 @@ def multicast_findings(chosen: list[netif.Interface]) -> list[Finding]:
             error = multicast_error(interface, version)
             if error is not None:
                 failures[(interface.name, version)] = error
-    for (name, version), error in failures.items():
-        group = MDNS_V4 if version == 4 else MDNS_V6
-        route = (
-            f"ip route add 224.0.0.0/4 dev {name}"
-            if version == 4
-            else f"ip -6 route add multicast ff00::/8 dev {name} table local"
+    return failures, tried
+
+
+def _no_multicast_route(name: str, version: int, error: str, whole: bool) -> Finding:
+    """A link that is down needs bringing up, not a route added by hand, so the fix
+    depends on which; ``whole`` (every interface and family tried failed) makes it a
+    problem rather than a lost family."""
+    group = MDNS_V4 if version == 4 else MDNS_V6
+    route = (
+        f"ip route add 224.0.0.0/4 dev {name}"
+        if version == 4
+        else f"ip -6 route add multicast ff00::/8 dev {name} table local"
+    )
+    down = link_down(name)
+    other = "IPv6" if version == 4 else "IPv4"
+    return Finding(
+        "problem" if whole else "warn",
+        "No multicast route: mDNS cannot leave this machine"
+        if whole
+        else f"No IPv{version} multicast route on {name}: mDNS works over {other} only",
+        f"Sending to {group} port {MDNS_PORT} on {name} fails: {error}."
+        + (" The link is down." if down else ""),
+        (
+            f"Bring {name} up (ip link set {name} up) or reconnect to the network;\n"
+            if down
+            else f"Reconnect to the network, or add the route: {route};\n"
         )
-        whole = len(failures) == tried
-        down = link_down(name)
-        other = "IPv6" if version == 4 else "IPv4"
-        findings.append(
-            Finding(
-                "problem" if whole else "warn",
-                "No multicast route: mDNS cannot leave this machine"
-                if whole
-                else f"No IPv{version} multicast route on {name}: mDNS works over {other} only",
-                f"Sending to {group} port {MDNS_PORT} on {name} fails: {error}."
-                + (" The link is down." if down else ""),
-                (
-                    f"Bring {name} up (ip link set {name} up) or reconnect to the network;\n"
-                    if down
-                    else f"Reconnect to the network, or add the route: {route};\n"
-                )
-                + "or add peers by address: chatty add HOST:PORT",
-                topic="multicast",
-            )
-        )
-    findings += _route_back_findings(checked)
-    for interface in checked:
-        if not interface.multicast and not link_down(interface.name):
-            findings.append(
-                Finding(
-                    "problem",
-                    f"Multicast is switched off on {interface.name}",
-                    f"The kernel marks {interface.name} as unable to multicast (flag MULTICAST "
-                    "off): its network card may drop the mDNS packets other machines send.",
-                    f"ip link set {interface.name} multicast on",
-                    topic="multicast",
-                )
-            )
-    if not findings:
-        names = ", ".join(i.name for i in checked)
-        findings.append(
-            Finding("ok", f"mDNS can be sent and answered on {names}", topic="multicast")
-        )
-    return findings
+        + "or add peers by address: chatty add HOST:PORT",
+        topic="multicast",
+    )
+
+
+def _flagged_off(interface: netif.Interface) -> bool:
+    """The flag reads off for a link that is down too, which is said already: only an
+    up one counts."""
+    return not interface.multicast and not link_down(interface.name)
+
+
+def _multicast_off(interface: netif.Interface) -> Finding:
+    """Sending may still work with the flag off, but the card can drop what arrives,
+    which no route check would show."""
+    return Finding(
+        "problem",
+        f"Multicast is switched off on {interface.name}",
+        f"The kernel marks {interface.name} as unable to multicast (flag MULTICAST "
+        "off): its network card may drop the mDNS packets other machines send.",
+        f"ip link set {interface.name} multicast on",
+        topic="multicast",
+    )
 
 
 def _route_back_findings(checked: list[netif.Interface]) -> list[Finding]:

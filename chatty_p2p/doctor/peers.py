@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -124,103 +125,155 @@ def peer_findings(peer: SeenPeer, connected: bool = False) -> list[Finding]:
     """Version and reachability of one peer that answered mDNS; ``connected`` says the
     running Chatty has a session with it anyway (one the peer opened)."""
     findings = []
-    who = peer.label
-    try:
-        version: int | None = int(peer.protocol)
-    except ValueError:
-        version = None
-    app = f" (Chatty {peer.app})" if peer.app else ""
-    if version is None:
-        findings.append(
-            Finding(
-                "warn",
-                f"{who} does not say which protocol it speaks",
-                f"Its mDNS record has no protocol version{app}: a very old or broken Chatty.",
-                f"Update Chatty on {peer.name or who}.",
-                topic="peers",
-            )
-        )
-    elif version < MIN_PROTOCOL_VERSION:
-        findings.append(
-            Finding(
-                "problem",
-                f"Version mismatch: update Chatty on {peer.name or who}",
-                f"{who} speaks protocol {version}{app}; this Chatty ({__version__}) needs "
-                f"{MIN_PROTOCOL_VERSION} to {PROTOCOL_VERSION}.",
-                f"Update Chatty on {peer.name or who}.",
-                topic="peers",
-            )
-        )
-    elif version > PROTOCOL_VERSION:
-        findings.append(
-            Finding(
-                "warn",
-                f"Version mismatch: {who} runs a newer Chatty",
-                f"{who} speaks protocol {version}{app}; this one ({__version__}) speaks up to "
-                f"{PROTOCOL_VERSION}. They talk only if {who} still accepts the older one.",
-                "Update Chatty here if they cannot talk.",
-                topic="peers",
-            )
-        )
-    shown = ", ".join(peer.addresses[:3]) or "no address"
-    if peer.outcome == "reachable":
-        failed = [f"{a} ({_WORDS[o]})" for a, o in peer.attempts if o != "reachable"]
-        findings.append(
-            Finding(
-                "ok",
-                f"{who} is reachable at {peer.reached}",
-                f"Not at: {', '.join(failed)}." if failed else "",
-                topic="peers",
-            )
-        )
-    elif peer.outcome == "refused":
-        findings.append(
-            Finding(
-                "problem",
-                f"{who} answers mDNS but nothing listens on its port {peer.port}",
-                f"Connections to {shown} port {peer.port} are refused: Chatty there has "
-                f"stopped or is restarting, or a firewall on {peer.name or who} rejects them.",
-                f"Restart Chatty on {peer.name or who}; if it runs, run chatty doctor there.",
-                topic="peers",
-            )
-        )
-    elif peer.outcome == "timeout":
-        findings.append(
-            Finding(
-                "problem",
-                f"{who} answers mDNS but its port {peer.port} is unreachable from here",
-                f"Connections to {shown} port {peer.port} get no answer at all: a firewall on "
-                f"{peer.name or who} drops them, or the Wi-Fi isolates devices from each other "
-                "(AP/client isolation, common on guest and office networks) while letting "
-                "multicast through.",
-                f"Run chatty doctor on {peer.name or who} to check its firewall;\n"
-                "turn off AP/client isolation on the router, or use a network without it;\n"
-                "if only one direction is blocked, add this machine from there by address "
-                "(chatty add HOST:PORT)",
-                topic="peers",
-            )
-        )
-    else:
-        findings.append(
-            Finding(
-                "problem",
-                f"{who} answers mDNS but none of its addresses can be reached",
-                f"No route from here to {shown}: it advertises addresses of another network "
-                "(a VPN or a container, say).",
-                f"Connect both to the same network, or add it by an address that works: "
-                f"chatty add HOST:{peer.port}",
-                topic="peers",
-            )
-        )
+    version = _version_finding(peer)
+    if version is not None:
+        findings.append(version)
+    reach = _REACH_FINDINGS.get(peer.outcome, _no_route)(peer)
     if connected and peer.outcome != "reachable":
-        last = findings[-1]
-        findings[-1] = replace(
-            last,
-            detail=f"{last.detail} Chatty here is connected to it anyway, over a connection "
-            f"{peer.name or who} opened: that works while it lasts, but this side cannot "
-            "reconnect.",
-        )
+        reach = _connected_anyway(reach, peer)
+    findings.append(reach)
     return findings
+
+
+def _version_finding(peer: SeenPeer) -> Finding | None:
+    """A peer outside the protocols spoken here cannot talk to this Chatty however well
+    the network carries it, so this is said before anything about its port."""
+    try:
+        version = int(peer.protocol)
+    except ValueError:
+        return _unversioned(peer)
+    if version < MIN_PROTOCOL_VERSION:
+        return _older(peer, version)
+    if version > PROTOCOL_VERSION:
+        return _newer(peer, version)
+    return None
+
+
+def _app(peer: SeenPeer) -> str:
+    """The Chatty release the peer advertises, when it does, so the user knows what to
+    update from."""
+    return f" (Chatty {peer.app})" if peer.app else ""
+
+
+def _unversioned(peer: SeenPeer) -> Finding:
+    """No version at all is only a warning: it may still speak one this Chatty knows."""
+    return Finding(
+        "warn",
+        f"{peer.label} does not say which protocol it speaks",
+        f"Its mDNS record has no protocol version{_app(peer)}: a very old or broken Chatty.",
+        f"Update Chatty on {peer.name or peer.label}.",
+        topic="peers",
+    )
+
+
+def _older(peer: SeenPeer, version: int) -> Finding:
+    """Below the oldest protocol accepted here nothing works until the peer updates."""
+    who = peer.label
+    return Finding(
+        "problem",
+        f"Version mismatch: update Chatty on {peer.name or who}",
+        f"{who} speaks protocol {version}{_app(peer)}; this Chatty ({__version__}) needs "
+        f"{MIN_PROTOCOL_VERSION} to {PROTOCOL_VERSION}.",
+        f"Update Chatty on {peer.name or who}.",
+        topic="peers",
+    )
+
+
+def _newer(peer: SeenPeer, version: int) -> Finding:
+    """A newer peer may still accept this one's protocol, so it is a warning that points
+    the update here."""
+    who = peer.label
+    return Finding(
+        "warn",
+        f"Version mismatch: {who} runs a newer Chatty",
+        f"{who} speaks protocol {version}{_app(peer)}; this one ({__version__}) speaks up to "
+        f"{PROTOCOL_VERSION}. They talk only if {who} still accepts the older one.",
+        "Update Chatty here if they cannot talk.",
+        topic="peers",
+    )
+
+
+def _shown(peer: SeenPeer) -> str:
+    """The addresses a failed connect was tried on, few enough to read in one line."""
+    return ", ".join(peer.addresses[:3]) or "no address"
+
+
+def _reachable(peer: SeenPeer) -> Finding:
+    """Reached on one address; those that failed are named, since a peer that moves to
+    one of them would vanish."""
+    failed = [f"{a} ({_WORDS[o]})" for a, o in peer.attempts if o != "reachable"]
+    return Finding(
+        "ok",
+        f"{peer.label} is reachable at {peer.reached}",
+        f"Not at: {', '.join(failed)}." if failed else "",
+        topic="peers",
+    )
+
+
+def _refused(peer: SeenPeer) -> Finding:
+    """A refusal means the machine is there and answers: the cause is on it, not on
+    the network."""
+    who = peer.label
+    return Finding(
+        "problem",
+        f"{who} answers mDNS but nothing listens on its port {peer.port}",
+        f"Connections to {_shown(peer)} port {peer.port} are refused: Chatty there has "
+        f"stopped or is restarting, or a firewall on {peer.name or who} rejects them.",
+        f"Restart Chatty on {peer.name or who}; if it runs, run chatty doctor there.",
+        topic="peers",
+    )
+
+
+def _timed_out(peer: SeenPeer) -> Finding:
+    """Silence while its multicast gets through is what a dropping firewall or a Wi-Fi
+    that isolates clients looks like, and only the user can tell which."""
+    who = peer.label
+    return Finding(
+        "problem",
+        f"{who} answers mDNS but its port {peer.port} is unreachable from here",
+        f"Connections to {_shown(peer)} port {peer.port} get no answer at all: a firewall on "
+        f"{peer.name or who} drops them, or the Wi-Fi isolates devices from each other "
+        "(AP/client isolation, common on guest and office networks) while letting "
+        "multicast through.",
+        f"Run chatty doctor on {peer.name or who} to check its firewall;\n"
+        "turn off AP/client isolation on the router, or use a network without it;\n"
+        "if only one direction is blocked, add this machine from there by address "
+        "(chatty add HOST:PORT)",
+        topic="peers",
+    )
+
+
+def _no_route(peer: SeenPeer) -> Finding:
+    """No route at all: the peer advertised addresses of a network this machine is not
+    on, so the fix is an address that is."""
+    return Finding(
+        "problem",
+        f"{peer.label} answers mDNS but none of its addresses can be reached",
+        f"No route from here to {_shown(peer)}: it advertises addresses of another network "
+        "(a VPN or a container, say).",
+        f"Connect both to the same network, or add it by an address that works: "
+        f"chatty add HOST:{peer.port}",
+        topic="peers",
+    )
+
+
+_REACH_FINDINGS: dict[str, Callable[[SeenPeer], Finding]] = {
+    "reachable": _reachable,
+    "refused": _refused,
+    "timeout": _timed_out,
+}
+"""The finding for each outcome of :func:`reach`; any other is :func:`_no_route`."""
+
+
+def _connected_anyway(finding: Finding, peer: SeenPeer) -> Finding:
+    """A session the peer opened hides the failure only until it drops, so the failure
+    stays a problem and says why the peer still shows as connected."""
+    return replace(
+        finding,
+        detail=f"{finding.detail} Chatty here is connected to it anyway, over a connection "
+        f"{peer.name or peer.label} opened: that works while it lasts, but this side cannot "
+        "reconnect.",
+    )
 
 
 def nobody_answered(explained: int, chosen: list[netif.Interface], seconds: float) -> Finding:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import shlex
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -177,79 +178,152 @@ def parse_nft_rule(text: str, sets: dict[str, list[str]] | None = None) -> Rule:
     tokens = _nft_tokens(body)
     i = 0
     while i < len(tokens):
-        tok = tokens[i]
-        nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
         if i + 2 < len(tokens) and tokens[i + 2] == "set":  # a statement: meta mark set 1
             i += 4
             continue
-        if tok in ("tcp", "udp", "th") and nxt in ("dport", "sport"):
-            rule.protos = _restrict(rule.protos, ["tcp", "udp"] if tok == "th" else [tok], False)
-            values, negated, i = _nft_value(tokens, i + 2)
-            if nxt == "sport":
-                rule.limits.append(f"{tok} sport {' '.join(values)}")
-                continue
-            if values and values[0] == "vmap":  # a verdict map: too rich for this reading
-                rule.limits.append(f"{tok} dport vmap")
-                i = _past_set(tokens, i)
-                continue
-            if len(values) == 1 and values[0].startswith("@") and sets is not None:
-                values = sets.get(values[0][1:], [values[0]])
-            ports = _ports(values)
-            if ports is None:
-                rule.limits.append(f"{tok} dport {' '.join(values)}")
-            else:
-                rule.dports, rule.dport_negated = ports, negated
-        elif tok in ("tcp", "udp", "th", "sctp", "dccp", "udplite", "icmp", "icmpv6"):
-            proto = {"th": "tcp", "tcp": "tcp", "udp": "udp"}.get(tok, "other")
-            rule.protos = _restrict(rule.protos, [proto] if tok != "th" else ["tcp", "udp"], False)
-            i = _skip_to_head(tokens, i + 1)
-        elif tok == "meta" and nxt in ("l4proto", "protocol", "nfproto", "iifname", "iif"):
-            values, negated, i = _nft_value(tokens, i + 2)
-            _nft_match(rule, nxt, values, negated)
-        elif tok in ("ip", "ip6") and nxt in ("protocol", "nexthdr"):
-            values, negated, i = _nft_value(tokens, i + 2)
-            rule.families = {4 if tok == "ip" else 6}
-            rule.protos = _restrict(rule.protos, values, negated)
-        elif tok in ("ip", "ip6") and nxt == "daddr":
-            values, negated, i = _nft_value(tokens, i + 2)
-            rule.families = {4 if tok == "ip" else 6}
-        elif tok in ("ip", "ip6", "ether"):
-            values, negated, i = _nft_value(tokens, i + 2)
-            if tok != "ether":
-                rule.families = {4 if tok == "ip" else 6}
-            rule.limits.append(f"{tok} {nxt} {'!= ' if negated else ''}{' '.join(values)}")
-        elif tok == "ct" and nxt == "state":
-            values, negated, i = _nft_value(tokens, i + 2)
-            if values and values[0] == "vmap":
-                rule.never = True  # ct state vmap { established : accept, invalid : drop }
-                i = _past_set(tokens, i)
-            else:
-                _states(rule, values, negated)
-        elif tok == "ct" and nxt == "status":
-            _, _, i = _nft_value(tokens, i + 2)
-            rule.never = True  # dnat/snat: NATed flows, not a new packet to this machine
-        elif tok in ("iifname", "iif"):
-            values, negated, i = _nft_value(tokens, i + 1)
-            _nft_match(rule, tok, values, negated)
-        elif tok in ("oifname", "oif"):
-            _, _, i = _nft_value(tokens, i + 1)
-        elif tok == "meta" and nxt == "pkttype":
-            _, _, i = _nft_value(tokens, i + 2)
-        elif tok in ("counter", "log", "comment", "notrack"):
-            i = _skip_to_head(tokens, i + 1) if tok != "comment" else i + 2
-        elif tok in ("accept", "drop", "return", "continue"):
-            rule.verdict, i = tok, i + 1
-        elif tok == "reject":  # reject [with icmp type port-unreachable | with tcp reset]
-            rule.verdict, i = "reject", i + 1
-            while i < len(tokens) and tokens[i] != "comment":
-                i += 1
-        elif tok in ("jump", "goto"):
-            rule.verdict, rule.target, i = tok, nxt, i + 2
-        else:  # limit rate, fib, meta mark, ct mark, queue, …: a condition we do not judge
-            end = _skip_to_head(tokens, i + 1)
-            rule.limits.append(" ".join(tokens[i:end]) or tok)
-            i = max(end, i + 1)
+        reader = _NFT_READERS.get(tokens[i])
+        end = reader(rule, tokens, i, sets) if reader is not None else None
+        i = _nft_unjudged(rule, tokens, i) if end is None else end
     return rule
+
+
+_Sets = dict[str, list[str]] | None
+_NftReader = Callable[[Rule, list[str], int, _Sets], int | None]
+"""Reads the match or statement at ``tokens[i]`` into the rule and returns where the
+next one starts, or ``None`` when it is one this reading does not judge."""
+
+
+def _word(tokens: list[str], i: int) -> str:
+    """A word past the end is empty, so a rule cut short reads as one that says no more."""
+    return tokens[i] if i < len(tokens) else ""
+
+
+def _nft_transport(rule: Rule, tokens: list[str], i: int, sets: _Sets) -> int:
+    """A bare protocol narrows the rule to it; its ports, if named, are read apart."""
+    tok = tokens[i]
+    if tok in ("tcp", "udp", "th") and _word(tokens, i + 1) in ("dport", "sport"):
+        return _nft_port(rule, tokens, i, sets)
+    proto = {"th": "tcp", "tcp": "tcp", "udp": "udp"}.get(tok, "other")
+    rule.protos = _restrict(rule.protos, [proto] if tok != "th" else ["tcp", "udp"], False)
+    return _skip_to_head(tokens, i + 1)
+
+
+def _nft_port(rule: Rule, tokens: list[str], i: int, sets: _Sets) -> int:
+    """Only a destination port the reading can spell out decides a packet; a source
+    port, a verdict map or an unknown set is kept as a limit to say instead."""
+    tok, field = tokens[i], tokens[i + 1]
+    rule.protos = _restrict(rule.protos, ["tcp", "udp"] if tok == "th" else [tok], False)
+    values, negated, i = _nft_value(tokens, i + 2)
+    if field == "sport":
+        rule.limits.append(f"{tok} sport {' '.join(values)}")
+        return i
+    if values and values[0] == "vmap":  # a verdict map: too rich for this reading
+        rule.limits.append(f"{tok} dport vmap")
+        return _past_set(tokens, i)
+    if len(values) == 1 and values[0].startswith("@") and sets is not None:
+        values = sets.get(values[0][1:], [values[0]])
+    ports = _ports(values)
+    if ports is None:
+        rule.limits.append(f"{tok} dport {' '.join(values)}")
+    else:
+        rule.dports, rule.dport_negated = ports, negated
+    return i
+
+
+def _nft_meta(rule: Rule, tokens: list[str], i: int, sets: _Sets) -> int | None:
+    """The ``meta`` fields that narrow the protocol, family or input interface count as
+    those matches do; ``pkttype`` is stepped over, the rest (mark, …) are unjudged."""
+    field = _word(tokens, i + 1)
+    if field in ("l4proto", "protocol", "nfproto", "iifname", "iif"):
+        values, negated, end = _nft_value(tokens, i + 2)
+        _nft_match(rule, field, values, negated)
+        return end
+    if field == "pkttype":
+        return _nft_value(tokens, i + 2)[2]
+    return None
+
+
+def _nft_address(rule: Rule, tokens: list[str], i: int, sets: _Sets) -> int:
+    """An ``ip``/``ip6`` match ties the rule to one family whatever it says; a source
+    address or a link-layer match cannot be judged from here, so it becomes a limit."""
+    tok, field = tokens[i], _word(tokens, i + 1)
+    values, negated, end = _nft_value(tokens, i + 2)
+    if tok != "ether":
+        rule.families = {4 if tok == "ip" else 6}
+        if field in ("protocol", "nexthdr"):
+            rule.protos = _restrict(rule.protos, values, negated)
+            return end
+        if field == "daddr":
+            return end
+    rule.limits.append(f"{tok} {field} {'!= ' if negated else ''}{' '.join(values)}")
+    return end
+
+
+def _nft_conntrack(rule: Rule, tokens: list[str], i: int, sets: _Sets) -> int | None:
+    """Connection tracking decides whether the rule can see a new connection at all."""
+    field = _word(tokens, i + 1)
+    if field == "state":
+        values, negated, end = _nft_value(tokens, i + 2)
+        if values and values[0] == "vmap":
+            rule.never = True  # ct state vmap { established : accept, invalid : drop }
+            return _past_set(tokens, end)
+        _states(rule, values, negated)
+        return end
+    if field == "status":
+        rule.never = True  # dnat/snat: NATed flows, not a new packet to this machine
+        return _nft_value(tokens, i + 2)[2]
+    return None
+
+
+def _nft_interface(rule: Rule, tokens: list[str], i: int, sets: _Sets) -> int:
+    """The input interface decides who can reach us; the output one never matters to a
+    packet coming in."""
+    values, negated, end = _nft_value(tokens, i + 1)
+    if tokens[i] in ("iifname", "iif"):
+        _nft_match(rule, tokens[i], values, negated)
+    return end
+
+
+def _nft_annotation(rule: Rule, tokens: list[str], i: int, sets: _Sets) -> int:
+    """Counters, logs and comments change no verdict: step over them."""
+    return _skip_to_head(tokens, i + 1) if tokens[i] != "comment" else i + 2
+
+
+def _nft_verdict(rule: Rule, tokens: list[str], i: int, sets: _Sets) -> int:
+    """What the rule does with a packet it matches, and for a jump the chain to follow."""
+    tok = tokens[i]
+    if tok in ("jump", "goto"):
+        rule.verdict, rule.target = tok, _word(tokens, i + 1)
+        return i + 2
+    rule.verdict, i = tok, i + 1
+    if tok == "reject":  # reject [with icmp type port-unreachable | with tcp reset]
+        while i < len(tokens) and tokens[i] != "comment":
+            i += 1
+    return i
+
+
+def _nft_unjudged(rule: Rule, tokens: list[str], i: int) -> int:
+    """limit rate, fib, meta mark, ct mark, queue, …: a condition we do not judge is
+    kept in words, so a finding can say the rule may not apply."""
+    end = _skip_to_head(tokens, i + 1)
+    rule.limits.append(" ".join(tokens[i:end]) or tokens[i])
+    return max(end, i + 1)
+
+
+_NFT_READERS: dict[str, _NftReader] = {
+    **dict.fromkeys(
+        ("tcp", "udp", "th", "sctp", "dccp", "udplite", "icmp", "icmpv6"), _nft_transport
+    ),
+    "meta": _nft_meta,
+    **dict.fromkeys(("ip", "ip6", "ether"), _nft_address),
+    "ct": _nft_conntrack,
+    **dict.fromkeys(("iifname", "iif", "oifname", "oif"), _nft_interface),
+    **dict.fromkeys(("counter", "log", "comment", "notrack"), _nft_annotation),
+    **dict.fromkeys(
+        ("accept", "drop", "return", "continue", "reject", "jump", "goto"), _nft_verdict
+    ),
+}
+"""The reader of each word a match or statement starts with; any other is unjudged."""
 
 
 def _nft_match(rule: Rule, key: str, values: list[str], negated: bool) -> None:
