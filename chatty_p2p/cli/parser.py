@@ -91,22 +91,42 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def later(
-    module: Literal["node", "chat", "files", "trust", "share", "doctor"], name: str
-) -> Command:
-    """The command ``name`` of ``chatty_p2p.cli.<module>``, imported only when it runs."""
+CommandModule = Literal["node", "chat", "files", "trust", "share", "doctor"]
 
-    async def run(args: argparse.Namespace) -> int:
-        # Lazy for start-up, not for a cycle: a command's module brings asyncio, the
-        # control socket and what its commands use, which --version and --help do not
-        # need, nor one command another's.
-        command: Command = getattr(importlib.import_module(f"chatty_p2p.cli.{module}"), name)
-        return await command(args)
 
-    return run
+class LazyCommand:
+    """The command ``name`` of ``chatty_p2p.cli.<module>``, imported only when it runs.
+
+    Lazy for start-up, not for a cycle: a command's module brings asyncio, the control
+    socket and what its commands use, which --version and --help do not need, nor one
+    command another's. It is named by strings, so :meth:`resolve` is what a test calls
+    to catch a typo before a user runs the command. A plain class: ``dataclasses``
+    would add its own imports to every start."""
+
+    __slots__ = ("module", "name")
+
+    def __init__(self, module: CommandModule, name: str) -> None:
+        self.module = module
+        self.name = name
+
+    def resolve(self) -> Command:
+        command: Command = getattr(
+            importlib.import_module(f"chatty_p2p.cli.{self.module}"), self.name
+        )
+        return command
+
+    async def __call__(self, args: argparse.Namespace) -> int:
+        return await self.resolve()(args)
+
+
+def later(module: CommandModule, name: str) -> LazyCommand:
+    """Short for :class:`LazyCommand`, which every command's ``func`` default is."""
+    return LazyCommand(module, name)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The groups are added in the order ``chatty --help`` lists their commands, so
+    moving a call here reorders the help."""
     parser = argparse.ArgumentParser(
         prog="chatty",
         description="Peer-to-peer LAN chat and file sharing. With no command, opens the window.",
@@ -119,6 +139,19 @@ def build_parser() -> argparse.ArgumentParser:
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
         return sub.add_parser(name, help=help_text, description=help_text, parents=[after])
 
+    _node_commands(add)
+    _message_commands(add)
+    _device_commands(add)
+    _file_commands(add)
+    _doctor_command(add)
+    _share_command(add)
+    _trust_commands(add)
+    return parser
+
+
+def _node_commands(add: Add) -> None:
+    """``daemon`` and ``peers`` from :mod:`chatty_p2p.cli.node`: the node itself and who
+    it sees."""
     p = add("daemon", "run a headless node and print its events")
     p.add_argument("--name", type=device_name, help="display name (default: the host name)")
     p.add_argument("--port", type=port_number, default=0, help="TCP port (default: any free port)")
@@ -147,6 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", type=wait_seconds, default=1.5, help="seconds to listen (default 1.5)")
     p.set_defaults(func=later("node", "cmd_peers"))
 
+
+def _message_commands(add: Add) -> None:
+    """The commands about messages with one peer. say, link and clip share one shape (a
+    peer, a --wait for the receipt), so one loop makes all three alike."""
     for name, help_text in (
         ("say", "send a text message"),
         ("link", "send a link"),
@@ -176,6 +213,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=at_least_one, default=50)
     p.set_defaults(func=later("node", "cmd_history"))
 
+
+def _device_commands(add: Add) -> None:
+    """id, name, add and forget from :mod:`chatty_p2p.cli.node`: this device and the
+    peers it remembers, none of which waits for anyone."""
     add("id", "show this device's name and fingerprint").set_defaults(func=later("node", "cmd_id"))
 
     p = add("name", "rename this device (with no name: show it)")
@@ -189,11 +230,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("forget", "forget a peer: its key, trust and address (history stays)")
     p.add_argument("peer", metavar="PEER", help="name or id prefix")
     p.set_defaults(func=later("node", "cmd_forget"))
-    _file_commands(add)
-    _doctor_command(add)
-    _share_command(add)
-    _trust_commands(add)
-    return parser
 
 
 SEND_EPILOG = """\
