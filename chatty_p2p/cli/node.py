@@ -11,16 +11,16 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
-import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chatty_p2p import __version__, config
 from chatty_p2p.cli.backend import Events, open_backend, resolve
 from chatty_p2p.cli.events import describe_event
 from chatty_p2p.cli.output import answer, format_message, here, peer_label, print_json
-from chatty_p2p.cli.terminal import as_text
+from chatty_p2p.cli.terminal import as_text, stop_signalled
 from chatty_p2p.control import ControlServer
 from chatty_p2p.errors import ChattyError
 from chatty_p2p.events import (
@@ -33,14 +33,50 @@ from chatty_p2p.events import (
 from chatty_p2p.identity import short_id
 from chatty_p2p.links import is_safe_url
 
-
-async def cmd_daemon(args: argparse.Namespace) -> int:
-    # Lazy for start-up, not for a cycle: the daemon's node, and api and pyperclip with
-    # it, which `chatty say` and the other commands here never load (see backend).
-    from chatty_p2p import api, clipboard
+if TYPE_CHECKING:
     from chatty_p2p.node import Node
 
-    node = Node(
+
+async def cmd_daemon(args: argparse.Namespace) -> int:
+    # Lazy for start-up, not for a cycle: api, like the node and pyperclip (imported where
+    # they are used), is what `chatty say` and the other commands here never load (see
+    # backend).
+    from chatty_p2p import api
+
+    node = _daemon_node(args)
+    show = _event_printer(node, args)
+    events = node.subscribe()  # before start: peers may connect while it runs
+    await node.start()
+    control = ControlServer(node)
+    await control.start()
+    stop = stop_signalled()
+    _print_ready(node.describe(), args)
+
+    async def add(address: str) -> None:
+        try:
+            await api.call(node, "add", {"address": address})
+        except ChattyError as exc:
+            show(NodeWarning(text=f"{address}: {exc}"))
+
+    adders = [asyncio.create_task(add(a)) for a in args.peer]
+    try:
+        await _show_until(stop, events, show)
+    finally:
+        for task in adders:
+            task.cancel()
+        await control.stop()
+        await node.stop()
+    if args.json:
+        print_json({"type": "stopped", "time": time.time()})
+    return 0
+
+
+def _daemon_node(args: argparse.Namespace) -> Node:
+    """The node of ``chatty daemon``, made from its options; imported here, so the
+    other commands in this module never load it."""
+    from chatty_p2p.node import Node
+
+    return Node(
         config.data_dir(args.data_dir),
         name=args.name,
         port=args.port,
@@ -49,16 +85,11 @@ async def cmd_daemon(args: argparse.Namespace) -> int:
         download_dir=Path(args.download_dir) if args.download_dir else None,
         accept_from=args.accept_from,
     )
-    events = node.subscribe()  # before start: peers may connect while it runs
-    await node.start()
-    control = ControlServer(node)
-    await control.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    info = node.describe()
-    options = here(args)
+
+
+def _print_ready(info: dict[str, Any], args: argparse.Namespace) -> None:
+    """The first line says the daemon is up: a script waits for it (``ready`` in JSON),
+    and a person needs the port and fingerprint to pair or add it."""
     if args.json:
         print_json({"type": "ready", **info})
     else:
@@ -66,6 +97,17 @@ async def cmd_daemon(args: argparse.Namespace) -> int:
             f"Chatty {__version__}: {info['name']} ({short_id(info['id'])}) on port {info['port']}"
         )
         print(f"fingerprint {info['fingerprint']}", flush=True)
+
+
+def _event_printer(node: Node, args: argparse.Namespace) -> Callable[[NodeEvent], None]:
+    """How the daemon shows an event; it also acts on the two that need this machine:
+    a text to copy to its clipboard (a failure is shown as a warning instead), and an
+    offer whose peer the line needs to say whether it is verified."""
+    # Lazy for start-up, not for a cycle: pyperclip, which only the daemon and
+    # `chatty clip` use.
+    from chatty_p2p import clipboard
+
+    options = here(args)
 
     def show(event: NodeEvent) -> None:
         if isinstance(event, CopyToClipboard):
@@ -82,30 +124,22 @@ async def cmd_daemon(args: argparse.Namespace) -> int:
         elif (line := describe_event(event, options)) is not None:
             print(line, flush=True)
 
-    async def add(address: str) -> None:
-        try:
-            await api.call(node, "add", {"address": address})
-        except ChattyError as exc:
-            show(NodeWarning(text=f"{address}: {exc}"))
+    return show
 
-    adders = [asyncio.create_task(add(a)) for a in args.peer]
+
+async def _show_until(
+    stop: asyncio.Event, events: asyncio.Queue[NodeEvent], show: Callable[[NodeEvent], None]
+) -> None:
+    """Every event in order until ``stop`` is set: the wait for the next event is dropped
+    then, so a stop is never held up by a quiet node."""
     stopper = asyncio.create_task(stop.wait())
-    try:
-        while not stop.is_set():
-            getter = asyncio.create_task(events.get())
-            done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            if getter not in done:
-                getter.cancel()
-                break
-            show(getter.result())
-    finally:
-        for task in adders:
-            task.cancel()
-        await control.stop()
-        await node.stop()
-    if args.json:
-        print_json({"type": "stopped", "time": time.time()})
-    return 0
+    while not stop.is_set():
+        getter = asyncio.create_task(events.get())
+        done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if getter not in done:
+            getter.cancel()
+            break
+        show(getter.result())
 
 
 async def cmd_peers(args: argparse.Namespace) -> int:

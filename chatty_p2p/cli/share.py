@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import signal
 import sys
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ import segno
 
 from chatty_p2p import config
 from chatty_p2p.cli.output import print_json
-from chatty_p2p.cli.terminal import read_terminal
+from chatty_p2p.cli.terminal import read_terminal, stop_signalled
 from chatty_p2p.errors import ChattyError
 from chatty_p2p.files.model import human_size
 from chatty_p2p.share import NOT_ENCRYPTED, BrowserShare, ShareEvent, UploadOffer
@@ -84,16 +83,10 @@ class Prompter:
 
 
 async def cmd_share(args: argparse.Namespace) -> int:
-    if len(args.interface) > 1:
-        return usage_error("share listens on one --interface address (or on all without it)")
-    if args.no_upload and args.accept_uploads:
-        return usage_error("--accept-uploads and --no-upload contradict each other")
-    if args.timeout <= 0:
-        return usage_error("--timeout must be a positive number of seconds")
-    receive = None
-    if not args.no_upload:
-        receive = Path(args.receive_to).expanduser().absolute() if args.receive_to else None
-        receive = receive or default_receive_dir(config.data_dir(args.data_dir))
+    problem = _option_problem(args)
+    if problem is not None:
+        return usage_error(problem)
+    receive = _receive_dir(args)
     asks = sys.stdin.isatty() and not args.json and not args.accept_uploads
     prompter: Prompter | None = None
 
@@ -129,11 +122,40 @@ async def cmd_share(args: argparse.Namespace) -> int:
         return usage_error(str(exc))
     if asks:
         prompter = Prompter(share)
-    interrupted = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, interrupted.set)
+    interrupted = stop_signalled()
     announce(share, args, asks)
+    try:
+        await _until_stopped(share, interrupted)
+    finally:
+        if prompter is not None:
+            prompter.close()
+    return 0
+
+
+def _option_problem(args: argparse.Namespace) -> str | None:
+    """What argparse cannot refuse on its own (one address of several, two options
+    that contradict, a timeout's sign), refused before anything listens."""
+    if len(args.interface) > 1:
+        return "share listens on one --interface address (or on all without it)"
+    if args.no_upload and args.accept_uploads:
+        return "--accept-uploads and --no-upload contradict each other"
+    if args.timeout <= 0:
+        return "--timeout must be a positive number of seconds"
+    return None
+
+
+def _receive_dir(args: argparse.Namespace) -> Path | None:
+    """Where uploads go; none with --no-upload, which is what makes the page offer no
+    upload form."""
+    if args.no_upload:
+        return None
+    receive = Path(args.receive_to).expanduser().absolute() if args.receive_to else None
+    return receive or default_receive_dir(config.data_dir(args.data_dir))
+
+
+async def _until_stopped(share: BrowserShare, interrupted: asyncio.Event) -> None:
+    """Until Ctrl-C or the share closes itself (its time is up): either way the share
+    is stopped, so the address stops working at once."""
     waits = [asyncio.create_task(interrupted.wait()), asyncio.create_task(share.wait_closed())]
     try:
         await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
@@ -141,9 +163,6 @@ async def cmd_share(args: argparse.Namespace) -> int:
     finally:
         for task in waits:
             task.cancel()
-        if prompter is not None:
-            prompter.close()
-    return 0
 
 
 def announce(share: BrowserShare, args: argparse.Namespace, asks: bool) -> None:

@@ -1,12 +1,14 @@
 """What the user types: lines read from the terminal while a command runs on the
-event loop, and typed text made fit for a message. Used by ``chat``, ``pair`` and
-``share``; it imports nothing of the CLI."""
+event loop, typed text made fit for a message, and Ctrl-C for a command that runs
+until stopped. Used by ``chat``, ``pair``, ``share`` and ``daemon``; it imports
+nothing of the CLI."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -48,3 +50,14 @@ def read_terminal(on_line: Callable[[str], None]) -> None:
             pass
 
     threading.Thread(target=read, name="stdin", daemon=True).start()
+
+
+def stop_signalled() -> asyncio.Event:
+    """Set by Ctrl-C (SIGINT) or SIGTERM, so a command that runs until stopped ends
+    through its own clean-up on the loop instead of a KeyboardInterrupt in the middle
+    of it."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
