@@ -46,6 +46,10 @@ class LiveTransfer:
     attempt: str = ""
     """The receiver's try that the sender's main bulk connection serves (its OPEN's
     ``attempt``): only lanes of that try join it."""
+    sender_asked: bool = False
+    """The sender asked us (the receiver) to resume while this run of the transfer was
+    under way: if the run ends it, the sender hears how (``Pump.tell_ended``), since
+    it asked because it missed the end on its side."""
     samples: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=20))
     saved: list[str] = field(default_factory=list)
     attempts: int = 0

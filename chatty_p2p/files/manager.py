@@ -61,7 +61,6 @@ from chatty_p2p.net.tlspipe import KernelTls, TlsPipe
 from chatty_p2p.protocol.bulk.wire import MAX_PATH_BYTES
 from chatty_p2p.protocol.names import readable
 from chatty_p2p.protocol.session import (
-    ENDED_SINCE,
     MAX_FILES,
     AnswerReceived,
     CancelReceived,
@@ -299,12 +298,7 @@ class FileTransfers:
                 TransferState.EXPIRED,
             ):  # as ``_answer`` said it
                 conn.send(lambda s: s.send_answer(record.id, False, record.error))
-            elif record.state in (TransferState.DONE, TransferState.FAILED) and (
-                conn.peer.version >= ENDED_SINCE
-            ):
-                failed = record.state == TransferState.FAILED
-                conn.send(lambda s: s.send_ended(record.id, failed, record.error))
-            else:
+            elif not self._pump.tell_ended(record):
                 reason = record.error or f"it has ended here ({record.state})"
                 conn.send(lambda s: s.send_cancel(record.id, reason))
 
@@ -473,7 +467,9 @@ class FileTransfers:
                 if record is not None and record.state in FINISHED:
                     self._tell_ended(record)
                 elif record is not None:
-                    self._pump.resume(self._ledger.live_for(record), asked=True)
+                    live = self._ledger.live_for(record)
+                    live.sender_asked = True  # it hears how this ends, if it ends now
+                    self._pump.resume(live, asked=True)
             case _:
                 return False
         return True

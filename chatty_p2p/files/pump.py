@@ -36,8 +36,8 @@ from chatty_p2p.net.connection import Connection
 from chatty_p2p.net.tlspipe import KernelTls, TlsPipe
 from chatty_p2p.protocol.bulk.sender import BulkSender
 from chatty_p2p.protocol.bulk.wire import Opened
-from chatty_p2p.protocol.session import LANES_SINCE
-from chatty_p2p.store import Store
+from chatty_p2p.protocol.session import ENDED_SINCE, LANES_SINCE
+from chatty_p2p.store import Store, TransferRecord
 
 log = logging.getLogger("chatty_p2p.files.manager")
 """The manager's name: what the log says of a transfer reads as one story."""
@@ -162,7 +162,8 @@ class Pump:
         except ChattyError as exc:
             self._stopped_short(live, generation, exc)
             return
-        self._ledger.finish(live, failed)
+        if live.generation == generation:  # not already ended by the receiver's ENDED
+            self._ledger.finish(live, failed)
 
     def _ask_how_it_ended(self, live: LiveTransfer) -> None:
         """Every byte went out but the link broke before the receiver's RESULT came
@@ -309,6 +310,22 @@ class Pump:
             self._stopped_short(live, generation, exc)
             return
         self._ledger.finish(live, failed)
+        if live.sender_asked:
+            live.sender_asked = False
+            self.tell_ended(record)
+
+    def tell_ended(self, record: TransferRecord) -> bool:
+        """Say how a transfer we received ended (ENDED: done, or failed and why) to a
+        sender that asked: it missed the end. False if it cannot understand ENDED
+        (protocol 3 or older), or the transfer did not end done or failed."""
+        conn = self._control(record.peer_id)
+        ended = record.state in (TransferState.DONE, TransferState.FAILED)
+        if conn is None or not ended or conn.peer.version < ENDED_SINCE:
+            return False
+        failed = record.state == TransferState.FAILED
+        with contextlib.suppress(ChattyError):
+            conn.send(lambda s: s.send_ended(record.id, failed, record.error))
+        return True
 
     def _lanes_to(self, peer_id: str, dial: Callable[[], Channel]) -> Lanes | None:
         """The connections a transfer from this peer may use at once: as many as the

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 
 from chatty_p2p.errors import Interrupted
+from chatty_p2p.files import pump, receiving
 from chatty_p2p.files.model import TransferInfo
 from chatty_p2p.net import bulk
 from chatty_p2p.node import EventType, Node
@@ -123,12 +125,27 @@ def result_lost_once(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return lost
 
 
+@pytest.mark.parametrize("receiver", ["prompt", "slow to wind up"])
 async def test_a_sender_that_missed_the_result_ends_done_like_the_receiver(
-    nodes: tuple[Node, Node], tmp_path: Path, result_lost_once: list[int]
+    nodes: tuple[Node, Node],
+    tmp_path: Path,
+    result_lost_once: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+    receiver: str,
 ) -> None:
     """Both sides end a transfer in one state even when the sender's link breaks
     after the last byte, before the receiver's word: the sender asks, the receiver
-    (done, and not dialling again) says how it ended."""
+    (done, and not dialling again) says how it ended; if the question comes while
+    the receiver is still winding up (a loaded machine), as soon as it has ended."""
+    if receiver != "prompt":
+        real = receiving.receive
+
+        def slow(*args: Any) -> list[tuple[int, str]]:
+            failed = real(*args)
+            time.sleep(0.5)  # the sender's question comes in meanwhile
+            return failed
+
+        monkeypatch.setattr(pump, "receive", slow)
     a, b = nodes
     await a.add_peer("127.0.0.1", b.port)
     source = tmp_path / "report.bin"
