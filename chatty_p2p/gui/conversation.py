@@ -183,7 +183,9 @@ class ConversationDelegate(QStyledItemDelegate):
         bar.progress = (
             int(1000 * t.done_bytes / t.size) if t.size else (1000 if t.state == "done" else 0)
         )
-        bar.state = QStyle.StateFlag.State_Enabled
+        # Horizontal must be said: without it, Fusion fills the 8 px bar from the bottom
+        # up, and 36 % shows as a hairline along the whole width.
+        bar.state = QStyle.StateFlag.State_Enabled | QStyle.StateFlag.State_Horizontal
         style = option.widget.style() if option.widget else QApplication.style()
         style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter)
         painter.setPen(QColor("#57606a"))
