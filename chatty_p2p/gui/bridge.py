@@ -5,24 +5,76 @@ handshakes; on a thread of its own, none of that can ever stall a repaint. The
 window never touches the node directly. It asks with ``call(fn, done)``: ``fn``
 runs on the node's loop, and ``done`` gets the result back on the GUI thread
 through a queued signal. Node events arrive the same way, as ``node_event``.
+
+``fn`` runs on the node's thread, where no widget, dialog or model may be touched:
+reading a dialog's fields there crashed the app (Settings → Save, a segfault on
+X11). So ``call`` refuses an ``fn`` that would take a ``QObject`` along (in its
+closure, its defaults, a bound method's ``self``, a ``functools.partial``'s
+arguments): the caller reads what it needs first, on the GUI thread, and passes
+plain values.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+
+# Imported here, on the GUI thread, though only the node's thread uses them: its first
+# ``asyncio.to_thread`` (soon after start) and its first host name lookup ("Add peer by
+# address…": the IDNA codec) would import them there while the window runs, and a
+# module imported on another thread while Qt delivers events crashed the process now
+# and then (a segfault in about one run in fifteen of the card and bridge tests on X11;
+# none in a hundred with these imports here).
+import concurrent.futures.thread
+import contextlib
+import encodings.idna  # noqa: F401  (see above)
+import functools
 import inspect
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar, overload
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 from chatty_p2p.control import ControlServer
 from chatty_p2p.errors import ChattyError
 from chatty_p2p.node import Node
 
 T = TypeVar("T")
+
+_DEPTH = 4
+"""How deep ``qobjects_reached`` looks: a lambda in a partial in a closure is three."""
+
+
+def qobjects_reached(value: object, depth: int = 0) -> Iterator[QObject]:
+    """The ``QObject``s that calling ``value`` on another thread would take along:
+    ``value`` itself, or what its closure cells, default arguments, bound ``self``
+    or ``functools.partial`` arguments hold (and so on, ``_DEPTH`` deep, through
+    functions and plain containers). A signal's ``emit`` is not one: emitting from any
+    thread is how the node's thread talks to the window. Globals are not looked at."""
+    if isinstance(value, QObject):
+        yield value
+        return
+    if depth >= _DEPTH:
+        return
+    inner: list[object] = []
+    if isinstance(value, functools.partial):
+        inner = [value.func, *value.args, *value.keywords.values()]
+    elif inspect.ismethod(value) or inspect.isbuiltin(value):
+        inner = [value.__self__]
+        if inspect.ismethod(value):
+            inner.append(value.__func__)
+    elif inspect.isfunction(value):
+        for cell in value.__closure__ or ():
+            with contextlib.suppress(ValueError):  # a cell not yet filled
+                inner.append(cell.cell_contents)
+        inner += [*(value.__defaults__ or ()), *(value.__kwdefaults__ or {}).values()]
+    elif isinstance(value, list | tuple | set | frozenset):
+        inner = list(value)
+    elif isinstance(value, dict):
+        inner = list(value.values())
+    for item in inner:
+        yield from qobjects_reached(item, depth + 1)
 
 
 class NodeBridge(QObject):
@@ -51,7 +103,9 @@ class NodeBridge(QObject):
         self._stopped = threading.Event()
         self._started = concurrent.futures.Future[None]()
         self.node: Node | None = None
-        self._finished.connect(self._deliver)
+        # Queued even when ``call``'s future is already done and its callback runs on
+        # the GUI thread: ``done`` never runs inside ``call``, always from the loop.
+        self._finished.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
 
     def start(self) -> None:
         self._thread.start()
@@ -126,7 +180,18 @@ class NodeBridge(QObject):
         """Run ``fn(node)`` (plain or a coroutine) on the node's loop; hand the result
         to ``done`` and a failure's message to ``error`` (default: ``failed``), on the
         GUI thread. The overloads tie ``done``'s argument to what ``fn`` returns,
-        awaited if it is a coroutine, so mypy checks each caller's pair."""
+        awaited if it is a coroutine, so mypy checks each caller's pair.
+
+        Raises ``TypeError`` if ``fn`` would take a ``QObject`` to the node's thread
+        (see ``qobjects_reached``); ``done`` and ``error`` run on the GUI thread and may
+        use any."""
+        reached = {type(o).__name__ for o in qobjects_reached(fn)}
+        if reached:
+            raise TypeError(
+                f"bridge.call: {getattr(fn, '__qualname__', fn)!s} would reach "
+                f"{', '.join(sorted(reached))} from the node's thread; read what it needs "
+                "on the GUI thread and pass the plain values"
+            )
 
         async def run() -> Any:
             assert self.node is not None

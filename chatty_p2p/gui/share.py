@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import segno
@@ -43,6 +44,27 @@ def qr_pixmap(text: str) -> QPixmap:
     pixmap = QPixmap()
     pixmap.loadFromData(png.getvalue(), "PNG")
     return pixmap
+
+
+async def _start(
+    node: Node,
+    paths: list[Path],
+    host: str,
+    on_upload: Callable[[UploadOffer], None],
+    on_event: Callable[[ShareEvent], None],
+) -> BrowserShare:
+    """On the node's loop: the share, serving until it is stopped."""
+    share = BrowserShare(
+        paths,
+        node.download_dir(),
+        host=host,
+        timeout=TIMEOUT,
+        on_upload=on_upload,
+        on_event=on_event,
+        name=node.name,
+    )
+    await share.start()
+    return share
 
 
 class ShareDialog(QDialog):
@@ -85,20 +107,14 @@ class ShareDialog(QDialog):
         layout.addLayout(self.offers)
         layout.addWidget(self.log)
         layout.addWidget(stop)
-        bridge.call(lambda node: self._start(node, paths, host), self._started, self._failed)
-
-    async def _start(self, node: Node, paths: list[Path], host: str) -> BrowserShare:
-        share = BrowserShare(
-            paths,
-            node.download_dir(),
-            host=host,
-            timeout=TIMEOUT,
-            on_upload=self.relay.offered.emit,
-            on_event=self.relay.happened.emit,
-            name=node.name,
+        # The share starts on the node's thread, which must not touch this dialog: it
+        # gets the relay's signals to emit (safe from any thread), not the dialog.
+        offered, happened = self.relay.offered.emit, self.relay.happened.emit
+        bridge.call(
+            lambda node: _start(node, paths, host, offered, happened),
+            self._started,
+            self._failed,
         )
-        await share.start()
-        return share
 
     def _started(self, share: BrowserShare) -> None:
         if self.ended:  # closed before the share was up: end it at once
