@@ -3,7 +3,7 @@
 ``python -m bench.bulkpath [--size BYTES] [--rounds N] [--dir DIR] [--files COUNT]``
 
 No node, no store, no events: one process serves a file the way a node does
-(``connection.read_preamble``, ``connection.server_pipe``, ``files.sending.serve``)
+(``accepting.read_preamble``, ``accepting.server_pipe``, ``files.sending.serve``)
 and another fetches it (``net.bulk.dial_bulk``, ``files.receiving.receive``), each
 timing itself and counting its own CPU. The baseline is raw TCP in the same
 run: ``sendfile`` into a receiver that writes each read into the file, the
@@ -93,7 +93,7 @@ def serve(home: Path, source: Path) -> None:
     from chatty_p2p.files.manifest import build_manifest
     from chatty_p2p.files.sending import serve as serve_bulk
     from chatty_p2p.identity import Identity
-    from chatty_p2p.net import connection, tls
+    from chatty_p2p.net import accepting, tls
     from chatty_p2p.net.bulk import accept_bulk
 
     identity = Identity.load_or_create(home)
@@ -103,8 +103,8 @@ def serve(home: Path, source: Path) -> None:
     cpu = _cpu()
 
     async def accept() -> Any:
-        _, ctx = await connection.read_preamble(raw, tls.ServerContexts(identity), lambda _: "")
-        return await connection.server_pipe(raw, ctx)
+        _, ctx = await accepting.read_preamble(raw, tls.ServerContexts(identity), lambda _: "")
+        return await accepting.server_pipe(raw, ctx)
 
     pipe = asyncio.run(accept())
     channel, proto, opened = accept_bulk(pipe, threading.Event())

@@ -252,7 +252,7 @@ def accept_bulk(
     pipe: TlsPipe | KernelTls, cancel: threading.Event
 ) -> tuple[Channel, BulkSender, Opened]:
     """Read what an authenticated bulk connection asks for (its TLS is done, see
-    ``connection.server_pipe``). The caller checks that this peer may have it."""
+    ``accepting.server_pipe``). The caller checks that this peer may have it."""
     pipe.sock.settimeout(BULK_TIMEOUT)
     channel = Channel(pipe, cancel)
     proto = BulkSender()

@@ -1,12 +1,17 @@
-"""The asyncio shell around a control session: sockets and TLS live here only.
+"""The asyncio shell around a control session: ``Connection``, an authenticated
+session with one peer, and the timings and limits every control connection keeps.
 
-``dial`` and ``accept`` run the preamble, the TLS handshake and the HELLO
-exchange, and return an authenticated ``Connection``. ``Connection.run`` is
-the one place bytes meet the session: read, feed, dispatch events, write what
-the session queued. A silent peer is declared dead after ``DEAD_AFTER``
-seconds, which is how a crashed or unplugged machine is noticed long before
-its mDNS record expires; a peer that stops reading is dropped once
+``Connection.run`` is the one place bytes meet the session: read, feed, dispatch
+events, write what the session queued. A silent peer is declared dead after
+``DEAD_AFTER`` seconds, which is how a crashed or unplugged machine is noticed long
+before its mDNS record expires; a peer that stops reading is dropped once
 ``MAX_UNSENT`` bytes wait for it, so it cannot make us buffer without end.
+
+How a ``Connection`` comes to be lives beside this module, each part importing it
+and never the other way: ``handshake`` (the HELLO exchange both ends run),
+``dialling`` (``dial``, ``dial_any``) and ``accepting`` (the preamble and TLS of an
+accepted socket). The timings stay here, in one place, because both ends and the
+node's guard read them.
 """
 
 from __future__ import annotations
@@ -18,29 +23,13 @@ import socket
 import ssl
 from asyncio import sslproto
 from collections.abc import Callable
-from typing import cast
 
-from chatty_p2p.errors import (
-    ChattyError,
-    DialFailed,
-    IdentityMismatch,
-    PeerError,
-    ProtocolError,
-    RefusedByPeer,
-    RemoteProtocolError,
-    why_failed,
-)
-from chatty_p2p.identity import Identity, fingerprint
-from chatty_p2p.net import ktls, tls
-from chatty_p2p.net.tlspipe import KernelTls, TlsPipe
-from chatty_p2p.protocol import preamble
-from chatty_p2p.protocol.limits import Budget
+from chatty_p2p.errors import ProtocolError, RemoteProtocolError, why_failed
 from chatty_p2p.protocol.session import (
     ChatMessage,
     ClosedByPeer,
     Event,
     Hello,
-    HelloReceived,
     PeerReportedError,
     Session,
     State,
@@ -51,7 +40,6 @@ log = logging.getLogger(__name__)
 PING_INTERVAL = 2.0
 DEAD_AFTER = 6.5
 HANDSHAKE_TIMEOUT = 5.0
-_HANDSHAKE_READ = 64 * 1024
 LINGER = 1.0
 """After ending a session for what the peer sent, how long its further input is
 read and dropped before closing: closing a socket with unread input sends a
@@ -61,8 +49,6 @@ CLOSE_TIMEOUT = 1.0
 which a peer that never answers keeps the session's buffers, and whatever it
 still sends piles up unread); then the connection is cut."""
 CONNECT_TIMEOUT = 3.0
-STAGGER = 0.25
-"""Head start of each address over the next when dialling several (RFC 8305's 250 ms)."""
 READ_SIZE = 16 * 1024
 """One read from a control session, and its stream's buffer (twice this, then it
 stops reading): a TLS record's worth. Chat needs no more, and 256 sessions each
@@ -335,60 +321,6 @@ class Connection:
         self._writer.transport.abort()  # a no-op once closed; else the peer never answered
 
 
-Budgets = Callable[[str], tuple[Budget, Budget]]
-"""A peer's rate budgets (incoming, outgoing) by its device id: they outlive its
-sessions (see ``Session.share_budgets``)."""
-
-
-def fresh_budgets(_peer_id: str) -> tuple[Budget, Budget]:
-    """Budgets for a connection with no memory of the peer: tools and tests."""
-    return Budget(), Budget.outgoing()
-
-
-async def _exchange_hellos(
-    reader: asyncio.StreamReader,
-    writer: asyncio.StreamWriter,
-    local: Hello,
-    cert_id: str,
-    dialed: bool,
-    budgets: Budgets,
-) -> Connection:
-    session = Session(local)
-    # The certificate names the peer before its HELLO does: what arrives behind the
-    # HELLO in the same read counts against its lasting budget too. Checked only
-    # from the read loop on, a reconnect brought a fresh burst of a read's worth.
-    session.share_budgets(*budgets(cert_id))
-    session.start()
-    writer.write(session.data_to_send())
-    early: list[Event] = []
-    loop = asyncio.get_running_loop()
-    while session.peer is None:
-        data = await reader.read(READ_SIZE)
-        if not data:
-            raise PeerError("the peer closed the connection during the handshake")
-        try:
-            events = session.receive_data(data, loop.time())
-        except RemoteProtocolError as exc:
-            session.fail(exc)
-            writer.write(session.data_to_send())
-            raise
-        for event in events:
-            if isinstance(event, PeerReportedError):
-                raise RefusedByPeer(event.code, event.message)
-            if isinstance(event, ClosedByPeer):
-                raise PeerError(f"the peer closed the connection: {event.reason}")
-            if isinstance(event, HelloReceived) and event.hello.device_id != cert_id:
-                error = RemoteProtocolError(
-                    "HELLO id does not match the TLS certificate", "identity"
-                )
-                session.fail(error)
-                writer.write(session.data_to_send())
-                raise IdentityMismatch(str(error))
-            if not isinstance(event, HelloReceived):
-                early.append(event)
-    return Connection(reader, writer, session, dialed, early)
-
-
 def _host(address: tuple[object, ...] | None) -> str:
     """A socket address's host as the rest of Chatty writes it: IPv4 peers of the
     dual-stack listener without ``::ffff:``, link-local IPv6 with its ``%interface``."""
@@ -414,264 +346,3 @@ def scoped(host: str) -> str | None:
         with contextlib.suppress(OSError, OverflowError):
             scope = socket.if_indextoname(int(scope))
     return f"{address}%{scope}"
-
-
-def happy_order(addresses: list[tuple[str, int]]) -> list[tuple[str, int]]:
-    """The order to try a peer's addresses in (RFC 8305): IPv6 and IPv4 alternating,
-    IPv6 first, link-local last; the first (the last one that worked) stays first."""
-    if not addresses:
-        return []
-    head, rest = addresses[0], addresses[1:]
-    six = [a for a in rest if ":" in a[0] and not a[0].startswith("fe80:")]
-    six += [a for a in rest if a[0].startswith("fe80:")]
-    four = [a for a in rest if ":" not in a[0]]
-    mixed = [a for pair in zip(six, four, strict=False) for a in pair]
-    shorter = min(len(six), len(four))
-    return [head, *mixed, *six[shorter:], *four[shorter:]]
-
-
-async def dial_any(
-    addresses: list[tuple[str, int]],
-    identity: Identity,
-    local: Hello,
-    expected_id: str | None,
-    on_error: Callable[[str, int, ChattyError], None],
-    budgets: Budgets = fresh_budgets,
-) -> Connection | None:
-    """Happy eyeballs: start a dial to the next address every ``STAGGER`` seconds (or
-    at once when one fails) and keep the first that *authenticates*, not merely the
-    first TCP answer: a stale address may reach some other machine. The rest are
-    cancelled. ``None`` when none worked; each failure went to ``on_error``."""
-    order = happy_order(addresses)
-    running: dict[asyncio.Task[Connection], tuple[str, int]] = {}
-    winner: Connection | None = None
-    try:
-        while (order or running) and winner is None:
-            if order:
-                host, port = order.pop(0)
-                task = asyncio.ensure_future(
-                    dial(host, port, identity, local, expected_id, budgets)
-                )
-                running[task] = (host, port)
-            done, _ = await asyncio.wait(
-                running, timeout=STAGGER if order else None, return_when=asyncio.FIRST_COMPLETED
-            )
-            for task in done:
-                host, port = running.pop(task)
-                exc = task.exception()
-                if exc is None:
-                    if winner is None:
-                        winner = task.result()
-                    else:  # two finished in the same instant: keep one
-                        task.result().abort("duplicate session")
-                elif isinstance(exc, ChattyError):
-                    on_error(host, port, exc)
-                else:
-                    raise exc
-    except BaseException:
-        if winner is not None:
-            winner.abort("dial abandoned")
-        raise
-    finally:
-        for task in running:
-            task.cancel()
-        # Connections that authenticated while being cancelled are cut, not closed
-        # politely: a goodbye could take seconds, and the winner waits for nothing.
-        for late in await asyncio.gather(*running, return_exceptions=True):
-            if isinstance(late, Connection):
-                late.abort("duplicate session")
-    return winner
-
-
-async def dial(
-    host: str,
-    port: int,
-    identity: Identity,
-    local: Hello,
-    expected_id: str | None,
-    budgets: Budgets = fresh_budgets,
-) -> Connection:
-    """Connect to ``host:port`` and authenticate; ``expected_id`` pins the peer's key."""
-    try:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(host, port), CONNECT_TIMEOUT
-        )
-    except (OSError, TimeoutError) as exc:
-        why = why_failed(exc)
-        raise DialFailed(f"cannot connect to {host} port {port}: {why}", host, why) from exc
-    try:
-        async with asyncio.timeout(HANDSHAKE_TIMEOUT):
-            writer.write(preamble.encode_request(preamble.ChannelKind.CONTROL, identity.cert_der))
-            status = preamble.parse_reply(await reader.readexactly(preamble.REPLY.size))
-            if status is not preamble.Status.OK:
-                message = f"{host} port {port} refused the connection ({status.name.lower()})"
-                why = (
-                    "it runs a Chatty too old or too new for this one"
-                    if status is preamble.Status.BAD_VERSION
-                    else "it refuses this device (blocked, or paired peers only)"
-                )
-                raise DialFailed(message, host, why)
-            await writer.start_tls(tls.client_context(identity), server_hostname="chatty")
-            ssl_object = cast(ssl.SSLObject, writer.get_extra_info("ssl_object"))
-            cert_id = tls.peer_id(ssl_object, expected_id)
-            return await _exchange_hellos(reader, writer, local, cert_id, True, budgets)
-    except BaseException as exc:
-        writer.close()
-        if isinstance(exc, ChattyError | asyncio.CancelledError):
-            raise
-        if isinstance(exc, TimeoutError):
-            why = "handshake timed out"
-            raise DialFailed(f"{host} port {port}: {why}", host, why) from exc
-        if isinstance(exc, OSError | ssl.SSLError | asyncio.IncompleteReadError):
-            why = f"handshake failed ({why_failed(exc)})"
-            raise DialFailed(f"{host} port {port}: {why}", host, why) from exc
-        raise
-
-
-async def read_preamble(
-    sock: socket.socket, contexts: tls.ServerContexts, admit: Callable[[str], str]
-) -> tuple[preamble.ChannelKind, ssl.SSLContext]:
-    """Answer a dialer's preamble on a freshly accepted socket.
-
-    Returns what the connection will carry and a server context trusting exactly
-    the dialer's certificate; TLS itself is the caller's, on the event loop for
-    a control session, in a thread for bulk data. ``admit`` sees the device id the
-    certificate claims and returns why to refuse it (a blocked peer, say), or
-    ``""``: refusing here costs no TLS handshake. The caller closes on error.
-    """
-    loop = asyncio.get_running_loop()
-    async with asyncio.timeout(HANDSHAKE_TIMEOUT):
-        head = await _recv_exactly(loop, sock, preamble.REQUEST_HEAD.size)
-        try:
-            kind, cert_len = preamble.parse_request_head(head)
-        except RemoteProtocolError as exc:
-            version = exc.code == "version"
-            status = preamble.Status.BAD_VERSION if version else preamble.Status.REFUSED
-            await loop.sock_sendall(sock, preamble.encode_reply(status))
-            raise
-        cert_der = await _recv_exactly(loop, sock, cert_len)
-        try:  # OpenSSL parses it here, and refuses what it could not use
-            ctx = contexts.trusting(cert_der)
-        except (ValueError, ssl.SSLError) as exc:
-            await loop.sock_sendall(sock, preamble.encode_reply(preamble.Status.REFUSED))
-            raise RemoteProtocolError(f"unusable certificate: {exc}", "malformed") from exc
-        refusal = admit(fingerprint(cert_der))
-        if refusal:
-            await loop.sock_sendall(sock, preamble.encode_reply(preamble.Status.REFUSED))
-            raise PeerError(refusal)
-        await loop.sock_sendall(sock, preamble.encode_reply(preamble.Status.OK))
-        return kind, ctx
-
-
-def looks_forged(exc: BaseException) -> bool:
-    """Whether a handshake that failed after its preamble was answered looks replayed or
-    forged: TLS refused the key proof (not a mere end of stream, as from a dialer that
-    gave up), or the dialer fell silent."""
-    return isinstance(exc, TimeoutError) or (
-        isinstance(exc, ssl.SSLError)
-        and not isinstance(exc, ssl.SSLEOFError | ssl.SSLZeroReturnError)
-    )
-
-
-async def server_pipe(raw: socket.socket, ctx: ssl.SSLContext) -> TlsPipe | KernelTls:
-    """The server side of TLS on a plain socket, done on the event loop under one
-    deadline for the whole handshake, and returned blocking for a bulk worker
-    thread. Done in a thread instead, a peer dribbling a byte every few seconds
-    would hold a worker for as long as it liked; here it holds nothing.
-
-    The server is the side that sends files. Where the kernel can encrypt for it
-    (``ktls``), the handshake is an ``SSLSocket``'s, which OpenSSL can hand to the
-    kernel; whether it did is asked once it is done (``KernelTls``)."""
-    loop = asyncio.get_running_loop()
-    raw.setblocking(False)
-    if ktls.enable(ctx):
-        sock = ctx.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
-        try:
-            async with asyncio.timeout(HANDSHAKE_TIMEOUT):
-                while True:
-                    try:
-                        sock.do_handshake()
-                        break
-                    except ssl.SSLWantReadError:
-                        await _ready(loop, sock, writing=False)
-                    except ssl.SSLWantWriteError:
-                        await _ready(loop, sock, writing=True)
-        except BaseException:
-            sock.close()
-            raise
-        sock.setblocking(True)
-        return KernelTls(sock, ktls.sending_in_kernel(sock))
-    pipe = TlsPipe.wrap(raw, ctx, server=True)
-    async with asyncio.timeout(HANDSHAKE_TIMEOUT):
-        while (out := pipe.step()) is not None:
-            if out:
-                await loop.sock_sendall(raw, out)
-            pipe.feed(await loop.sock_recv(raw, _HANDSHAKE_READ))
-        if tail := pipe.pending_output():
-            await loop.sock_sendall(raw, tail)
-    raw.setblocking(True)
-    return pipe
-
-
-async def _ready(loop: asyncio.AbstractEventLoop, sock: socket.socket, writing: bool) -> None:
-    waiter: asyncio.Future[None] = loop.create_future()
-
-    def wake() -> None:
-        if not waiter.done():
-            waiter.set_result(None)
-
-    fd = sock.fileno()
-    if writing:
-        loop.add_writer(fd, wake)
-    else:
-        loop.add_reader(fd, wake)
-    try:
-        await waiter
-    finally:
-        if writing:
-            loop.remove_writer(fd)
-        else:
-            loop.remove_reader(fd)
-
-
-async def _recv_exactly(loop: asyncio.AbstractEventLoop, sock: socket.socket, n: int) -> bytes:
-    data = b""
-    while len(data) < n:
-        chunk = await loop.sock_recv(sock, n - len(data))
-        if not chunk:
-            raise PeerError("the dialer closed the connection during the preamble")
-        data += chunk
-    return data
-
-
-async def accept(
-    sock: socket.socket, ctx: ssl.SSLContext, local: Hello, budgets: Budgets = fresh_budgets
-) -> Connection:
-    """TLS and HELLO on an accepted control socket whose preamble was answered; on
-    failure the socket is closed here."""
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=READ_SIZE)
-    protocol = asyncio.StreamReaderProtocol(reader)
-    transport, _ = await loop.connect_accepted_socket(
-        lambda: protocol,
-        sock=sock,
-        ssl=ctx,
-        ssl_handshake_timeout=HANDSHAKE_TIMEOUT,
-        ssl_shutdown_timeout=CLOSE_TIMEOUT,
-    )
-    writer = asyncio.StreamWriter(transport, protocol, reader, loop)
-    try:
-        async with asyncio.timeout(HANDSHAKE_TIMEOUT):
-            ssl_object = cast(ssl.SSLObject, writer.get_extra_info("ssl_object"))
-            cert_id = tls.peer_id(ssl_object)
-            return await _exchange_hellos(reader, writer, local, cert_id, False, budgets)
-    except BaseException as exc:
-        # The transport owns the socket now: close through it (never sock.close(), whose
-        # descriptor number the next connection may get while this transport still
-        # watches it), politely so an ERROR frame gets out, but not for long.
-        writer.close()
-        if not isinstance(exc, asyncio.CancelledError):
-            with contextlib.suppress(OSError, ssl.SSLError, TimeoutError):
-                await asyncio.wait_for(writer.wait_closed(), 1)
-        transport.abort()
-        raise

@@ -11,7 +11,7 @@ from typing import Protocol
 from chatty_p2p.errors import ChattyError
 from chatty_p2p.files.manager import FileTransfers
 from chatty_p2p.identity import Identity
-from chatty_p2p.net import connection as conn_mod
+from chatty_p2p.net import accepting as conn_mod
 from chatty_p2p.net import listening, tls
 from chatty_p2p.net.admission import Admission, Hush, Refused, Ticket
 from chatty_p2p.net.connection import Connection

@@ -31,7 +31,7 @@ from chatty_p2p.errors import (
 from chatty_p2p.events import PeerOnline, PeerUpdated
 from chatty_p2p.files.manager import FileTransfers
 from chatty_p2p.identity import Identity, short_id
-from chatty_p2p.net import connection as conn_mod
+from chatty_p2p.net import dialling as conn_mod
 from chatty_p2p.net.addresses import format_address
 from chatty_p2p.net.connection import Connection
 from chatty_p2p.net.memory import Trimmer

@@ -8,7 +8,7 @@ import socket
 from pathlib import Path
 
 from chatty_p2p.errors import ChattyError, DialFailed, IdentityMismatch, unreachable
-from chatty_p2p.net.connection import dial, dial_any, happy_order
+from chatty_p2p.net.dialling import dial, dial_any, happy_order
 from chatty_p2p.node import EventType, Node
 
 

@@ -18,7 +18,8 @@ from chatty_p2p.errors import (
     PeerError,
     UnknownPeer,
 )
-from chatty_p2p.net import connection, tls
+from chatty_p2p.net import dialling, tls
+from chatty_p2p.net.connection import Connection
 from chatty_p2p.net.discovery import Advert
 from chatty_p2p.node import EventType, Node, acquire_lock, clean_addresses
 from chatty_p2p.protocol import preamble
@@ -59,7 +60,7 @@ async def test_simultaneous_dials_end_in_one_session(nodes: tuple[Node, Node]) -
     assert a_conn is not None and b_conn is not None
 
     # The survivor on both sides is the same TCP connection, seen from its two ends.
-    def ports(c: connection.Connection) -> tuple[int, int]:
+    def ports(c: Connection) -> tuple[int, int]:
         return c._writer.get_extra_info("sockname")[1], c._writer.get_extra_info("peername")[1]
 
     assert ports(a_conn) == ports(b_conn)[::-1]
@@ -98,7 +99,7 @@ async def test_messages_right_behind_the_hello_are_not_lost(nodes: tuple[Node, N
 async def test_wrong_expected_key_is_refused(nodes: tuple[Node, Node]) -> None:
     a, b = nodes
     with pytest.raises(IdentityMismatch, match="not the one it advertised"):
-        await connection.dial("127.0.0.1", b.port, a.identity, a._sessions.hello(), "0" * 64)
+        await dialling.dial("127.0.0.1", b.port, a.identity, a._sessions.hello(), "0" * 64)
 
 
 async def test_garbage_and_stalled_clients_do_not_stop_the_node(nodes: tuple[Node, Node]) -> None:
@@ -183,7 +184,7 @@ async def test_a_peer_clock_hours_off_is_named_once(nodes: tuple[Node, Node]) ->
     a, b = nodes
     events = b.subscribe()
     ahead = Hello(a.device_id, "alpha", a._boot, a.port, time=time.time() + 3 * 3600)
-    conn = await connection.dial("127.0.0.1", b.port, a.identity, ahead, b.device_id)
+    conn = await dialling.dial("127.0.0.1", b.port, a.identity, ahead, b.device_id)
     try:
         warning = await next_event(events, EventType.WARNING)
         assert "alpha's clock is 3.0 hours ahead of this one" in warning.text

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from chatty_p2p.identity import Identity
-from chatty_p2p.net import connection, tls
+from chatty_p2p.net import accepting, tls
 from chatty_p2p.net.tlspipe import TlsPipe
 
 
@@ -45,7 +45,7 @@ def _pair(tmp_path: Path) -> tuple[TlsPipe, TlsPipe]:
     done = threading.Thread(target=client.handshake, args=(5.0,))
     done.start()
     ctx = tls.ServerContexts(b).trusting(a.cert_der)
-    server = asyncio.run(connection.server_pipe(accepted, ctx))
+    server = asyncio.run(accepting.server_pipe(accepted, ctx))
     done.join(5)
     assert tls.peer_id(client.obj, b.device_id) == b.device_id
     assert tls.peer_id(server.obj) == a.device_id
@@ -113,7 +113,7 @@ def test_a_dribbling_client_fails_the_servers_handshake_at_its_deadline(
 ) -> None:
     """A stranger sending a byte a second never finishes a handshake: the server gives
     up after ``HANDSHAKE_TIMEOUT`` for the whole of it, not per read."""
-    monkeypatch.setattr(connection, "HANDSHAKE_TIMEOUT", 1.0)
+    monkeypatch.setattr(accepting, "HANDSHAKE_TIMEOUT", 1.0)
     a, b = Identity.load_or_create(tmp_path / "a"), Identity.load_or_create(tmp_path / "b")
     listener = socket.create_server(("127.0.0.1", 0))
     dialled = socket.create_connection(listener.getsockname())
@@ -132,7 +132,7 @@ def test_a_dribbling_client_fails_the_servers_handshake_at_its_deadline(
     ctx = tls.ServerContexts(b).trusting(a.cert_der)
     start = time.monotonic()
     with pytest.raises(TimeoutError):
-        asyncio.run(connection.server_pipe(accepted, ctx))
+        asyncio.run(accepting.server_pipe(accepted, ctx))
     assert time.monotonic() - start < 4
     stop.set()
     for sock in (listener, dialled, accepted):
@@ -173,7 +173,7 @@ def test_a_preamble_with_a_certificate_openssl_cannot_read_is_refused(
     accepted.setblocking(False)
     dialled.sendall(preamble.encode_request(preamble.ChannelKind.BULK, cert))
     with pytest.raises(RemoteProtocolError, match="unusable certificate"):
-        asyncio.run(connection.read_preamble(accepted, contexts, lambda _: ""))
+        asyncio.run(accepting.read_preamble(accepted, contexts, lambda _: ""))
     reply = dialled.recv(preamble.REPLY.size)
     assert preamble.parse_reply(reply) is preamble.Status.REFUSED
     assert not contexts._cache

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from chatty_p2p.identity import Identity
-from chatty_p2p.net import connection, ktls, tls
+from chatty_p2p.net import accepting, ktls, tls
 from chatty_p2p.net.tlspipe import KernelTls, TlsPipe
 
 SSL_OP_ENABLE_KTLS = 8  # OpenSSL 3.0's value (Python 3.12 names it ssl.OP_ENABLE_KTLS)
@@ -39,7 +39,7 @@ def pair(
     handshake = threading.Thread(target=client.handshake, args=(5.0,))
     handshake.start()
     server = asyncio.run(
-        connection.server_pipe(accepted, tls.ServerContexts(b).trusting(a.cert_der))
+        accepting.server_pipe(accepted, tls.ServerContexts(b).trusting(a.cert_der))
     )
     handshake.join(5)
     expected = KernelTls if request.param == "kernel-tls-refused" else TlsPipe

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from chatty_p2p.errors import ChattyError
 from chatty_p2p.identity import Identity
-from chatty_p2p.net import connection
+from chatty_p2p.net import accepting, dialling
 from chatty_p2p.net.discovery import Discovery
 from chatty_p2p.net.tls import ServerContexts
 from chatty_p2p.protocol.session import Hello
@@ -36,8 +36,8 @@ async def answer(listener: socket.socket, identity: Identity, hello: Hello) -> N
     while True:
         sock, address = await loop.sock_accept(listener)
         try:
-            _, ctx = await connection.read_preamble(sock, contexts, lambda _: "")
-            await connection.accept(sock, ctx, hello)
+            _, ctx = await accepting.read_preamble(sock, contexts, lambda _: "")
+            await accepting.accept(sock, ctx, hello)
             say(type="accepted", address=address[0])
         except Exception as exc:
             say(type="dialled-us", address=address[0], error=str(exc))
@@ -59,7 +59,7 @@ async def main(stolen_id: str, stolen_name: str, port: int, victim: str) -> None
         ("own-id", Hello(identity.device_id, stolen_name, boot, port)),
     ):
         try:
-            conn = await connection.dial(host, int(victim_port), identity, hello, None)
+            conn = await dialling.dial(host, int(victim_port), identity, hello, None)
             # The victim answers HELLO with HELLO, then judges ours: read what follows.
             ended = await asyncio.wait_for(conn.run(lambda *_: None), 10)
             say(type="dial", claim=label, ended=ended)

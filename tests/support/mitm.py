@@ -21,8 +21,9 @@ import tempfile
 from pathlib import Path
 
 from chatty_p2p.identity import Identity
-from chatty_p2p.net import connection
+from chatty_p2p.net import accepting, dialling
 from chatty_p2p.net.tls import ServerContexts
+from chatty_p2p.protocol import preamble
 from chatty_p2p.protocol.session import Hello
 
 
@@ -46,14 +47,14 @@ async def main(port: int, target: str, name_in: str, name_out: str) -> None:
     while True:
         sock, _ = await loop.sock_accept(listener)
         try:
-            kind, ctx = await connection.read_preamble(sock, contexts, lambda _: "")
-            if kind is not connection.preamble.ChannelKind.CONTROL:
+            kind, ctx = await accepting.read_preamble(sock, contexts, lambda _: "")
+            if kind is not preamble.ChannelKind.CONTROL:
                 sock.close()
                 continue
-            victim = await connection.accept(
+            victim = await accepting.accept(
                 sock, ctx, Hello(identity.device_id, name_in, boot, port)
             )
-            real = await connection.dial(
+            real = await dialling.dial(
                 host,
                 int(target_port),
                 identity,
