@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from chatty_p2p.errors import ChattyError
 from chatty_p2p.files.landing import Landing
 from chatty_p2p.files.model import FINISHED, TransferInfo, TransferState
+from chatty_p2p.files.peers import Peers
 from chatty_p2p.protocol.bulk.wire import Entry
 from chatty_p2p.protocol.names import readable
 from chatty_p2p.store import Store, TransferRecord
@@ -77,6 +78,9 @@ class TransferNews(Protocol):
     def transfer_progress(self, info: TransferInfo) -> None:
         """Bytes moved."""
 
+    def warn(self, peer_id: str, text: str) -> None:
+        """Something about a peer's transfers the user should read (refused offers)."""
+
 
 class Ledger:
     """Every transfer in hand, by key (peer, id, direction)."""
@@ -86,14 +90,14 @@ class Ledger:
         store: Store,
         *,
         news: TransferNews,
-        peer_name: Callable[[str], str],
+        peers: Peers,
         forget: Callable[[Landing, list[int]], None],
     ) -> None:
         """``forget`` drops the partials of files now recorded as landed (in the
         background, or not at all while the node stops: see ``Landing.finish``)."""
         self._store = store
         self._news = news
-        self._peer_name = peer_name
+        self._peers = peers
         self._forget = forget
         self.live: dict[tuple[str, str, bool], LiveTransfer] = {}
 
@@ -107,7 +111,7 @@ class Ledger:
         return TransferInfo(  # file names may come from a disk whose names are not UTF-8
             id=record.id,
             peer_id=record.peer_id,
-            peer_name=self._peer_name(record.peer_id),
+            peer_name=self._peers.name(record.peer_id),
             outgoing=record.outgoing,
             state=record.state,
             count=record.count,

@@ -34,7 +34,6 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from chatty_p2p.errors import (
     ChattyError,
@@ -54,6 +53,7 @@ from chatty_p2p.files.model import (
     human_size,
     items,
 )
+from chatty_p2p.files.peers import Peers, Spawner
 from chatty_p2p.files.pump import Pump, Workers, interrupt
 from chatty_p2p.identity import Identity
 from chatty_p2p.net.connection import Connection
@@ -84,44 +84,32 @@ class FileTransfers:
         identity: Identity,
         *,
         news: TransferNews,
-        warn: Callable[[str, str], None],
-        control: Callable[[str], Connection | None],
-        addresses: Callable[[str], list[tuple[str, int]]],
-        peer_name: Callable[[str], str],
-        want_connection: Callable[[str], None],
+        peers: Peers,
+        tasks: Spawner,
         download_dir: Path,
-        accept_from: Callable[[str], bool],
         lanes: int,
-        spawn: Callable[[Any], asyncio.Task[Any]],
     ) -> None:
         self._store = store
         self._identity = identity
         self._news = news
-        self._warn = warn
-        self._control = control
-        self._addresses = addresses
-        self._peer_name = peer_name
-        self._want_connection = want_connection
+        self._peers = peers
+        self._tasks = tasks
         self.download_dir = download_dir
         self._lanes = lanes
         """Bulk connections this side uses for one transfer at once (see ``Lanes``)."""
-        self._accept_from = accept_from
-        self._ledger = Ledger(store, news=news, peer_name=peer_name, forget=self._forget)
+        self._ledger = Ledger(store, news=news, peers=peers, forget=self._forget)
         self._workers = Workers()
         self._pump = Pump(
             store,
             identity,
             self._ledger,
             self._workers,
-            control=control,
-            addresses=addresses,
-            peer_name=peer_name,
+            peers=peers,
             lanes=lanes,
-            spawn=spawn,
+            tasks=tasks,
         )
         self._warned: dict[str, str] = {}
         """The last refusal each peer was warned about: a flood of refused offers warns once."""
-        self._spawn = spawn
 
     # ----- lifecycle -------------------------------------------------------
 
@@ -142,7 +130,7 @@ class FileTransfers:
             for live in self._ledger.live.values()
             if not live.record.outgoing
         }
-        self._spawn(self._workers.run(remove_leftovers, folders, keep))
+        self._tasks.spawn(self._workers.run(remove_leftovers, folders, keep))
 
     async def stop(self) -> None:
         self._workers.stopping = True
@@ -157,7 +145,7 @@ class FileTransfers:
 
     def _forget(self, landing: Landing, indexes: list[int]) -> None:
         if not self._workers.stopping:  # else they go when it ends (second names: no space)
-            self._spawn(self._workers.run(landing.forget, indexes))
+            self._tasks.spawn(self._workers.run(landing.forget, indexes))
 
     def all(self) -> list[TransferInfo]:
         """Recent transfers, newest first, live figures where running."""
@@ -216,11 +204,11 @@ class FileTransfers:
         self._store.add_transfer(record, entries, sources)
         live = self._ledger.live_for(record)
         self._news.transfer_changed(self._ledger.info(live))
-        conn = self._control(peer_id)
+        conn = self._peers.connection(peer_id)
         if conn is not None:
             self._offer(conn, record)
         else:
-            self._want_connection(peer_id)
+            self._peers.want_connection(peer_id)
         return self._ledger.info(live)
 
     @staticmethod
@@ -263,19 +251,19 @@ class FileTransfers:
             refusal = "too many offers waiting for an answer"
         if refusal:
             log.warning("declined an offer from %s: %s", peer_id[:8], refusal)
-            conn = self._control(peer_id)
+            conn = self._peers.connection(peer_id)
             if conn is not None:
                 conn.send(lambda s: s.send_answer(offer.id, False, refusal))
             if waiting < MAX_PENDING_OFFERS and self._warned.get(peer_id) != refusal:
                 self._warned[peer_id] = refusal
                 summary = f"{items(offer.count)}, {human_size(offer.size)}"
-                name = self._peer_name(peer_id)
-                self._warn(peer_id, f"declined {name}'s offer of {summary}: {refusal}")
+                name = self._peers.name(peer_id)
+                self._news.warn(peer_id, f"declined {name}'s offer of {summary}: {refusal}")
             return
         self._warned.pop(peer_id, None)
         self._store.add_transfer(record)
         live = self._ledger.live_for(record)
-        if self._accept_from(peer_id):
+        if self._peers.accepts_from(peer_id):
             self._answer(live, True)
             return
         self._expire_later(live, OFFER_TTL)
@@ -289,7 +277,7 @@ class FileTransfers:
         """The sender offers again, or asks to resume, what ended here while it was
         away (it never heard the answer or the cancel): tell it again, so that both
         sides agree."""
-        conn = self._control(record.peer_id)
+        conn = self._peers.connection(record.peer_id)
         if conn is None:
             return
         with contextlib.suppress(ChattyError):
@@ -368,7 +356,7 @@ class FileTransfers:
     ) -> None:
         if live.record.state != TransferState.OFFERED:
             return
-        conn = self._control(live.record.peer_id)
+        conn = self._peers.connection(live.record.peer_id)
         if conn is not None:
             with contextlib.suppress(ChattyError):
                 conn.send(lambda s: s.send_answer(live.record.id, accepted, reason))
@@ -385,7 +373,7 @@ class FileTransfers:
         live = self._ledger.find(spec)
         if live.record.state in FINISHED:
             raise ChattyError(f"transfer {live.record.id[:8]} has already ended")
-        conn = self._control(live.record.peer_id)
+        conn = self._peers.connection(live.record.peer_id)
         if conn is not None:
             with contextlib.suppress(ChattyError):
                 conn.send(lambda s: s.send_cancel(live.record.id, reason))
@@ -446,7 +434,7 @@ class FileTransfers:
                         self._ledger.set(live, TransferState.RUNNING)
                         self._pump.await_bulk(live, "accepted")
                     else:
-                        name = self._peer_name(peer_id)
+                        name = self._peers.name(peer_id)
                         expired = "expired" in reason
                         state = TransferState.EXPIRED if expired else TransferState.DECLINED
                         detail = f": {reason}" if reason else ""
@@ -484,7 +472,7 @@ class FileTransfers:
         interrupt(live)
         live.generation += 1  # a worker still winding down has nothing more to say
         if failed:
-            name = self._peer_name(peer_id)
+            name = self._peers.name(peer_id)
             self._ledger.set(live, TransferState.FAILED, f"{name}: {reason or 'failed'}")
         else:
             self._ledger.finish(live, [])
@@ -508,8 +496,8 @@ class FileTransfers:
         record = live.record
         if record.state not in RESUMABLE:
             raise ChattyError(f"transfer {record.id[:8]} is {record.state}; nothing to resume")
-        name = self._peer_name(record.peer_id)
-        conn = self._control(record.peer_id)
+        name = self._peers.name(record.peer_id)
+        conn = self._peers.connection(record.peer_id)
         if not record.outgoing:
             short = self._space_problem(record)
             if short:
@@ -521,7 +509,7 @@ class FileTransfers:
                     TransferState.INTERRUPTED,
                     f"{name} is offline; it resumes when {name} is back",
                 )
-            self._want_connection(record.peer_id)
+            self._peers.want_connection(record.peer_id)
         elif record.outgoing:
             self._ask_resume(conn, record.id)
             if record.state != TransferState.RUNNING:

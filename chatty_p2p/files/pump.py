@@ -28,11 +28,11 @@ from chatty_p2p.errors import (
 from chatty_p2p.files.landing import Landing
 from chatty_p2p.files.ledger import Ledger, LiveTransfer, ThreadReporter
 from chatty_p2p.files.model import AUTO_RESUME, FINISHED, RESUMABLE, TransferState
+from chatty_p2p.files.peers import Peers, Spawner
 from chatty_p2p.files.receiving import Incoming, Lanes, receive
 from chatty_p2p.files.sending import serve
 from chatty_p2p.identity import Identity
 from chatty_p2p.net.bulk import Channel, accept_bulk, dial_bulk
-from chatty_p2p.net.connection import Connection
 from chatty_p2p.net.tlspipe import KernelTls, TlsPipe
 from chatty_p2p.protocol.bulk.sender import BulkSender
 from chatty_p2p.protocol.bulk.wire import Opened
@@ -84,22 +84,18 @@ class Pump:
         ledger: Ledger,
         workers: Workers,
         *,
-        control: Callable[[str], Connection | None],
-        addresses: Callable[[str], list[tuple[str, int]]],
-        peer_name: Callable[[str], str],
+        peers: Peers,
         lanes: int,
-        spawn: Callable[[Any], asyncio.Task[Any]],
+        tasks: Spawner,
     ) -> None:
         self._store = store
         self._identity = identity
         self._ledger = ledger
         self._workers = workers
-        self._control = control
-        self._addresses = addresses
-        self._peer_name = peer_name
+        self._peers = peers
         self._lanes = lanes
         """Bulk connections this side uses for one transfer at once (see ``Lanes``)."""
-        self._spawn = spawn
+        self._tasks = tasks
 
     async def serve_bulk(
         self, pipe: TlsPipe | KernelTls, peer_id: str, authenticated: Callable[[], None]
@@ -169,7 +165,7 @@ class Pump:
         """Every byte went out but the link broke before the receiver's RESULT came
         back: it may be done, and would not dial again. Asked to resume, it resumes
         (with nothing left to send) or says how the transfer ended (ENDED)."""
-        conn = self._control(live.record.peer_id)
+        conn = self._peers.connection(live.record.peer_id)
         if conn is not None:
             with contextlib.suppress(ChattyError):
                 conn.send(lambda s: s.send_resume(live.record.id))
@@ -213,7 +209,7 @@ class Pump:
 
     def _pause(self, live: LiveTransfer, exc: Paused) -> None:
         """Paused on a problem a user can fix, here or (``remote``) on the peer's side."""
-        said = f"{self._peer_name(live.record.peer_id)}: {exc}" if exc.remote else str(exc)
+        said = f"{self._peers.name(live.record.peer_id)}: {exc}" if exc.remote else str(exc)
         hint = f"once fixed, `chatty resume {live.record.id[:8]}` (on either side) continues it"
         self._ledger.set(live, TransferState.PAUSED, f"{said}; {hint}")
 
@@ -232,7 +228,7 @@ class Pump:
             TransferState.RUNNING,
             TransferState.RESUMING,
         ):
-            name = self._peer_name(live.record.peer_id)
+            name = self._peers.name(live.record.peer_id)
             self._ledger.set(
                 live, TransferState.INTERRUPTED, f"{name} {why} but has not connected for the bytes"
             )
@@ -250,9 +246,9 @@ class Pump:
             return
         if record.state != TransferState.RUNNING:  # just accepted, or a link that went stale
             self._ledger.set(
-                live, TransferState.RESUMING, f"connecting to {self._peer_name(record.peer_id)}"
+                live, TransferState.RESUMING, f"connecting to {self._peers.name(record.peer_id)}"
             )
-        live.task = self._spawn(self._receive(live))
+        live.task = self._tasks.spawn(self._receive(live))
 
     async def _receive(self, live: LiveTransfer) -> None:
         record = live.record
@@ -274,7 +270,7 @@ class Pump:
         )
         landing = Landing(Path(record.folder), record.id)
         reporter = ThreadReporter(self._ledger, live, generation)
-        addresses, cancel = self._addresses(record.peer_id), live.cancel
+        addresses, cancel = self._peers.addresses(record.peer_id), live.cancel
 
         def dial() -> Channel:
             return dial_bulk(addresses, self._identity, record.peer_id, cancel)
@@ -318,7 +314,7 @@ class Pump:
         """Say how a transfer we received ended (ENDED: done, or failed and why) to a
         sender that asked: it missed the end. False if it cannot understand ENDED
         (protocol 3 or older), or the transfer did not end done or failed."""
-        conn = self._control(record.peer_id)
+        conn = self._peers.connection(record.peer_id)
         ended = record.state in (TransferState.DONE, TransferState.FAILED)
         if conn is None or not ended or conn.peer.version < ENDED_SINCE:
             return False
@@ -331,14 +327,14 @@ class Pump:
         """The connections a transfer from this peer may use at once: as many as the
         side with fewer spare cores has (both said so in HELLO). ``None`` for a peer
         that knows no ranges (protocol 2)."""
-        conn = self._control(peer_id)
+        conn = self._peers.connection(peer_id)
         if conn is None or conn.peer.version < LANES_SINCE:
             return None
         return Lanes(min(self._lanes, conn.peer.lanes), dial)
 
     def _retry_later(self, live: LiveTransfer) -> None:
         """Re-dial after a pause while the peer is online; otherwise its return will."""
-        if self._control(live.record.peer_id) is None:
+        if self._peers.connection(live.record.peer_id) is None:
             return
         delay = RETRY_DELAYS[min(live.attempts, len(RETRY_DELAYS) - 1)]
         live.attempts += 1
@@ -347,7 +343,7 @@ class Pump:
     def cancelled_by(self, peer_id: str, reason: str) -> str:
         """'cancelled by bravo', with the reason if it says more than 'cancelled'."""
         said = "" if reason in ("", "cancelled") else f": {reason}"
-        return f"cancelled by {self._peer_name(peer_id)}{said}"
+        return f"cancelled by {self._peers.name(peer_id)}{said}"
 
     def stop_and_clean(self, live: LiveTransfer) -> None:
         interrupt(live)

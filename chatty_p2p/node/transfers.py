@@ -1,4 +1,5 @@
-"""``FileTransfers`` as the node makes it: the eleven things it is handed, in one place."""
+"""``FileTransfers`` as the node makes it: the node's parts, seen through the typed
+protocols ``files.peers`` names, in one place."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Protocol
 
 from chatty_p2p.files.manager import FileTransfers
 from chatty_p2p.identity import Identity
+from chatty_p2p.net.connection import Connection
 from chatty_p2p.node.events import Announcer
 from chatty_p2p.node.peers import Dialler, PeerTable
 from chatty_p2p.node.tasks import Tasks
@@ -17,6 +19,30 @@ class OfferPolicy(Protocol):
     """Whose offers are accepted unasked (``guard.Guard``)."""
 
     def accepts_from(self, peer_id: str) -> bool: ...
+
+
+class _NodePeers:
+    """The peer table, the dialler and the offer policy, as ``files.peers.Peers``."""
+
+    def __init__(self, table: PeerTable, dialler: Dialler, gate: OfferPolicy) -> None:
+        self._table, self._dialler, self._gate = table, dialler, gate
+
+    def connection(self, peer_id: str) -> Connection | None:
+        return self._table.connection(peer_id)
+
+    def addresses(self, peer_id: str) -> list[tuple[str, int]]:
+        return self._table.addresses(peer_id)
+
+    def name(self, peer_id: str) -> str:
+        return self._table.name(peer_id)
+
+    def want_connection(self, peer_id: str) -> None:
+        state = self._table.get(peer_id)
+        if state is not None:
+            self._dialler.want_connection(state, delay=0)
+
+    def accepts_from(self, peer_id: str) -> bool:
+        return self._gate.accepts_from(peer_id)
 
 
 def file_transfers(
@@ -31,22 +57,12 @@ def file_transfers(
     download_dir: Path,
     lanes: int,
 ) -> FileTransfers:
-    def want_connection(peer_id: str) -> None:
-        state = table.get(peer_id)
-        if state is not None:
-            dialler.want_connection(state, delay=0)
-
     return FileTransfers(
         store,
         identity,
         news=events,
-        warn=events.warn,
-        control=table.connection,
-        addresses=table.addresses,
-        peer_name=table.name,
-        want_connection=want_connection,
+        peers=_NodePeers(table, dialler, gate),
+        tasks=tasks,
         download_dir=download_dir,
-        accept_from=gate.accepts_from,
         lanes=lanes,
-        spawn=tasks.spawn,
     )
