@@ -4,6 +4,7 @@ Foreign errors (ssl, OSError, sqlite3, zeroconf) are converted into these where
 they enter the core, so the faces print ``str(error)`` and never a traceback.
 """
 
+import errno
 import logging
 import os
 import sys
@@ -149,8 +150,6 @@ SQLITE_FULL = 13
 def disk_full(exc: BaseException) -> bool:
     """Whether an error (a ``StoreError``, say, and what caused it) comes down to a full
     disk: something the user fixes by freeing space, not a fault to report."""
-    import errno
-
     seen: BaseException | None = exc
     while seen is not None:
         if getattr(seen, "sqlite_errorcode", None) == SQLITE_FULL:

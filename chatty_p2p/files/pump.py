@@ -103,7 +103,7 @@ class Pump:
         """A peer dialled us for a transfer's bytes: check it is theirs, then stream.
 
         The listener has done the TLS handshake on the event loop
-        (``net.connection.server_pipe``), so ``peer_id`` is proven. Nothing here
+        (``net.accepting.server_pipe``), so ``peer_id`` is proven. Nothing here
         takes a worker thread before we know we offered that peer something;
         until then it keeps its handshake slot (``authenticated`` gives it back),
         so strangers cannot tie up the threads that move everyone's files."""

@@ -17,10 +17,6 @@ from chatty_p2p.errors import ChattyError, DialFailed, why_failed
 from chatty_p2p.identity import Identity
 from chatty_p2p.net import tls
 from chatty_p2p.net.connection import CONNECT_TIMEOUT, HANDSHAKE_TIMEOUT, Connection
-
-# Named here too, for whoever dials and then reads how the session it dialled ended
-# (``Connection.run``'s reason): the node's sessions reach both through this module.
-from chatty_p2p.net.connection import PEER_ERROR as PEER_ERROR
 from chatty_p2p.net.handshake import Budgets, exchange_hellos, fresh_budgets
 from chatty_p2p.protocol import preamble
 from chatty_p2p.protocol.session import Hello

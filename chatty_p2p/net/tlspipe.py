@@ -76,7 +76,7 @@ class TlsPipe:
     def step(self) -> bytes | None:
         """One try at the handshake: ``None`` once it is done, else the bytes to send
         before waiting for the peer's (``feed``). The caller moves the bytes: a blocking
-        thread (``handshake``) or the event loop (``connection.server_pipe``)."""
+        thread (``handshake``) or the event loop (``accepting.server_pipe``)."""
         try:
             self.obj.do_handshake()
         except ssl.SSLWantReadError:
@@ -177,7 +177,7 @@ class KernelTls:
     """A sender's TLS connection whose transmit keys the kernel holds: records are
     framed and encrypted by the kernel, and ``sendfile`` moves a file's pages
     without copying them through Python or OpenSSL. Made by
-    ``connection.server_pipe`` for an ``ssl.SSLSocket`` after its handshake, with
+    ``accepting.server_pipe`` for an ``ssl.SSLSocket`` after its handshake, with
     ``files_by_kernel`` set only if ``ktls.sending_in_kernel`` said so then: without
     it, ``sendfile`` would put plaintext on the wire, and it refuses."""
 

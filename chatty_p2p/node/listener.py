@@ -11,8 +11,7 @@ from typing import Protocol
 from chatty_p2p.errors import ChattyError
 from chatty_p2p.files.manager import FileTransfers
 from chatty_p2p.identity import Identity
-from chatty_p2p.net import accepting as conn_mod
-from chatty_p2p.net import listening, tls
+from chatty_p2p.net import accepting, listening, tls
 from chatty_p2p.net.admission import Admission, Hush, Refused, Ticket
 from chatty_p2p.net.connection import Connection
 from chatty_p2p.net.listening import Raw
@@ -112,7 +111,7 @@ class Listener:
 
         with ticket:
             try:
-                kind, ctx = await conn_mod.read_preamble(sock, self._contexts, admit)
+                kind, ctx = await accepting.read_preamble(sock, self._contexts, admit)
             except (ChattyError, OSError, TimeoutError) as exc:
                 log.info("refused a connection from %s: %s", host, str(exc) or "timed out")
                 sock.close()
@@ -121,7 +120,7 @@ class Listener:
                 # TLS on the event loop, under one deadline: a peer that dribbles its
                 # handshake holds no worker thread (``files`` takes one only later).
                 try:
-                    pipe = await conn_mod.server_pipe(sock, ctx)
+                    pipe = await accepting.server_pipe(sock, ctx)
                     peer_id = tls.peer_id(pipe.obj)
                 except (OSError, TimeoutError, ChattyError) as exc:  # ssl.SSLError is an OSError
                     log.info("bulk handshake failed: %s", str(exc) or "timed out")
@@ -130,7 +129,7 @@ class Listener:
                 await self._files.serve_bulk(pipe, peer_id, ticket.authenticated)
                 return
             try:
-                conn = await conn_mod.accept(  # closes sock on failure
+                conn = await accepting.accept(  # closes sock on failure
                     sock, ctx, self._sessions.hello(), self._sessions.budgets_for
                 )
             except Exception as exc:  # ssl.SSLError and friends from a broken handshake
@@ -146,7 +145,7 @@ class Listener:
         # once its preamble was answered: a replayed preamble or first flight,
         # or a forged one. Worth a warning the user and ``chatty doctor`` see,
         # once a minute per address so a flood of them cannot fill the log.
-        forged = conn_mod.looks_forged(exc)
+        forged = accepting.looks_forged(exc)
         loud = forged and self._hush_tls(host, asyncio.get_running_loop().time())
         log.log(
             logging.WARNING if loud else logging.INFO,

@@ -31,9 +31,9 @@ from chatty_p2p.errors import (
 from chatty_p2p.events import PeerOnline, PeerUpdated
 from chatty_p2p.files.manager import FileTransfers
 from chatty_p2p.identity import Identity, short_id
-from chatty_p2p.net import dialling as conn_mod
+from chatty_p2p.net import dialling
 from chatty_p2p.net.addresses import format_address
-from chatty_p2p.net.connection import Connection
+from chatty_p2p.net.connection import PEER_ERROR, Connection
 from chatty_p2p.net.memory import Trimmer
 from chatty_p2p.node import policy
 from chatty_p2p.node.datadir import StoreTrouble
@@ -219,7 +219,7 @@ class Sessions:
             async with gate:
                 if state.conn is not None or not self._wants(state):
                     return  # it left (or came to us) while waiting for its turn
-                conn = await conn_mod.dial_any(
+                conn = await dialling.dial_any(
                     list(state.addresses),
                     self._identity,
                     self.hello(),
@@ -251,7 +251,7 @@ class Sessions:
 
     async def add_peer(self, host: str, port: int) -> PeerState:
         """Dial an address the user gave and keep the session; it is remembered."""
-        conn = await conn_mod.dial(host, port, self._identity, self.hello(), None, self.budgets_for)
+        conn = await dialling.dial(host, port, self._identity, self.hello(), None, self.budgets_for)
         state = self.attach(conn)
         if state is None:
             raise PeerError(f"{format_address(host, port)} was refused (see the warning)")
@@ -395,7 +395,7 @@ class Sessions:
         if not self._tasks.stopping:
             self._table.save(state)
             self._events.offline(state, reason)
-            if not reason.startswith(conn_mod.PEER_ERROR):
+            if not reason.startswith(PEER_ERROR):
                 state.refused_by = ""
             self.want_connection(state, delay=redial_after(reason))
 
@@ -406,5 +406,5 @@ def redial_after(reason: str) -> float:
     offline in turn: it waits ``RETRY_MAX``."""
     left = reason.startswith("peer left")
     moved = reason == NETWORK_CHANGED  # our path is gone, another may work now
-    refused = reason.startswith(conn_mod.PEER_ERROR)
+    refused = reason.startswith(PEER_ERROR)
     return RETRY_MAX if refused else 2.0 if left else 0.0 if moved else 0.5
