@@ -76,9 +76,15 @@ def main() -> None:
         window.peer_view.setCurrentIndex(window.peers.index(0))
         wait(app, lambda: window.conversation.rowCount() >= 1)
         desk_id = desk.node.device_id
-        window.pair(desk_id)
-        wait(app, lambda: desk_id in window.pairings and bool(window.pairings[desk_id].code.text()))
-        pairing = window.pairings[desk_id]
+        window.pairings.pair(desk_id)
+        wait(
+            app,
+            lambda: (
+                desk_id in window.pairings.dialogs
+                and bool(window.pairings.dialogs[desk_id].code.text())
+            ),
+        )
+        pairing = window.pairings.dialogs[desk_id]
         app.processEvents()
         pairing.grab().save(str(OUT / "pair.png"))
         desk.call(lambda n: n.confirm_pairing(me, pairing.code.text()))
@@ -108,21 +114,21 @@ def main() -> None:
         video = tmp / "trip-video.mp4"
         video.write_bytes(os.urandom(2_000_000))
         sent = desk.run(desk.node.send_files(me, [video]))
-        wait(app, lambda: sent.id in window.offers)
-        dialog = window.offers[sent.id]
+        wait(app, lambda: sent.id in window.transfers.offers)
+        dialog = window.transfers.offers[sent.id]
         app.processEvents()
         dialog.grab().save(str(OUT / "offer.png"))
         dialog.reject()
 
-        window.share_with_browser([video, photos], host="127.0.0.1")
-        share = window.share_dialog
+        window.menu.share_with_browser([video, photos], host="127.0.0.1")
+        share = window.menu.share_dialog
         assert share is not None
         wait(app, lambda: share.share is not None)
         app.processEvents()
         share.grab().save(str(OUT / "share.png"))
         share.reject()
-        window.doctor_dialog()
-        doctor = window.doctor
+        window.menu.doctor_dialog()
+        doctor = window.menu.doctor
         assert doctor is not None
         wait(app, lambda: doctor.report is not None)
         app.processEvents()

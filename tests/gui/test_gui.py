@@ -31,7 +31,7 @@ from PySide6.QtGui import (
     QDropEvent,
     QGuiApplication,
 )
-from PySide6.QtWidgets import QApplication, QPushButton
+from PySide6.QtWidgets import QApplication, QFileDialog, QPushButton
 
 from chatty_p2p.files.model import TransferInfo
 from chatty_p2p.gui.bridge import NodeBridge
@@ -200,8 +200,8 @@ def test_declining_an_offer_leaves_nothing(
     unwanted = tmp_path / "unwanted.bin"
     unwanted.write_bytes(b"x" * 1000)
     sent = desk.run(desk.node.send_files(window.bridge.info["id"], [unwanted]))
-    qtbot.waitUntil(lambda: sent.id in window.offers, timeout=5000)
-    dialog = window.offers[sent.id]
+    qtbot.waitUntil(lambda: sent.id in window.transfers.offers, timeout=5000)
+    dialog = window.transfers.offers[sent.id]
     assert "desk" in dialog.windowTitle()
     qtbot.mouseClick(dialog.decline_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(
@@ -229,8 +229,8 @@ def test_window_keeps_ticking_during_a_large_transfer(
     timer.timeout.connect(lambda: ticks.append(time.monotonic()))
     timer.start(20)
     sent = desk.run(desk.node.send_files(window.bridge.info["id"], [big]))
-    qtbot.waitUntil(lambda: sent.id in window.offers, timeout=5000)
-    qtbot.mouseClick(window.offers[sent.id].accept_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: sent.id in window.transfers.offers, timeout=5000)
+    qtbot.mouseClick(window.transfers.offers[sent.id].accept_button, Qt.MouseButton.LeftButton)
 
     def card_done() -> bool:
         return any(isinstance(r, TransferInfo) and r.state == "done" for r in rows(window))
@@ -319,11 +319,11 @@ def test_unverified_peer_is_marked_and_pairing_from_the_window(
     qtbot: Any, window: MainWindow, desk: Headless
 ) -> None:
     select_desk(qtbot, window)
-    assert "unverified" in window.header.text() and window.pair_button.isVisible()
-    qtbot.mouseClick(window.pair_button, Qt.MouseButton.LeftButton)
+    assert "unverified" in window.header.title.text() and window.header.pair_button.isVisible()
+    qtbot.mouseClick(window.header.pair_button, Qt.MouseButton.LeftButton)
     desk_id = desk.node.device_id
-    qtbot.waitUntil(lambda: desk_id in window.pairings, timeout=5000)
-    dialog = window.pairings[desk_id]
+    qtbot.waitUntil(lambda: desk_id in window.pairings.dialogs, timeout=5000)
+    dialog = window.pairings.dialogs[desk_id]
     qtbot.waitUntil(lambda: bool(pairing_events(desk, "compare")), timeout=5000)
     code = pairing_events(desk, "compare")[0].code
     assert dialog.code.text() == code  # the same code on both screens
@@ -332,7 +332,7 @@ def test_unverified_peer_is_marked_and_pairing_from_the_window(
     desk.call(lambda n: n.confirm_pairing(window.bridge.info["id"], code))
     qtbot.waitUntil(lambda: "Paired" in dialog.status.text(), timeout=5000)
     qtbot.waitUntil(lambda: window.peers.peer(0).trust == "trusted", timeout=5000)
-    assert "trusted" in window.header.text() and not window.pair_button.isVisible()
+    assert "trusted" in window.header.title.text() and not window.header.pair_button.isVisible()
 
 
 def test_an_incoming_pairing_request_opens_the_code_and_can_be_refused(
@@ -341,8 +341,8 @@ def test_an_incoming_pairing_request_opens_the_code_and_can_be_refused(
     laptop_id = window.bridge.info["id"]
     started = desk.run(desk.node.pair(laptop_id))
     desk_id = desk.node.device_id
-    qtbot.waitUntil(lambda: desk_id in window.pairings, timeout=5000)
-    dialog = window.pairings[desk_id]
+    qtbot.waitUntil(lambda: desk_id in window.pairings.dialogs, timeout=5000)
+    dialog = window.pairings.dialogs[desk_id]
     assert dialog.code.text() == started.code and dialog.isVisible()
     qtbot.mouseClick(dialog.differ_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: bool(pairing_events(desk, "failed")), timeout=5000)
@@ -357,8 +357,8 @@ def test_offer_from_an_unverified_peer_says_so(
     note = tmp_path / "note.txt"
     note.write_text("hi")
     sent = desk.run(desk.node.send_files(window.bridge.info["id"], [note]))
-    qtbot.waitUntil(lambda: sent.id in window.offers, timeout=5000)
-    dialog = window.offers[sent.id]
+    qtbot.waitUntil(lambda: sent.id in window.transfers.offers, timeout=5000)
+    dialog = window.transfers.offers[sent.id]
     assert "Unverified device" in dialog.warning.text()
     qtbot.mouseClick(dialog.decline_button, Qt.MouseButton.LeftButton)
     assert not (tmp_path / "laptop-downloads" / "note.txt").exists()
@@ -418,8 +418,8 @@ def test_share_with_a_browser_shows_the_address_and_asks_before_an_upload(
 ) -> None:
     report = tmp_path / "report.pdf"
     report.write_bytes(os.urandom(300_000))
-    window.share_with_browser([report], host="127.0.0.1")  # loopback only, in a test
-    dialog = window.share_dialog
+    window.menu.share_with_browser([report], host="127.0.0.1")  # loopback only, in a test
+    dialog = window.menu.share_dialog
     assert dialog is not None
     qtbot.waitUntil(lambda: dialog.share is not None, timeout=5000)
     assert not dialog.qr.pixmap().isNull()
@@ -490,7 +490,7 @@ def test_why_cant_i_see_my_peer_shows_the_doctors_findings(qtbot: Any, tmp_path:
     try:
         why = next(b for b in win.findChildren(QPushButton) if b.text() == "Can't see your peer?")
         qtbot.mouseClick(why, Qt.MouseButton.LeftButton)
-        dialog = win.doctor
+        dialog = win.menu.doctor
         assert dialog is not None and "listening" in dialog.view.toPlainText()
         qtbot.waitUntil(lambda: dialog.report is not None, timeout=15000)
         text = dialog.view.toPlainText()
@@ -507,12 +507,10 @@ def test_the_share_menu_item_opens_a_share_of_the_picked_file(
     """The menu path a person takes; only the OS file picker is stood in for."""
     picked = tmp_path / "holiday.jpg"
     picked.write_bytes(b"jpeg")
-    monkeypatch.setattr(
-        "chatty_p2p.gui.window.QFileDialog.getOpenFileNames", lambda *a: ([str(picked)], "")
-    )
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames", lambda *a: ([str(picked)], ""))
     item = next(a for a in window.findChildren(QAction) if a.text() == "Share with a browser…")
     item.trigger()
-    dialog = window.share_dialog
+    dialog = window.menu.share_dialog
     assert dialog is not None
     qtbot.waitUntil(lambda: dialog.share is not None, timeout=5000)
     assert "holiday.jpg" in dialog.address.text()
@@ -539,7 +537,7 @@ def test_settings_are_read_from_the_dialog_on_the_gui_thread_and_applied(
 
     monkeypatch.setattr(dialogs.SettingsDialog, "result_settings", recording)
     monkeypatch.setattr(dialogs.SettingsDialog, "exec", save)
-    window.settings_dialog()
+    window.menu.settings_dialog()
     qtbot.waitUntil(
         lambda: window.bridge.node is not None and window.bridge.node.name == "renamed laptop"
     )
@@ -571,10 +569,10 @@ def test_settings_dialog_shows_what_the_node_holds_and_saves_it_there(
 
     assert window.bridge.info["start_minimised"] is False
     monkeypatch.setattr(dialogs.SettingsDialog, "exec", save)
-    window.settings_dialog()
+    window.menu.settings_dialog()
     qtbot.waitUntil(lambda: len(shown) == 1)
     monkeypatch.setattr(dialogs.SettingsDialog, "exec", look)
-    window.settings_dialog()  # queued on the node's loop after the save
+    window.menu.settings_dialog()  # queued on the node's loop after the save
     qtbot.waitUntil(lambda: len(shown) == 2)
     before, after = shown
     assert before.download_dir == str(tmp_path / "laptop-downloads")
