@@ -46,7 +46,7 @@ def device_name(text: str) -> str:
     which nobody asked for (``--name ""``, ``chatty name " "``, a bare ``/nick``)."""
     # Lazy for start-up, not for a cycle: the session protocol is needed only when
     # --name is given.
-    from chatty_p2p.protocol.session import has_visible_name
+    from chatty_p2p.protocol.text import has_visible_name
 
     if not has_visible_name(text):
         raise ChattyError(NAME_NEEDED)

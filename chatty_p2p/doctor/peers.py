@@ -26,7 +26,7 @@ from chatty_p2p.doctor.report import Finding, SeenPeer
 from chatty_p2p.net import netif
 from chatty_p2p.net.addresses import format_address
 from chatty_p2p.net.discovery import SERVICE_TYPE, Advert, mdns_sockets, parse_advert
-from chatty_p2p.protocol.session import MIN_PROTOCOL_VERSION, PROTOCOL_VERSION
+from chatty_p2p.protocol.messages import MIN_PROTOCOL_VERSION, PROTOCOL_VERSION
 
 CONNECT_TIMEOUT = 1.5
 """Seconds a TCP connect to a peer may take before its port counts as unreachable:

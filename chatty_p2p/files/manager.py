@@ -59,8 +59,7 @@ from chatty_p2p.identity import Identity
 from chatty_p2p.net.connection import Connection
 from chatty_p2p.net.tlspipe import KernelTls, TlsPipe
 from chatty_p2p.protocol.bulk.wire import MAX_PATH_BYTES
-from chatty_p2p.protocol.names import readable
-from chatty_p2p.protocol.session import (
+from chatty_p2p.protocol.messages import (
     MAX_FILES,
     AnswerReceived,
     CancelReceived,
@@ -70,6 +69,7 @@ from chatty_p2p.protocol.session import (
     OfferReceived,
     ResumeRequested,
 )
+from chatty_p2p.protocol.names import readable
 from chatty_p2p.store import Store, TransferRecord
 
 log = logging.getLogger(__name__)

@@ -36,7 +36,7 @@ from chatty_p2p.net.bulk import Channel, accept_bulk, dial_bulk
 from chatty_p2p.net.tlspipe import KernelTls, TlsPipe
 from chatty_p2p.protocol.bulk.sender import BulkSender
 from chatty_p2p.protocol.bulk.wire import Opened
-from chatty_p2p.protocol.session import ENDED_SINCE, LANES_SINCE
+from chatty_p2p.protocol.messages import ENDED_SINCE, LANES_SINCE
 from chatty_p2p.store import Store, TransferRecord
 
 log = logging.getLogger("chatty_p2p.files.manager")

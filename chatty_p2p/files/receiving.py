@@ -43,8 +43,8 @@ from chatty_p2p.protocol.bulk.wire import (
     ManifestDone,
     Want,
 )
+from chatty_p2p.protocol.messages import MAX_LANES
 from chatty_p2p.protocol.names import readable
-from chatty_p2p.protocol.session import MAX_LANES
 
 log = logging.getLogger(__name__)
 

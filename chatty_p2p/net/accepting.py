@@ -23,7 +23,7 @@ from chatty_p2p.net.connection import CLOSE_TIMEOUT, HANDSHAKE_TIMEOUT, READ_SIZ
 from chatty_p2p.net.handshake import Budgets, exchange_hellos, fresh_budgets
 from chatty_p2p.net.tlspipe import KernelTls, TlsPipe
 from chatty_p2p.protocol import preamble
-from chatty_p2p.protocol.session import Hello
+from chatty_p2p.protocol.messages import Hello
 
 _HANDSHAKE_READ = 64 * 1024
 

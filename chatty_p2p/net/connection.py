@@ -25,15 +25,8 @@ from asyncio import sslproto
 from collections.abc import Callable
 
 from chatty_p2p.errors import ProtocolError, RemoteProtocolError, why_failed
-from chatty_p2p.protocol.session import (
-    ChatMessage,
-    ClosedByPeer,
-    Event,
-    Hello,
-    PeerReportedError,
-    Session,
-    State,
-)
+from chatty_p2p.protocol.messages import ChatMessage, ClosedByPeer, Event, Hello, PeerReportedError
+from chatty_p2p.protocol.session import Session, State
 
 log = logging.getLogger(__name__)
 

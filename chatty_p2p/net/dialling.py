@@ -19,7 +19,7 @@ from chatty_p2p.net import tls
 from chatty_p2p.net.connection import CONNECT_TIMEOUT, HANDSHAKE_TIMEOUT, Connection
 from chatty_p2p.net.handshake import Budgets, exchange_hellos, fresh_budgets
 from chatty_p2p.protocol import preamble
-from chatty_p2p.protocol.session import Hello
+from chatty_p2p.protocol.messages import Hello
 
 STAGGER = 0.25
 """Head start of each address over the next when dialling several (RFC 8305's 250 ms)."""

@@ -30,7 +30,8 @@ from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZerocon
 from chatty_p2p import __version__
 from chatty_p2p.net import netif
 from chatty_p2p.protocol.ids import DEVICE_ID
-from chatty_p2p.protocol.session import PROTOCOL_VERSION, clean_name, clean_text
+from chatty_p2p.protocol.messages import PROTOCOL_VERSION
+from chatty_p2p.protocol.text import clean_name, clean_text
 
 log = logging.getLogger(__name__)
 

@@ -11,14 +11,14 @@ from collections.abc import Callable
 from chatty_p2p.errors import IdentityMismatch, PeerError, RefusedByPeer, RemoteProtocolError
 from chatty_p2p.net.connection import READ_SIZE, Connection
 from chatty_p2p.protocol.limits import Budget
-from chatty_p2p.protocol.session import (
+from chatty_p2p.protocol.messages import (
     ClosedByPeer,
     Event,
     Hello,
     HelloReceived,
     PeerReportedError,
-    Session,
 )
+from chatty_p2p.protocol.session import Session
 
 Budgets = Callable[[str], tuple[Budget, Budget]]
 """A peer's rate budgets (incoming, outgoing) by its device id: they outlive its

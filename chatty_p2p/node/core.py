@@ -75,7 +75,7 @@ from chatty_p2p.node.sessions import Partners, Sessions
 from chatty_p2p.node.settings import Settings
 from chatty_p2p.node.tasks import Tasks
 from chatty_p2p.node.transfers import file_transfers
-from chatty_p2p.protocol.session import clean_name, has_visible_name
+from chatty_p2p.protocol.text import clean_name, has_visible_name
 from chatty_p2p.store import Store, StoredMessage
 from chatty_p2p.trust import PairingInfo
 

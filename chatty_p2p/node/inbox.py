@@ -17,7 +17,7 @@ from chatty_p2p.node.events import Announcer
 from chatty_p2p.node.outbox import Outbox
 from chatty_p2p.node.peers import PeerState, PeerTable
 from chatty_p2p.node.settings import Settings
-from chatty_p2p.protocol.session import (
+from chatty_p2p.protocol.messages import (
     ChatMessage,
     Event,
     MessageReceived,

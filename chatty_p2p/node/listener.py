@@ -20,8 +20,8 @@ from chatty_p2p.net.tls import ServerContexts
 from chatty_p2p.node.peers import PeerState, PeerTable
 from chatty_p2p.node.tasks import Tasks
 from chatty_p2p.protocol.limits import Budget
+from chatty_p2p.protocol.messages import Hello
 from chatty_p2p.protocol.preamble import ChannelKind
-from chatty_p2p.protocol.session import Hello
 
 log = logging.getLogger(__package__)
 

@@ -15,7 +15,7 @@ from chatty_p2p.net.connection import Connection
 from chatty_p2p.node.datadir import StoreTrouble
 from chatty_p2p.node.events import Announcer
 from chatty_p2p.node.peers import RESEND_FIRST, RETRY_MAX, Dialler, PeerState, PeerTable
-from chatty_p2p.protocol.session import MAX_TEXT_BYTES, ChatMessage
+from chatty_p2p.protocol.messages import MAX_TEXT_BYTES, ChatMessage
 from chatty_p2p.store import DELIVERED, SENT, Store, StoredMessage
 
 MAX_OUTBOX = 500

@@ -41,7 +41,7 @@ from chatty_p2p.node.events import Announcer
 from chatty_p2p.node.peers import MAX_ADDRESSES, RETRY_MAX, PeerState, PeerTable, clean_addresses
 from chatty_p2p.node.tasks import Tasks
 from chatty_p2p.protocol.limits import Budget
-from chatty_p2p.protocol.session import Event, Hello
+from chatty_p2p.protocol.messages import Event, Hello
 from chatty_p2p.store import Store
 
 log = logging.getLogger(__package__)

@@ -36,13 +36,12 @@ no socket: the caller feeds bytes, reads events and sends ``data_to_send()``.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections import deque
-from dataclasses import dataclass
 from enum import Enum, auto
 from typing import Any
 
 from chatty_p2p.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
+from chatty_p2p.protocol import fields
 from chatty_p2p.protocol.frames import (
     HEADER,
     Frame,
@@ -53,31 +52,38 @@ from chatty_p2p.protocol.frames import (
 )
 from chatty_p2p.protocol.ids import DEVICE_ID, ITEM_ID
 from chatty_p2p.protocol.limits import COSTLY, COSTLY_BURST, COSTLY_RATE, Budget
+from chatty_p2p.protocol.messages import (
+    MAX_FILE_NAME,
+    MAX_FILES,
+    MAX_LANES,
+    MAX_OFFER_NAMES,
+    MAX_TEXT_BYTES,
+    MAX_TOTAL_SIZE,
+    MIN_PROTOCOL_VERSION,
+    PROTOCOL_VERSION,
+    AnswerReceived,
+    CancelReceived,
+    ChatMessage,
+    ClosedByPeer,
+    EndedReceived,
+    Event,
+    Hello,
+    HelloReceived,
+    MessageReceived,
+    NackReceived,
+    Offer,
+    OfferReceived,
+    PairReceived,
+    PeerReportedError,
+    ProfileReceived,
+    ReceiptReceived,
+    ResumeRequested,
+    UnknownFrameReceived,
+)
 from chatty_p2p.protocol.pairing import OPS, PairMessage
+from chatty_p2p.protocol.text import MAX_NAME, MAX_REASON, clean_name, clean_text
 
-PROTOCOL_VERSION = 4
-"""2: the bulk channel's receiver reports LANDED and resumable ERRORs while it works.
-3: HELLO says how many bulk connections (``lanes``) one transfer may use; a large
-file can then travel in ranges over several at once (see ``bulk``).
-4: ENDED answers a RESUME for a transfer that ended (an older peer hears CANCEL)."""
-LANES_SINCE = 3
-"""The protocol version from which a transfer may use several bulk connections."""
-ENDED_SINCE = 4
-"""The protocol version from which a peer understands ENDED."""
-MAX_LANES = 4
-"""Bulk connections one transfer uses at most: each costs about a core on each side."""
-MIN_PROTOCOL_VERSION = 2
-"""A version-1 sender treats LANDED as a violation and fails the transfer, so it is
-told to update at HELLO instead of failing mid-transfer."""
-MAX_NAME = 64
-MAX_TEXT_BYTES = 64 * 1024
-MAX_REASON = 512
-MAX_OFFER_NAMES = 8
-MAX_FILE_NAME = 1024
-MAX_FILES = 1_000_000
-MAX_TOTAL_SIZE = 2**62
 _BOOT = re.compile(r"[0-9a-f]{16,32}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 class State(Enum):
@@ -102,204 +108,14 @@ _ALLOWED: dict[State, frozenset[FrameType]] = {
 }
 
 
-def name_key(name: str) -> str:
-    """What two names must share to count as the same name: "Bob", "bob", "Bob" with a
-    zero-width space and full-width "Bob" all look alike to a user, so a newcomer may
-    not take any of them from a paired device."""
-    folded = unicodedata.normalize("NFKC", name).casefold()
-    visible = "".join(ch for ch in folded if unicodedata.category(ch) != "Cf")
-    return " ".join(visible.split())
-
-
-def has_visible_name(raw: str) -> bool:
-    """Whether ``clean_name`` keeps anything of ``raw``; if not it says "unnamed",
-    which a user renaming a device never asked for. Format characters such as a
-    right-to-left mark show nothing either."""
-    return any(c.isprintable() and not c.isspace() for c in _CONTROL.sub("", raw))
-
-
-def clean_name(raw: str) -> str:
-    """A display name safe to show: no control or bidi characters, bounded length."""
-    name = _CONTROL.sub("", raw).strip()[:MAX_NAME]
-    return name or "unnamed"
-
-
-@dataclass(frozen=True, slots=True)
-class Hello:
-    """Who the peer says it is. ``device_id`` is checked against its TLS certificate."""
-
-    device_id: str
-    name: str
-    boot: str
-    port: int
-    version: int = PROTOCOL_VERSION
-    time: float | None = None
-    """The sender's wall clock when it said hello (absent from older builds): a
-    clock hours off makes message times wrong, and ``chatty doctor`` says so."""
-    lanes: int = 1
-    """Bulk connections this side will use for one transfer at once (its spare cores,
-    at most ``MAX_LANES``); 1 with a version-2 peer, which knows no ranges."""
-
-
-@dataclass(frozen=True, slots=True)
-class ChatMessage:
-    """A text or link message as it travels. ``ts`` is the sender's Unix time."""
-
-    id: str
-    ts: float
-    kind: str
-    body: str
-
-
-@dataclass(frozen=True, slots=True)
-class Offer:
-    """What a receiver is asked to consent to: how many files, how big, a few names."""
-
-    id: str
-    count: int
-    size: int
-    names: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class HelloReceived:
-    hello: Hello
-
-
-@dataclass(frozen=True, slots=True)
-class MessageReceived:
-    message: ChatMessage
-
-
-@dataclass(frozen=True, slots=True)
-class ReceiptReceived:
-    message_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class NackReceived:
-    """The peer could not keep a message (its disk is full): it stays unacknowledged
-    here, to be sent again; ``reason`` is the peer's, for the user."""
-
-    message_id: str
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class ProfileReceived:
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class ClosedByPeer:
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class PeerReportedError:
-    code: str
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class OfferReceived:
-    offer: Offer
-
-
-@dataclass(frozen=True, slots=True)
-class AnswerReceived:
-    transfer_id: str
-    accepted: bool
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class CancelReceived:
-    transfer_id: str
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class ResumeRequested:
-    transfer_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class EndedReceived:
-    transfer_id: str
-    failed: bool
-    """False: every file arrived and was verified; True: ``reason`` says what failed."""
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class PairReceived:
-    message: PairMessage
-
-
-@dataclass(frozen=True, slots=True)
-class UnknownFrameReceived:
-    frame_type: int
-
-
-Event = (
-    HelloReceived
-    | MessageReceived
-    | ReceiptReceived
-    | NackReceived
-    | ProfileReceived
-    | OfferReceived
-    | AnswerReceived
-    | CancelReceived
-    | ResumeRequested
-    | EndedReceived
-    | PairReceived
-    | ClosedByPeer
-    | PeerReportedError
-    | UnknownFrameReceived
-)
-
-
-def _field(body: dict[str, Any], key: str, kind: type, frame: str) -> Any:
-    value = body.get(key)
-    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-        raise RemoteProtocolError(
-            f"{frame}: field {key!r} missing or not {kind.__name__}", "malformed"
-        )
-    return value
-
-
 def _lanes(body: dict[str, Any]) -> int:
     """HELLO's ``lanes``: absent is 1; beyond ``MAX_LANES`` is capped, not refused."""
     if "lanes" not in body:
         return 1
-    value: int = _field(body, "lanes", int, "HELLO")
+    value: int = fields.field(body, "lanes", int, "HELLO")
     if value < 1:
         raise RemoteProtocolError("HELLO: field 'lanes' out of range", "malformed")
     return min(value, MAX_LANES)
-
-
-def _count(body: dict[str, Any], key: str, frame: str, limit: int) -> int:
-    value: int = _field(body, key, int, frame)
-    if not 0 <= value <= limit:
-        raise RemoteProtocolError(f"{frame}: field {key!r} out of range", "malformed")
-    return value
-
-
-def clean_text(raw: str, limit: int = MAX_REASON) -> str:
-    """Peer-supplied text made safe to print: no control or bidi characters."""
-    return _CONTROL.sub("\ufffd", raw)[:limit]
-
-
-def _text(
-    body: dict[str, Any], key: str, frame: str, limit: int, pattern: re.Pattern[str] | None = None
-) -> str:
-    value: str = _field(body, key, str, frame)
-    if len(value.encode("utf-8")) > limit:
-        raise RemoteProtocolError(f"{frame}: field {key!r} longer than {limit} bytes", "too-large")
-    if pattern is not None and not pattern.fullmatch(value):
-        raise RemoteProtocolError(f"{frame}: field {key!r} is malformed", "malformed")
-    return value
 
 
 class Session:
@@ -500,7 +316,7 @@ class Session:
             case FrameType.HELLO:
                 return self._on_hello(body)
             case FrameType.PING:
-                self._queue(FrameType.PONG, {"n": _field(body, "n", int, name)})
+                self._queue(FrameType.PONG, {"n": fields.field(body, "n", int, name)})
                 return None
             case FrameType.PONG:
                 return None
@@ -510,41 +326,41 @@ class Session:
                     raise RemoteProtocolError("MESSAGE: field 'ts' is not a time", "malformed")
                 return MessageReceived(
                     ChatMessage(
-                        id=_text(body, "id", name, 32, ITEM_ID),
+                        id=fields.text(body, "id", name, 32, ITEM_ID),
                         ts=ts,
-                        kind=_text(body, "kind", name, 16),
-                        body=_text(body, "body", name, MAX_TEXT_BYTES),
+                        kind=fields.text(body, "kind", name, 16),
+                        body=fields.text(body, "body", name, MAX_TEXT_BYTES),
                     )
                 )
             case FrameType.RECEIPT:
-                return ReceiptReceived(_text(body, "id", name, 32, ITEM_ID))
+                return ReceiptReceived(fields.text(body, "id", name, 32, ITEM_ID))
             case FrameType.NACK:
                 return NackReceived(
-                    _text(body, "id", name, 32, ITEM_ID),
-                    clean_text(_text(body, "reason", name, MAX_REASON)),
+                    fields.text(body, "id", name, 32, ITEM_ID),
+                    clean_text(fields.text(body, "reason", name, MAX_REASON)),
                 )
             case FrameType.PROFILE:
-                return ProfileReceived(clean_name(_text(body, "name", name, 4 * MAX_NAME)))
+                return ProfileReceived(clean_name(fields.text(body, "name", name, 4 * MAX_NAME)))
             case FrameType.OFFER:
                 return OfferReceived(self._offer(body))
             case FrameType.ANSWER:
                 return AnswerReceived(
-                    _text(body, "id", name, 32, ITEM_ID),
-                    _field(body, "accept", bool, name),
-                    clean_text(_text(body, "reason", name, MAX_REASON)),
+                    fields.text(body, "id", name, 32, ITEM_ID),
+                    fields.field(body, "accept", bool, name),
+                    clean_text(fields.text(body, "reason", name, MAX_REASON)),
                 )
             case FrameType.CANCEL:
                 return CancelReceived(
-                    _text(body, "id", name, 32, ITEM_ID),
-                    clean_text(_text(body, "reason", name, MAX_REASON)),
+                    fields.text(body, "id", name, 32, ITEM_ID),
+                    clean_text(fields.text(body, "reason", name, MAX_REASON)),
                 )
             case FrameType.RESUME:
-                return ResumeRequested(_text(body, "id", name, 32, ITEM_ID))
+                return ResumeRequested(fields.text(body, "id", name, 32, ITEM_ID))
             case FrameType.ENDED:
                 return EndedReceived(
-                    _text(body, "id", name, 32, ITEM_ID),
-                    _field(body, "failed", bool, name),
-                    clean_text(_text(body, "reason", name, MAX_REASON)),
+                    fields.text(body, "id", name, 32, ITEM_ID),
+                    fields.field(body, "failed", bool, name),
+                    clean_text(fields.text(body, "reason", name, MAX_REASON)),
                 )
             case FrameType.PAIR:
                 return PairReceived(self._pair(body))
@@ -565,26 +381,26 @@ class Session:
 
     @staticmethod
     def _offer(body: dict[str, Any]) -> Offer:
-        names = _field(body, "names", list, "OFFER")
+        names = fields.field(body, "names", list, "OFFER")
         if len(names) > MAX_OFFER_NAMES or not all(
             isinstance(n, str) and len(n.encode("utf-8")) <= MAX_FILE_NAME for n in names
         ):
             raise RemoteProtocolError("OFFER: bad 'names'", "malformed")
         return Offer(
-            id=_text(body, "id", "OFFER", 32, ITEM_ID),
-            count=_count(body, "count", "OFFER", MAX_FILES),
-            size=_count(body, "size", "OFFER", MAX_TOTAL_SIZE),
+            id=fields.text(body, "id", "OFFER", 32, ITEM_ID),
+            count=fields.count(body, "count", "OFFER", MAX_FILES),
+            size=fields.count(body, "size", "OFFER", MAX_TOTAL_SIZE),
             names=tuple(clean_text(n, MAX_FILE_NAME) for n in names),
         )
 
     @staticmethod
     def _pair(body: dict[str, Any]) -> PairMessage:
-        op = _field(body, "op", str, "PAIR")
+        op = fields.field(body, "op", str, "PAIR")
         if op not in OPS:
             raise RemoteProtocolError(f"PAIR: unknown op {op[:16]!r}", "malformed")
         if op in ("start", "nonce", "reveal"):
-            return PairMessage(op, _text(body, "value", "PAIR", 64, DEVICE_ID))
-        return PairMessage(op, clean_text(_text(body, "value", "PAIR", MAX_REASON)))
+            return PairMessage(op, fields.text(body, "value", "PAIR", 64, DEVICE_ID))
+        return PairMessage(op, clean_text(fields.text(body, "value", "PAIR", MAX_REASON)))
 
     def _on_hello(self, body: dict[str, Any]) -> HelloReceived:
         proto = body.get("proto")
@@ -602,13 +418,13 @@ class Session:
                 f"{MIN_PROTOCOL_VERSION}-{PROTOCOL_VERSION}: update Chatty",
                 "version",
             )
-        port = _field(body, "port", int, "HELLO")
+        port = fields.field(body, "port", int, "HELLO")
         if not 0 <= port <= 65535:
             raise RemoteProtocolError("HELLO: port out of range", "malformed")
         self.peer = Hello(
-            device_id=_text(body, "id", "HELLO", 64, DEVICE_ID),
-            name=clean_name(_text(body, "name", "HELLO", 4 * MAX_NAME)),
-            boot=_text(body, "boot", "HELLO", 32, _BOOT),
+            device_id=fields.text(body, "id", "HELLO", 64, DEVICE_ID),
+            name=clean_name(fields.text(body, "name", "HELLO", 4 * MAX_NAME)),
+            boot=fields.text(body, "boot", "HELLO", 32, _BOOT),
             port=port,
             version=version,
             time=finite(body.get("time")),

@@ -61,7 +61,7 @@ from typing import Any
 import h11
 
 from chatty_p2p.errors import ChattyError
-from chatty_p2p.protocol.session import clean_name
+from chatty_p2p.protocol.text import clean_name
 from chatty_p2p.share.downloads import download, shared_items
 from chatty_p2p.share.events import ShareEvent, UploadOffer
 from chatty_p2p.share.exchange import Exchange, header

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from chatty_p2p.protocol.session import ChatMessage
+from chatty_p2p.protocol.messages import ChatMessage
 from chatty_p2p.store.database import Database
 
 QUEUED, SENT, DELIVERED, RECEIVED = "queued", "sent", "delivered", "received"

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from chatty_p2p.protocol.session import name_key
+from chatty_p2p.protocol.text import name_key
 from chatty_p2p.store.database import Database
 
 

@@ -12,7 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chatty_p2p.errors import RemoteProtocolError
-from chatty_p2p.protocol.session import Hello, Session
+from chatty_p2p.protocol.messages import Hello
+from chatty_p2p.protocol.session import Session
 from tests.support.cli import chatty, start_daemon
 
 

@@ -35,7 +35,7 @@ from chatty_p2p.protocol import preamble
 from chatty_p2p.protocol.bulk.wire import BulkType
 from chatty_p2p.protocol.frames import HEADER, FrameType, encode, encode_json
 from chatty_p2p.protocol.limits import COSTLY_BURST, COSTLY_RATE
-from chatty_p2p.protocol.session import MAX_FILES
+from chatty_p2p.protocol.messages import MAX_FILES
 from tests.support.hostile import (
     TARGET,
     BulkServer,

@@ -11,7 +11,7 @@ from cryptography import x509
 
 from chatty_p2p.identity import Identity, format_fingerprint
 from chatty_p2p.links import find_links, is_safe_url
-from chatty_p2p.protocol.session import ChatMessage
+from chatty_p2p.protocol.messages import ChatMessage
 from chatty_p2p.store import DELIVERED, QUEUED, SENT, PeerRecord, Store
 
 

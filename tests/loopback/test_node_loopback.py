@@ -24,7 +24,8 @@ from chatty_p2p.net.discovery import Advert
 from chatty_p2p.node import EventType, Node, acquire_lock, clean_addresses
 from chatty_p2p.protocol import preamble
 from chatty_p2p.protocol.frames import FrameType, encode_json
-from chatty_p2p.protocol.session import Hello, Session
+from chatty_p2p.protocol.messages import Hello
+from chatty_p2p.protocol.session import Session
 from tests.support.events import next_event
 
 

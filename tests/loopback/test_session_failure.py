@@ -10,7 +10,8 @@ import logging
 import pytest
 
 from chatty_p2p.node import Node
-from chatty_p2p.protocol.session import ChatMessage, Event, Session
+from chatty_p2p.protocol.messages import ChatMessage, Event
+from chatty_p2p.protocol.session import Session
 
 
 async def online(alpha: Node, bravo: Node) -> None:

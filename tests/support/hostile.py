@@ -27,7 +27,8 @@ from chatty_p2p.net.bulk import recv_exactly
 from chatty_p2p.protocol import preamble
 from chatty_p2p.protocol.bulk.wire import BulkType
 from chatty_p2p.protocol.frames import Frame, FrameDecoder, FrameType, encode, encode_json
-from chatty_p2p.protocol.session import Event, Hello, PeerReportedError, Session
+from chatty_p2p.protocol.messages import Event, Hello, PeerReportedError
+from chatty_p2p.protocol.session import Session
 
 TARGET = "127.0.0.1"
 

@@ -22,7 +22,7 @@ from chatty_p2p.identity import Identity
 from chatty_p2p.net import accepting, dialling
 from chatty_p2p.net.discovery import Discovery
 from chatty_p2p.net.tls import ServerContexts
-from chatty_p2p.protocol.session import Hello
+from chatty_p2p.protocol.messages import Hello
 
 
 def say(**fields: object) -> None:

@@ -24,7 +24,7 @@ from chatty_p2p.identity import Identity
 from chatty_p2p.net import accepting, dialling
 from chatty_p2p.net.tls import ServerContexts
 from chatty_p2p.protocol import preamble
-from chatty_p2p.protocol.session import Hello
+from chatty_p2p.protocol.messages import Hello
 
 
 async def pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

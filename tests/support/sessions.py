@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from chatty_p2p.protocol.session import (
-    ChatMessage,
-    Hello,
-    HelloReceived,
-    Session,
-)
+from chatty_p2p.protocol.messages import ChatMessage, Hello, HelloReceived
+from chatty_p2p.protocol.session import Session
 
 A_ID, B_ID = "a" * 64, "b" * 64
 

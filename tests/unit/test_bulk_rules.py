@@ -37,7 +37,7 @@ from chatty_p2p.protocol.bulk.wire import (
     error_frame,
 )
 from chatty_p2p.protocol.frames import HEADER, MAX_PAYLOAD, encode, encode_json
-from chatty_p2p.protocol.session import MAX_LANES, MAX_TOTAL_SIZE
+from chatty_p2p.protocol.messages import MAX_LANES, MAX_TOTAL_SIZE
 
 T = BulkType
 TID = "d" * 32

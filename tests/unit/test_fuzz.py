@@ -29,10 +29,11 @@ from chatty_p2p.protocol.bulk.receiver import BulkReceiver
 from chatty_p2p.protocol.bulk.sender import BulkSender
 from chatty_p2p.protocol.bulk.wire import BulkType, ReceiverPhase, Want
 from chatty_p2p.protocol.frames import HEADER, MAX_PAYLOAD, FrameDecoder, FrameType, encode
+from chatty_p2p.protocol.messages import Hello
 from chatty_p2p.protocol.names import UnsafePath, safe_relpath
 from chatty_p2p.protocol.pairing import OPS, Pairing, PairMessage, PairState
 from chatty_p2p.protocol.preamble import REQUEST_HEAD, parse_reply, parse_request_head
-from chatty_p2p.protocol.session import Hello, Session, State
+from chatty_p2p.protocol.session import Session, State
 
 A_ID, B_ID = "a" * 64, "b" * 64
 MESSAGE_WITH_TS = b'{"id":"' + b"0" * 32 + b'","ts":%b,"kind":"text","body":"x"}'

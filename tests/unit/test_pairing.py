@@ -9,6 +9,7 @@ import pytest
 from chatty_p2p.errors import RemoteProtocolError
 from chatty_p2p.protocol.frames import FrameType, encode_json
 from chatty_p2p.protocol.limits import COSTLY_BURST, COSTLY_RATE
+from chatty_p2p.protocol.messages import ChatMessage, MessageReceived, PairReceived
 from chatty_p2p.protocol.pairing import (
     Pairing,
     PairMessage,
@@ -16,7 +17,6 @@ from chatty_p2p.protocol.pairing import (
     code_for,
     normalise_code,
 )
-from chatty_p2p.protocol.session import ChatMessage, MessageReceived, PairReceived
 from tests.support.sessions import pair
 
 A_ID, B_ID, M_ID = "a" * 64, "b" * 64, "c" * 64

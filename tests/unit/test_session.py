@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from chatty_p2p.errors import LocalProtocolError, RemoteProtocolError
 from chatty_p2p.protocol.frames import FrameDecoder, FrameType, encode, encode_json
-from chatty_p2p.protocol.session import (
+from chatty_p2p.protocol.messages import (
     PROTOCOL_VERSION,
     ClosedByPeer,
     EndedReceived,
@@ -20,10 +20,9 @@ from chatty_p2p.protocol.session import (
     PeerReportedError,
     ProfileReceived,
     ReceiptReceived,
-    Session,
-    State,
     UnknownFrameReceived,
 )
+from chatty_p2p.protocol.session import Session, State
 from tests.support.sessions import A_ID, B_ID, hello, msg, pair
 
 

@@ -34,7 +34,7 @@ from chatty_p2p.protocol.bulk.wire import (
     in_order,
 )
 from chatty_p2p.protocol.frames import encode_json, finite
-from chatty_p2p.protocol.session import MAX_FILES, MAX_TOTAL_SIZE
+from chatty_p2p.protocol.messages import MAX_FILES, MAX_TOTAL_SIZE
 
 _HASH = re.compile(r"[0-9a-f]{64}")
 

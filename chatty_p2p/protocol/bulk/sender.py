@@ -32,7 +32,8 @@ from chatty_p2p.protocol.bulk.wire import (
 )
 from chatty_p2p.protocol.frames import encode_json
 from chatty_p2p.protocol.ids import ITEM_ID
-from chatty_p2p.protocol.session import MAX_LANES, clean_text
+from chatty_p2p.protocol.messages import MAX_LANES
+from chatty_p2p.protocol.text import clean_text
 
 _MAX_HELD = 256
 """Frames a sender keeps before it has the manifest to check them against."""

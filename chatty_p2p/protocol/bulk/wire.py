@@ -23,8 +23,9 @@ from chatty_p2p.protocol.frames import (
     Frame,
     encode_json,
 )
+from chatty_p2p.protocol.messages import MAX_FILE_NAME
 from chatty_p2p.protocol.names import readable
-from chatty_p2p.protocol.session import MAX_FILE_NAME, clean_text
+from chatty_p2p.protocol.text import clean_text
 
 CHUNK = MAX_PAYLOAD
 """File bytes per DATA frame."""
