@@ -4,7 +4,8 @@
 
 Starts the window (offscreen) and two headless nodes on loopback, with no mDNS:
 a peer list with one peer online and one gone, the pairing code, a conversation
-with a link and a finished file card, and an incoming offer.
+with a link and a finished file card (light, and dark as a dark system palette shows
+it), and an incoming offer.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from chatty_p2p.files.model import TransferInfo  # noqa: E402
 from chatty_p2p.gui.bridge import NodeBridge  # noqa: E402
 from chatty_p2p.gui.window import MainWindow  # noqa: E402
 from chatty_p2p.node import Node  # noqa: E402
+from tests.gui.samples import dark_palette  # noqa: E402
 from tests.support.headless import Headless  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
@@ -110,6 +112,12 @@ def main() -> None:
         window.view.scrollToBottom()
         app.processEvents()
         window.grab().save(str(OUT / "conversation.png"))
+        light = app.palette()
+        app.setPalette(dark_palette())  # as the system's switch to dark hands it over
+        app.processEvents()
+        window.grab().save(str(OUT / "conversation-dark.png"))
+        app.setPalette(light)
+        app.processEvents()
 
         video = tmp / "trip-video.mp4"
         video.write_bytes(os.urandom(2_000_000))

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QPlainTextEdit,
     QPushButton,
+    QSizePolicy,
     QToolButton,
     QWidget,
 )
@@ -66,6 +67,8 @@ class Composer(QWidget):
         send = QPushButton("Send")
         send.clicked.connect(lambda: self.input.submitted.emit(self.input.toPlainText()))
         send.clicked.connect(self.input.clear)
+        # As tall as its contents: the conversation above (or below) takes the rest.
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(attach)

@@ -4,6 +4,10 @@ One delegate paints every row from the model's snapshot; nothing here holds
 state of its own. Bubbles are laid out with a ``QTextDocument`` so that a click
 can be mapped back to the anchor under it; cards draw their buttons and report
 which one a click hit. The view turns those hits into signals for the window.
+
+Colours come from ``theme`` with the palette of each paint: outgoing bubbles in the
+accent, incoming ones and cards a shade off the page, so a dark palette gives dark
+bubbles and cards with light text, and a switch of palette repaints them.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import time
 from dataclasses import dataclass
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFontMetrics, QMouseEvent, QPainter, QPalette, QTextDocument
+from PySide6.QtGui import QFontMetrics, QMouseEvent, QPainter, QPalette, QTextDocument
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -27,13 +31,12 @@ from PySide6.QtWidgets import (
 
 from chatty_p2p.files.model import RESUMABLE, TransferInfo, human_size, items
 from chatty_p2p.gui.models import ItemRole, Notice, message_html
+from chatty_p2p.gui.theme import Inks, Theme, theme
 from chatty_p2p.store import StoredMessage
 
 PAD = 8
 BUBBLE_SHARE = 0.7
 CARD_HEIGHT = 96
-OUT_COLOUR = QColor("#2f6feb")
-IN_COLOUR = QColor("#e8eaef")
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -76,20 +79,34 @@ class _Layout:
     meta: QRect
 
 
+def bubble_inks(message: StoredMessage, colours: Theme) -> Inks:
+    """Outgoing bubbles in the accent, incoming ones a shade off the page."""
+    return colours.accent if message.outgoing else colours.bubble
+
+
 class ConversationDelegate(QStyledItemDelegate):
-    def _document(self, message: StoredMessage, width: int) -> QTextDocument:
+    def _document(
+        self, message: StoredMessage, width: int, palette: QPalette | None = None
+    ) -> QTextDocument:
+        """The bubble's text, laid out; in the colours of ``palette`` when it is for
+        painting (the layout, for sizes and clicks, does not depend on them)."""
         doc = QTextDocument()
         doc.setDocumentMargin(0)
-        colour = "#ffffff" if message.outgoing else "#1f2328"
-        doc.setDefaultStyleSheet(f"a {{ color: {colour}; text-decoration: underline; }}")
-        doc.setHtml(f'<div style="color:{colour}">{message_html(message)}</div>')
+        if palette is None:
+            doc.setHtml(f"<div>{message_html(message)}</div>")
+        else:
+            colour = bubble_inks(message, theme(palette)).text.name()
+            doc.setDefaultStyleSheet(f"a {{ color: {colour}; text-decoration: underline; }}")
+            doc.setHtml(f'<div style="color:{colour}">{message_html(message)}</div>')
         doc.setTextWidth(width)
         ideal = int(doc.idealWidth()) + 1
         doc.setTextWidth(min(width, ideal))
         return doc
 
-    def _layout(self, message: StoredMessage, rect: QRect) -> tuple[_Layout, QTextDocument]:
-        doc = self._document(message, int(rect.width() * BUBBLE_SHARE) - 2 * PAD)
+    def _layout(
+        self, message: StoredMessage, rect: QRect, palette: QPalette | None = None
+    ) -> tuple[_Layout, QTextDocument]:
+        doc = self._document(message, int(rect.width() * BUBBLE_SHARE) - 2 * PAD, palette)
         size = doc.size().toSize()
         meta_height = QFontMetrics(QApplication.font()).height()
         width = max(size.width(), 90) + 2 * PAD
@@ -116,20 +133,23 @@ class ConversationDelegate(QStyledItemDelegate):
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         if isinstance(item, StoredMessage):
-            self._paint_message(painter, item, rect)
+            self._paint_message(painter, item, rect, option.palette)
         elif isinstance(item, TransferInfo):
             self._paint_card(painter, item, rect, option)
         elif isinstance(item, Notice):
-            painter.setPen(option.palette.color(QPalette.ColorRole.PlaceholderText))
+            painter.setPen(theme(option.palette).page.muted)
             painter.drawText(
                 rect.adjusted(PAD, 0, -PAD, 0), Qt.AlignmentFlag.AlignVCenter, item.text
             )
         painter.restore()
 
-    def _paint_message(self, painter: QPainter, message: StoredMessage, rect: QRect) -> None:
-        layout, doc = self._layout(message, rect)
+    def _paint_message(
+        self, painter: QPainter, message: StoredMessage, rect: QRect, palette: QPalette
+    ) -> None:
+        layout, doc = self._layout(message, rect, palette)
+        inks = bubble_inks(message, theme(palette))
         painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(OUT_COLOUR if message.outgoing else IN_COLOUR)
+        painter.setBrush(inks.background)
         painter.drawRoundedRect(layout.bubble, 10, 10)
         painter.translate(layout.text.topLeft())
         doc.drawContents(painter)
@@ -137,7 +157,7 @@ class ConversationDelegate(QStyledItemDelegate):
         meta = clock(message.ts)
         if message.outgoing:
             meta += f" · {message.status}"
-        painter.setPen(QColor("#dbe6ff") if message.outgoing else QColor("#57606a"))
+        painter.setPen(inks.muted)
         font = painter.font()
         font.setPointSizeF(font.pointSizeF() * 0.85)
         painter.setFont(font)
@@ -161,12 +181,14 @@ class ConversationDelegate(QStyledItemDelegate):
         self, painter: QPainter, t: TransferInfo, rect: QRect, option: QStyleOptionViewItem
     ) -> None:
         card = self.card_rect(rect)
-        painter.setPen(QColor("#d0d7de"))
-        painter.setBrush(QColor("#f6f8fa"))
+        colours = theme(option.palette)
+        inks = colours.card
+        painter.setPen(colours.card_border)
+        painter.setBrush(inks.background)
         painter.drawRoundedRect(card, 8, 8)
         arrow = "↑ to " if t.outgoing else "↓ from "
         title = f"{', '.join(t.names[:2])}{' …' if len(t.names) > 2 else ''}"
-        painter.setPen(QColor("#1f2328"))
+        painter.setPen(inks.text)
         bold = painter.font()
         bold.setBold(True)
         painter.setFont(bold)
@@ -178,6 +200,7 @@ class ConversationDelegate(QStyledItemDelegate):
         sub = f"{arrow}{t.peer_name} · {items(t.count)} · {human_size(t.size)}"
         painter.drawText(inner.left(), inner.top() + 2 * line - 4, sub)
         bar = QStyleOptionProgressBar()
+        bar.palette = option.palette
         bar.rect = QRect(inner.left(), inner.top() + 2 * line + 2, inner.width(), 8)
         bar.minimum, bar.maximum = 0, 1000
         bar.progress = (
@@ -188,11 +211,12 @@ class ConversationDelegate(QStyledItemDelegate):
         bar.state = QStyle.StateFlag.State_Enabled | QStyle.StateFlag.State_Horizontal
         style = option.widget.style() if option.widget else QApplication.style()
         style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter)
-        painter.setPen(QColor("#57606a"))
+        painter.setPen(inks.muted)
         status = QRect(inner.left(), inner.bottom() - 24, inner.width(), 24)
         painter.drawText(status, Qt.AlignmentFlag.AlignVCenter, card_status(t))
         for label, button_rect in self.button_rects(t, rect):
             button = QStyleOptionButton()
+            button.palette = option.palette
             button.rect = button_rect
             button.text = label
             button.state = QStyle.StateFlag.State_Enabled | QStyle.StateFlag.State_Raised

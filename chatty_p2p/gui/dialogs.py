@@ -3,6 +3,7 @@ the window passes them on to the node."""
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 
 from PySide6.QtWidgets import (
@@ -20,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from chatty_p2p.files.model import TransferInfo
+from chatty_p2p.gui.theme import ThemedLabel
 from chatty_p2p.identity import format_fingerprint
 from chatty_p2p.trust import PairingInfo
 
@@ -36,9 +38,13 @@ class OfferDialog(QDialog):
         title.setWordWrap(True)
         layout.addWidget(title)
         if not trusted:
-            self.warning = QLabel(
-                "<span style='color:#9a6700'>Unverified device: Chatty cannot confirm it is "
-                f"who it says. Pair with {offer.peer_name} first if you are not sure.</span>"
+            name = html.escape(offer.peer_name)
+            self.warning = ThemedLabel(
+                lambda colours: (
+                    f"<span style='color:{colours.window.unverified.name()}'>"
+                    "Unverified device: Chatty cannot confirm it is who it says. "
+                    f"Pair with {name} first if you are not sure.</span>"
+                )
             )
             self.warning.setWordWrap(True)
             layout.addWidget(self.warning)

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import html
 
+from PySide6.QtCore import QEvent
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QPushButton, QTextBrowser, QVBoxLayout, QWidget
 
 from chatty_p2p.doctor import Report, diagnose
 from chatty_p2p.gui.bridge import NodeBridge
+from chatty_p2p.gui.theme import Inks, theme
 from chatty_p2p.node import Node
 
 LISTEN_SECONDS = 3.0
-COLOURS = {"ok": "#2e7d32", "warn": "#a15c00", "problem": "#c62828"}
 LABELS = {"ok": "OK", "warn": "Warning", "problem": "Problem"}
 
 
@@ -30,12 +31,14 @@ async def _diagnose(node: Node) -> Report:
     )
 
 
-def report_html(report: Report) -> str:
+def report_html(report: Report, inks: Inks) -> str:
+    """The findings by topic, each level in its colour on the report's background."""
+    colours = {"ok": inks.trusted, "warn": inks.unverified, "problem": inks.blocked}
     parts = []
     for heading, findings in report.by_topic():
         parts.append(f"<h3>{html.escape(heading)}</h3>")
         for f in findings:
-            tag = f'<b style="color:{COLOURS[f.level]}">{LABELS[f.level]}</b>'
+            tag = f'<b style="color:{colours[f.level].name()}">{LABELS[f.level]}</b>'
             parts.append(f"<p>{tag} <b>{html.escape(f.title)}</b>")
             if f.detail:
                 parts.append(f"<br>{html.escape(f.detail)}")
@@ -84,8 +87,16 @@ class DoctorDialog(QDialog):
 
     def _show(self, report: Report) -> None:
         self.report = report
-        self.view.setHtml(report_html(report))
+        # The dialog's palette, not the view's: on a palette change the dialog hears of
+        # it before its children are given the new one.
+        self.view.setHtml(report_html(report, theme(self.palette()).page))
         self.again.setEnabled(True)
+
+    def changeEvent(self, event: QEvent) -> None:
+        """The system went dark (or light): the findings again, in the new colours."""
+        if event.type() == QEvent.Type.PaletteChange and self.report is not None:
+            self._show(self.report)
+        super().changeEvent(event)
 
     def _failed(self, text: str) -> None:
         self.view.setHtml(f"<p>The checks could not run: {html.escape(text)}</p>")

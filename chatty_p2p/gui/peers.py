@@ -1,6 +1,7 @@
 """How a peer looks in the list: name; state, trust and short id; an unread badge;
 greyed out while it is away. Trust has a colour of its own everywhere: green for
-paired, amber for unverified, red for blocked or a changed key."""
+paired, amber for unverified, red for blocked or a changed key. Every colour comes
+from ``theme`` at each paint, so the list follows the palette (light or dark)."""
 
 from __future__ import annotations
 
@@ -9,19 +10,20 @@ from PySide6.QtGui import QColor, QFontMetrics, QPainter
 from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from chatty_p2p.gui.models import ItemRole, UnreadRole
+from chatty_p2p.gui.theme import Inks, theme
 from chatty_p2p.node import Peer
 
-ONLINE = QColor("#1a7f37")
-AWAY = QColor("#8c959f")
-TRUST_COLOURS = {"trusted": ONLINE, "unverified": QColor("#9a6700"), "blocked": QColor("#cf222e")}
 
-
-def status_parts(peer: Peer) -> list[tuple[str, QColor]]:
+def status_parts(peer: Peer, inks: Inks) -> list[tuple[str, QColor]]:
     """The second line, piece by piece: state, trust, short id, each in its colour."""
     if peer.conflict or peer.trust == "blocked":
-        return [(peer.state, TRUST_COLOURS["blocked"]), (f" · {peer.short_id}", AWAY)]
-    trust = TRUST_COLOURS.get(peer.trust, AWAY)
-    return [(f"{peer.state} · ", AWAY), (peer.trust, trust), (f" · {peer.short_id}", AWAY)]
+        return [(peer.state, inks.blocked), (f" · {peer.short_id}", inks.muted)]
+    trust = inks.trust(peer.trust)
+    return [
+        (f"{peer.state} · ", inks.muted),
+        (peer.trust, trust),
+        (f" · {peer.short_id}", inks.muted),
+    ]
 
 
 class PeerDelegate(QStyledItemDelegate):
@@ -41,16 +43,16 @@ class PeerDelegate(QStyledItemDelegate):
         rect: QRect = option.rect
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        colours = theme(option.palette)
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        inks = colours.accent if selected else colours.page
         if selected:
-            painter.fillRect(rect, option.palette.highlight())
+            painter.fillRect(rect, inks.background)
         line = QFontMetrics(QApplication.font()).height()
         painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(ONLINE if peer.online else AWAY)
+        painter.setBrush(colours.online if peer.online else colours.away)
         painter.drawEllipse(rect.left() + 10, rect.top() + 7 + line // 2 - 4, 8, 8)
-        on_highlight = option.palette.highlightedText().color()
-        name_colour = on_highlight if selected else QColor("#1f2328") if peer.online else AWAY
-        painter.setPen(name_colour)
+        painter.setPen(inks.text if peer.online or selected else inks.muted)
         font = painter.font()
         font.setBold(unread > 0)
         painter.setFont(font)
@@ -59,15 +61,19 @@ class PeerDelegate(QStyledItemDelegate):
         painter.setFont(font)
         metrics = QFontMetrics(painter.font())
         x, y = rect.left() + 26, rect.top() + 7 + 2 * line
-        for text, pen in status_parts(peer):
+        for text, pen in status_parts(peer, inks):
             painter.setPen(pen)
             painter.drawText(x, y, text)
             x += metrics.horizontalAdvance(text)
         if unread:
             badge = QRect(rect.right() - 34, rect.top() + 10, 26, line + 2)
             painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(QColor("#2f6feb"))
+            # The accent's colours, swapped on a selected row (whose fill is the accent).
+            fill, digits = colours.accent.background, colours.accent.text
+            if selected:
+                fill, digits = digits, fill
+            painter.setBrush(fill)
             painter.drawRoundedRect(badge, badge.height() / 2, badge.height() / 2)
-            painter.setPen(QColor("white"))
+            painter.setPen(digits)
             painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, str(unread))
         painter.restore()

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from chatty_p2p.files.model import human_size
 from chatty_p2p.gui.bridge import NodeBridge
+from chatty_p2p.gui.theme import ThemedLabel
 from chatty_p2p.node import Node
 from chatty_p2p.share import NOT_ENCRYPTED, BrowserShare, ShareEvent, UploadOffer
 
@@ -93,9 +94,13 @@ class ShareDialog(QDialog):
         self.address.setWordWrap(True)
         self.qr = QLabel()
         self.qr.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        warning = QLabel(NOT_ENCRYPTED)
+        warning = ThemedLabel(
+            lambda colours: (
+                f"<span style='color:{colours.window.unverified.name()}'>"
+                f"{html.escape(NOT_ENCRYPTED)}</span>"
+            )
+        )
         warning.setWordWrap(True)
-        warning.setStyleSheet("color: #a15c00")
         self.offers = QVBoxLayout()
         self.log = QListWidget()
         stop = QPushButton("Stop sharing")

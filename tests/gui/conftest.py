@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from chatty_p2p.gui.bridge import NodeBridge
+from chatty_p2p.gui.window import MainWindow
+from chatty_p2p.node import Node
+from tests.gui.samples import card, message, peer
 from tests.gui.threadguard import ThreadGuard
 
 
@@ -22,3 +28,29 @@ def gui_thread_guard() -> Iterator[ThreadGuard]:
         guard.uninstall()
     if guard.violations:
         pytest.fail(guard.report(), pytrace=False)
+
+
+@pytest.fixture
+def made_up_window(qtbot: Any, tmp_path: Path) -> Iterator[MainWindow]:
+    """The window of a node with no peers, shown with two peers (the desk chosen),
+    two messages and a card put straight into its models, as the node's events would
+    put them there: for tests of how the window looks, with no second node to wait for."""
+    bridge = NodeBridge(lambda: Node(tmp_path / "laptop", name="laptop", discovery=False))
+    win = MainWindow(bridge)
+    qtbot.addWidget(win)
+    bridge.start()
+    bridge.wait_started()
+    seen: list[object] = []
+    bridge.call(lambda n: None, seen.append)  # answered after the window's first call
+    qtbot.waitUntil(lambda: bool(seen) and bool(win.me), timeout=5000)
+    desk = peer("desk", online=True, trust="trusted")
+    win.peers.reset([desk, peer("phone", online=False)])
+    win.current = desk.id
+    win.header.show_peer(peer("desk", online=True))
+    messages = [message(1, False, "Are the holiday photos ready?"), message(2, True, "Yes")]
+    win.conversation.load(desk.id, messages, [card(1.0, "done")])
+    win.resize(980, 640)
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    bridge.stop()

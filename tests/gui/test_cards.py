@@ -7,7 +7,6 @@ as nothing at all. These tests look at the pixels, not at the bar's ``progress``
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -18,35 +17,9 @@ from PySide6.QtWidgets import QApplication
 from chatty_p2p.files.model import TransferInfo
 from chatty_p2p.gui.conversation import PAD, ConversationView
 from chatty_p2p.gui.models import ConversationModel
+from tests.gui.samples import card
 
 pytestmark = pytest.mark.gui
-
-SIZE = 10_000_000
-
-
-def card(fraction: float, state: str = "running") -> TransferInfo:
-    done = int(SIZE * fraction)
-    return TransferInfo(
-        id="t1",
-        peer_id="desk-id",
-        peer_name="desk",
-        outgoing=False,
-        state=state,
-        count=1,
-        size=SIZE,
-        names=["holiday.mov"],
-        done_bytes=done,
-        resumed_from=0,
-        file="holiday.mov",
-        file_done=done,
-        file_size=SIZE,
-        rate=2_000_000.0,
-        eta=3.0,
-        folder="/home/me/Downloads",
-        error="",
-        saved=[],
-        created=time.time(),
-    )
 
 
 def painted(qtbot: Any, t: TransferInfo) -> tuple[QImage, QRect, QColor]:
