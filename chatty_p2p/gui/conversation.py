@@ -16,11 +16,23 @@ import time
 from dataclasses import dataclass
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QFontMetrics, QMouseEvent, QPainter, QPalette, QTextDocument
+from PySide6.QtGui import (
+    QContextMenuEvent,
+    QFontMetrics,
+    QGuiApplication,
+    QKeyEvent,
+    QKeySequence,
+    QMouseEvent,
+    QPainter,
+    QPalette,
+    QPen,
+    QTextDocument,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
     QListView,
+    QMenu,
     QStyle,
     QStyledItemDelegate,
     QStyleOptionButton,
@@ -134,6 +146,8 @@ class ConversationDelegate(QStyledItemDelegate):
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         if isinstance(item, StoredMessage):
             self._paint_message(painter, item, rect, option.palette)
+            if option.state & QStyle.StateFlag.State_Selected:
+                self._paint_selected(painter, item, rect, option.palette)
         elif isinstance(item, TransferInfo):
             self._paint_card(painter, item, rect, option)
         elif isinstance(item, Notice):
@@ -162,6 +176,18 @@ class ConversationDelegate(QStyledItemDelegate):
         font.setPointSizeF(font.pointSizeF() * 0.85)
         painter.setFont(font)
         painter.drawText(layout.meta, Qt.AlignmentFlag.AlignRight, meta)
+
+    def _paint_selected(
+        self, painter: QPainter, message: StoredMessage, rect: QRect, palette: QPalette
+    ) -> None:
+        """A selected message (the one Copy takes) is ringed: in the accent, or in the
+        page's text around an outgoing bubble, which is the accent already."""
+        layout, _ = self._layout(message, rect)
+        colours = theme(palette)
+        ring = colours.page.text if message.outgoing else colours.accent.background
+        painter.setPen(QPen(ring, 2))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawRoundedRect(layout.bubble.adjusted(-1, -1, 1, 1), 11, 11)
 
     def card_rect(self, rect: QRect) -> QRect:
         width = min(rect.width() - 2 * PAD, 520)
@@ -231,7 +257,12 @@ class ConversationDelegate(QStyledItemDelegate):
 
 
 class ConversationView(QListView):
-    """Clicks on links open them; clicks on card buttons become ``card_action``."""
+    """Clicks on links open them; clicks on card buttons become ``card_action``.
+
+    Messages can be selected (a click, Ctrl or Shift for more) and copied: Ctrl+C or
+    the context menu's Copy puts their text on the clipboard. The view takes the
+    focus on a click for that, so Ctrl+C no longer reaches the peer list (which copied
+    a peer's name)."""
 
     link_clicked = Signal(str)
     card_action = Signal(object, str)
@@ -241,11 +272,47 @@ class ConversationView(QListView):
         super().__init__(parent)
         self.delegate = ConversationDelegate(self)
         self.setItemDelegate(self.delegate)
-        self.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.setResizeMode(QListView.ResizeMode.Adjust)
         self.setMouseTracking(True)
-        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+
+    def selected_text(self) -> str:
+        """The selected rows' text, oldest first, a line each (a message's body)."""
+        rows = sorted(self.selectionModel().selectedRows(), key=lambda i: i.row())
+        return "\n".join(str(i.data(Qt.ItemDataRole.DisplayRole)) for i in rows)
+
+    def copy(self) -> None:
+        text = self.selected_text()
+        if text:
+            QGuiApplication.clipboard().setText(text)
+
+    def context_menu(self, pos: QPoint) -> QMenu:
+        """Copy (the selection, or the row under ``pos``), and Copy link address over a
+        link. ``pos`` is in the viewport's coordinates."""
+        index = self.indexAt(pos)
+        if index.isValid() and not self.selectionModel().isSelected(index):
+            self.setCurrentIndex(index)  # a right click on an unselected row takes it
+        menu = QMenu(self)
+        copy = menu.addAction("Copy", self.copy)
+        copy.setShortcut(QKeySequence.StandardKey.Copy)
+        copy.setEnabled(bool(self.selected_text()))
+        over = self.hit(pos)
+        if over is not None and over[0] == "link":
+            url = str(over[1])
+            menu.addAction("Copy link address", lambda: QGuiApplication.clipboard().setText(url))
+        return menu
+
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:
+        # The scroll area hands the viewport's event over: ``pos`` is the viewport's.
+        self.context_menu(event.pos()).popup(event.globalPos())
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.matches(QKeySequence.StandardKey.Copy):
+            self.copy()
+            return
+        super().keyPressEvent(event)
 
     def hit(self, pos: QPoint) -> tuple[str, object] | None:
         """What is under ``pos`` (viewport coordinates): ("link", url) or (label, transfer)."""
