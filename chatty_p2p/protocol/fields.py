@@ -8,6 +8,8 @@ import re
 from typing import Any
 
 from chatty_p2p.errors import RemoteProtocolError
+from chatty_p2p.protocol.ids import ITEM_ID
+from chatty_p2p.protocol.text import MAX_REASON, clean_text
 
 
 def field(body: dict[str, Any], key: str, kind: type, frame: str) -> Any:
@@ -35,3 +37,13 @@ def text(
     if pattern is not None and not pattern.fullmatch(value):
         raise RemoteProtocolError(f"{frame}: field {key!r} is malformed", "malformed")
     return value
+
+
+def item_id(body: dict[str, Any], frame: str) -> str:
+    """The id of the message or transfer a frame is about (``ids.ITEM_ID``)."""
+    return text(body, "id", frame, 32, ITEM_ID)
+
+
+def reason(body: dict[str, Any], frame: str) -> str:
+    """Why, in the peer's words: bounded, and safe to show."""
+    return clean_text(text(body, "reason", frame, MAX_REASON))

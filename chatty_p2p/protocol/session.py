@@ -50,7 +50,7 @@ from chatty_p2p.protocol.frames import (
     encode_json,
     finite,
 )
-from chatty_p2p.protocol.ids import DEVICE_ID, ITEM_ID
+from chatty_p2p.protocol.ids import DEVICE_ID
 from chatty_p2p.protocol.limits import COSTLY, COSTLY_BURST, COSTLY_RATE, Budget
 from chatty_p2p.protocol.messages import (
     MAX_FILE_NAME,
@@ -116,6 +116,53 @@ def _lanes(body: dict[str, Any]) -> int:
     if value < 1:
         raise RemoteProtocolError("HELLO: field 'lanes' out of range", "malformed")
     return min(value, MAX_LANES)
+
+
+def _message(body: dict[str, Any]) -> ChatMessage:
+    ts = finite(body.get("ts"))
+    if ts is None:
+        raise RemoteProtocolError("MESSAGE: field 'ts' is not a time", "malformed")
+    return ChatMessage(
+        id=fields.item_id(body, "MESSAGE"),
+        ts=ts,
+        kind=fields.text(body, "kind", "MESSAGE", 16),
+        body=fields.text(body, "body", "MESSAGE", MAX_TEXT_BYTES),
+    )
+
+
+def _goodbye(frame_type: FrameType, body: dict[str, Any]) -> ClosedByPeer | PeerReportedError:
+    """BYE or ERROR: the peer ends the session; what it says is only shown, so a
+    malformed reason is no reason to fail it."""
+    if frame_type is FrameType.BYE:
+        reason = body.get("reason")
+        return ClosedByPeer(clean_text(reason) if isinstance(reason, str) and reason else "bye")
+    code, message = body.get("code"), body.get("message")
+    return PeerReportedError(
+        clean_text(code, 64) if isinstance(code, str) and code else "unknown",
+        clean_text(message) if isinstance(message, str) else "",
+    )
+
+
+def _about_an_item(frame_type: FrameType, body: dict[str, Any]) -> Event:
+    """The frames about one message or transfer, named by its id."""
+    name = frame_type.name
+    item = fields.item_id(body, name)
+    match frame_type:
+        case FrameType.RECEIPT:
+            return ReceiptReceived(item)
+        case FrameType.NACK:
+            return NackReceived(item, fields.reason(body, name))
+        case FrameType.ANSWER:
+            accepted = fields.field(body, "accept", bool, name)
+            return AnswerReceived(item, accepted, fields.reason(body, name))
+        case FrameType.CANCEL:
+            return CancelReceived(item, fields.reason(body, name))
+        case FrameType.RESUME:
+            return ResumeRequested(item)
+        case FrameType.ENDED:
+            failed = fields.field(body, "failed", bool, name)
+            return EndedReceived(item, failed, fields.reason(body, name))
+    raise AssertionError(f"unhandled frame type {frame_type}")  # pragma: no cover
 
 
 class Session:
@@ -311,73 +358,28 @@ class Session:
                 f"{frame_type.name} not allowed while {self.state.name.lower()}", "order"
             )
         body = frame.json()
-        name = frame_type.name
         match frame_type:
             case FrameType.HELLO:
                 return self._on_hello(body)
             case FrameType.PING:
-                self._queue(FrameType.PONG, {"n": fields.field(body, "n", int, name)})
+                self._queue(FrameType.PONG, {"n": fields.field(body, "n", int, "PING")})
                 return None
             case FrameType.PONG:
                 return None
             case FrameType.MESSAGE:
-                ts = finite(body.get("ts"))
-                if ts is None:
-                    raise RemoteProtocolError("MESSAGE: field 'ts' is not a time", "malformed")
-                return MessageReceived(
-                    ChatMessage(
-                        id=fields.text(body, "id", name, 32, ITEM_ID),
-                        ts=ts,
-                        kind=fields.text(body, "kind", name, 16),
-                        body=fields.text(body, "body", name, MAX_TEXT_BYTES),
-                    )
-                )
-            case FrameType.RECEIPT:
-                return ReceiptReceived(fields.text(body, "id", name, 32, ITEM_ID))
-            case FrameType.NACK:
-                return NackReceived(
-                    fields.text(body, "id", name, 32, ITEM_ID),
-                    clean_text(fields.text(body, "reason", name, MAX_REASON)),
-                )
+                return MessageReceived(_message(body))
             case FrameType.PROFILE:
-                return ProfileReceived(clean_name(fields.text(body, "name", name, 4 * MAX_NAME)))
+                return ProfileReceived(
+                    clean_name(fields.text(body, "name", "PROFILE", 4 * MAX_NAME))
+                )
             case FrameType.OFFER:
                 return OfferReceived(self._offer(body))
-            case FrameType.ANSWER:
-                return AnswerReceived(
-                    fields.text(body, "id", name, 32, ITEM_ID),
-                    fields.field(body, "accept", bool, name),
-                    clean_text(fields.text(body, "reason", name, MAX_REASON)),
-                )
-            case FrameType.CANCEL:
-                return CancelReceived(
-                    fields.text(body, "id", name, 32, ITEM_ID),
-                    clean_text(fields.text(body, "reason", name, MAX_REASON)),
-                )
-            case FrameType.RESUME:
-                return ResumeRequested(fields.text(body, "id", name, 32, ITEM_ID))
-            case FrameType.ENDED:
-                return EndedReceived(
-                    fields.text(body, "id", name, 32, ITEM_ID),
-                    fields.field(body, "failed", bool, name),
-                    clean_text(fields.text(body, "reason", name, MAX_REASON)),
-                )
             case FrameType.PAIR:
                 return PairReceived(self._pair(body))
-            case FrameType.BYE:
+            case FrameType.BYE | FrameType.ERROR:
                 self._closed()
-                reason = body.get("reason")
-                return ClosedByPeer(
-                    clean_text(reason) if isinstance(reason, str) and reason else "bye"
-                )
-            case FrameType.ERROR:
-                self._closed()
-                code, message = body.get("code"), body.get("message")
-                return PeerReportedError(
-                    clean_text(code, 64) if isinstance(code, str) and code else "unknown",
-                    clean_text(message) if isinstance(message, str) else "",
-                )
-        raise AssertionError(f"unhandled frame type {frame_type}")  # pragma: no cover
+                return _goodbye(frame_type, body)
+        return _about_an_item(frame_type, body)
 
     @staticmethod
     def _offer(body: dict[str, Any]) -> Offer:
@@ -387,7 +389,7 @@ class Session:
         ):
             raise RemoteProtocolError("OFFER: bad 'names'", "malformed")
         return Offer(
-            id=fields.text(body, "id", "OFFER", 32, ITEM_ID),
+            id=fields.item_id(body, "OFFER"),
             count=fields.count(body, "count", "OFFER", MAX_FILES),
             size=fields.count(body, "size", "OFFER", MAX_TOTAL_SIZE),
             names=tuple(clean_text(n, MAX_FILE_NAME) for n in names),
