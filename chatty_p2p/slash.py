@@ -3,9 +3,8 @@ command a line is, and what follows it. What each one does is the face's busines
 the terminal's chat (:mod:`chatty_p2p.cli.chat`) acts on it through a backend.
 
 It lives beside the faces, not in one, and imports only the standard library, so the
-window's chat (``gui/window.py``, which still reads its lines itself) can use it too:
-the CLI opens the window, so the window cannot import from ``chatty_p2p.cli``
-without an import circle.
+window's chat (``gui/commands.py``) reads its lines with it too: the CLI opens the
+window, so the window cannot import from ``chatty_p2p.cli`` without an import circle.
 """
 
 from __future__ import annotations
