@@ -133,6 +133,12 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[_common(after=False)],
     )
     parser.add_argument("--version", action="version", version=f"chatty {__version__}")
+    parser.add_argument(
+        "--minimized",
+        "--minimised",
+        action="store_true",
+        help="with no command: start the window hidden in the tray",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     after = _common(after=True)
 

@@ -110,6 +110,8 @@ class FileTransfers:
         )
         self._warned: dict[str, str] = {}
         """The last refusal each peer was warned about: a flood of refused offers warns once."""
+        self.paused = False
+        """Receiving is paused: every new offer is declined (``Node.set_receiving_paused``)."""
 
     # ----- lifecycle -------------------------------------------------------
 
@@ -249,6 +251,8 @@ class FileTransfers:
         refusal = self._space_problem(record)
         if waiting >= MAX_PENDING_OFFERS:
             refusal = "too many offers waiting for an answer"
+        if self.paused:
+            refusal = "receiving is paused"
         if refusal:
             log.warning("declined an offer from %s: %s", peer_id[:8], refusal)
             conn = self._peers.connection(peer_id)

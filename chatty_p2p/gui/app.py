@@ -34,9 +34,10 @@ def make_bridge(args: argparse.Namespace) -> NodeBridge:
     return NodeBridge(make_node, control=ControlServer)
 
 
-def run(args: argparse.Namespace) -> int:
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    app.setApplicationName("Chatty")
+def open_window(args: argparse.Namespace) -> MainWindow:
+    """The window, its node started: shown, or hidden in the tray when ``--minimized``
+    or the setting asks for it (minimised, when there is no tray). Raises the
+    ``ChattyError`` of a node that could not start, once it has been shown."""
     bridge = make_bridge(args)
     window = MainWindow(bridge)
     bridge.start()
@@ -44,11 +45,24 @@ def run(args: argparse.Namespace) -> int:
         bridge.wait_started()
     except ChattyError as exc:
         QMessageBox.critical(window, "Chatty", str(exc))
-        return 1
-    if bridge.info.get("start_minimised") and window.tray is not None:
-        window.hide()
-    else:
+        raise
+    if not (getattr(args, "minimized", False) or bridge.info.get("start_minimised")):
         window.show()
+    elif window.tray is None:
+        window.showMinimized()
+    return window
+
+
+def run(args: argparse.Namespace) -> int:
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Chatty")
+    try:
+        window = open_window(args)
+    except ChattyError:
+        return 1
+    # With a tray, closing the window hides it (and a dialog closed meanwhile must
+    # not end the app): only Quit quits.
+    QApplication.setQuitOnLastWindowClosed(window.tray is None)
     # Ctrl-C or a SIGTERM quits cleanly (mDNS goodbye included). Python runs signal
     # handlers only between bytecodes, so a timer lets it in now and then.
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -60,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         return app.exec()
     finally:
         wake.stop()
-        bridge.stop()
+        window.bridge.stop()
         # Delete the window (and its bridge) now, while Qt is whole, rather than in
         # whatever order the interpreter's exit would pick.
         shiboken6.delete(window)

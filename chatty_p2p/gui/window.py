@@ -7,9 +7,13 @@ node's state beyond its two models.
 This module assembles the parts and routes the node's events to them; each part is a
 module of its own: the peer list (``peer_pane``), the line above the conversation
 (``header``), the send bar (``composer``) and its slash commands (``commands``), the
-Chatty menu (``menus``), offers and card buttons (``transfers``) and pairing
-(``pairing``). They import none of this, and tell the window what happened through
-signals.
+Chatty menu (``menus``), offers and card buttons (``transfers``), pairing
+(``pairing``) and the tray icon (``tray``). They import none of this, and tell the
+window what happened through signals.
+
+With a tray, closing the window (or Ctrl+W, or Esc) only hides it: the node keeps
+receiving, and notifications come from the tray until the window is back. Ctrl+Q and
+the tray's Quit quit. With no tray, closing quits, as it always did.
 """
 
 from __future__ import annotations
@@ -18,9 +22,18 @@ import time
 from functools import partial
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, QUrl
-from PySide6.QtGui import QDesktopServices, QDragMoveEvent, QDropEvent, QGuiApplication, QIcon
-from PySide6.QtWidgets import QMainWindow, QSplitter, QStyle, QSystemTrayIcon, QVBoxLayout, QWidget
+from PySide6.QtCore import QEvent, QObject, Qt, QUrl
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDesktopServices,
+    QDragMoveEvent,
+    QDropEvent,
+    QGuiApplication,
+    QKeyEvent,
+    QKeySequence,
+)
+from PySide6.QtWidgets import QApplication, QMainWindow, QSplitter, QVBoxLayout, QWidget
 
 from chatty_p2p.events import (
     CopyToClipboard,
@@ -45,6 +58,7 @@ from chatty_p2p.gui.models import ConversationModel, ItemRole, Notice, PeerModel
 from chatty_p2p.gui.pairing import Pairings
 from chatty_p2p.gui.peer_pane import PeerPane
 from chatty_p2p.gui.transfers import TransferActions
+from chatty_p2p.gui.tray import Tray
 from chatty_p2p.links import is_safe_url
 from chatty_p2p.node import Node, Peer
 from chatty_p2p.store import StoredMessage
@@ -76,7 +90,9 @@ class MainWindow(QMainWindow):
         for target in (self.view.viewport(), self.peer_view.viewport()):
             target.setAcceptDrops(True)
             target.installEventFilter(self)
-        self.tray = self._make_tray()
+        self.quitting = False
+        self.tray = Tray(bridge, self.peers, self) if Tray.available() else None
+        self._connect_tray()
 
         # The bridge goes with the window: a signal left connected from a longer-lived
         # bridge to a deleted window corrupts memory at exit (seen as SIGABRT).
@@ -110,22 +126,69 @@ class MainWindow(QMainWindow):
         self.composer.submitted.connect(self.submit)
         self.composer.paths_chosen.connect(self.send_paths)
         self.composer.clipboard_chosen.connect(self.send_clipboard)
+        # Offers are announced here, with their peer (see ``_on_transfer``), not
+        # through the transfer part's notify, which does not say whose they are.
+        self.pairings.notify.connect(self.notify)
         for part in (self.transfers, self.pairings):
-            part.notify.connect(self.notify)
             part.failed.connect(self.show_error)
 
-    def _make_tray(self) -> QSystemTrayIcon | None:
-        if not QSystemTrayIcon.isSystemTrayAvailable():
-            return None
-        icon = self.style().standardIcon(QStyle.StandardPixmap.SP_ComputerIcon)
-        tray = QSystemTrayIcon(QIcon(icon), self)
-        tray.activated.connect(self._raise_window)
-        tray.show()
-        return tray
+    def _connect_tray(self) -> None:
+        """Ctrl+W hides to the tray (closes, with none), Ctrl+Q quits; the tray's
+        menu and its notifications come back here."""
+        # Named, not the platform's standard keys: some platforms bind Quit to none.
+        for keys, slot in (("Ctrl+W", self.close), ("Ctrl+Q", self.quit)):
+            action = QAction(self)
+            action.setShortcut(QKeySequence(keys))
+            action.triggered.connect(slot)
+            self.addAction(action)
+        if self.tray is None:
+            return
+        self.tray.open_requested.connect(self.show_on)
+        self.tray.toggle_requested.connect(self.toggle)
+        self.tray.send_requested.connect(lambda paths, peer_id: self.send_paths(paths, [peer_id]))
+        self.tray.quit_requested.connect(self.quit)
 
-    def _raise_window(self) -> None:
+    # ----- the tray: hide, show, quit ----------------------------------------------
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.tray is None or self.quitting:
+            super().closeEvent(event)
+            return
+        event.ignore()
+        self.hide_to_tray()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Esc that no part of the window took (a dialog has its own) hides to the tray."""
+        if event.key() == Qt.Key.Key_Escape and self.tray is not None:
+            self.hide_to_tray()
+        else:
+            super().keyPressEvent(event)
+
+    def hide_to_tray(self) -> None:
+        assert self.tray is not None
+        self.hide()
+        self.tray.tell_once()
+
+    def show_on(self, peer_id: str = "") -> None:
+        """Show and raise the window, on ``peer_id``'s conversation if one is given."""
         self.showNormal()
+        self.raise_()
         self.activateWindow()
+        row = self.peers.row_of(peer_id) if peer_id else None
+        if row is not None:
+            self.peer_view.setCurrentIndex(self.peers.index(row))
+
+    def toggle(self) -> None:
+        if self.isVisible() and not self.isMinimized():
+            self.hide_to_tray()
+        else:
+            self.show_on()
+
+    def quit(self) -> None:
+        """Quit Chatty (the app's ``run`` stops the node once the event loop ends)."""
+        self.quitting = True
+        self.close()
+        QApplication.quit()
 
     # ----- node to window ----------------------------------------------------
 
@@ -148,7 +211,7 @@ class MainWindow(QMainWindow):
                 elif incoming:
                     self.peers.set_unread(message.peer_id, add=1)
                 if incoming:
-                    self.notify(f"{event.peer.name}", message.body)
+                    self.notify(f"{event.peer.name}", message.body, message.peer_id)
             case TransferChanged() | TransferOffered() | TransferProgress():
                 self._on_transfer(event)
             case PairingChanged():
@@ -171,6 +234,11 @@ class MainWindow(QMainWindow):
             if not isinstance(event, TransferProgress):
                 self.view.scrollToBottom()
         self.transfers.on_event(event)
+        if isinstance(event, TransferOffered):
+            self.notify(f"Files from {t.peer_name}", t.summary, t.peer_id)
+        elif isinstance(event, TransferChanged) and t.state == "done":
+            done = f"Sent to {t.peer_name}" if t.outgoing else f"Received from {t.peer_name}"
+            self.notify(done, t.summary, t.peer_id)
 
     # ----- window to node ----------------------------------------------------
 
@@ -263,9 +331,11 @@ class MainWindow(QMainWindow):
         self.conversation.add(Notice(text, time.time()))
         self.view.scrollToBottom()
 
-    def notify(self, title: str, text: str) -> None:
+    def notify(self, title: str, text: str, peer_id: str = "") -> None:
+        """From the tray while the window is hidden or in the background; clicking
+        it opens the window on ``peer_id``."""
         if self.tray is not None and not self.isActiveWindow():
-            self.tray.showMessage(title, text[:200])
+            self.tray.notify(title, text, peer_id)
 
     def show_error(self, text: str) -> None:
         self.statusBar().showMessage(text, 10_000)

@@ -415,3 +415,21 @@ class Node:
 
     def set_start_minimised(self, on: bool) -> None:
         self._settings.set_start_minimised(on)
+
+    @property
+    def told_about_tray(self) -> bool:
+        """Whether the window has said, once, that closing it leaves Chatty running in
+        the tray (the window's own, kept here with ``start_minimised``)."""
+        return self._settings.told_about_tray
+
+    def set_told_about_tray(self, on: bool) -> None:
+        self._settings.set_told_about_tray(on)
+
+    @property
+    def receiving_paused(self) -> bool:
+        """Whether new offers are declined ("receiving is paused"), trusted peers' too.
+        For this run only: a restart receives again."""
+        return self.files.paused
+
+    def set_receiving_paused(self, on: bool) -> None:
+        self.files.paused = on

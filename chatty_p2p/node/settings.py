@@ -62,3 +62,12 @@ class Settings:
 
     def set_start_minimised(self, on: bool) -> None:
         self._set_flag("start_minimised", on)
+
+    @property
+    def told_about_tray(self) -> bool:
+        """Whether the window has said, once, that closing it leaves Chatty receiving in
+        the tray. Also the window's own, kept here for the same reason."""
+        return self._flag("told_about_tray")
+
+    def set_told_about_tray(self, on: bool) -> None:
+        self._set_flag("told_about_tray", on)

@@ -1,0 +1,139 @@
+"""The tray icon: where Chatty lives while its window is closed.
+
+Closing the window hides it here, and the node keeps receiving. The icon's menu opens
+the window, sends files, pauses receiving (the node declines new offers meanwhile) and
+quits; a click on the icon shows or hides the window. While the window is hidden, the
+window's notifications come out of the icon, and clicking one opens the window on the
+peer it was about.
+
+Like the window's other parts, this one imports no window: it tells what was asked
+through signals, and reaches the node through the bridge alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QAction, QIcon
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QInputDialog,
+    QMenu,
+    QStyle,
+    QSystemTrayIcon,
+    QWidget,
+)
+
+from chatty_p2p.gui.bridge import NodeBridge
+from chatty_p2p.gui.models import PeerModel
+from chatty_p2p.node import Node
+
+TOLD = (
+    "Chatty is still running",
+    "Closing the window keeps Chatty receiving here; quit from this icon's menu.",
+)
+"""What the first close to the tray says, once: the node remembers that it was said."""
+
+
+class Tray(QObject):
+    open_requested = Signal(str)
+    """Show the window; on this peer's conversation unless the id is ""."""
+    toggle_requested = Signal()
+    """The icon was clicked: show the window if hidden, hide it if shown."""
+    send_requested = Signal(list, str)
+    """Files (``Path``s) chosen from the menu, and the peer chosen for them."""
+    quit_requested = Signal()
+
+    def __init__(self, bridge: NodeBridge, peers: PeerModel, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.bridge = bridge
+        self.peers = peers
+        self.owner = parent
+        self.about = ""
+        """The peer the last notification was about: a click on it opens that one."""
+        icon = QIcon(parent.style().standardIcon(QStyle.StandardPixmap.SP_ComputerIcon))
+        self.icon = QSystemTrayIcon(icon, self)
+        self.icon.setToolTip("Chatty")
+        self.menu = QMenu(parent)
+        self.open_action = self._item("Open", lambda: self.open_requested.emit(""))
+        self.send_action = self._item("Send files…", self.send_files)
+        self.pause_action = self._item("Pause receiving", self._pause)
+        self.pause_action.setCheckable(True)
+        self.menu.addSeparator()
+        self.quit_action = self._item("Quit", self.quit_requested.emit)
+        self.icon.setContextMenu(self.menu)
+        self.icon.activated.connect(self._activated)
+        self.icon.messageClicked.connect(lambda: self.open_requested.emit(self.about))
+        self.icon.show()
+
+    @staticmethod
+    def available() -> bool:
+        """Whether the desktop has a tray for the icon; without one, closing quits."""
+        return QSystemTrayIcon.isSystemTrayAvailable()
+
+    def _item(self, text: str, slot: Callable[..., object]) -> QAction:
+        action = QAction(text, self.menu)
+        action.triggered.connect(slot)
+        self.menu.addAction(action)
+        return action
+
+    def _activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
+        if reason == QSystemTrayIcon.ActivationReason.Trigger:
+            self.toggle_requested.emit()
+
+    def send_files(self) -> None:
+        """Files first, then the peer, from the online ones (or all, when none is)."""
+        chosen, _ = QFileDialog.getOpenFileNames(self.owner, "Files to send")
+        if not chosen:
+            return
+        peers = [self.peers.peer(row) for row in range(self.peers.rowCount())]
+        online = [p for p in peers if p.online] or peers
+        if not online:
+            self.notify("Chatty", "No peer to send to yet")
+            return
+        names = [p.name for p in online]
+        name, ok = QInputDialog.getItem(
+            self.owner, "Send files", f"Send {len(chosen)} file(s) to:", names, 0, False
+        )
+        if ok and name in names:
+            self.send_requested.emit([Path(p) for p in chosen], online[names.index(name)].id)
+
+    def _pause(self, paused: bool) -> None:
+        """Ask the node, and show what it says (unchanged if it failed)."""
+        self.bridge.call(
+            partial(_set_paused, paused=paused),
+            self.show_paused,
+            lambda reason: self.show_paused(not paused),
+        )
+
+    def show_paused(self, paused: bool) -> None:
+        self.pause_action.setChecked(paused)
+        self.icon.setToolTip("Chatty (receiving paused)" if paused else "Chatty")
+
+    def notify(self, title: str, text: str, peer_id: str = "") -> None:
+        self.about = peer_id
+        self.icon.showMessage(title, text[:200])
+
+    def tell_once(self) -> None:
+        """Say where Chatty went, the first time the window is closed to the tray."""
+
+        def said(first: bool) -> None:
+            if first:
+                self.notify(*TOLD)
+
+        self.bridge.call(_first_close, said)
+
+
+def _set_paused(node: Node, paused: bool) -> bool:
+    node.set_receiving_paused(paused)
+    return node.receiving_paused
+
+
+def _first_close(node: Node) -> bool:
+    """Whether the tray has not been explained yet; from now on it has."""
+    first = not node.told_about_tray
+    node.set_told_about_tray(True)
+    return first
