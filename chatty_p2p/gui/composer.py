@@ -1,6 +1,9 @@
 """The send bar under the conversation: Attach (files, a folder, the clipboard's
 text), the message box and Send.
 
+From the keyboard: Tab leaves the message box (it inserts no tab), Ctrl+O attaches
+files from anywhere in the window, and each control has a name a screen reader says.
+
 It only collects what the user wants to send and hands it on as signals. To whom it
 goes (the selected peers) and how (a ``bridge.call``) is the window's business, so
 the bar knows nothing of peers or of the node and can be read on its own.
@@ -11,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -25,9 +28,15 @@ from PySide6.QtWidgets import (
 
 
 class MessageInput(QPlainTextEdit):
-    """Enter sends, Shift+Enter adds a line."""
+    """Enter sends, Shift+Enter adds a line, Tab moves on to the next control."""
 
     submitted = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setTabChangesFocus(True)
+        self.setAccessibleName("Message")
+        self.setAccessibleDescription("Enter sends it, Shift+Enter starts a new line")
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         enter = event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
@@ -58,13 +67,20 @@ class Composer(QWidget):
         self.input.submitted.connect(self.submitted)
         attach = QToolButton()
         attach.setText("Attach")
+        attach.setAccessibleName("Attach files, a folder or the clipboard's text")
         attach.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.attach_action = QAction("Send files…", self)
+        """Ctrl+O from anywhere in the window (also in the menu bar and Attach's menu)."""
+        self.attach_action.setShortcut(QKeySequence.StandardKey.Open)
+        self.attach_action.triggered.connect(self.attach_files)
+        self.addAction(self.attach_action)
         menu = QMenu(attach)
-        menu.addAction("Files…", self.attach_files)
+        menu.addAction(self.attach_action)
         menu.addAction("Folder…", self.attach_folder)
         menu.addAction("Clipboard text", self.clipboard_chosen.emit)
         attach.setMenu(menu)
         send = QPushButton("Send")
+        send.setAccessibleName("Send the message")
         send.clicked.connect(lambda: self.input.submitted.emit(self.input.toPlainText()))
         send.clicked.connect(self.input.clear)
         # As tall as its contents: the conversation above (or below) takes the rest.

@@ -55,6 +55,8 @@ class OfferDialog(QDialog):
         buttons = QDialogButtonBox()
         self.accept_button = buttons.addButton("Accept", QDialogButtonBox.ButtonRole.AcceptRole)
         self.decline_button = buttons.addButton("Decline", QDialogButtonBox.ButtonRole.RejectRole)
+        self.accept_button.setAccessibleName(f"Accept {offer.summary} from {offer.peer_name}")
+        self.decline_button.setAccessibleName(f"Decline {offer.summary} from {offer.peer_name}")
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
@@ -90,6 +92,10 @@ class PairDialog(QDialog):
         )
         self.close_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
         self.close_button.clicked.connect(self.close)
+        for button in (self.match_button, self.differ_button, self.close_button):
+            button.setAccessibleName(
+                f"{button.text().replace('&', '')}: the code on {info.peer_name}"
+            )
         layout.addWidget(self.buttons)
         self.update_from(info)
 
@@ -158,6 +164,13 @@ class SettingsDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
+        self.name.setAccessibleName("Device name")
+        self.folder.setAccessibleName("Download folder")
+        browse.setAccessibleName("Choose the download folder")
+        for box in (self.auto_accept, self.trusted_only, self.auto_copy, self.minimised):
+            box.setAccessibleName(box.text())
+        for button in buttons.buttons():
+            button.setAccessibleName(f"{button.text().replace('&', '')} the settings")
 
     def _browse(self) -> None:
         chosen = QFileDialog.getExistingDirectory(self, "Download folder", self.folder.text())

@@ -39,6 +39,7 @@ class ConversationHeader(QWidget):
         self.title = ThemedLabel(lambda _: "Choose a peer on the left")
         self.pair_button = QPushButton("Pair…")
         self.pair_button.setToolTip("Compare a code with this peer, so no one can pose as it")
+        self.pair_button.setAccessibleName("Pair with this peer")
         self.pair_button.clicked.connect(self.pair_clicked)
         self.pair_button.hide()
         # As tall as its contents: the conversation above (or below) takes the rest.
@@ -50,4 +51,6 @@ class ConversationHeader(QWidget):
 
     def show_peer(self, peer: Peer) -> None:
         self.title.set_render(lambda colours: header_html(peer, colours))
+        self.title.setAccessibleName(f"Conversation with {peer.name}, {peer.state}, {peer.trust}")
+        self.pair_button.setAccessibleName(f"Pair with {peer.name}")
         self.pair_button.setVisible(peer.trust != "trusted" and peer.trust != "blocked")

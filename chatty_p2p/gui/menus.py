@@ -1,5 +1,7 @@
 """The menu bar's Chatty menu and what its items open: sharing with a browser,
-"Why can't I see my peer?" (the doctor) and Settings….
+"Why can't I see my peer?" (the doctor) and Settings… (Ctrl+,); and the Conversation
+menu, which lists the send bar's Send files… (Ctrl+O) and the conversation's Find
+(Ctrl+F), so their keys can be found. Those two actions belong to their widgets.
 
 Each item opens a dialog that talks to the node through the bridge on its own, so the
 window only places the menu. One dialog of each kind is kept here: a second share
@@ -10,10 +12,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMainWindow
 
 from chatty_p2p.gui.bridge import NodeBridge
+from chatty_p2p.gui.composer import Composer
+from chatty_p2p.gui.conversation import ConversationView
 from chatty_p2p.gui.dialogs import Settings, SettingsDialog
 from chatty_p2p.gui.doctor import DoctorDialog
 from chatty_p2p.gui.share import ShareDialog
@@ -27,6 +31,7 @@ class ChattyMenu:
         self.share_dialog: ShareDialog | None = None
         self.doctor: DoctorDialog | None = None
         settings = QAction("Settings…", window)
+        settings.setShortcut(QKeySequence("Ctrl+,"))
         settings.triggered.connect(self.settings_dialog)
         share = QAction("Share with a browser…", window)
         share.triggered.connect(lambda: self.share_with_browser())
@@ -35,6 +40,12 @@ class ChattyMenu:
         doctor = QAction("Why can't I see my peer?", window)
         doctor.triggered.connect(self.doctor_dialog)
         window.menuBar().addMenu("&Chatty").addActions([share, share_folder, doctor, settings])
+        # The window's own widgets, found rather than passed, so it need not say them.
+        composer, view = window.findChild(Composer), window.findChild(ConversationView)
+        actions = [part.attach_action for part in (composer,) if part is not None]
+        actions += [part.find_action for part in (view,) if part is not None]
+        if actions:
+            window.menuBar().addMenu("C&onversation").addActions(actions)
 
     def share_with_browser(self, paths: list[Path] | None = None, host: str = "") -> None:
         """For a phone without Chatty: files at a one-time address (see ``share``)."""

@@ -9,12 +9,13 @@ one ``dataChanged`` each. The models hold plain snapshots from the core
 from __future__ import annotations
 
 import html
+import time
 from dataclasses import dataclass, replace
 from typing import Any
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 
-from chatty_p2p.files.model import TransferInfo
+from chatty_p2p.files.model import RESUMABLE, TransferInfo, human_size, items
 from chatty_p2p.links import find_links, is_safe_url
 from chatty_p2p.node import Peer
 from chatty_p2p.store import StoredMessage
@@ -23,6 +24,21 @@ ItemRole = Qt.ItemDataRole.UserRole + 1
 UnreadRole = Qt.ItemDataRole.UserRole + 2
 
 Index = QModelIndex | QPersistentModelIndex
+
+
+TRUST_SPOKEN = {"trusted": "paired", "unverified": "not paired", "blocked": "blocked"}
+
+
+def peer_spoken(peer: Peer, unread: int = 0) -> str:
+    """A peer's row as a screen reader says it: name, state, trust, unread count
+    ("bravo, online, paired, 2 unread")."""
+    parts = [peer.name, peer.state]
+    trust = TRUST_SPOKEN.get(peer.trust, peer.trust)
+    if trust not in parts:
+        parts.append(trust)
+    if unread:
+        parts.append(f"{unread} unread")
+    return ", ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -53,6 +69,8 @@ class PeerModel(QAbstractListModel):
             return row.unread
         if role == Qt.ItemDataRole.ToolTipRole:
             return f"{row.peer.name}\n{row.peer.state}\nid {row.peer.id[:16]}…"
+        if role == Qt.ItemDataRole.AccessibleTextRole:
+            return peer_spoken(row.peer, row.unread)
         return None
 
     def reset(self, peers: list[Peer]) -> None:
@@ -117,15 +135,78 @@ class Notice:
 Item = StoredMessage | TransferInfo | Notice
 
 
+def clock(ts: float) -> str:
+    return time.strftime("%H:%M", time.localtime(ts))
+
+
+def card_actions(t: TransferInfo) -> list[str]:
+    """The buttons a transfer card offers in its state, right to left: the last is
+    the leftmost, and the one Enter presses."""
+    if t.state == "offered" and not t.outgoing:
+        return ["Decline", "Accept"]
+    if t.state == "offered" or t.state in RESUMABLE:
+        return ["Cancel"]
+    if t.state == "done" and not t.outgoing:
+        return ["Show in folder", "Open"]
+    return []
+
+
+def card_status(t: TransferInfo) -> str:
+    """One line: progress, rate and time left while running; the outcome after."""
+    if t.state == "running":
+        text = f"{human_size(t.done_bytes)} of {human_size(t.size)}"
+        if t.rate > 0:
+            text += f" · {human_size(t.rate)}/s"
+        if t.eta is not None:
+            text += f" · {int(t.eta) + 1} s left"
+        return text
+    if t.state == "done":
+        return "verified, saved in " + t.folder if not t.outgoing else "delivered and verified"
+    if t.state == "offered":
+        return "waiting for you to accept" if not t.outgoing else "waiting for the peer to accept"
+    return f"{t.state}: {t.error}" if t.error else t.state
+
+
+def card_title(t: TransferInfo) -> str:
+    return f"{', '.join(t.names[:2])}{' …' if len(t.names) > 2 else ''}"
+
+
+def button_spoken(t: TransferInfo, label: str) -> str:
+    """What a card's button does, said with what it acts on: "Accept report.pdf from
+    desk" (a screen reader hears this, not a bare "Accept")."""
+    return f"{label} {card_title(t)} {'to' if t.outgoing else 'from'} {t.peer_name}"
+
+
+def item_spoken(item: Item) -> str:
+    """A conversation's row as a screen reader says it."""
+    if isinstance(item, StoredMessage):
+        who = "You" if item.outgoing else "They"
+        status = f", {item.status}" if item.outgoing else ""
+        return f"{who}, {clock(item.ts)}: {item.body}{status}"
+    if isinstance(item, TransferInfo):
+        way = ("to " if item.outgoing else "from ") + item.peer_name
+        text = f"Files {way}: {card_title(item)}, {items(item.count)}, {human_size(item.size)}"
+        text += f"; {card_status(item)}"
+        actions = card_actions(item)
+        if actions:
+            text += "; buttons " + ", ".join(reversed(actions)) + " (Left and Right, then Enter)"
+        return text
+    return item.text
+
+
+def link_spans(message: StoredMessage) -> list[tuple[int, int, str]]:
+    """Where the body's safe links are: (start, end, url) each, in order."""
+    body = message.body
+    if message.kind == "link" and is_safe_url(body):
+        return [(0, len(body), body)]
+    return find_links(body)
+
+
 def message_html(message: StoredMessage) -> str:
     """The body as HTML with every safe link an anchor; everything else escaped."""
     body = message.body
-    if message.kind == "link" and is_safe_url(body):
-        spans = [(0, len(body), body)]
-    else:
-        spans = find_links(body)
     out, at = [], 0
-    for start, end, url in spans:
+    for start, end, url in link_spans(message):
         out.append(html.escape(body[at:start]))
         out.append(f'<a href="{html.escape(url, quote=True)}">{html.escape(body[start:end])}</a>')
         at = end
@@ -156,6 +237,8 @@ class ConversationModel(QAbstractListModel):
             if isinstance(item, TransferInfo):
                 return f"{', '.join(item.names)}: {item.state}"
             return item.text
+        if role == Qt.ItemDataRole.AccessibleTextRole:
+            return item_spoken(item)
         return None
 
     def load(

@@ -1,5 +1,6 @@
 """The left side of the window: the list of peers, "Add peer by address…", "Can't see
-your peer?", and each peer's context menu (pair, unpair, block, forget).
+your peer?", and each peer's context menu (pair, unpair, block, forget; the menu key
+opens it on the current row). Block and Forget ask first.
 
 What happens to a peer from here is one ``bridge.call``; what the window must do
 itself (start pairing, open the doctor, show an error) goes out as a signal, so the
@@ -8,6 +9,8 @@ pane never imports the window.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -15,6 +18,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListView,
     QMenu,
+    QMessageBox,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -24,7 +28,14 @@ from chatty_p2p.gui.bridge import NodeBridge
 from chatty_p2p.gui.models import ItemRole, PeerModel
 from chatty_p2p.gui.peers import PeerDelegate
 from chatty_p2p.net.addresses import parse_address
-from chatty_p2p.node import Peer
+from chatty_p2p.node import Node, Peer
+
+CONSEQUENCES = {
+    "Block": "It can no longer connect, send messages or offer files, until you unblock it.",
+    "Forget": "Chatty drops its key and any pairing with it; it shows again as a new, "
+    "unverified device when it is next seen.",
+}
+"""What Block and Forget do, said before the user says yes."""
 
 
 class PeerPane(QWidget):
@@ -43,9 +54,13 @@ class PeerPane(QWidget):
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.view.customContextMenuRequested.connect(self._peer_menu)
         self.view.setItemDelegate(PeerDelegate(self.view))
+        self.view.setAccessibleName("Peers")
+        self.view.setAccessibleDescription("Each row says the peer's state and trust")
         add_button = QPushButton("Add peer by address…")
+        add_button.setAccessibleName("Add a peer by its address")
         add_button.clicked.connect(self.add_peer_dialog)
         why = QPushButton("Can't see your peer?")
+        why.setAccessibleName("Can't see your peer? Check this device's network")
         why.setFlat(True)
         why.clicked.connect(self.doctor_requested)
         layout = QVBoxLayout(self)
@@ -79,10 +94,26 @@ class PeerPane(QWidget):
             menu.addAction("Unpair", lambda: self.bridge.call(lambda n: n.unpair(peer.id)))
         elif peer.trust != "blocked":
             menu.addAction("Pair…", lambda: self.pair_requested.emit(peer.id))
-        blocked = peer.trust == "blocked"
-        menu.addAction(
-            "Unblock" if blocked else "Block",
-            lambda: self.bridge.call(lambda n: n.block(peer.id, not blocked)),
-        )
-        menu.addAction("Forget", lambda: self.bridge.call(lambda n: n.forget(peer.id)))
+        if peer.trust == "blocked":
+            menu.addAction("Unblock", lambda: self.bridge.call(lambda n: n.block(peer.id, False)))
+        else:
+            menu.addAction("Block…", lambda: self.block(peer))
+        menu.addAction("Forget…", lambda: self.forget(peer))
         menu.popup(self.view.viewport().mapToGlobal(pos))
+
+    def block(self, peer: Peer) -> None:
+        """Block, once the user said yes: nothing from the peer is taken any more."""
+        peer_id = peer.id
+        self._ask_then("Block", peer, lambda n: n.block(peer_id, True))
+
+    def forget(self, peer: Peer) -> None:
+        """Forget, once the user said yes: its pinned key and pairing go."""
+        peer_id = peer.id
+        self._ask_then("Forget", peer, lambda n: n.forget(peer_id))
+
+    def _ask_then(self, verb: str, peer: Peer, work: Callable[[Node], object]) -> None:
+        """``work`` on the node's thread, if the user answers Yes to "Block bravo?"."""
+        yes, no = QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.No
+        question = f"{verb} {peer.name}? {CONSEQUENCES[verb]}"
+        if QMessageBox.question(self, f"{verb} {peer.name}", question, yes | no, no) == yes:
+            self.bridge.call(work)

@@ -3,6 +3,10 @@
 The share itself runs on the node's event loop (``bridge.call``); its callbacks
 arrive there and are re-emitted as Qt signals, which Qt queues onto the GUI
 thread. Closing the dialog ends the share.
+
+The QR code is never squeezed: its label is as large as the code, quiet zone and all,
+and the dialog grows to hold it once the code arrives (a clipped code cannot be
+scanned).
 """
 
 from __future__ import annotations
@@ -94,6 +98,7 @@ class ShareDialog(QDialog):
         self.address.setWordWrap(True)
         self.qr = QLabel()
         self.qr.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.qr.setAccessibleName("QR code of the address")
         warning = ThemedLabel(
             lambda colours: (
                 f"<span style='color:{colours.window.unverified.name()}'>"
@@ -103,7 +108,10 @@ class ShareDialog(QDialog):
         warning.setWordWrap(True)
         self.offers = QVBoxLayout()
         self.log = QListWidget()
+        self.log.setAccessibleName("What the browser did")
+        self.log.setMaximumHeight(120)
         stop = QPushButton("Stop sharing")
+        stop.setAccessibleName("Stop sharing and close")
         stop.clicked.connect(self.reject)
         layout.addWidget(QLabel("Open this address on the phone (or scan the code):"))
         layout.addWidget(self.address)
@@ -136,7 +144,14 @@ class ShareDialog(QDialog):
         self.address.setText(
             f"{links}<br>Sharing {shared}.<br>Ends in {minutes} minutes or when you close this."
         )
-        self.qr.setPixmap(qr_pixmap(urls[0]))
+        self.show_qr(qr_pixmap(urls[0]))
+
+    def show_qr(self, pixmap: QPixmap) -> None:
+        """The code whole: its label no smaller than it, the dialog grown to fit."""
+        self.qr.setPixmap(pixmap)
+        self.qr.setMinimumSize(pixmap.size())
+        needed = self.minimumSizeHint().expandedTo(self.sizeHint())
+        self.resize(self.size().expandedTo(needed))
 
     def _failed(self, text: str) -> None:
         self.address.setText(f"Cannot share: {text}")
@@ -147,6 +162,8 @@ class ShareDialog(QDialog):
         line.setContentsMargins(0, 0, 0, 0)
         line.addWidget(QLabel(f"{offer.remote} sends '{offer.name}' ({human_size(offer.size)})"))
         accept, decline = QPushButton("Accept"), QPushButton("Decline")
+        accept.setAccessibleName(f"Accept {offer.name} from {offer.remote}")
+        decline.setAccessibleName(f"Decline {offer.name} from {offer.remote}")
         accept.clicked.connect(lambda: self.decide(offer.id, True, row))
         decline.clicked.connect(lambda: self.decide(offer.id, False, row))
         line.addWidget(accept)

@@ -3,7 +3,9 @@ what a transfer card's buttons do (Accept, Decline, Cancel, Open, Show in folder
 
 An offer can be answered in two places, its dialog or its card; both end here, so an
 answer given in one closes the other. Opening a received file goes to the desktop
-(``QDesktopServices``), everything else to the node through the bridge.
+(``QDesktopServices``), everything else to the node through the bridge. Open opens
+every file of a batch (its folder, past ``OPEN_AT_MOST``), and says which ones no
+application took or are gone: never silence.
 """
 
 from __future__ import annotations
@@ -19,6 +21,21 @@ from chatty_p2p.files.model import TransferInfo
 from chatty_p2p.gui.bridge import NodeBridge
 from chatty_p2p.gui.dialogs import OfferDialog
 from chatty_p2p.gui.models import PeerModel
+
+OPEN_AT_MOST = 8
+"""More files than this open as their folder: not a window for each."""
+
+
+def folder_of(t: TransferInfo) -> str:
+    """Where a received transfer's files are: the folder holding them all."""
+    if not t.saved:
+        return t.folder
+    return os.path.commonpath([os.path.dirname(p) for p in t.saved])
+
+
+def open_locally(path: str) -> bool:
+    """Hand ``path`` to the desktop's application for it; False if none took it."""
+    return QDesktopServices.openUrl(QUrl.fromLocalFile(path))
 
 
 class TransferActions(QObject):
@@ -62,8 +79,24 @@ class TransferActions(QObject):
                 self.answer(t, label == "Accept")
             case "Cancel":
                 self.bridge.call(lambda n: n.cancel(t.id))
-            case "Open" if t.saved:
-                QDesktopServices.openUrl(QUrl.fromLocalFile(t.saved[0]))
+            case "Open":
+                self.open_files(t)
             case "Show in folder":
-                folder = os.path.dirname(t.saved[0]) if t.saved else t.folder
-                QDesktopServices.openUrl(QUrl.fromLocalFile(folder))
+                folder = folder_of(t)
+                if not open_locally(folder):
+                    self.failed.emit(f"No file manager opened {folder}")
+
+    def open_files(self, t: TransferInfo) -> None:
+        """Every file received (their folder, if many), each by its application."""
+        paths = t.saved if 0 < len(t.saved) <= OPEN_AT_MOST else [folder_of(t)]
+        gone = [p for p in paths if not os.path.exists(p)]
+        refused = [p for p in paths if p not in gone and not open_locally(p)]
+        said = [f"not there any more: {_names(gone)}"] if gone else []
+        if refused:
+            said.append(f"no application opens {_names(refused)} (try Show in folder)")
+        if said:
+            self.failed.emit("Open: " + "; ".join(said))
+
+
+def _names(paths: list[str]) -> str:
+    return ", ".join(os.path.basename(p) or p for p in paths)
