@@ -16,7 +16,7 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QAction, QIcon
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -66,7 +66,8 @@ class Tray(QObject):
         self.quit_action = self._item("Quit", self.quit_requested.emit)
         self.icon.setContextMenu(self.menu)
         self.icon.activated.connect(self._activated)
-        self.icon.messageClicked.connect(lambda: self.open_requested.emit(self.about))
+        self.icon.messageClicked.connect(self._message_clicked)
+        self._just_opened = False
         self.icon.show()
 
     @staticmethod
@@ -80,8 +81,16 @@ class Tray(QObject):
         self.menu.addAction(action)
         return action
 
+    def _message_clicked(self) -> None:
+        """On X11 a click on the icon while a notification shows is both a click on
+        the notification and on the icon (in that order): the window it opens must
+        not be hidden again by the second."""
+        self._just_opened = True
+        QTimer.singleShot(0, lambda: setattr(self, "_just_opened", False))
+        self.open_requested.emit(self.about)
+
     def _activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
-        if reason == QSystemTrayIcon.ActivationReason.Trigger:
+        if reason == QSystemTrayIcon.ActivationReason.Trigger and not self._just_opened:
             self.toggle_requested.emit()
 
     def send_files(self) -> None:

@@ -129,6 +129,12 @@ def test_the_tray_menu_opens_sends_pauses_and_quits(
     assert window.isHidden()
     tray.icon.activated.emit(QSystemTrayIcon.ActivationReason.Trigger)
     assert window.isVisible()
+    # On X11, a click on the icon while a notification shows is a click on both: the
+    # window the notification opens stays open.
+    window.hide()
+    tray.icon.messageClicked.emit()
+    tray.icon.activated.emit(QSystemTrayIcon.ActivationReason.Trigger)
+    assert window.isVisible()
 
     # Send files…: the files, then the peer.
     recipe = tmp_path / "recipe.txt"
