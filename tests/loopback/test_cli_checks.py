@@ -138,15 +138,27 @@ def test_a_display_that_does_not_answer_is_one_line(
     )
 
 
+def _free_display(sock: socket.socket) -> int:
+    """Bind ``sock`` where an X server of a display nobody uses would listen: a real
+    one (a test's Xvfb, say) may hold any given number."""
+    for display in range(700, 800):
+        try:
+            sock.bind(f"\0/tmp/.X11-unix/X{display}")
+        except OSError:
+            continue
+        return display
+    raise AssertionError("no free X display number between 700 and 799")
+
+
 def test_a_display_that_answers_is_found(tmp_path: Path) -> None:
     """The probe is not a refusal of every display: an X socket or a Wayland one counts."""
     from chatty_p2p.cli.entry import missing_display
 
     with contextlib.closing(socket.socket(socket.AF_UNIX)) as x_server:
-        x_server.bind("\0/tmp/.X11-unix/X77")  # the abstract socket an X server opens
+        display = _free_display(x_server)  # the abstract socket an X server opens
         x_server.listen()
-        assert missing_display({"DISPLAY": ":77"}) is None
-        assert missing_display({"DISPLAY": "unix:77.0"}) is None
+        assert missing_display({"DISPLAY": f":{display}"}) is None
+        assert missing_display({"DISPLAY": f"unix:{display}.0"}) is None
     with contextlib.closing(socket.socket(socket.AF_UNIX)) as compositor:
         compositor.bind(str(tmp_path / "wayland-1"))
         env = {"WAYLAND_DISPLAY": "wayland-1", "XDG_RUNTIME_DIR": str(tmp_path)}
