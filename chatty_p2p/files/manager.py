@@ -29,15 +29,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import shutil
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 from chatty_p2p.errors import (
     ChattyError,
-    why_failed,
 )
 from chatty_p2p.files.landing import Landing, check_folder, remove_leftovers
 from chatty_p2p.files.ledger import Ledger, LiveTransfer, TransferNews
@@ -45,14 +42,12 @@ from chatty_p2p.files.manifest import build_manifest
 from chatty_p2p.files.model import (
     AUTO_RESUME,
     FINISHED,
-    MAX_PENDING_OFFERS,
     OFFER_TTL,
     RESUMABLE,
     TransferInfo,
     TransferState,
-    human_size,
-    items,
 )
+from chatty_p2p.files.offers import Offers
 from chatty_p2p.files.peers import Peers, Spawner
 from chatty_p2p.files.pump import Pump, Workers, interrupt
 from chatty_p2p.identity import Identity
@@ -69,7 +64,6 @@ from chatty_p2p.protocol.messages import (
     OfferReceived,
     ResumeRequested,
 )
-from chatty_p2p.protocol.names import readable
 from chatty_p2p.store import Store, TransferRecord
 
 log = logging.getLogger(__name__)
@@ -94,7 +88,6 @@ class FileTransfers:
         self._news = news
         self._peers = peers
         self._tasks = tasks
-        self.download_dir = download_dir
         self._lanes = lanes
         """Bulk connections this side uses for one transfer at once (see ``Lanes``)."""
         self._ledger = Ledger(store, news=news, peers=peers, forget=self._forget)
@@ -108,10 +101,29 @@ class FileTransfers:
             lanes=lanes,
             tasks=tasks,
         )
-        self._warned: dict[str, str] = {}
-        """The last refusal each peer was warned about: a flood of refused offers warns once."""
-        self.paused = False
+        self._offers = Offers(
+            store, self._ledger, self._pump, peers=peers, news=news, download_dir=download_dir
+        )
+
+    @property
+    def download_dir(self) -> Path:
+        """Where an offer accepted now lands."""
+        return self._offers.download_dir
+
+    @property
+    def paused(self) -> bool:
         """Receiving is paused: every new offer is declined (``Node.set_receiving_paused``)."""
+        return self._offers.paused
+
+    @paused.setter
+    def paused(self, on: bool) -> None:
+        self._offers.paused = on
+
+    def accept(self, spec: str) -> TransferInfo:
+        return self._offers.accept(spec)
+
+    def decline(self, spec: str) -> TransferInfo:
+        return self._offers.decline(spec)
 
     # ----- lifecycle -------------------------------------------------------
 
@@ -125,7 +137,7 @@ class FileTransfers:
                 self._store.update_transfer(record)
             live = self._ledger.live_for(record)
             if record.state == TransferState.OFFERED and not record.outgoing:
-                self._expire_later(live, OFFER_TTL)
+                self._offers.expire_later(live, OFFER_TTL)
         folders = {Path(f) for f in self._store.download_folders()} | {self.download_dir}
         keep = {
             (Path(live.record.folder), live.record.id)
@@ -170,7 +182,7 @@ class FileTransfers:
         paused transfer's later."""
         folder = folder.expanduser().absolute()
         check_folder(folder)
-        self.download_dir = folder
+        self._offers.download_dir = folder
         return folder
 
     # ----- queries ---------------------------------------------------------
@@ -220,155 +232,9 @@ class FileTransfers:
 
     # ----- the receiver ----------------------------------------------------
 
-    def _on_offer(self, peer_id: str, offer: Offer) -> None:
-        key = (peer_id, offer.id, False)
-        known = self._store.transfer(key)
-        if known is not None:
-            if known.state in AUTO_RESUME:
-                self._pump.resume(self._ledger.live_for(known))
-            elif known.state in FINISHED:
-                self._tell_ended(known)
-            return
-        waiting = sum(
-            1
-            for live in self._ledger.live.values()
-            if live.record.peer_id == peer_id
-            and not live.record.outgoing
-            and live.record.state == TransferState.OFFERED
-        )
-        record = TransferRecord(
-            id=offer.id,
-            peer_id=peer_id,
-            outgoing=False,
-            state=TransferState.OFFERED,
-            count=offer.count,
-            size=offer.size,
-            names=list(offer.names),
-            folder=str(self.download_dir),
-        )
-        # Refusals happen before anything is stored: a peer sending offers it knows will be
-        # refused must not grow the database (or, past the first, the user's warnings).
-        refusal = self._space_problem(record)
-        if waiting >= MAX_PENDING_OFFERS:
-            refusal = "too many offers waiting for an answer"
-        if self.paused:
-            refusal = "receiving is paused"
-        if refusal:
-            log.warning("declined an offer from %s: %s", peer_id[:8], refusal)
-            conn = self._peers.connection(peer_id)
-            if conn is not None:
-                conn.send(lambda s: s.send_answer(offer.id, False, refusal))
-            if waiting < MAX_PENDING_OFFERS and self._warned.get(peer_id) != refusal:
-                self._warned[peer_id] = refusal
-                summary = f"{items(offer.count)}, {human_size(offer.size)}"
-                name = self._peers.name(peer_id)
-                self._news.warn(peer_id, f"declined {name}'s offer of {summary}: {refusal}")
-            return
-        self._warned.pop(peer_id, None)
-        self._store.add_transfer(record)
-        live = self._ledger.live_for(record)
-        if self._peers.accepts_from(peer_id):
-            self._answer(live, True)
-            return
-        self._expire_later(live, OFFER_TTL)
-        self._news.transfer_offered(self._ledger.info(live))
-
     @staticmethod
     def _ask_resume(conn: Connection, transfer_id: str) -> None:
         conn.send(lambda s: s.send_resume(transfer_id))
-
-    def _tell_ended(self, record: TransferRecord) -> None:
-        """The sender offers again, or asks to resume, what ended here while it was
-        away (it never heard the answer or the cancel): tell it again, so that both
-        sides agree."""
-        conn = self._peers.connection(record.peer_id)
-        if conn is None:
-            return
-        with contextlib.suppress(ChattyError):
-            if record.state in (
-                TransferState.DECLINED,
-                TransferState.EXPIRED,
-            ):  # as ``_answer`` said it
-                conn.send(lambda s: s.send_answer(record.id, False, record.error))
-            elif not self._pump.tell_ended(record):
-                reason = record.error or f"it has ended here ({record.state})"
-                conn.send(lambda s: s.send_cancel(record.id, reason))
-
-    def _space_problem(self, record: TransferRecord) -> str:
-        """Why the transfer would not fit, or ""; words that may go to the peer."""
-        folder = Path(record.folder)
-        shown = readable(record.folder)
-        probe = folder
-        while not probe.exists() and probe != probe.parent:
-            probe = probe.parent
-        try:
-            free = shutil.disk_usage(probe).free
-        except OSError as exc:
-            return f"cannot use the download folder {shown}: {why_failed(exc)}"
-        owed = sum(
-            live.record.size - live.record.done_bytes
-            for live in self._ledger.live.values()
-            if not live.record.outgoing
-            and live.record.state in RESUMABLE
-            and live.record.folder == record.folder
-            and live.record is not record
-        )
-        need = record.size - record.done_bytes
-        if need + owed > free:
-            return (
-                f"not enough free space in {shown}: needs {human_size(need)}, "
-                f"{human_size(max(free - owed, 0))} free"
-            )
-        return ""
-
-    def _expire_later(self, live: LiveTransfer, delay: float) -> None:
-        remaining = max(0.0, live.record.created + delay - time.time())
-        live.timer = asyncio.get_running_loop().call_later(
-            remaining,
-            lambda: self._answer(live, False, "the offer expired", state=TransferState.EXPIRED),
-        )
-
-    def accept(self, spec: str) -> TransferInfo:
-        """Accept a waiting offer into the download folder set now: a folder set
-        while the offer waited applies to it too. One that has become unusable since
-        it was set (a file in its place, a disk gone read-only) is refused here, in
-        plain words, rather than found by the transfer."""
-        live = self._ledger.find(spec)
-        if live.record.outgoing or live.record.state != TransferState.OFFERED:
-            raise ChattyError(f"transfer {live.record.id[:8]} is not an offer waiting for you")
-        check_folder(self.download_dir)
-        live.record.folder = str(self.download_dir)
-        short = self._space_problem(live.record)
-        if short:
-            raise ChattyError(short)
-        self._answer(live, True)
-        return self._ledger.info(live)
-
-    def decline(self, spec: str) -> TransferInfo:
-        live = self._ledger.find(spec)
-        if live.record.outgoing or live.record.state != TransferState.OFFERED:
-            raise ChattyError(f"transfer {live.record.id[:8]} is not an offer waiting for you")
-        self._answer(live, False)  # the state says it; no reason to repeat
-        return self._ledger.info(live)
-
-    def _answer(
-        self,
-        live: LiveTransfer,
-        accepted: bool,
-        reason: str = "",
-        state: TransferState = TransferState.DECLINED,
-    ) -> None:
-        if live.record.state != TransferState.OFFERED:
-            return
-        conn = self._peers.connection(live.record.peer_id)
-        if conn is not None:
-            with contextlib.suppress(ChattyError):
-                conn.send(lambda s: s.send_answer(live.record.id, accepted, reason))
-        if accepted:
-            self._ledger.set(live, TransferState.RUNNING)
-            self._pump.resume(live)
-        else:
-            self._ledger.set(live, state, reason)
 
     # ----- both ------------------------------------------------------------
 
@@ -429,7 +295,7 @@ class FileTransfers:
         """Handle a transfer frame from a control session; False if not one."""
         match event:
             case OfferReceived(offer=offer):
-                self._on_offer(peer_id, offer)
+                self._offers.arrived(peer_id, offer)
             case AnswerReceived(transfer_id=tid, accepted=accepted, reason=reason):
                 record = self._store.transfer((peer_id, tid, True))
                 if record is not None and record.state == TransferState.OFFERED:
@@ -457,7 +323,7 @@ class FileTransfers:
             case ResumeRequested(transfer_id=tid):
                 record = self._store.transfer((peer_id, tid, False))
                 if record is not None and record.state in FINISHED:
-                    self._tell_ended(record)
+                    self._offers.tell_ended(record)
                 elif record is not None:
                     live = self._ledger.live_for(record)
                     live.sender_asked = True  # it hears how this ends, if it ends now
@@ -503,7 +369,7 @@ class FileTransfers:
         name = self._peers.name(record.peer_id)
         conn = self._peers.connection(record.peer_id)
         if not record.outgoing:
-            short = self._space_problem(record)
+            short = self._offers.space_problem(record)
             if short:
                 raise ChattyError(f"{short}; free some space, then resume again")
         if conn is None:

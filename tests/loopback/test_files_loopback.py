@@ -304,7 +304,7 @@ async def test_sender_restart_resumes_the_transfer(tmp_path: Path) -> None:
 async def test_unanswered_offer_expires(
     pair: tuple[Node, Node], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("chatty_p2p.files.manager.OFFER_TTL", 0.5)
+    monkeypatch.setattr("chatty_p2p.files.offers.OFFER_TTL", 0.5)
     a, b = pair
     note = tmp_path / "note.txt"
     note.write_text("anyone?")

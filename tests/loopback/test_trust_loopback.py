@@ -138,7 +138,7 @@ async def test_a_key_can_be_trusted_before_its_first_visit(
         b.pair_by_fingerprint(a.device_id, a.device_id[:16])
     b.pair_by_fingerprint(a.device_id, a.device_id)
     b._guard.accept_from = ["*"]
-    b.files.download_dir = tmp_path / "b-dl"
+    b.files.set_download_dir(tmp_path / "b-dl")
     await a.add_peer("127.0.0.1", b.port)
     note = tmp_path / "note.txt"
     note.write_text("first visit")
