@@ -120,16 +120,7 @@ class Pump:
             return
         record = self._store.transfer((peer_id, opened.transfer_id, True))
         if record is None or record.state in FINISHED:
-            # It ended here while the receiver was away (a cancel it never heard):
-            # say how, so that it ends the same way instead of dialling for ever.
-            why = "no such transfer here" if record is None else record.error or record.state
-            code = (
-                "cancelled"
-                if record is not None and record.state == TransferState.CANCELLED
-                else "ended"
-            )
-            channel.fail(ProtocolError(why, code))
-            await self._workers.run(channel.close)
+            await self._ended_here(channel, record)
             return
         live = self._ledger.live_for(record)
         if opened.lane:
@@ -169,6 +160,15 @@ class Pump:
         if conn is not None:
             with contextlib.suppress(ChattyError):
                 conn.send(lambda s: s.send_resume(live.record.id))
+
+    async def _ended_here(self, channel: Channel, record: TransferRecord | None) -> None:
+        """A receiver dialled for a transfer that ended here while it was away (a cancel
+        it never heard): say how, so that it ends the same way instead of dialling
+        for ever."""
+        why = "no such transfer here" if record is None else record.error or record.state
+        cancelled = record is not None and record.state == TransferState.CANCELLED
+        channel.fail(ProtocolError(why, "cancelled" if cancelled else "ended"))
+        await self._workers.run(channel.close)
 
     async def _serve_lane(
         self, live: LiveTransfer, channel: Channel, proto: BulkSender, opened: Opened
