@@ -101,3 +101,47 @@ class TransferInfo:
     def summary(self) -> str:
         what = ", ".join(self.names[:3]) + (" …" if len(self.names) > 3 else "")
         return f"{what} ({items(self.count)}, {human_size(self.size)})"
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """One file (or folder) of a transfer, as the faces show it (``Node.transfer_files``):
+    what a transfers view lists under a batch."""
+
+    path: str
+    """Its path in the batch, as the sender named it."""
+    kind: str
+    """``"file"`` or ``"dir"``."""
+    size: int
+    state: str
+    """``"pending"``, ``"done"`` (saved here, or sent) or ``"failed"``."""
+    local: str
+    """Sending: the file read. Receiving: where it was saved, once ``"done"`` (its real
+    name: ``report (1).pdf`` when ``report.pdf`` was taken); ``""`` before."""
+
+    @property
+    def name(self) -> str:
+        """The name to show: the saved one once saved, else the last part of ``path``."""
+        return (self.local or self.path).replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def files_of(
+    outgoing: bool,
+    state: str,
+    rows: list[tuple[str, str, int, str, str]],
+) -> list[FileInfo]:
+    """``FileInfo``s from a transfer's stored manifest: each row is (path, kind, size,
+    local path, stored status). A sender records no file as sent, so its files are
+    ``"done"`` with the transfer; a receiver's local path counts once the file landed
+    (before, it is only the name planned, which a taken name changes)."""
+    out = []
+    for path, kind, size, local, status in rows:
+        if outgoing:
+            status = "done" if state == TransferState.DONE else status
+        elif status != "done":
+            local = ""
+        out.append(FileInfo(path=path, kind=kind, size=size, state=status, local=local))
+    return out

@@ -53,7 +53,7 @@ from typing import IO, Any
 
 from chatty_p2p.errors import NAME_NEEDED, ChattyError
 from chatty_p2p.events import NameChanged
-from chatty_p2p.files.model import TransferInfo
+from chatty_p2p.files.model import FileInfo, TransferInfo, files_of
 from chatty_p2p.files.receiving import lanes_here
 from chatty_p2p.identity import Identity, format_fingerprint, short_id
 from chatty_p2p.net import netif
@@ -75,6 +75,7 @@ from chatty_p2p.node.sessions import Partners, Sessions
 from chatty_p2p.node.settings import Settings
 from chatty_p2p.node.tasks import Tasks
 from chatty_p2p.node.transfers import file_transfers
+from chatty_p2p.protocol.names import readable
 from chatty_p2p.protocol.text import clean_name, has_visible_name
 from chatty_p2p.store import Store, StoredMessage
 from chatty_p2p.trust import PairingInfo
@@ -338,6 +339,18 @@ class Node:
 
     def transfers(self) -> list[TransferInfo]:
         return self.files.all()
+
+    def transfer_files(self, transfer: str, limit: int = 1000) -> list[FileInfo]:
+        """The first ``limit`` files and folders of a transfer (by id or unique id
+        prefix), in the batch's order, each with its state and saved name. Read only."""
+        keys = self.store.transfer_keys(transfer.lower()) if transfer else []
+        if len(keys) != 1:
+            raise ChattyError(f"no single transfer with id {transfer!r}; see `chatty transfers`")
+        record = self.store.transfer(keys[0])
+        entries, local, statuses = self.store.entries(keys[0])
+        rows = zip(entries[:limit], local, statuses, strict=False)
+        found = [(readable(e.path), e.kind, e.size, readable(w), s) for e, w, s in rows]
+        return files_of(keys[0][2], record.state if record else "", found)
 
     def accept(self, transfer: str) -> TransferInfo:
         return self.files.accept(transfer)
