@@ -30,6 +30,7 @@ import time
 from dataclasses import MISSING, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from chatty_p2p.device import UNKNOWN, device_type
 from chatty_p2p.errors import ChattyError
 from chatty_p2p.files.model import TransferInfo
 from chatty_p2p.identity import short_id
@@ -81,6 +82,13 @@ class Peer:
     """Seconds the peer's clock was ahead of ours when it connected (if it said)."""
     refused_by: str = ""
     """Why the peer ended our last session with an ERROR (it refuses us), if it did."""
+    device: str = UNKNOWN
+    """What the peer says it is in its mDNS record (laptop, desktop, server...: one of
+    ``device.DEVICE_TYPES``); "unknown" if it did not say or said something else."""
+
+    def __post_init__(self) -> None:
+        # Whatever made this (a record, the control socket's JSON), only a known word.
+        object.__setattr__(self, "device", device_type(self.device))
 
     @property
     def short_id(self) -> str:
@@ -117,6 +125,7 @@ class Peer:
             "clock_skew": self.clock_skew,
             "refused_by": self.refused_by,
             "last_seen": self.last_seen,
+            "device": self.device,
         }
 
 

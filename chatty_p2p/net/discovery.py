@@ -1,11 +1,12 @@
 """Advertising and finding Chatty instances with mDNS/DNS-SD.
 
 Each node registers ``chatty-<id prefix>._chatty._tcp.local.`` with TXT keys
-``v`` (protocol version), ``app`` (Chatty's version), ``id`` (device id) and
-``name``. Because the instance name carries the device id it is unique by
-construction, so registration skips RFC 6762 probing
-(``cooperating_responders``) and peers see it within milliseconds instead of
-about a second.
+``v`` (protocol version), ``app`` (Chatty's version), ``id`` (device id),
+``name`` and ``device`` (laptop, desktop, server...: see ``chatty_p2p.device``; older
+Chattys leave it out, and anything but a known word reads as "unknown"). Because
+the instance name carries the device id it is unique by construction, so
+registration skips RFC 6762 probing (``cooperating_responders``) and peers see it
+within milliseconds instead of about a second.
 
 mDNS only says who *might* be there: caches keep a crashed peer for up to 75
 minutes. Liveness is the control session's job, not this module's.
@@ -28,6 +29,7 @@ from zeroconf import ServiceInfo, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
 from chatty_p2p import __version__
+from chatty_p2p.device import UNKNOWN, detect, device_type
 from chatty_p2p.net import netif
 from chatty_p2p.protocol.ids import DEVICE_ID
 from chatty_p2p.protocol.messages import PROTOCOL_VERSION
@@ -55,6 +57,8 @@ class Advert:
     port: int
     protocol: str = ""
     app: str = ""
+    device: str = UNKNOWN
+    """One of ``device.DEVICE_TYPES``, never the peer's own text."""
 
 
 @dataclass
@@ -141,14 +145,13 @@ class AdvertTable:
         return old
 
 
-def parse_advert(name: str, info: AsyncServiceInfo) -> Advert | None:
+def parse_advert(name: str, info: ServiceInfo) -> Advert | None:
     """A resolved record as an ``Advert``, or ``None`` unless it is a well-formed Chatty
     record: a 64-hex id that names the instance (every Chatty names itself by its id)
-    and a port. Free text is cleaned and cut short: it ends up on screens."""
-    props = {
-        k.decode(errors="replace"): (v or b"").decode(errors="replace")
-        for k, v in info.properties.items()
-    }
+    and a port. Free text is cleaned and cut short: it ends up on screens; the device
+    type is one known word or "unknown" (``device.device_type`` reads the raw bytes)."""
+    raw = {k.decode(errors="replace"): v or b"" for k, v in info.properties.items()}
+    props = {k: v.decode(errors="replace") for k, v in raw.items()}
     device_id = props.get("id", "")
     if not DEVICE_ID.fullmatch(device_id) or name != instance_name(device_id) or not info.port:
         log.debug("ignoring malformed advert %s: %s", name, props)
@@ -160,6 +163,7 @@ def parse_advert(name: str, info: AsyncServiceInfo) -> Advert | None:
         port=info.port,
         protocol=clean_text(props.get("v", ""), 16),
         app=clean_text(props.get("app", ""), 32),
+        device=device_type(raw.get("device", b"")),
     )
 
 
@@ -184,7 +188,8 @@ class Discovery:
     """Registers this node and reports peers appearing, changing and leaving.
 
     ``on_change(device_id, advert)`` is called on the event loop; ``advert`` is
-    ``None`` when the peer withdrew its record.
+    ``None`` when the peer withdrew its record. ``device`` is what this machine says
+    it is (``device.detect()`` when not given).
     """
 
     def __init__(
@@ -194,8 +199,10 @@ class Discovery:
         port: int,
         on_change: Callable[[str, Advert | None], None],
         interfaces: list[str] | None = None,
+        device: str | None = None,
     ) -> None:
         self._device_id = device_id
+        self._device = device_type(device) if device is not None else detect()
         self._name = name
         self._port = port
         self._on_change = on_change
@@ -219,6 +226,7 @@ class Discovery:
                 "app": __version__,
                 "id": self._device_id,
                 "name": self._name,
+                "device": self._device,
             },
             parsed_addresses=[a.split("%")[0] for a in self._addresses],
         )

@@ -84,6 +84,8 @@ class Adverts:
         is_new = state is None or not state.discovered
         state = self._table.state(peer_id, advert.name)
         renamed = state.name != advert.name
+        retyped = state.device != advert.device
+        state.device = advert.device
         state.discovered = True
         state.last_seen = time.time()
         state.addresses = _merged(state.addresses, advert)
@@ -91,7 +93,8 @@ class Adverts:
             return
         if is_new:
             self._events.peer(PeerDiscovered, state)
-        if renamed:  # also when zeroconf tells a rename as a goodbye and a new record
+        if renamed or (retyped and not is_new):
+            # A rename also when zeroconf tells it as a goodbye and a new record.
             self._events.peer(PeerUpdated, state)
         if state.conn is None:
             self._sessions.dial_soon(state)

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from chatty_p2p.device import UNKNOWN
 from chatty_p2p.errors import AmbiguousPeer, StoreError, UnknownPeer
 from chatty_p2p.events import Peer as Peer  # it lives with the events, light for the faces
 from chatty_p2p.identity import short_id
@@ -80,6 +81,9 @@ class PeerState:
     """What the peer said when it last ended our session with an ERROR (our name is
     that of a device paired there, say): warned about once, and dialled again only
     after ``RETRY_MAX`` or once our name changed."""
+    device: str = UNKNOWN
+    """What its mDNS record says it is (laptop, desktop...), once validated; kept
+    for this run only, so a peer not announced since start is "unknown"."""
 
 
 class StoreWatch(Protocol):
@@ -166,6 +170,7 @@ class PeerTable:
             trust=self.trust_level(state.id),
             clock_skew=state.clock_skew,
             refused_by=state.refused_by,
+            device=state.device,
         )
 
     def snapshot_of(self, peer_id: str) -> Peer | None:

@@ -118,6 +118,7 @@ PEER_JSON = {
     "clock_skew": 0.25,
     "refused_by": "",
     "last_seen": 1700000000.5,
+    "device": "unknown",
 }
 MESSAGE_JSON = {
     "seq": 3,
