@@ -1,5 +1,6 @@
 """The window's side of a transfer: the dialog that asks about an incoming offer, and
-what a transfer card's buttons do (Accept, Decline, Cancel, Open, Show in folder).
+what a transfer card's buttons do (Accept, Decline, Cancel, Open, Show in folder), and
+the Transfers panel's (those, and Retry, which resumes).
 
 An offer can be answered in two places, its dialog or its card; both end here, so an
 answer given in one closes the other. Opening a received file goes to the desktop
@@ -58,27 +59,39 @@ class TransferActions(QObject):
             at = self.peers.row_of(t.peer_id)
             trusted = at is not None and self.peers.peer(at).trust == "trusted"
             dialog = OfferDialog(t, trusted, self.owner)
-            dialog.accepted.connect(lambda: self.answer(t, True))
-            dialog.rejected.connect(lambda: self.answer(t, False))
+            dialog.accepted.connect(lambda: self._dialog_answered(t, True))
+            dialog.rejected.connect(lambda: self._dialog_answered(t, False))
             self.offers[t.id] = dialog
             dialog.open()
         elif t.id in self.offers and t.state != "offered":
-            self.offers.pop(t.id).done(0)
+            self._close_dialog(t.id)
         if isinstance(event, TransferChanged) and t.state in ("failed", "declined") and t.outgoing:
             self.failed.emit(f"Sending to {t.peer_name}: {t.error or t.state}")
 
     def answer(self, t: TransferInfo, accept: bool) -> None:
-        self.offers.pop(t.id, None)
+        self._close_dialog(t.id)
         self.bridge.call(lambda n: n.accept(t.id) if accept else n.decline(t.id))
+
+    def _dialog_answered(self, t: TransferInfo, accept: bool) -> None:
+        """The dialog's own buttons (or Esc). Closing it because the offer was answered
+        elsewhere rejects it too: that is no answer (it declined what a card's Accept
+        had just accepted)."""
+        if self.offers.pop(t.id, None) is not None:
+            self.answer(t, accept)
+
+    def _close_dialog(self, transfer_id: str) -> None:
+        dialog = self.offers.pop(transfer_id, None)
+        if dialog is not None:
+            dialog.done(0)  # rejected, out of ``offers`` first: see ``_dialog_answered``
 
     def card_action(self, t: TransferInfo, label: str) -> None:
         match label:
             case "Accept" | "Decline":
-                if t.id in self.offers:
-                    self.offers.pop(t.id).done(0)
                 self.answer(t, label == "Accept")
             case "Cancel":
                 self.bridge.call(lambda n: n.cancel(t.id))
+            case "Retry":
+                self.bridge.call(lambda n: n.resume(t.id))
             case "Open":
                 self.open_files(t)
             case "Show in folder":

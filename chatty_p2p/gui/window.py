@@ -7,8 +7,9 @@ node's state beyond its two models.
 This module assembles the parts and routes the node's events to them; each part is a
 module of its own: the peer list (``peer_pane``), the line above the conversation
 (``header``), the send bar (``composer``) and its slash commands (``commands``), the
-Chatty menu (``menus``), offers and card buttons (``transfers``), pairing
-(``pairing``) and the tray icon (``tray``). They import none of this, and tell the
+Chatty menu (``menus``), offers and card buttons (``transfers``), the Transfers panel
+(``transfers_panel``: View → Transfers, Ctrl+T), pairing (``pairing``) and the tray icon
+(``tray``). They import none of this, and tell the
 window what happened through signals.
 
 With a tray, closing the window (or Ctrl+W, or Esc) only hides it: the node keeps
@@ -58,6 +59,7 @@ from chatty_p2p.gui.models import ConversationModel, ItemRole, Notice, PeerModel
 from chatty_p2p.gui.pairing import Pairings
 from chatty_p2p.gui.peer_pane import PeerPane
 from chatty_p2p.gui.transfers import TransferActions
+from chatty_p2p.gui.transfers_panel import TransfersPanel
 from chatty_p2p.gui.tray import Tray
 from chatty_p2p.links import is_safe_url
 from chatty_p2p.node import Node, Peer
@@ -84,8 +86,10 @@ class MainWindow(QMainWindow):
         self.input = self.composer.input
         self.transfers = TransferActions(bridge, self.peers, self)
         self.pairings = Pairings(bridge, self)
+        self.transfers_panel = TransfersPanel(bridge, self)
         self._lay_out()
         self.menu = ChattyMenu(self, bridge)
+        self.transfers_action = self._transfers_menu()
         self._connect_parts()
         for target in (self.view.viewport(), self.peer_view.viewport()):
             target.setAcceptDrops(True)
@@ -114,6 +118,16 @@ class MainWindow(QMainWindow):
         splitter.addWidget(right)
         splitter.setSizes([260, 720])
         self.setCentralWidget(splitter)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.transfers_panel)
+        self.transfers_panel.hide()
+
+    def _transfers_menu(self) -> QAction:
+        """View → Transfers (Ctrl+T): opens the panel, or closes it from inside it."""
+        action = QAction("Transfers", self)
+        action.setShortcut(QKeySequence("Ctrl+T"))
+        action.triggered.connect(self.toggle_transfers)
+        self.menuBar().addMenu("&View").addAction(action)
+        return action
 
     def _connect_parts(self) -> None:
         self.peer_view.selectionModel().currentChanged.connect(self.open_conversation)
@@ -123,6 +137,7 @@ class MainWindow(QMainWindow):
         self.header.pair_clicked.connect(self._pair_current)
         self.view.link_clicked.connect(self.open_link)
         self.view.card_action.connect(self.transfers.card_action)
+        self.transfers_panel.action_requested.connect(self.transfers.card_action)
         self.composer.submitted.connect(self.submit)
         self.composer.paths_chosen.connect(self.send_paths)
         self.composer.clipboard_chosen.connect(self.send_clipboard)
@@ -184,6 +199,19 @@ class MainWindow(QMainWindow):
         else:
             self.show_on()
 
+    def show_transfers(self) -> None:
+        """The window, with the Transfers panel open and its list focused."""
+        self.show_on()
+        self.transfers_panel.open_and_focus()
+
+    def toggle_transfers(self) -> None:
+        panel = self.transfers_panel
+        focused = QApplication.focusWidget()
+        if panel.isVisible() and focused is not None and panel.isAncestorOf(focused):
+            panel.hide()
+        else:
+            self.show_transfers()
+
     def quit(self) -> None:
         """Quit Chatty (the app's ``run`` stops the node once the event loop ends)."""
         self.quitting = True
@@ -196,6 +224,7 @@ class MainWindow(QMainWindow):
         self.me = info
         self.setWindowTitle(f"Chatty — {info['name']}")
         self.bridge.call(lambda n: n.peers(), self.peers.reset)
+        self.transfers_panel.load()
 
     def on_event(self, event: NodeEvent) -> None:
         if event.peer is not None and not isinstance(event, NodeWarning | MessageStatus):
@@ -234,6 +263,7 @@ class MainWindow(QMainWindow):
             if not isinstance(event, TransferProgress):
                 self.view.scrollToBottom()
         self.transfers.on_event(event)
+        self.transfers_panel.on_event(event)
         if isinstance(event, TransferOffered):
             self.notify(f"Files from {t.peer_name}", t.summary, t.peer_id)
         elif isinstance(event, TransferChanged) and t.state == "done":
