@@ -67,15 +67,16 @@ def _duration(seconds: float) -> str:
 
 
 def file_state_words(f: FileInfo, t: TransferInfo) -> str:
-    """A file's state: "saved", "saved as report (1).pdf" when its name was taken,
-    "sent", "receiving 40%" for the one on its way, or the transfer's when it ended."""
+    """A file's state: "saved", "saved, renamed: report.pdf was taken" (its row shows
+    the name it got, "report (1).pdf"), "sent", "receiving 40%" for the one on its way,
+    "not received" when the transfer ended without it."""
     if f.kind == "dir":
         return "folder"
     if f.state == "done":
         if t.outgoing:
             return "sent"
         sent_as = f.path.rstrip("/").rsplit("/", 1)[-1]
-        return "saved" if f.name == sent_as else f"saved as {f.name} ({sent_as} was taken)"
+        return "saved" if f.name == sent_as else f"saved, renamed: {sent_as} was taken"
     if f.state == "failed":
         return "failed"
     if t.state == TransferState.RUNNING and t.file == f.path and t.file_size > 0:

@@ -226,6 +226,7 @@ class TransfersPanel(QDockWidget):
             child.setText(0, f.name + ("/" if f.kind == "dir" else ""))
             child.setToolTip(0, f.local or f.path)
             child.setText(2, words.file_state_words(f, t))
+            child.setToolTip(2, child.text(2))
             child.setText(3, human_size(f.size) if f.kind == "file" else "")
         if rows > len(files):
             _child(item, len(files)).setText(0, f"… and {t.count - len(files)} more")

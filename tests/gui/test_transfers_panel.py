@@ -105,7 +105,7 @@ def test_a_batch_shows_its_files_and_the_name_a_taken_one_was_saved_under(
     qtbot.waitUntil(lambda: item.childCount() == 2 and "saved" in item.child(0).text(2))
     first, second = item.child(0), item.child(1)
     assert first.text(0) == "report (1).pdf"
-    assert "report (1).pdf" in first.text(2) and "report.pdf was taken" in first.text(2)
+    assert first.text(2) == "saved, renamed: report.pdf was taken"
     assert (second.text(0), second.text(2)) == ("notes.txt", "saved")
     downloads = tmp_path / "laptop-downloads"
     assert (downloads / "report (1).pdf").read_bytes() == report.read_bytes()
