@@ -27,18 +27,67 @@ Index = QModelIndex | QPersistentModelIndex
 
 
 TRUST_SPOKEN = {"trusted": "paired", "unverified": "not paired", "blocked": "blocked"}
+DEVICE_WORDS = {
+    "laptop": "laptop",
+    "desktop": "desktop computer",
+    "server": "server",
+    "phone": "phone",
+    "tablet": "tablet",
+}
+"""A device type as the tooltip and a screen reader say it ("unknown" says nothing)."""
 
 
-def peer_spoken(peer: Peer, unread: int = 0) -> str:
-    """A peer's row as a screen reader says it: name, state, trust, unread count
-    ("bravo, online, paired, 2 unread")."""
-    parts = [peer.name, peer.state]
+def ago(seconds: float, when: float) -> str:
+    """How long ago, in words: "just now", "5 min ago", "3 h ago", "yesterday", or
+    the day ("on 3 Mar") when it was longer ago than that."""
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min ago"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)} h ago"
+    if seconds < 2 * 86400:
+        return "yesterday"
+    day = time.localtime(when)
+    return f"on {day.tm_mday} {time.strftime('%b', day)}"
+
+
+STATE_WORDS = {"seen": "on the network", "refused: key changed": "key changed"}
+"""``Peer.state`` where the list says it otherwise ("seen" was cryptic)."""
+
+
+def presence(peer: Peer, now: float | None = None) -> str:
+    """Where a peer is, in words: "online", "on the network" (announced, no session
+    yet), "last seen 5 min ago", "offline" (never seen); "refuses us", "key changed"
+    and "blocked" say what needs the user instead."""
+    state = peer.state
+    if state == "offline" and peer.last_seen > 0:
+        now = time.time() if now is None else now
+        return "last seen " + ago(max(0.0, now - peer.last_seen), peer.last_seen)
+    return STATE_WORDS.get(state, state)
+
+
+def peer_spoken(peer: Peer, unread: int = 0, now: float | None = None) -> str:
+    """A peer's row as a screen reader says it: name, device, where it is, trust,
+    unread count ("bravo, laptop, online, paired, 2 unread")."""
+    parts = [peer.name]
+    if peer.device in DEVICE_WORDS:
+        parts.append(DEVICE_WORDS[peer.device])
+    parts.append(presence(peer, now))
     trust = TRUST_SPOKEN.get(peer.trust, peer.trust)
     if trust not in parts:
         parts.append(trust)
     if unread:
         parts.append(f"{unread} unread")
     return ", ".join(parts)
+
+
+def peer_tooltip(peer: Peer, now: float | None = None) -> str:
+    """The full name, what the device is, where it is and its trust; then the short
+    fingerprint, the one place the list shows any part of the id."""
+    kind = DEVICE_WORDS.get(peer.device, "device of unknown type").capitalize()
+    trust = TRUST_SPOKEN.get(peer.trust, peer.trust)
+    return f"{peer.name}\n{kind} · {presence(peer, now)} · {trust}\nfingerprint {peer.short_id}"
 
 
 @dataclass(frozen=True)
@@ -68,7 +117,7 @@ class PeerModel(QAbstractListModel):
         if role == UnreadRole:
             return row.unread
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{row.peer.name}\n{row.peer.state}\nid {row.peer.id[:16]}…"
+            return peer_tooltip(row.peer)
         if role == Qt.ItemDataRole.AccessibleTextRole:
             return peer_spoken(row.peer, row.unread)
         return None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QPoint, Qt, Signal
+from PySide6.QtCore import QPoint, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QInputDialog,
@@ -36,6 +36,7 @@ CONSEQUENCES = {
     "unverified device when it is next seen.",
 }
 """What Block and Forget do, said before the user says yes."""
+REPAINT_MS = 30_000
 
 
 class PeerPane(QWidget):
@@ -55,7 +56,13 @@ class PeerPane(QWidget):
         self.view.customContextMenuRequested.connect(self._peer_menu)
         self.view.setItemDelegate(PeerDelegate(self.view))
         self.view.setAccessibleName("Peers")
-        self.view.setAccessibleDescription("Each row says the peer's state and trust")
+        self.view.setAccessibleDescription(
+            "Each row says the device's name and type, where it is and whether it is paired"
+        )
+        self._ticker = QTimer(self)
+        """Paints the rows again now and then, so "last seen 5 min ago" stays true."""
+        self._ticker.timeout.connect(self.view.viewport().update)
+        self._ticker.start(REPAINT_MS)
         add_button = QPushButton("Add peer by address…")
         add_button.setAccessibleName("Add a peer by its address")
         add_button.clicked.connect(self.add_peer_dialog)

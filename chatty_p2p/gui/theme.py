@@ -16,6 +16,7 @@ between light and dark (which Qt delivers as a new palette) shows at once.
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -176,3 +177,16 @@ class ThemedLabel(QLabel):
         if event.type() == QEvent.Type.PaletteChange:
             self.setText(self._render(theme(self.palette())))
         super().changeEvent(event)
+
+
+def avatar_colour(key: str, background: QColor) -> QColor:
+    """A device's own colour, the same every run (from ``key``, its id): one of
+    twelve hues spread around the wheel, moved until it stands out from
+    ``background`` as a graphic must (``MARK_CONTRAST``)."""
+    hue = int.from_bytes(hashlib.sha256(key.encode("utf-8", "replace")).digest()[:4]) % 12 * 30
+    return readable(QColor.fromHsl(hue, 150, 120), background, MARK_CONTRAST)
+
+
+def ink_on(fill: QColor) -> QColor:
+    """Black or white, whichever reads better on ``fill`` (a glyph on an avatar)."""
+    return _WHITE if is_dark(fill) else _BLACK
