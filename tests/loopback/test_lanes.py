@@ -183,18 +183,26 @@ async def test_a_tampered_range_fails_the_file_on_both_sides(tmp_path: Path, big
         await b.stop()
 
 
-async def test_a_broken_lane_interrupts_both_sides_and_the_transfer_resumes(
-    three: tuple[Node, Node], big: Path
-) -> None:
-    a, b = three
-    a_events, b_events = a.subscribe(), b.subscribe()
+async def _break_a_lane(a: Node, b: Node, big: Path) -> tuple[TransferInfo, str]:
+    """a sends big to b; once its lanes are up, one lane's link breaks on a's side.
+    Returns the transfer and the try that broke (its ``attempt``)."""
     sent = await a.send_files(b.device_id, [big])
     await grows_to(b.files.download_dir / PARTIAL_DIR / sent.id / "0", 4 << 20)
     live = a.files._ledger.live[(b.device_id, sent.id, True)]
     async with asyncio.timeout(10):
         while not live.channel._lanes:
             await asyncio.sleep(0.005)
-    live.channel._lanes[0].pipe.abort()  # one lane's link breaks on the sender's side
+    broken_try = live.attempt
+    live.channel._lanes[0].pipe.abort()
+    return sent, broken_try
+
+
+async def test_a_broken_lane_interrupts_both_sides_and_the_transfer_resumes(
+    three: tuple[Node, Node], big: Path
+) -> None:
+    a, b = three
+    a_events, b_events = a.subscribe(), b.subscribe()
+    sent, _ = await _break_a_lane(a, b, big)
     moving = ("offered", "resuming", "running")
     b_broke = await wait_transfer(b_events, lambda t: t.id == sent.id and t.state not in moving)
     a_broke = await wait_transfer(a_events, lambda t: t.id == sent.id and t.state not in moving)
@@ -215,14 +223,7 @@ async def test_a_lane_of_a_broken_try_does_not_join_the_next(
     monkeypatch.setattr(pump, "RETRY_DELAYS", (1.0,))  # room to come in between
     a, b = three
     a_events, b_events = a.subscribe(), b.subscribe()
-    sent = await a.send_files(b.device_id, [big])
-    await grows_to(b.files.download_dir / PARTIAL_DIR / sent.id / "0", 4 << 20)
-    live = a.files._ledger.live[(b.device_id, sent.id, True)]
-    async with asyncio.timeout(10):
-        while not live.channel._lanes:
-            await asyncio.sleep(0.005)
-    broken_try = live.attempt
-    live.channel._lanes[0].pipe.abort()
+    sent, broken_try = await _break_a_lane(a, b, big)
     moving = ("offered", "resuming", "running")
     await wait_transfer(b_events, lambda t: t.id == sent.id and t.state not in moving)
     await wait_transfer(a_events, lambda t: t.id == sent.id and t.state not in moving)
