@@ -1,5 +1,6 @@
-"""The line above the conversation: who it is with, their state, trust and short id,
-and Pair… while the peer is neither paired nor blocked.
+"""The line above the conversation: who it is with, where they are and whether they
+are paired (in the peer list's words), and Pair… while the peer is neither paired
+nor blocked.
 
 It is the one place that says whether the person you are writing to is verified, so
 it is kept apart from the window and redrawn from each new snapshot of the peer, and
@@ -13,22 +14,22 @@ import html
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QPushButton, QSizePolicy, QWidget
 
+from chatty_p2p.gui.models import peer_spoken, peer_tooltip, presence
+from chatty_p2p.gui.peers import status_parts
 from chatty_p2p.gui.theme import Theme, ThemedLabel
-from chatty_p2p.identity import short_id
 from chatty_p2p.node import Peer
 
 
 def header_html(peer: Peer, colours: Theme) -> str:
-    """The peer's name (escaped: it is whatever the peer calls itself), then its
-    state, trust (a changed key said loudest) and short id, in the window's inks."""
+    """The peer's name (escaped: it is whatever the peer calls itself), then where it
+    is and its trust in the peer list's words and colours (``peers.status_parts``),
+    a changed key said loudest; the fingerprint only in the tooltip."""
     inks = colours.window
-    trust = "key changed!" if peer.conflict else peer.trust
-    tone = inks.blocked if peer.conflict else inks.trust(peer.trust)
-    return (
-        f"<b>{html.escape(peer.name)}</b> &nbsp; <span style='color:{inks.muted.name()}'>"
-        f"{peer.state} · <span style='color:{tone.name()}'>{trust}</span> · "
-        f"{short_id(peer.id)}</span>"
-    )
+    parts = status_parts(peer, inks)
+    if peer.conflict:
+        parts = [(f"{presence(peer)} · ", inks.muted), ("key changed!", inks.blocked)]
+    spans = "".join(f"<span style='color:{c.name()}'>{html.escape(t)}</span>" for t, c in parts)
+    return f"<b>{html.escape(peer.name)}</b> &nbsp; {spans}"
 
 
 class ConversationHeader(QWidget):
@@ -51,6 +52,7 @@ class ConversationHeader(QWidget):
 
     def show_peer(self, peer: Peer) -> None:
         self.title.set_render(lambda colours: header_html(peer, colours))
-        self.title.setAccessibleName(f"Conversation with {peer.name}, {peer.state}, {peer.trust}")
+        self.title.setAccessibleName(f"Conversation with {peer_spoken(peer)}")
+        self.title.setToolTip(peer_tooltip(peer))
         self.pair_button.setAccessibleName(f"Pair with {peer.name}")
         self.pair_button.setVisible(peer.trust != "trusted" and peer.trust != "blocked")

@@ -319,7 +319,9 @@ def test_unverified_peer_is_marked_and_pairing_from_the_window(
     qtbot: Any, window: MainWindow, desk: Headless
 ) -> None:
     select_desk(qtbot, window)
-    assert "unverified" in window.header.title.text() and window.header.pair_button.isVisible()
+    assert "not paired" in window.header.title.text() and window.header.pair_button.isVisible()
+    short = desk.node.device_id[:8]  # in the tooltip, as in the peer list; not in the line
+    assert short not in window.header.title.text() and short in window.header.title.toolTip()
     qtbot.mouseClick(window.header.pair_button, Qt.MouseButton.LeftButton)
     desk_id = desk.node.device_id
     qtbot.waitUntil(lambda: desk_id in window.pairings.dialogs, timeout=5000)
@@ -332,7 +334,9 @@ def test_unverified_peer_is_marked_and_pairing_from_the_window(
     desk.call(lambda n: n.confirm_pairing(window.bridge.info["id"], code))
     qtbot.waitUntil(lambda: "Paired" in dialog.status.text(), timeout=5000)
     qtbot.waitUntil(lambda: window.peers.peer(0).trust == "trusted", timeout=5000)
-    assert "trusted" in window.header.title.text() and not window.header.pair_button.isVisible()
+    title = window.header.title.text()
+    assert "paired" in title and "not paired" not in title
+    assert not window.header.pair_button.isVisible()
 
 
 def test_an_incoming_pairing_request_opens_the_code_and_can_be_refused(
