@@ -43,8 +43,7 @@ class MessageInput(QPlainTextEdit):
         if enter and not event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
             text = self.toPlainText()
             if text.strip():
-                self.submitted.emit(text)
-                self.clear()
+                self.submitted.emit(text)  # emptied by whoever takes it (``Composer.clear``)
             return
         super().keyPressEvent(event)
 
@@ -53,7 +52,8 @@ class Composer(QWidget):
     """Attach, the message box and Send, in one row."""
 
     submitted = Signal(str)
-    """The text typed, on Enter or Send (a message or a slash command)."""
+    """The text typed, on Enter or Send (a message or a slash command); the box keeps
+    it until ``clear`` says it was taken."""
     paths_chosen = Signal(list)
     """Files, or one folder, picked through Attach (a ``list[Path]``)."""
     clipboard_chosen = Signal()
@@ -82,7 +82,6 @@ class Composer(QWidget):
         send = QPushButton("Send")
         send.setAccessibleName("Send the message")
         send.clicked.connect(lambda: self.input.submitted.emit(self.input.toPlainText()))
-        send.clicked.connect(self.input.clear)
         # As tall as its contents: the conversation above (or below) takes the rest.
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
         row = QHBoxLayout(self)
@@ -90,6 +89,10 @@ class Composer(QWidget):
         row.addWidget(attach)
         row.addWidget(self.input)
         row.addWidget(send)
+
+    def clear(self) -> None:
+        """The line was taken (sent, or a command run): the box is empty again."""
+        self.input.clear()
 
     def attach_files(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(self, "Send files")

@@ -304,21 +304,27 @@ class MainWindow(QMainWindow):
         return chosen
 
     def submit(self, text: str) -> None:
-        text = text.strip()
-        if not text:
+        """A line typed: a slash command, or a message to the chosen peers. The box is
+        emptied once the line is taken; with no peer chosen it keeps what was typed,
+        and says why, so nothing is lost."""
+        line = text.strip()
+        if not line:
             return
-        if text.startswith("/"):
-            commands.run(text, self)
+        if line.startswith("/"):
+            commands.run(line, self)
+        elif not self.send_text(line, "text"):
             return
-        self.send_text(text, "text")
+        self.composer.clear()
 
-    def send_text(self, text: str, kind: str) -> None:
-        """To every selected peer: sending to several is one Enter."""
+    def send_text(self, text: str, kind: str) -> bool:
+        """To every selected peer: sending to several is one Enter. False if no peer
+        is chosen (said in the status bar)."""
         targets = self.targets()
         if not targets:
             self.show_error("Choose a peer first")
         for peer_id in targets:
             self.bridge.call(partial(Node.send_text, peer_id=peer_id, text=text, kind=kind))
+        return bool(targets)
 
     def send_clipboard(self) -> None:
         """The clipboard's text to the chosen peers in one action (links stay links)."""

@@ -86,6 +86,26 @@ def select_desk(qtbot: Any, win: MainWindow) -> None:
     qtbot.waitUntil(lambda: win.conversation.peer_id is not None, timeout=5000)
 
 
+def test_enter_with_no_peer_chosen_keeps_the_text_and_says_why(qtbot: Any, tmp_path: Path) -> None:
+    """A first start, no peer yet: what was typed stays in the box (the window used to
+    erase it), and the status bar says why it did not go. Sending empties the box:
+    see the test above."""
+    bridge = NodeBridge(lambda: Node(tmp_path / "lone", name="lone", discovery=False))
+    win = MainWindow(bridge)
+    qtbot.addWidget(win)
+    bridge.start()
+    bridge.wait_started()
+    try:
+        qtbot.waitUntil(lambda: bool(win.me), timeout=5000)
+        assert win.targets() == []
+        qtbot.keyClicks(win.input, "a long message typed before choosing")
+        qtbot.keyClick(win.input, Qt.Key.Key_Return)
+        assert win.input.toPlainText() == "a long message typed before choosing"
+        assert "Choose a peer first" in win.statusBar().currentMessage()
+    finally:
+        bridge.stop()
+
+
 def rows(win: MainWindow) -> list[Any]:
     return [win.conversation.item(i) for i in range(win.conversation.rowCount())]
 
