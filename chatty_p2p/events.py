@@ -27,17 +27,14 @@ from __future__ import annotations
 import enum
 import json
 import time
-from dataclasses import MISSING, dataclass, field, fields
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from typing import Any, ClassVar, TypeVar
 
 from chatty_p2p.device import UNKNOWN, device_type
 from chatty_p2p.errors import ChattyError
 from chatty_p2p.files.model import TransferInfo
 from chatty_p2p.identity import short_id
 from chatty_p2p.store import StoredMessage
-
-if TYPE_CHECKING:
-    from chatty_p2p.trust import PairingInfo
 
 
 class EventType(enum.StrEnum):
@@ -61,6 +58,25 @@ class EventType(enum.StrEnum):
 
 class MalformedEvent(ChattyError):
     """An event from the control socket that is not one this Chatty knows how to read."""
+
+
+@dataclass(frozen=True)
+class PairingInfo:
+    """One pairing attempt as a face shows it.
+
+    ``state``: ``exchanging`` (no code yet), ``compare`` (show the code, ask the
+    user), ``waiting-peer`` (our user said yes), ``paired`` or ``failed``.
+    """
+
+    peer_id: str
+    peer_name: str
+    state: str
+    code: str
+    initiator: bool
+    error: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -420,8 +436,4 @@ def _decode_part(name: str, data: object) -> object:
         return _decode_dataclass(StoredMessage, data, name)
     if name == "transfer":
         return _decode_dataclass(TransferInfo, data, name)
-    # Lazy for start-up, not for a cycle: trust brings the TLS stack, which `chatty say`
-    # through a daemon need not load unless a pairing goes on.
-    from chatty_p2p.trust import PairingInfo
-
     return _decode_dataclass(PairingInfo, data, name)

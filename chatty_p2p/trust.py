@@ -14,17 +14,16 @@ import contextlib
 import logging
 import time
 from collections import deque
-from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Protocol
 
 from chatty_p2p.errors import ChattyError, LocalProtocolError, PeerError
+from chatty_p2p.events import PairingInfo
 from chatty_p2p.net.connection import Connection
-from chatty_p2p.protocol.pairing import Pairing, PairMessage, PairState, normalise_code
+from chatty_p2p.protocol.pairing import PAIR_TTL, Pairing, PairMessage, PairState, normalise_code
 
 log = logging.getLogger(__name__)
 
-PAIR_TTL = 120.0
-"""A pairing nobody finishes is cancelled after this many seconds."""
 CODE_WAIT = 10.0
 """How long ``start`` waits for the peer's half of the code."""
 MAX_PAIRINGS = 8
@@ -34,25 +33,6 @@ ANSWERED_PER_WINDOW, ATTEMPT_WINDOW = 5, 600.0
 The responder sends its nonce before its user sees anything; without this cap a man in
 the middle could abort and retry against it, unseen, until its code matched the other
 victim's. Five tries in ten minutes leave him odds of 1 in 200,000."""
-
-
-@dataclass(frozen=True)
-class PairingInfo:
-    """One pairing attempt as a face shows it.
-
-    ``state``: ``exchanging`` (no code yet), ``compare`` (show the code, ask the
-    user), ``waiting-peer`` (our user said yes), ``paired`` or ``failed``.
-    """
-
-    peer_id: str
-    peer_name: str
-    state: str
-    code: str
-    initiator: bool
-    error: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass

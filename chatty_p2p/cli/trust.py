@@ -22,6 +22,7 @@ from chatty_p2p.cli.terminal import read_terminal
 from chatty_p2p.control import GAVE_UP
 from chatty_p2p.errors import ChattyError
 from chatty_p2p.identity import short_id
+from chatty_p2p.protocol.pairing import PAIR_TTL
 
 
 async def cmd_pair(args: argparse.Namespace) -> int:
@@ -120,10 +121,6 @@ async def _pair(
 async def _outcome(events: Events, peer: dict[str, Any]) -> dict[str, Any]:
     """The pairing's end (``paired`` or ``failed``). The node fails a pairing nobody
     finishes after ``PAIR_TTL``, so the bound here is for a node that went quiet."""
-    # Lazy for start-up, not for a cycle: chatty_p2p.trust brings the connection stack,
-    # which only a pairing that waits needs (not `block`, `unpair` or the settings).
-    from chatty_p2p.trust import PAIR_TTL
-
     try:
         async with asyncio.timeout(PAIR_TTL):
             while True:

@@ -12,9 +12,9 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QWidget
 
+from chatty_p2p.events import PairingInfo
 from chatty_p2p.gui.bridge import NodeBridge
 from chatty_p2p.gui.dialogs import PairDialog
-from chatty_p2p.trust import PairingInfo
 
 
 class Pairings(QObject):

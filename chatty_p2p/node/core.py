@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from chatty_p2p.errors import NAME_NEEDED, ChattyError
-from chatty_p2p.events import NameChanged
+from chatty_p2p.events import NameChanged, PairingInfo
 from chatty_p2p.files.model import FileInfo, TransferInfo, files_of
 from chatty_p2p.files.receiving import lanes_here
 from chatty_p2p.identity import Identity, format_fingerprint, short_id
@@ -78,7 +78,6 @@ from chatty_p2p.node.transfers import file_transfers
 from chatty_p2p.protocol.names import readable
 from chatty_p2p.protocol.text import clean_name, has_visible_name
 from chatty_p2p.store import Store, StoredMessage
-from chatty_p2p.trust import PairingInfo
 
 log = logging.getLogger(__package__)
 

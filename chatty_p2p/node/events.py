@@ -15,6 +15,7 @@ from chatty_p2p.events import (
     NodeEvent,
     NodeWarning,
     PairingChanged,
+    PairingInfo,
     PeerDiscovered,
     PeerLost,
     PeerOffline,
@@ -27,7 +28,6 @@ from chatty_p2p.events import (
 from chatty_p2p.files.model import TransferInfo
 from chatty_p2p.node.peers import PeerState, PeerTable
 from chatty_p2p.store import StoredMessage
-from chatty_p2p.trust import PairingInfo
 
 __all__ = ["Announcer", "EventBus", "EventType", "NodeEvent"]
 

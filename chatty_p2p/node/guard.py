@@ -10,7 +10,7 @@ from collections.abc import Coroutine
 from typing import Any, Protocol
 
 from chatty_p2p.errors import PeerError, ProtocolError, UnknownPeer
-from chatty_p2p.events import PeerUpdated
+from chatty_p2p.events import PairingInfo, PeerUpdated
 from chatty_p2p.identity import short_id
 from chatty_p2p.net import connection as conn_mod
 from chatty_p2p.net.connection import Connection
@@ -19,7 +19,7 @@ from chatty_p2p.node.events import Announcer
 from chatty_p2p.node.peers import Dialler, PeerState, PeerTable
 from chatty_p2p.node.settings import Settings
 from chatty_p2p.store import Store
-from chatty_p2p.trust import PairingInfo, Pairings
+from chatty_p2p.trust import Pairings
 
 log = logging.getLogger(__package__)
 

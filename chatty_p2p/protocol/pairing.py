@@ -35,6 +35,11 @@ from enum import Enum
 
 from chatty_p2p.errors import LocalProtocolError
 
+PAIR_TTL = 120.0
+"""A pairing nobody finishes is cancelled after this many seconds: by the caller
+(``trust``), whose clock it is; named here, with the exchange, so that a face can
+say it without loading the connection stack."""
+
 CODE_DIGITS = 6
 _DOMAIN = b"chatty pairing v1\x00"
 OPS = frozenset({"start", "nonce", "reveal", "confirm", "abort"})
