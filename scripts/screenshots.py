@@ -3,9 +3,11 @@
     python scripts/screenshots.py
 
 Starts the window (offscreen) and two headless nodes on loopback, with no mDNS:
-a peer list with one peer online and one gone, the pairing code, a conversation
-with a link and a finished file card (light, and dark as a dark system palette shows
-it), and an incoming offer.
+the peer list's device cards with one peer online and one gone, the pairing code, a
+conversation with a link and a finished file card, an incoming offer, the Transfers
+panel (a finished two-file batch expanded to its files, and one still sending), and
+the tray icon's menu. The peer list, the conversation, the Transfers panel and the
+tray menu are saved light and dark (``-dark``), as a dark system palette shows them.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtCore import QPoint  # noqa: E402
+from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
 from chatty_p2p.files.model import TransferInfo  # noqa: E402
 from chatty_p2p.gui.bridge import NodeBridge  # noqa: E402
+from chatty_p2p.gui.tray import Tray  # noqa: E402
 from chatty_p2p.gui.window import MainWindow  # noqa: E402
 from chatty_p2p.node import Node  # noqa: E402
 from tests.gui.samples import dark_palette  # noqa: E402
@@ -40,6 +44,18 @@ def wait(app: QApplication, done: Callable[[], bool], timeout: float = 15) -> No
             raise SystemExit("timed out waiting for the window")
         app.processEvents()
         time.sleep(0.02)
+
+
+def light_and_dark(app: QApplication, name: str, grab: Callable[[], QWidget]) -> None:
+    """Save ``grab()``'s widget as ``name``.png, then again as ``name``-dark.png with
+    the dark palette a system's switch to dark hands over; the light one is put back."""
+    light = app.palette()
+    for suffix, palette in (("", light), ("-dark", dark_palette())):
+        app.setPalette(palette)
+        app.processEvents()
+        grab().grab().save(str(OUT / f"{name}{suffix}.png"))
+    app.setPalette(light)
+    app.processEvents()
 
 
 def main() -> None:
@@ -73,7 +89,7 @@ def main() -> None:
         wait(app, lambda: [peers.peer(i).online for i in range(2)] == [True, False])
         desk.run(desk.node.send_text(me, "Are the holiday photos ready?"))
         wait(app, lambda: window.conversation.rowCount() >= 1)
-        window.grab().save(str(OUT / "peers.png"))
+        light_and_dark(app, "peers", lambda: window)
 
         window.peer_view.setCurrentIndex(window.peers.index(0))
         wait(app, lambda: window.conversation.rowCount() >= 1)
@@ -111,13 +127,7 @@ def main() -> None:
         wait(app, finished)
         window.view.scrollToBottom()
         app.processEvents()
-        window.grab().save(str(OUT / "conversation.png"))
-        light = app.palette()
-        app.setPalette(dark_palette())  # as the system's switch to dark hands it over
-        app.processEvents()
-        window.grab().save(str(OUT / "conversation-dark.png"))
-        app.setPalette(light)
-        app.processEvents()
+        light_and_dark(app, "conversation", lambda: window)
 
         video = tmp / "trip-video.mp4"
         video.write_bytes(os.urandom(2_000_000))
@@ -141,9 +151,70 @@ def main() -> None:
         wait(app, lambda: doctor.report is not None)
         app.processEvents()
         doctor.grab().save(str(OUT / "doctor.png"))
+        doctor.close()
+
+        # The Transfers panel: a finished batch of two files, and one still sending.
+        report, notes = tmp / "report.pdf", tmp / "notes.txt"
+        report.write_bytes(os.urandom(300_000))
+        notes.write_text("Notes from the trip\n" * 200)
+        batch = desk_id, [report, notes]
+        pair_sent = bridge_run(app, window, lambda n: n.send_files(*batch))
+        wait(app, lambda: panel_state(window, pair_sent) == "done")
+        big = tmp / "backup.tar"
+        with big.open("wb") as f:
+            f.truncate(8_000_000_000)  # sparse: read as zeros, never written to this disk
+        big_sent = bridge_run(app, window, lambda n: n.send_files(desk_id, [big]))
+        wait(app, lambda: panel_fraction(window, big_sent) > 0.3)
+        panel = window.transfers_panel
+        window.resize(1000, 760)
+        window.toggle_transfers()
+        panel.tree.expandItem(panel.items[panel_key(window, pair_sent)])
+        wait(app, lambda: panel_key(window, pair_sent) in panel.files)
+        for column in (0, 3):  # as a user drags the header: the panel's widths clip these
+            panel.tree.resizeColumnToContents(column)
+        panel.tree.setCurrentItem(panel.items[panel_key(window, big_sent)])  # its Cancel
+        app.processEvents()
+        light_and_dark(app, "transfers", lambda: window)
+        window.bridge.call(lambda n: n.cancel(big_sent), lambda _: None)
+        wait(app, lambda: panel_state(window, big_sent) == "cancelled")
+
+        # The tray icon's menu (offscreen has no tray to hang it on: shown on its own).
+        tray = window.tray or Tray(bridge, window.peers, window)
+
+        def tray_menu() -> QWidget:
+            tray.menu.popup(QPoint(40, 40))
+            wait(app, tray.menu.isVisible)
+            app.processEvents()
+            return tray.menu
+
+        light_and_dark(app, "tray-menu", tray_menu)
+        tray.menu.hide()
         desk.stop()
         bridge.stop()
     print(f"saved {', '.join(sorted(p.name for p in OUT.glob('*.png')))} in {OUT}")
+
+
+def bridge_run(app: QApplication, window: MainWindow, send: Callable[[Node], object]) -> str:
+    """Run ``send`` (a coroutine function) on the window's node; the transfer's id."""
+    got: list[TransferInfo] = []
+    window.bridge.call(send, got.append)
+    wait(app, lambda: bool(got))
+    return got[0].id
+
+
+def panel_key(window: MainWindow, transfer_id: str) -> tuple[str, str, bool]:
+    return next(k for k in window.transfers_panel.infos if k[1] == transfer_id)
+
+
+def panel_state(window: MainWindow, transfer_id: str) -> str:
+    infos = window.transfers_panel.infos
+    return next((str(t.state) for k, t in infos.items() if k[1] == transfer_id), "")
+
+
+def panel_fraction(window: MainWindow, transfer_id: str) -> float:
+    infos = window.transfers_panel.infos
+    found = [t for k, t in infos.items() if k[1] == transfer_id and t.size]
+    return found[0].done_bytes / found[0].size if found else 0.0
 
 
 if __name__ == "__main__":
