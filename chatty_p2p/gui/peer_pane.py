@@ -27,7 +27,8 @@ from PySide6.QtWidgets import (
 from chatty_p2p.gui.bridge import NodeBridge
 from chatty_p2p.gui.models import ItemRole, PeerModel
 from chatty_p2p.gui.peers import PeerDelegate
-from chatty_p2p.net.addresses import parse_address
+from chatty_p2p.net import netif
+from chatty_p2p.net.addresses import format_address, parse_address
 from chatty_p2p.node import Node, Peer
 
 CONSEQUENCES = {
@@ -37,6 +38,48 @@ CONSEQUENCES = {
 }
 """What Block and Forget do, said before the user says yes."""
 REPAINT_MS = 30_000
+
+Where = tuple[str, int, list[tuple[str, tuple[str, ...]]]]
+"""This device as the empty list tells it: its name, its port, and each interface it
+looks for devices on (its name and addresses)."""
+
+
+def where_am_i(node: Node) -> Where:
+    """On the node's thread: the node's name and port and the interfaces it announces
+    itself on (``--interface``, or every usable one). Plain values only."""
+    chosen = netif.chosen(node.interfaces)
+    return node.name, node.port, [(i.name, i.addresses) for i in chosen]
+
+
+def interface_words(name: str) -> str:
+    """ "Wi-Fi", "Ethernet" for the usual names; the name itself otherwise."""
+    if name.startswith(("wl", "wlan", "wifi")):
+        return "Wi-Fi"
+    if name.startswith(("en", "eth")):
+        return "Ethernet"
+    if name == "lo":
+        return "this machine only"
+    return name
+
+
+def best_address(addresses: tuple[str, ...]) -> str:
+    """The address a person would type: the first IPv4 one, else the first."""
+    v4 = [a for a in addresses if ":" not in a]
+    return (v4 or list(addresses) or [""])[0]
+
+
+def looking_words(where: Where | None) -> str:
+    """What the empty list says: where it looks, and this device's name and address."""
+    if where is None:
+        return "Looking for devices…"
+    name, port, interfaces = where
+    places = [f"{interface_words(n)} ({best_address(a)})" for n, a in interfaces if a]
+    if not places:
+        return f"No network to look on. This device is {name}, port {port}."
+    shown = ", ".join(places[:3]) + (" and more" if len(places) > 3 else "")
+    first = best_address(interfaces[0][1]) if interfaces[0][1] else ""
+    reach = format_address(first, port) if first else f"port {port}"
+    return f"Looking for devices on {shown}…\nThis device: {name}, at {reach}"
 
 
 class PeerPane(QWidget):
@@ -74,8 +117,24 @@ class PeerPane(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(QLabel("<b>Peers</b>"))
         layout.addWidget(self.view)
+        self.empty = QLabel(looking_words(None))
+        """Said while the list is empty: where Chatty looks, and this device's address."""
+        self.empty.setWordWrap(True)
+        self.empty.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.empty.setAccessibleName("No devices yet")
+        layout.addWidget(self.empty)
+        for changed in (model.rowsInserted, model.rowsRemoved, model.modelReset):
+            changed.connect(self._show_empty)
         layout.addWidget(add_button)
         layout.addWidget(why)
+
+    def show_where(self, where: Where) -> None:
+        """What the empty list says, once the node told where it looks."""
+        self.empty.setText(looking_words(where))
+        self._show_empty()
+
+    def _show_empty(self) -> None:
+        self.empty.setVisible(self.model.rowCount() == 0)
 
     def selected_ids(self) -> list[str]:
         return [self.model.peer(i.row()).id for i in self.view.selectionModel().selectedRows()]

@@ -57,7 +57,7 @@ from chatty_p2p.gui.header import ConversationHeader
 from chatty_p2p.gui.menus import ChattyMenu
 from chatty_p2p.gui.models import ConversationModel, ItemRole, Notice, PeerModel
 from chatty_p2p.gui.pairing import Pairings
-from chatty_p2p.gui.peer_pane import PeerPane
+from chatty_p2p.gui.peer_pane import PeerPane, where_am_i
 from chatty_p2p.gui.transfers import TransferActions
 from chatty_p2p.gui.transfers_panel import TransfersPanel
 from chatty_p2p.gui.tray import Tray
@@ -224,6 +224,7 @@ class MainWindow(QMainWindow):
         self.me = info
         self.setWindowTitle(f"Chatty — {info['name']}")
         self.bridge.call(lambda n: n.peers(), self.peers.reset)
+        self.bridge.call(where_am_i, self.peer_pane.show_where)
         self.transfers_panel.load()
 
     def on_event(self, event: NodeEvent) -> None:
@@ -255,6 +256,7 @@ class MainWindow(QMainWindow):
             case NameChanged():
                 self.me["name"] = event.text
                 self.setWindowTitle(f"Chatty — {event.text}")
+                self.bridge.call(where_am_i, self.peer_pane.show_where)
 
     def _on_transfer(self, event: TransferChanged | TransferOffered | TransferProgress) -> None:
         t = event.transfer
