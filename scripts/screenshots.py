@@ -16,7 +16,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -194,7 +194,9 @@ def main() -> None:
     print(f"saved {', '.join(sorted(p.name for p in OUT.glob('*.png')))} in {OUT}")
 
 
-def bridge_run(app: QApplication, window: MainWindow, send: Callable[[Node], object]) -> str:
+def bridge_run(
+    app: QApplication, window: MainWindow, send: Callable[[Node], Awaitable[TransferInfo]]
+) -> str:
     """Run ``send`` (a coroutine function) on the window's node; the transfer's id."""
     got: list[TransferInfo] = []
     window.bridge.call(send, got.append)
