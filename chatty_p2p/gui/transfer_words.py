@@ -22,6 +22,39 @@ def direction(t: TransferInfo) -> str:
     return f"to {t.peer_name}" if t.outgoing else f"from {t.peer_name}"
 
 
+LOST = (
+    "ssleoferror",
+    "sslzeroreturnerror",
+    "eof occurred in violation of protocol",
+    "broken pipe",
+    "connection reset",
+    "closed by the other side",
+    "the other side closed the connection",
+    "connection lost",
+)
+"""Raw reasons (lower case) that all mean the link to the peer went away."""
+SILENT = ("timed out", "timeouterror")
+"""Raw reasons that mean the peer stopped answering."""
+
+
+def reason_words(t: TransferInfo) -> str:
+    """``t.error`` in words a user can act on, for the reasons the network gives
+    ("connection lost (SSLEOFError)": the connection to desk was lost); the raw
+    reason itself when it is none of those (it is already meant for people)."""
+    raw = t.error.lower()
+    peer = t.peer_name
+    next_steps: dict[str, str] = {
+        TransferState.INTERRUPTED: f"; it resumes when {peer} is back",
+        TransferState.PAUSED: "; Retry goes on",
+    }
+    then = next_steps.get(t.state, "")
+    if any(s in raw for s in SILENT):
+        return f"{peer} stopped answering{then}"
+    if any(s in raw for s in LOST):
+        return f"the connection to {peer} was lost{then}"
+    return t.error
+
+
 def state_words(t: TransferInfo) -> str:
     """The state as a sentence starts: "done", "sending", "paused: disk full"…"""
     match t.state:
@@ -36,7 +69,16 @@ def state_words(t: TransferInfo) -> str:
         case _:
             said = str(t.state)
     if t.error and t.state not in (TransferState.RUNNING, TransferState.DONE):
-        said += f": {t.error}"
+        said += f": {reason_words(t)}"
+    return said
+
+
+def state_tooltip(t: TransferInfo) -> str:
+    """The state in words, and the raw reason under it when the words replaced it
+    (for a bug report, or someone who knows what "SSLEOFError" means)."""
+    said = state_words(t)
+    if t.error and t.error not in said:
+        said += f"\n(reported: {t.error})"
     return said
 
 
