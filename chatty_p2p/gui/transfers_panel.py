@@ -26,6 +26,7 @@ from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QDockWidget,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QPushButton,
     QSizePolicy,
@@ -106,8 +107,13 @@ class TransfersPanel(QDockWidget):
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(COLUMNS)
         self.tree.setAccessibleName("Transfers, newest first")
-        self.tree.setColumnWidth(0, 240)
-        self.tree.setColumnWidth(2, 200)
+        # The files take what is left; the other columns are as wide as their words
+        # ("saved, renamed: report.pdf was taken", "30% (2.5 GB of 8.0 GB)"), never cut.
+        header = self.tree.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for column in range(1, len(COLUMNS)):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         self.tree.itemExpanded.connect(lambda item: self.load_files(item.data(0, KeyRole)))
         self.tree.currentItemChanged.connect(lambda *_: self._show_selected())
         self.where_caption = QLabel("")

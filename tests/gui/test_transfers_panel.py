@@ -107,6 +107,19 @@ def test_a_batch_shows_its_files_and_the_name_a_taken_one_was_saved_under(
     assert first.text(0) == "report (1).pdf"
     assert first.text(2) == "saved, renamed: report.pdf was taken"
     assert (second.text(0), second.text(2)) == ("notes.txt", "saved")
+    item.setExpanded(True)
+    metrics = panel.tree.fontMetrics()
+
+    def cut() -> list[str]:
+        """Words of the other columns wider than their column, on the rows shown."""
+        return [
+            row.text(column)
+            for row in (item, first, second)
+            for column in range(1, panel.tree.columnCount())
+            if metrics.horizontalAdvance(row.text(column)) > panel.tree.columnWidth(column)
+        ]
+
+    qtbot.waitUntil(lambda: not cut(), timeout=2000)  # every word shown whole
     downloads = tmp_path / "laptop-downloads"
     assert (downloads / "report (1).pdf").read_bytes() == report.read_bytes()
     assert sent.id not in window.transfers.offers  # the offer's dialog went with the answer
