@@ -177,7 +177,7 @@ class ConversationDelegate(QStyledItemDelegate):
         elif isinstance(item, TransferInfo):
             self._paint_card(painter, item, rect, option)
             if focused:
-                self._paint_focus(painter, self.card_rect(rect), option.palette)
+                self._paint_focus(painter, self.card_rect(rect, item), option.palette)
         elif isinstance(item, Notice):
             painter.setPen(theme(option.palette).page.muted)
             painter.drawText(
@@ -231,12 +231,15 @@ class ConversationDelegate(QStyledItemDelegate):
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawRoundedRect(layout.bubble.adjusted(-1, -1, 1, 1), 11, 11)
 
-    def card_rect(self, rect: QRect) -> QRect:
+    def card_rect(self, rect: QRect, t: TransferInfo) -> QRect:
+        """Where a transfer's card sits: on the side its messages are, right for what
+        we send, left for what comes to us."""
         width = min(rect.width() - 2 * PAD, 520)
-        return QRect(rect.left() + PAD, rect.top() + PAD // 2, width, CARD_HEIGHT)
+        left = rect.right() - width - PAD if t.outgoing else rect.left() + PAD
+        return QRect(left, rect.top() + PAD // 2, width, CARD_HEIGHT)
 
     def button_rects(self, t: TransferInfo, rect: QRect) -> list[tuple[str, QRect]]:
-        card = self.card_rect(rect)
+        card = self.card_rect(rect, t)
         metrics = QFontMetrics(QApplication.font())
         right, out = card.right() - PAD, []
         for label in card_actions(t):
@@ -248,7 +251,7 @@ class ConversationDelegate(QStyledItemDelegate):
     def _paint_card(
         self, painter: QPainter, t: TransferInfo, rect: QRect, option: QStyleOptionViewItem
     ) -> None:
-        card = self.card_rect(rect)
+        card = self.card_rect(rect, t)
         colours = theme(option.palette)
         inks = colours.card
         painter.setPen(colours.card_border)

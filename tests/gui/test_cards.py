@@ -7,6 +7,7 @@ as nothing at all. These tests look at the pixels, not at the bar's ``progress``
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -37,7 +38,7 @@ def painted(qtbot: Any, t: TransferInfo) -> tuple[QImage, QRect, QColor]:
     scale = image.devicePixelRatio()
     assert scale == 1, "the measure below counts pixels at a scale of 1"
     rect = view.visualRect(model.index(0))
-    inner = view.delegate.card_rect(rect).adjusted(PAD, PAD, -PAD, -PAD)
+    inner = view.delegate.card_rect(rect, t).adjusted(PAD, PAD, -PAD, -PAD)
     highlight = view.palette().color(QPalette.ColorGroup.Active, QPalette.ColorRole.Highlight)
     return image, inner, highlight
 
@@ -92,3 +93,18 @@ def test_the_style_is_the_one_users_get() -> None:
     on a bare X11 alike), whose bar fills with the palette's highlight."""
     style = QApplication.style()
     assert style is not None and style.name().lower() == "fusion"
+
+
+def test_a_card_sits_on_the_side_of_its_messages(qtbot: Any) -> None:
+    """What we send is on the right, as our bubbles are; what comes, on the left. The
+    bar's fill, found anywhere in the grab, shows where each card was painted."""
+    for outgoing in (False, True):
+        image, _, highlight = painted(qtbot, replace(card(0.5), outgoing=outgoing))
+        whole = QRect(0, 0, image.width(), image.height())
+        xs = [x for x, _ in filled(image, whole, highlight)]
+        assert xs, "no bar painted"
+        middle = image.width() // 2
+        if outgoing:
+            assert min(xs) > middle - 200 and max(xs) > middle, (min(xs), max(xs))
+        else:
+            assert max(xs) < middle, (min(xs), max(xs))

@@ -145,7 +145,7 @@ def check_conversation(win: MainWindow) -> tuple[dict[str, float], dict[str, flo
             if not item.outgoing:
                 surfaces["incoming bubble"] = wcag_contrast(paper, page)
         else:
-            box = view.delegate.card_rect(rect)
+            box = view.delegate.card_rect(rect, item)
             paper = background(image, box.adjusted(2, 2, -2, -2))
             title = QRect(box.left() + 8, box.top() + 6, box.width() // 2, 20)
             texts["card's title"] = worst_text(image, title, paper)
