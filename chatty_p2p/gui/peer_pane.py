@@ -3,8 +3,8 @@ your peer?", and each peer's context menu (pair, unpair, block, forget; the menu
 opens it on the current row). Block and Forget ask first.
 
 What happens to a peer from here is one ``bridge.call``; what the window must do
-itself (start pairing, open the doctor, show an error) goes out as a signal, so the
-pane never imports the window.
+itself (start pairing, open the doctor, say something in the status bar) goes out as a
+signal, so the pane never imports the window.
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ CONSEQUENCES = {
 }
 """What Block and Forget do, said before the user says yes."""
 REPAINT_MS = 30_000
+DONE_MS = 5_000
+ERROR_MS = 10_000
 
 Where = tuple[str, int, list[tuple[str, tuple[str, ...]]]]
 """This device as the empty list tells it: its name, its port, and each interface it
@@ -86,7 +88,9 @@ class PeerPane(QWidget):
     pair_requested = Signal(str)
     """Pair… chosen in a peer's menu (its id)."""
     doctor_requested = Signal()
-    failed = Signal(str)
+    status = Signal(str, int)
+    """A line for the status bar and for how long (ms, 0: until the next), about
+    nothing in any conversation: "Add peer by address…"'s progress and outcome."""
 
     def __init__(self, model: PeerModel, bridge: NodeBridge, parent: QWidget | None = None):
         super().__init__(parent)
@@ -106,7 +110,7 @@ class PeerPane(QWidget):
         """Paints the rows again now and then, so "last seen 5 min ago" stays true."""
         self._ticker.timeout.connect(self.view.viewport().update)
         self._ticker.start(REPAINT_MS)
-        add_button = QPushButton("Add peer by address…")
+        self.add_button = add_button = QPushButton("Add peer by address…")
         add_button.setAccessibleName("Add a peer by its address")
         add_button.clicked.connect(self.add_peer_dialog)
         why = QPushButton("Can't see your peer?")
@@ -144,11 +148,33 @@ class PeerPane(QWidget):
             self, "Add peer", "Address of the other machine (host:port, as its Chatty shows):"
         )
         if ok and text.strip():
-            pair = parse_address(text.strip())
-            if pair is None:
-                self.failed.emit(f"Not an address: {text!r} (expected host:port)")
-                return
-            self.bridge.call(lambda n: n.add_peer(*pair), self.model.upsert)
+            self.add_peer(text.strip())
+
+    def add_peer(self, text: str) -> None:
+        """Dial ``text`` (host:port): "Connecting to …" in the status bar meanwhile, the
+        button off so it is not dialled twice, then the outcome there too. Its error
+        belongs to no conversation, so it goes only to the status bar."""
+        pair = parse_address(text)
+        if pair is None:
+            self.status.emit(f"Not an address: {text!r} (expected host:port)", ERROR_MS)
+            return
+        address = format_address(*pair)
+        self.add_button.setEnabled(False)
+        self.status.emit(f"Connecting to {address}…", 0)
+        self.bridge.call(
+            lambda n: n.add_peer(*pair),
+            lambda added: self._added(address, added),
+            lambda why: self._not_added(address, why),
+        )
+
+    def _added(self, address: str, peer: Peer) -> None:
+        self.add_button.setEnabled(True)
+        self.model.upsert(peer)
+        self.status.emit(f"Added {peer.name} ({address})", DONE_MS)
+
+    def _not_added(self, address: str, why: str) -> None:
+        self.add_button.setEnabled(True)
+        self.status.emit(f"Could not add {address}: {why or 'no answer'}", ERROR_MS)
 
     def _peer_menu(self, pos: QPoint) -> None:
         index = self.view.indexAt(pos)

@@ -88,6 +88,9 @@ class MainWindow(QMainWindow):
         self.pairings = Pairings(bridge, self)
         self.transfers_panel = TransfersPanel(bridge, self)
         self._lay_out()
+        # Made now, not at the first message: one that appears later pushes the
+        # buttons above it up, and the next click lands on something else.
+        self.statusBar()
         self.menu = ChattyMenu(self, bridge)
         self.transfers_action = self._transfers_menu()
         self._connect_parts()
@@ -133,7 +136,7 @@ class MainWindow(QMainWindow):
         self.peer_view.selectionModel().currentChanged.connect(self.open_conversation)
         self.peer_pane.pair_requested.connect(self.pairings.pair)
         self.peer_pane.doctor_requested.connect(self.menu.doctor_dialog)
-        self.peer_pane.failed.connect(self.show_error)
+        self.peer_pane.status.connect(self.statusBar().showMessage)
         self.header.pair_clicked.connect(self._pair_current)
         self.view.link_clicked.connect(self.open_link)
         self.view.card_action.connect(self.transfers.card_action)

@@ -4,6 +4,7 @@ transfer's raw reason reads in words a user can act on."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -63,3 +64,36 @@ def test_the_empty_peer_list_says_where_it_looks_and_this_devices_address(
     assert not any("Looking for devices" in t for t in visible_texts(win))
     win.peers.reset([])
     assert any("Looking for devices on" in t for t in visible_texts(win))
+
+
+def a_closed_port() -> int:
+    """A loopback port nothing listens on (it was free a moment ago)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_add_peer_by_address_shows_progress_and_its_error_in_the_status_bar(
+    qtbot: Any, made_up_window: MainWindow
+) -> None:
+    win = made_up_window
+    pane = win.peer_pane
+    added: list[int] = []  # rows put into the conversation meanwhile
+    win.conversation.rowsInserted.connect(lambda _parent, first, last: added.append(last))
+    bar_height = win.statusBar().height()
+    assert win.statusBar().isVisible(), "the status bar is there from the start"
+    port = a_closed_port()
+    pane.add_peer(f"127.0.0.1:{port}")
+    assert win.statusBar().currentMessage() == f"Connecting to 127.0.0.1:{port}…"
+    assert not pane.add_button.isEnabled()
+    qtbot.waitUntil(lambda: pane.add_button.isEnabled(), timeout=15000)
+    said = win.statusBar().currentMessage()
+    assert said.startswith(f"Could not add 127.0.0.1:{port}: ")
+    assert said.rstrip() != f"Could not add 127.0.0.1:{port}:"
+    # Nothing in the desk's conversation, which has nothing to do with it.
+    assert added == []
+    assert win.statusBar().height() == bar_height
+
+    pane.add_peer("not an address")
+    assert win.statusBar().currentMessage().startswith("Not an address: 'not an address'")
+    assert added == []
