@@ -16,6 +16,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 
 from chatty_p2p.files.model import RESUMABLE, TransferInfo, human_size, items
+from chatty_p2p.gui.transfer_words import state_words
 from chatty_p2p.links import find_links, is_safe_url
 from chatty_p2p.node import Peer
 from chatty_p2p.store import StoredMessage
@@ -213,7 +214,7 @@ def card_status(t: TransferInfo) -> str:
         return "verified, saved in " + t.folder if not t.outgoing else "delivered and verified"
     if t.state == "offered":
         return "waiting for you to accept" if not t.outgoing else "waiting for the peer to accept"
-    return f"{t.state}: {t.error}" if t.error else t.state
+    return state_words(t)  # a stopped one, in words a user can act on
 
 
 def card_title(t: TransferInfo) -> str:

@@ -189,7 +189,7 @@ class TransfersPanel(QDockWidget):
         texts = (t.summary, words.direction(t), words.state_words(t))
         for column, text in enumerate((*texts, words.progress_words(t), words.rate_words(t))):
             item.setText(column, text)
-        item.setToolTip(2, words.state_words(t))
+        item.setToolTip(2, words.state_tooltip(t))
         if item is self.tree.currentItem() or self._selected_key() == key:
             self._show_selected()
 

@@ -11,6 +11,7 @@ import pytest
 
 from chatty_p2p.files.model import TransferInfo
 from chatty_p2p.gui import transfer_words as words
+from chatty_p2p.gui.models import card_status
 from chatty_p2p.gui.window import MainWindow
 from tests.gui.samples import card
 
@@ -57,3 +58,9 @@ def test_the_transfers_panel_shows_the_words(qtbot: Any, made_up_window: MainWin
     assert item is not None
     assert "SSLEOFError" not in item.text(2)
     assert "the connection to desk was lost; it resumes when desk is back" in item.text(2)
+    assert "(reported: connection lost (SSLEOFError))" in item.toolTip(2)
+
+
+def test_a_card_in_the_conversation_says_it_in_words_too() -> None:
+    status = card_status(stopped("connection lost (SSLEOFError)"))
+    assert status == "interrupted: the connection to desk was lost; it resumes when desk is back"
