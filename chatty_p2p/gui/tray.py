@@ -45,6 +45,8 @@ class Tray(QObject):
     """The icon was clicked: show the window if hidden, hide it if shown."""
     send_requested = Signal(list, str)
     """Files (``Path``s) chosen from the menu, and the peer chosen for them."""
+    transfers_requested = Signal()
+    """Show the window with its Transfers panel open."""
     quit_requested = Signal()
 
     def __init__(self, bridge: NodeBridge, peers: PeerModel, parent: QWidget) -> None:
@@ -60,6 +62,7 @@ class Tray(QObject):
         self.menu = QMenu(parent)
         self.open_action = self._item("Open", lambda: self.open_requested.emit(""))
         self.send_action = self._item("Send files…", self.send_files)
+        self.transfers_action = self._item("Transfers", self.transfers_requested.emit)
         self.pause_action = self._item("Pause receiving", self._pause)
         self.pause_action.setCheckable(True)
         self.menu.addSeparator()

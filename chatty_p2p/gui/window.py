@@ -164,6 +164,7 @@ class MainWindow(QMainWindow):
         self.tray.open_requested.connect(self.show_on)
         self.tray.toggle_requested.connect(self.toggle)
         self.tray.send_requested.connect(lambda paths, peer_id: self.send_paths(paths, [peer_id]))
+        self.tray.transfers_requested.connect(self.show_transfers)
         self.tray.quit_requested.connect(self.quit)
 
     # ----- the tray: hide, show, quit ----------------------------------------------

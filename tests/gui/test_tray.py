@@ -118,8 +118,19 @@ def test_the_tray_menu_opens_sends_pauses_and_quits(
     tray = window.tray
     assert tray is not None
     items = [a for a in tray.menu.actions() if not a.isSeparator()]
-    assert [a.text() for a in items] == ["Open", "Send files…", "Pause receiving", "Quit"]
+    assert [a.text() for a in items] == [
+        "Open",
+        "Send files…",
+        "Transfers",
+        "Pause receiving",
+        "Quit",
+    ]
     assert tray.icon.contextMenu() is tray.menu
+
+    # Transfers: the window, with its panel open.
+    window.hide()
+    tray.transfers_action.trigger()
+    assert window.isVisible() and window.transfers_panel.isVisible()
 
     # Open, and a click on the icon shows or hides the window.
     window.hide()
