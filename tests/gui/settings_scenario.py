@@ -111,6 +111,15 @@ def click_menu_item(hands: Hands, win: MainWindow, menu_title: str, item: str) -
     hands.click(menu, menu.actionGeometry(entry).center())
 
 
+def open_settings(hands: Hands, win: MainWindow, opened: list[SettingsDialog]) -> Iterator[Wait]:
+    """Chatty → Settings…, by the menu, until the dialog is up; it is put in ``opened``."""
+    yield from click_menu_item(hands, win, "&Chatty", "Settings…")
+    yield lambda: settings_dialog() is not None
+    dialog = settings_dialog()
+    assert dialog is not None
+    opened.append(dialog)
+
+
 def steps(new_name: str) -> Iterator[Wait]:
     yield lambda: (w := window()) is not None and shown(w) and bool(w.me)
     win = window()
@@ -118,10 +127,9 @@ def steps(new_name: str) -> Iterator[Wait]:
     hands = Hands()
     say(f"window up as {win.me['name']!r} on {QApplication.platformName()}")
 
-    yield from click_menu_item(hands, win, "&Chatty", "Settings…")
-    yield lambda: settings_dialog() is not None
-    dialog = settings_dialog()
-    assert dialog is not None
+    opened: list[SettingsDialog] = []
+    yield from open_settings(hands, win, opened)
+    dialog = opened.pop()
     say(f"settings open, name {dialog.name.text()!r}")
     hands.type_over(dialog.name, new_name)
     yield lambda: dialog.name.text() == new_name
@@ -133,10 +141,8 @@ def steps(new_name: str) -> Iterator[Wait]:
     yield lambda: win.windowTitle() == f"Chatty — {new_name}"
     say(f"title is {win.windowTitle()!r}")
 
-    yield from click_menu_item(hands, win, "&Chatty", "Settings…")
-    yield lambda: settings_dialog() is not None
-    again = settings_dialog()
-    assert again is not None
+    yield from open_settings(hands, win, opened)
+    again = opened.pop()
     say(f"settings again, name {again.name.text()!r}")
     assert again.name.text() == new_name
     hands.escape(again)
