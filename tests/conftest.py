@@ -29,7 +29,10 @@ from tests.support.netlab import Lab, lab_unavailable_reason
 # `nohup` (or a shell that ignores hang-ups), SIGHUP would be ignored in every one of
 # them, and a test that hangs up on a command (`chatty pair` losing its terminal) would
 # wait for an exit that never comes: the tests run with the default, as a user's do.
+# Likewise SIGINT, which a shell ignores in a job it starts in the background (`&`):
+# the Ctrl+C tests would then time out.
 signal.signal(signal.SIGHUP, signal.SIG_DFL)
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # The window is tested for real, but never on a screen: a bare `pytest` works too.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
