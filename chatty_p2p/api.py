@@ -1,7 +1,9 @@
 """The operations a face can ask of a node by name, with JSON in and out.
 
 The CLI uses these both in-process and, through ``control``, against the
-daemon or window that already owns the data dir; one table serves both.
+daemon or window that already owns the data dir; one table serves both. The
+faces' own checks of a typed address (``parse_address``, ``format_address``) are
+re-exported here, so a face needs nothing of ``net``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from typing import Any
 
 from chatty_p2p.errors import ChattyError, UnknownPeer
 from chatty_p2p.files.model import TransferInfo
-from chatty_p2p.net.addresses import parse_address
+from chatty_p2p.net.addresses import format_address as format_address
+from chatty_p2p.net.addresses import parse_address as parse_address
 from chatty_p2p.node import Node, Peer
 
 Op = Callable[..., Awaitable[dict[str, Any]]]

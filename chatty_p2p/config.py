@@ -1,9 +1,12 @@
-"""Where Chatty keeps its files, and whether a process owns them.
+"""What a run of Chatty is configured with, before any node starts: where it keeps its
+files, whether a process owns them, a setting read without a node, and whether the
+interfaces named on the command line exist.
 
 ``--data-dir`` beats ``CHATTY_HOME`` beats the platform's user data folder
 (``~/.local/share/chatty`` on Linux), so several instances can share a host.
 This module is imported by every command before it knows whether it needs a
-node, so it imports nothing heavy (``platformdirs`` only when asked).
+node, so it imports nothing heavy: each function imports what it needs when asked
+(for start-up, not to dodge a cycle).
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from __future__ import annotations
 import fcntl
 import os
 from pathlib import Path
+
+from chatty_p2p.errors import ChattyError
 
 
 def default_data_dir() -> Path:
@@ -44,3 +49,27 @@ def lock_is_held(data_dir: Path) -> bool:
             return True
         fcntl.flock(handle, fcntl.LOCK_UN)
         return False
+
+
+def stored_setting(data_dir: Path, key: str) -> str | None:
+    """A setting read without opening the store, which would take the data dir that a
+    running daemon may hold: for ``chatty share``, which runs no node."""
+    from chatty_p2p.store import peek_setting
+
+    return peek_setting(data_dir, key)
+
+
+def check_interfaces(names: list[str]) -> None:
+    """Each ``--interface`` must name an interface here, or one of its addresses: the
+    node would otherwise announce and listen nowhere, and say so only in a log line.
+    Called once the command line is parsed (``--version`` and ``--help`` never are)."""
+    if not names:
+        return
+    from chatty_p2p.net import netif  # brings ifaddr, which most commands never need
+
+    every = netif.interfaces()
+    known = {i.name for i in every} | {a.split("%")[0] for i in every for a in i.addresses}
+    for name in names:
+        if name.split("%")[0] not in known:
+            here = ", ".join(i.name for i in every) or "none"
+            raise ChattyError(f"no interface named {name}; interfaces here: {here}")

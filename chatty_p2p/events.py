@@ -18,8 +18,13 @@ Every kind has all five payload attributes, so code that looks at any event may 
 is a ``StoredMessage``), and its constructor refuses the ones it never carries.
 
 This module is light on purpose: ``chatty say`` through a daemon decodes events and must
-not load the node (``tests/test_startup.py``). ``PairingInfo`` (in ``trust``, which brings
-the TLS stack) is imported only when a pairing event is decoded.
+not load the node (``tests/test_startup.py``).
+
+It is also the faces' vocabulary: the values events carry (``TransferInfo``,
+``StoredMessage``) and the plain helpers that put them into words (``human_size``,
+``short_id``) are re-exported here, so the window and the command line import the
+node's API, ``api`` and ``events`` and never the core's modules (``.importlinter``,
+"faces-use-the-api").
 """
 
 from __future__ import annotations
@@ -32,9 +37,20 @@ from typing import Any, ClassVar, TypeVar
 
 from chatty_p2p.device import UNKNOWN, device_type
 from chatty_p2p.errors import ChattyError
-from chatty_p2p.files.model import TransferInfo
-from chatty_p2p.identity import short_id
-from chatty_p2p.store import StoredMessage
+from chatty_p2p.files.model import FINISHED as FINISHED
+from chatty_p2p.files.model import OFFER_TTL as OFFER_TTL
+from chatty_p2p.files.model import RESUMABLE as RESUMABLE
+from chatty_p2p.files.model import FileInfo as FileInfo
+from chatty_p2p.files.model import TransferInfo as TransferInfo
+from chatty_p2p.files.model import TransferState as TransferState
+from chatty_p2p.files.model import human_size as human_size
+from chatty_p2p.files.model import items as items
+from chatty_p2p.identity import format_fingerprint as format_fingerprint
+from chatty_p2p.identity import short_id as short_id
+from chatty_p2p.protocol.pairing import PAIR_TTL as PAIR_TTL
+from chatty_p2p.protocol.pairing import normalise_code as normalise_code
+from chatty_p2p.protocol.text import has_visible_name as has_visible_name
+from chatty_p2p.store import StoredMessage as StoredMessage
 
 
 class EventType(enum.StrEnum):

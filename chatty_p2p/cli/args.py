@@ -46,7 +46,7 @@ def device_name(text: str) -> str:
     which nobody asked for (``--name ""``, ``chatty name " "``, a bare ``/nick``)."""
     # Lazy for start-up, not for a cycle: the session protocol is needed only when
     # --name is given.
-    from chatty_p2p.protocol.text import has_visible_name
+    from chatty_p2p.events import has_visible_name
 
     if not has_visible_name(text):
         raise ChattyError(NAME_NEEDED)
@@ -55,7 +55,7 @@ def device_name(text: str) -> str:
 
 def pairing_code(text: str) -> str:
     # Lazy for start-up, not for a cycle: needed only when --code is given.
-    from chatty_p2p.protocol.pairing import normalise_code
+    from chatty_p2p.events import normalise_code
 
     if not normalise_code(text):
         raise ChattyError(
@@ -115,22 +115,6 @@ def peer_spec(text: str) -> str:
             f"as [{host}%eth0]:{digits} (`ip addr` lists them)"
         )
     return text
-
-
-def check_interfaces(names: list[str]) -> None:
-    """Each ``--interface`` must name an interface here, or one of its addresses: the
-    node would otherwise announce and listen nowhere, and say so only in a log line.
-    Called once the command line is parsed (``--version`` and ``--help`` never are)."""
-    # Lazy for start-up, not for a cycle: netif brings ifaddr, which the parser does
-    # not need.
-    from chatty_p2p.net import netif
-
-    every = netif.interfaces()
-    known = {i.name for i in every} | {a.split("%")[0] for i in every for a in i.addresses}
-    for name in names:
-        if name.split("%")[0] not in known:
-            here = ", ".join(i.name for i in every) or "none"
-            raise ChattyError(f"no interface named {name}; interfaces here: {here}")
 
 
 def _link_local_v6(host: str) -> bool:

@@ -26,8 +26,8 @@ from chatty_p2p.events import (
     NodeWarning,
     Peer,
     TransferOffered,
+    human_size,
 )
-from chatty_p2p.files.model import human_size
 from chatty_p2p.links import find_links
 
 CHAT_HELP = """\

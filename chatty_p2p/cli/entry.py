@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from chatty_p2p import config
-from chatty_p2p.cli.args import check_interfaces
 from chatty_p2p.cli.parser import parse
 from chatty_p2p.errors import ChattyError
 
@@ -28,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.reconfigure(errors="backslashreplace")
     try:
         args = parse(argv)  # --help and --version print here
-        check_interfaces(args.interface)
+        config.check_interfaces(args.interface)
         status = _window(args) if args.command is None else _run(args)
         sys.stdout.flush()  # here, where a reader that went away is caught, not at exit
         return status

@@ -19,9 +19,10 @@ from chatty_p2p.events import (
     PeerOffline,
     TransferChanged,
     TransferOffered,
+    human_size,
+    items,
+    short_id,
 )
-from chatty_p2p.files.model import human_size, items
-from chatty_p2p.identity import short_id
 
 
 def _label(peer: Peer | None) -> str:

@@ -20,8 +20,7 @@ from typing import Any, NamedTuple
 
 from chatty_p2p.cli.backend import Backend, Events, open_backend, resolve
 from chatty_p2p.cli.output import answer, here, print_json
-from chatty_p2p.events import PeerOffline, PeerOnline, TransferChanged
-from chatty_p2p.files.model import OFFER_TTL, human_size, items
+from chatty_p2p.events import OFFER_TTL, PeerOffline, PeerOnline, TransferChanged, human_size, items
 
 ENDED = ("done", "failed", "declined", "cancelled", "expired", "paused")
 """States a following command returns on: "paused" waits for its user (see ``files``)."""

@@ -29,8 +29,8 @@ from chatty_p2p.events import (
     NodeEvent,
     NodeWarning,
     TransferOffered,
+    short_id,
 )
-from chatty_p2p.identity import short_id
 from chatty_p2p.links import is_safe_url
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ import time
 from typing import Any, TextIO
 
 from chatty_p2p import config
-from chatty_p2p.identity import short_id
+from chatty_p2p.events import short_id
 
 
 def clock(ts: float) -> str:

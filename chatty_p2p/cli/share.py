@@ -23,15 +23,14 @@ from chatty_p2p import config
 from chatty_p2p.cli.output import print_json
 from chatty_p2p.cli.terminal import read_terminal, stop_signalled
 from chatty_p2p.errors import ChattyError
-from chatty_p2p.files.model import human_size
+from chatty_p2p.events import human_size
 from chatty_p2p.share import NOT_ENCRYPTED, BrowserShare, ShareEvent, UploadOffer
-from chatty_p2p.store import peek_setting
 
 
 def default_receive_dir(data_dir: Path) -> Path:
     """The download folder set in Chatty's settings, read without starting a node
     (which would lock the data dir a daemon may be using); else the default."""
-    stored = peek_setting(data_dir, "download_dir")
+    stored = config.stored_setting(data_dir, "download_dir")
     return Path(stored) if stored else Path(platformdirs.user_downloads_dir()) / "Chatty"
 
 
@@ -115,7 +114,7 @@ async def cmd_share(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             on_upload=on_upload,
             on_event=on_event,
-            name=peek_setting(config.data_dir(args.data_dir), "name"),
+            name=config.stored_setting(config.data_dir(args.data_dir), "name"),
         )
         await share.start()
     except ChattyError as exc:

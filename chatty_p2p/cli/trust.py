@@ -21,8 +21,7 @@ from chatty_p2p.cli.output import answer, peer_label, print_json
 from chatty_p2p.cli.terminal import read_terminal
 from chatty_p2p.control import GAVE_UP
 from chatty_p2p.errors import ChattyError
-from chatty_p2p.identity import short_id
-from chatty_p2p.protocol.pairing import PAIR_TTL
+from chatty_p2p.events import PAIR_TTL, short_id
 
 
 async def cmd_pair(args: argparse.Namespace) -> int:

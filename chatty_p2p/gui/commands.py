@@ -14,9 +14,9 @@ from typing import Protocol
 
 from chatty_p2p import slash
 from chatty_p2p.errors import ChattyError
+from chatty_p2p.events import short_id
 from chatty_p2p.gui.bridge import NodeBridge
 from chatty_p2p.gui.models import PeerModel
-from chatty_p2p.identity import short_id
 
 HELP = [
     "/help — this list",

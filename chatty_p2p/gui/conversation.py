@@ -30,12 +30,11 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QAbstractItemView, QListView, QMenu, QWidget
 
-from chatty_p2p.files.model import TransferInfo
+from chatty_p2p.events import StoredMessage, TransferInfo
 from chatty_p2p.gui.delegate import PAD as PAD
 from chatty_p2p.gui.delegate import ConversationDelegate, Part, parts
 from chatty_p2p.gui.findbar import FindBar, matching_rows
 from chatty_p2p.gui.models import ItemRole, button_spoken
-from chatty_p2p.store import StoredMessage
 
 Index = QModelIndex | QPersistentModelIndex
 ACTIVATE = (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space)

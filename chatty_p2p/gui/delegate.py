@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from chatty_p2p.files.model import TransferInfo, human_size, items
+from chatty_p2p.events import StoredMessage, TransferInfo, human_size, items
 from chatty_p2p.gui.models import (
     ItemRole,
     Notice,
@@ -46,7 +46,6 @@ from chatty_p2p.gui.models import (
     message_html,
 )
 from chatty_p2p.gui.theme import Inks, Theme, theme
-from chatty_p2p.store import StoredMessage
 
 PAD = 8
 BUBBLE_SHARE = 0.7

@@ -20,10 +20,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from chatty_p2p.events import PairingInfo
-from chatty_p2p.files.model import TransferInfo
+from chatty_p2p.events import PairingInfo, TransferInfo, format_fingerprint
 from chatty_p2p.gui.theme import ThemedLabel
-from chatty_p2p.identity import format_fingerprint
 
 
 class OfferDialog(QDialog):

@@ -15,11 +15,10 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 
-from chatty_p2p.files.model import RESUMABLE, TransferInfo, human_size, items
+from chatty_p2p.events import RESUMABLE, StoredMessage, TransferInfo, human_size, items
 from chatty_p2p.gui.transfer_words import state_words
 from chatty_p2p.links import find_links, is_safe_url
 from chatty_p2p.node import Peer
-from chatty_p2p.store import StoredMessage
 
 ItemRole = Qt.ItemDataRole.UserRole + 1
 UnreadRole = Qt.ItemDataRole.UserRole + 2

@@ -24,11 +24,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from chatty_p2p.api import format_address, parse_address
 from chatty_p2p.gui.bridge import NodeBridge
 from chatty_p2p.gui.models import ItemRole, PeerModel
 from chatty_p2p.gui.peers import PeerDelegate
-from chatty_p2p.net import netif
-from chatty_p2p.net.addresses import format_address, parse_address
 from chatty_p2p.node import Node, Peer
 
 CONSEQUENCES = {
@@ -49,8 +48,7 @@ looks for devices on (its name and addresses)."""
 def where_am_i(node: Node) -> Where:
     """On the node's thread: the node's name and port and the interfaces it announces
     itself on (``--interface``, or every usable one). Plain values only."""
-    chosen = netif.chosen(node.interfaces)
-    return node.name, node.port, [(i.name, i.addresses) for i in chosen]
+    return node.name, node.port, node.looking_on()
 
 
 def interface_words(name: str) -> str:

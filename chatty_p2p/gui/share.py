@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from chatty_p2p.files.model import human_size
+from chatty_p2p.events import human_size
 from chatty_p2p.gui.bridge import NodeBridge
 from chatty_p2p.gui.theme import ThemedLabel
 from chatty_p2p.node import Node

@@ -5,7 +5,7 @@ the direction, the progress and rate, and which buttons fit. Plain functions of 
 
 from __future__ import annotations
 
-from chatty_p2p.files.model import (
+from chatty_p2p.events import (
     FINISHED,
     RESUMABLE,
     FileInfo,

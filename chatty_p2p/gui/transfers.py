@@ -17,8 +17,7 @@ from PySide6.QtCore import QObject, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QWidget
 
-from chatty_p2p.events import TransferChanged, TransferOffered, TransferProgress
-from chatty_p2p.files.model import TransferInfo
+from chatty_p2p.events import TransferChanged, TransferInfo, TransferOffered, TransferProgress
 from chatty_p2p.gui.bridge import NodeBridge
 from chatty_p2p.gui.dialogs import OfferDialog
 from chatty_p2p.gui.models import PeerModel

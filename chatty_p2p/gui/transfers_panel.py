@@ -36,8 +36,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from chatty_p2p.events import TransferChanged, TransferOffered, TransferProgress
-from chatty_p2p.files.model import FileInfo, TransferInfo, human_size
+from chatty_p2p.events import (
+    FileInfo,
+    TransferChanged,
+    TransferInfo,
+    TransferOffered,
+    TransferProgress,
+    human_size,
+)
 from chatty_p2p.gui import transfer_words as words
 from chatty_p2p.gui.bridge import NodeBridge
 from chatty_p2p.gui.transfers import folder_of

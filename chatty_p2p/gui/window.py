@@ -44,11 +44,12 @@ from chatty_p2p.events import (
     NodeEvent,
     NodeWarning,
     PairingChanged,
+    StoredMessage,
     TransferChanged,
+    TransferInfo,
     TransferOffered,
     TransferProgress,
 )
-from chatty_p2p.files.model import TransferInfo
 from chatty_p2p.gui import commands
 from chatty_p2p.gui.bridge import NodeBridge
 from chatty_p2p.gui.composer import Composer
@@ -63,7 +64,6 @@ from chatty_p2p.gui.transfers_panel import TransfersPanel
 from chatty_p2p.gui.tray import Tray
 from chatty_p2p.links import is_safe_url
 from chatty_p2p.node import Node, Peer
-from chatty_p2p.store import StoredMessage
 
 
 class MainWindow(QMainWindow):

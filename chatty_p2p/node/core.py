@@ -250,6 +250,11 @@ class Node:
         """The interfaces asked for (``--interface``), or ``None`` for every usable one."""
         return self._interfaces
 
+    def looking_on(self) -> list[tuple[str, tuple[str, ...]]]:
+        """The interfaces this node announces itself and listens on (``--interface``, or
+        every usable one), each with its addresses: where the window says it looks."""
+        return [(i.name, i.addresses) for i in netif.chosen(self._interfaces)]
+
     # ----- events ----------------------------------------------------------
 
     def subscribe(self) -> asyncio.Queue[NodeEvent]:
