@@ -11,6 +11,7 @@ hold the words are visited newest first, and the words are marked.
 from __future__ import annotations
 
 from PySide6.QtCore import (
+    QEvent,
     QItemSelectionModel,
     QModelIndex,
     QPersistentModelIndex,
@@ -175,6 +176,15 @@ class ConversationView(QListView):
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         self._place_find_bar()
+
+    def viewportEvent(self, event: QEvent) -> bool:
+        """Lay the rows out again when the viewport alone changes width: the view's own
+        resize mode does so only when the view does, and the vertical scroll bar that
+        comes with the 30th message narrows the viewport alone. Rows laid out for the
+        old width made a horizontal scroll bar on X11."""
+        if event.type() == QEvent.Type.Resize:
+            self.scheduleDelayedItemsLayout()
+        return super().viewportEvent(event)
 
     def _search(self, text: str) -> None:
         self.delegate.found = text

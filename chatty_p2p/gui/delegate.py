@@ -50,6 +50,18 @@ from chatty_p2p.gui.theme import Inks, Theme, theme
 PAD = 8
 BUBBLE_SHARE = 0.7
 CARD_HEIGHT = 96
+COLUMN = 880
+"""The widest the conversation gets: on a wide screen its rows sit in a centred column
+of this width, so a reply on the right is not 1,500 px away from what it answers."""
+
+
+def column(rect: QRect) -> QRect:
+    """``rect`` narrowed to at most ``COLUMN`` wide, centred: where a row's bubble or
+    card may go."""
+    if rect.width() <= COLUMN:
+        return rect
+    return QRect(rect.left() + (rect.width() - COLUMN) // 2, rect.top(), COLUMN, rect.height())
+
 
 Index = QModelIndex | QPersistentModelIndex
 Part = tuple[str, object]
@@ -139,6 +151,7 @@ class ConversationDelegate(QStyledItemDelegate):
         palette: QPalette | None = None,
         focused: bool = False,
     ) -> tuple[_Layout, QTextDocument]:
+        rect = column(rect)
         width = int(rect.width() * BUBBLE_SHARE) - 2 * PAD
         doc = self._document(message, width, palette, focused)
         size = doc.size().toSize()
@@ -180,7 +193,7 @@ class ConversationDelegate(QStyledItemDelegate):
         elif isinstance(item, Notice):
             painter.setPen(theme(option.palette).page.muted)
             painter.drawText(
-                rect.adjusted(PAD, 0, -PAD, 0), Qt.AlignmentFlag.AlignVCenter, item.text
+                column(rect).adjusted(PAD, 0, -PAD, 0), Qt.AlignmentFlag.AlignVCenter, item.text
             )
         painter.restore()
 
@@ -233,6 +246,7 @@ class ConversationDelegate(QStyledItemDelegate):
     def card_rect(self, rect: QRect, t: TransferInfo) -> QRect:
         """Where a transfer's card sits: on the side its messages are, right for what
         we send, left for what comes to us."""
+        rect = column(rect)
         width = min(rect.width() - 2 * PAD, 520)
         left = rect.right() - width - PAD if t.outgoing else rect.left() + PAD
         return QRect(left, rect.top() + PAD // 2, width, CARD_HEIGHT)

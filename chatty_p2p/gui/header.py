@@ -1,6 +1,7 @@
 """The line above the conversation: who it is with, where they are and whether they
 are paired (in the peer list's words), and Pair… while the peer is neither paired
-nor blocked.
+nor blocked. With several peers selected it names them all, since what is typed or
+attached goes to each of them.
 
 It is the one place that says whether the person you are writing to is verified, so
 it is kept apart from the window and redrawn from each new snapshot of the peer, and
@@ -32,6 +33,23 @@ def header_html(peer: Peer, colours: Theme) -> str:
     return f"<b>{html.escape(peer.name)}</b> &nbsp; {spans}"
 
 
+def names_in_words(names: list[str], shown: int = 3) -> str:
+    """ "desk", "desk and phone", "desk, phone and sofa", "desk, phone, sofa and 2 more"."""
+    if len(names) <= 1:
+        return "".join(names)
+    if len(names) <= shown:
+        return f"{', '.join(names[:-1])} and {names[-1]}"
+    return f"{', '.join(names[:shown])} and {len(names) - shown} more"
+
+
+def group_html(peers: list[Peer], colours: Theme) -> str:
+    """Several selected peers: their names (escaped), then that all of them get it."""
+    names = html.escape(names_in_words([p.name for p in peers]))
+    muted = colours.window.muted.name()
+    tail = f"messages and files go to all {len(peers)}"
+    return f"<b>{names}</b> &nbsp; <span style='color:{muted}'>{tail}</span>"
+
+
 class ConversationHeader(QWidget):
     pair_clicked = Signal()
 
@@ -56,3 +74,12 @@ class ConversationHeader(QWidget):
         self.title.setToolTip(peer_tooltip(peer))
         self.pair_button.setAccessibleName(f"Pair with {peer.name}")
         self.pair_button.setVisible(peer.trust != "trusted" and peer.trust != "blocked")
+
+    def show_group(self, peers: list[Peer]) -> None:
+        """Several peers selected: the names of all (the first three and a count), the
+        full list in the tooltip, and no Pair… (pairing is with one peer)."""
+        self.title.set_render(lambda colours: group_html(peers, colours))
+        names = [p.name for p in peers]
+        self.title.setAccessibleName(f"Writing to {len(peers)} peers: {names_in_words(names, 9)}")
+        self.title.setToolTip("\n".join(names))
+        self.pair_button.hide()

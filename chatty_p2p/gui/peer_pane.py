@@ -138,8 +138,13 @@ class PeerPane(QWidget):
     def _show_empty(self) -> None:
         self.empty.setVisible(self.model.rowCount() == 0)
 
+    def selected_peers(self) -> list[Peer]:
+        """The selected peers, in the list's order."""
+        rows = sorted(i.row() for i in self.view.selectionModel().selectedRows())
+        return [self.model.peer(row) for row in rows]
+
     def selected_ids(self) -> list[str]:
-        return [self.model.peer(i.row()).id for i in self.view.selectionModel().selectedRows()]
+        return [p.id for p in self.selected_peers()]
 
     def add_peer_dialog(self) -> None:
         text, ok = QInputDialog.getText(

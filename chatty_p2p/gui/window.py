@@ -23,7 +23,7 @@ import time
 from functools import partial
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, Qt, QUrl
+from PySide6.QtCore import QEvent, QItemSelectionModel, QObject, Qt, QUrl
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -134,6 +134,7 @@ class MainWindow(QMainWindow):
 
     def _connect_parts(self) -> None:
         self.peer_view.selectionModel().currentChanged.connect(self.open_conversation)
+        self.peer_view.selectionModel().selectionChanged.connect(self.show_header)
         self.peer_pane.pair_requested.connect(self.pairings.pair)
         self.peer_pane.doctor_requested.connect(self.menu.doctor_dialog)
         self.peer_pane.status.connect(self.statusBar().showMessage)
@@ -234,8 +235,8 @@ class MainWindow(QMainWindow):
     def on_event(self, event: NodeEvent) -> None:
         if event.peer is not None and not isinstance(event, NodeWarning | MessageStatus):
             self.peers.upsert(event.peer)
-            if event.peer.id == self.current:
-                self.header.show_peer(event.peer)
+            if event.peer.id == self.current or event.peer.id in self.targets():
+                self.show_header()
         match event:
             case NewMessage(message=message) | MessageStatus(message=message):
                 incoming = isinstance(event, NewMessage) and not message.outgoing
@@ -284,14 +285,30 @@ class MainWindow(QMainWindow):
         if not index.isValid():
             return
         peer: Peer = index.data(ItemRole)
+        selection = self.peer_view.selectionModel()
+        if not selection.hasSelection():
+            # Qt makes a row current with none selected (at start-up, on focus): the
+            # open conversation's row is then shown chosen, not left plain.
+            selection.select(index, QItemSelectionModel.SelectionFlag.ClearAndSelect)
         self.current = peer.id
         self.peers.set_unread(peer.id, unread=0)
-        self.header.show_peer(peer)
+        self.show_header()
         peer_id = peer.id
         self.bridge.call(
             lambda n: (n.history(peer_id), n.transfers()),
             lambda result: self._loaded(peer_id, result),
         )
+
+    def show_header(self) -> None:
+        """The header for what a line typed now goes to: the selected peers when there
+        are several, else the peer whose conversation is open (the model's snapshot)."""
+        chosen = self.peer_pane.selected_peers()
+        if len(chosen) > 1:
+            self.header.show_group(chosen)
+            return
+        row = self.peers.row_of(self.current) if self.current else None
+        if row is not None:
+            self.header.show_peer(self.peers.peer(row))
 
     def _loaded(self, peer_id: str, result: tuple[list[StoredMessage], list[TransferInfo]]) -> None:
         if peer_id == self.current:

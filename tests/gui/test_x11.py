@@ -233,9 +233,15 @@ def test_settings_scenario_under_the_thread_guard(
 
 
 def test_cards_and_the_bridge_on_x11(display: Display) -> None:
-    """The card and thread tests again, on the xcb platform: the card painted by the
-    style a person's X11 session uses, measured in its pixels."""
-    files = ["tests/gui/test_cards.py", "tests/gui/test_threads.py"]
+    """The card, thread, layout and choosing tests again, on the xcb platform: painted
+    by the style a person's X11 session uses, measured in its pixels (the sideways
+    scroll bar under 200 messages showed only here)."""
+    files = [
+        "tests/gui/test_cards.py",
+        "tests/gui/test_threads.py",
+        "tests/gui/test_layout.py",
+        "tests/gui/test_choosing.py",
+    ]
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *files],
         env=display.env,
