@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from chatty_p2p.events import StoredMessage, TransferInfo, human_size, items
+from chatty_p2p.events import StoredMessage, TransferInfo, TransferState, human_size, items
 from chatty_p2p.gui.models import (
     ItemRole,
     Notice,
@@ -283,24 +283,20 @@ class ConversationDelegate(QStyledItemDelegate):
         painter.setFont(bold)
         sub = f"{arrow}{t.peer_name} · {items(t.count)} · {human_size(t.size)}"
         painter.drawText(inner.left(), inner.top() + 2 * line - 4, sub)
-        bar = QStyleOptionProgressBar()
-        bar.palette = option.palette
-        bar.rect = QRect(inner.left(), inner.top() + 2 * line + 2, inner.width(), 8)
-        bar.minimum, bar.maximum = 0, 1000
-        bar.progress = (
-            int(1000 * t.done_bytes / t.size) if t.size else (1000 if t.state == "done" else 0)
-        )
-        # Horizontal must be said: without it, Fusion fills the 8 px bar from the bottom
-        # up, and 36 % shows as a hairline along the whole width.
-        bar.state = QStyle.StateFlag.State_Enabled | QStyle.StateFlag.State_Horizontal
-        style = option.widget.style() if option.widget else QApplication.style()
-        style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter)
+        if t.done_bytes or t.state in (TransferState.RUNNING, TransferState.DONE):
+            self._paint_bar(
+                painter,
+                t,
+                QRect(inner.left(), inner.top() + 2 * line + 2, inner.width(), 8),
+                option,
+            )
         painter.setPen(inks.muted)
         status = QRect(inner.left(), inner.bottom() - 24, inner.width(), 24)
         painter.drawText(status, Qt.AlignmentFlag.AlignVCenter, card_status(t))
         labels = [label for label, _ in parts(t)]
         focused = option.state & QStyle.StateFlag.State_HasFocus and labels
         on = labels[min(self.focus_part, len(labels) - 1)] if focused else None
+        style = option.widget.style() if option.widget else QApplication.style()
         for label, button_rect in self.button_rects(t, rect):
             button = QStyleOptionButton()
             button.palette = option.palette
@@ -313,6 +309,24 @@ class ConversationDelegate(QStyledItemDelegate):
             style.drawControl(QStyle.ControlElement.CE_PushButton, button, painter)
             if label == on:
                 self._paint_focus(painter, button_rect, option.palette)
+
+    def _paint_bar(
+        self, painter: QPainter, t: TransferInfo, where: QRect, option: QStyleOptionViewItem
+    ) -> None:
+        """The progress bar, for a transfer that moves or moved bytes: an offer, or one
+        declined or cancelled before a byte, has none (it drew an empty groove)."""
+        bar = QStyleOptionProgressBar()
+        bar.palette = option.palette
+        bar.rect = where
+        bar.minimum, bar.maximum = 0, 1000
+        bar.progress = (
+            int(1000 * t.done_bytes / t.size) if t.size else (1000 if t.state == "done" else 0)
+        )
+        # Horizontal must be said: without it, Fusion fills the 8 px bar from the bottom
+        # up, and 36 % shows as a hairline along the whole width.
+        bar.state = QStyle.StateFlag.State_Enabled | QStyle.StateFlag.State_Horizontal
+        style = option.widget.style() if option.widget else QApplication.style()
+        style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter)
 
     def anchor_at(self, message: StoredMessage, rect: QRect, pos: QPoint) -> str:
         layout, doc = self._layout(message, rect)

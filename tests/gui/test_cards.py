@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import QRect
-from PySide6.QtGui import QColor, QImage, QPalette
+from PySide6.QtGui import QColor, QFontMetrics, QImage, QPalette
 from PySide6.QtWidgets import QApplication
 
 from chatty_p2p.files.model import TransferInfo
@@ -108,3 +108,25 @@ def test_a_card_sits_on_the_side_of_its_messages(qtbot: Any) -> None:
             assert min(xs) > middle - 200 and max(xs) > middle, (min(xs), max(xs))
         else:
             assert max(xs) < middle, (min(xs), max(xs))
+
+
+@pytest.mark.parametrize("state", ["offered", "declined", "cancelled"])
+def test_a_card_with_nothing_moved_draws_no_bar(qtbot: Any, state: str) -> None:
+    """An offer, or a transfer declined or cancelled before its first byte, has no
+    progress to show: it drew an empty groove, a grey sliver that read as a stuck bar."""
+    image, inner, _ = painted(qtbot, card(0.0, state))
+    line = QFontMetrics(QApplication.font()).height() + 2
+    band = range(inner.top() + 2 * line + 2, inner.top() + 2 * line + 10)
+    background = image.pixelColor(inner.right(), band.start)
+    drawn = [
+        (x, y)
+        for y in band
+        for x in range(inner.left(), inner.right() + 1)
+        if image.pixelColor(x, y) != background
+    ]
+    assert drawn == [], f"{len(drawn)} pixels drawn where the bar would be"
+
+
+def test_an_interrupted_card_keeps_its_bar(qtbot: Any) -> None:
+    image, inner, highlight = painted(qtbot, card(0.40, "interrupted"))
+    assert filled(image, inner, highlight), "the 40 % moved before the break are not shown"
