@@ -36,6 +36,9 @@ TOLD = (
     "Closing the window keeps Chatty receiving here; quit from this icon's menu.",
 )
 """What the first close to the tray says, once: the node remembers that it was said."""
+PAUSE = "Pause receiving"
+RESUME = "Resume receiving"
+"""The tray's pause item, as it reads while receiving and while paused."""
 
 
 class Tray(QObject):
@@ -63,8 +66,11 @@ class Tray(QObject):
         self.open_action = self._item("Open", lambda: self.open_requested.emit(""))
         self.send_action = self._item("Send files…", self.send_files)
         self.transfers_action = self._item("Transfers", self.transfers_requested.emit)
-        self.pause_action = self._item("Pause receiving", self._pause)
-        self.pause_action.setCheckable(True)
+        self.paused = False
+        """Whether the node said receiving is paused (this run only)."""
+        # Said in words, not as a tick: Fusion draws an unticked box in a dark menu
+        # darker than the menu, so "Pause receiving" looked the same either way.
+        self.pause_action = self._item(PAUSE, self._toggle_pause)
         self.menu.addSeparator()
         self.quit_action = self._item("Quit", self.quit_requested.emit)
         self.icon.setContextMenu(self.menu)
@@ -113,16 +119,18 @@ class Tray(QObject):
         if ok and name in names:
             self.send_requested.emit([Path(p) for p in chosen], online[names.index(name)].id)
 
-    def _pause(self, paused: bool) -> None:
-        """Ask the node, and show what it says (unchanged if it failed)."""
+    def _toggle_pause(self) -> None:
+        """Ask the node for the other state, and show what it says (unchanged if it
+        failed)."""
         self.bridge.call(
-            partial(_set_paused, paused=paused),
+            partial(_set_paused, paused=not self.paused),
             self.show_paused,
-            lambda reason: self.show_paused(not paused),
+            lambda reason: self.show_paused(self.paused),
         )
 
     def show_paused(self, paused: bool) -> None:
-        self.pause_action.setChecked(paused)
+        self.paused = paused
+        self.pause_action.setText(RESUME if paused else PAUSE)
         self.icon.setToolTip("Chatty (receiving paused)" if paused else "Chatty")
 
     def notify(self, title: str, text: str, peer_id: str = "") -> None:

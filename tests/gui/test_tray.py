@@ -166,7 +166,7 @@ def test_the_tray_menu_opens_sends_pauses_and_quits(
     # Pause receiving: the node declines new offers until it is unticked.
     tray.pause_action.trigger()
     qtbot.waitUntil(lambda: tray.icon.toolTip() == "Chatty (receiving paused)", timeout=5000)
-    assert tray.pause_action.isChecked()
+    assert tray.pause_action.text() == "Resume receiving"  # its state in words
     laptop = window.bridge.info["id"]
     refused = desk.run(desk.node.send_files(laptop, [recipe]))
     qtbot.waitUntil(
@@ -181,6 +181,7 @@ def test_the_tray_menu_opens_sends_pauses_and_quits(
     assert refused.id not in window.transfers.offers
     tray.pause_action.trigger()
     qtbot.waitUntil(lambda: tray.icon.toolTip() == "Chatty", timeout=5000)
+    assert tray.pause_action.text() == "Pause receiving"
     welcome = desk.run(desk.node.send_files(laptop, [recipe]))
     qtbot.waitUntil(lambda: welcome.id in window.transfers.offers, timeout=5000)
 
