@@ -70,7 +70,7 @@ from chatty_p2p.node.inbox import Inbox
 from chatty_p2p.node.listener import Listener
 from chatty_p2p.node.network import NetworkWatch
 from chatty_p2p.node.outbox import Outbox
-from chatty_p2p.node.peers import Peer, PeerTable, stored_addresses
+from chatty_p2p.node.peers import Peer, PeerTable
 from chatty_p2p.node.sessions import Partners, Sessions
 from chatty_p2p.node.settings import Settings
 from chatty_p2p.node.tasks import Tasks
@@ -140,9 +140,8 @@ class Node:
         self.files.start()
         for record in self.store.peers():
             if record.manual:
-                state = self._peers.state(record.id, record.name)
+                state = self._peers.from_record(record)
                 state.manual = True
-                state.addresses = stored_addresses(record)
                 self._sessions.want_connection(state, delay=0)
         if self._use_discovery:
             self._discovery = Discovery(

@@ -132,8 +132,15 @@ class PeerTable:
         record = self._store.peer(peer_id)
         if record is None:
             raise UnknownPeer(f"no peer with id {short_id(peer_id)}")
-        state = self.state(peer_id, record.name)
+        return self.from_record(record)
+
+    def from_record(self, record: PeerRecord) -> PeerState:
+        """This run's state of a peer from the store: its name, addresses and the kind
+        of device it last said it is (it may be away)."""
+        state = self.state(record.id, record.name)
         state.addresses = stored_addresses(record)
+        if state.device == UNKNOWN and record.device:
+            state.device = record.device
         return state
 
     def connection(self, peer_id: str) -> Connection | None:
@@ -181,9 +188,7 @@ class PeerTable:
         """Every peer seen in this run or pinned in the store, online ones first."""
         for record in self._store.peers():
             if record.id not in self._peers:
-                state = PeerState(record.id, record.name, last_seen=record.last_seen)
-                state.addresses = stored_addresses(record)
-                self._peers[record.id] = state
+                self.from_record(record).last_seen = record.last_seen
         found = [self.snapshot(s) for s in self._peers.values()]
         return sorted(found, key=lambda p: (not p.online, not p.discovered, p.name.lower(), p.id))
 
@@ -202,6 +207,7 @@ class PeerTable:
                 tuple(record.addresses),
                 record.last_seen,
                 trust=policy.trust_level(record),
+                device=record.device or UNKNOWN,
             )
         return self.snapshot(state)
 
@@ -217,6 +223,7 @@ class PeerTable:
                 last_seen=state.last_seen,
                 addresses=[format_address(h, p) for h, p in state.addresses],
                 manual=state.manual,
+                device="" if state.device == UNKNOWN else state.device,
             )
             self._store.save_peer(record)
             pruned = new and self._store.prune_strangers(KEEP_STRANGERS)

@@ -23,7 +23,13 @@ from typing import Any
 
 from chatty_p2p.errors import StoreError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
+ADDED_COLUMNS = (
+    ("trusted", "INTEGER NOT NULL DEFAULT 0"),  # version 2
+    ("blocked", "INTEGER NOT NULL DEFAULT 0"),  # version 3
+    ("device", "TEXT NOT NULL DEFAULT ''"),  # version 4
+)
+"""The peers table's columns added since version 1, for a database made before them."""
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS peers (
     id          TEXT PRIMARY KEY,
@@ -33,7 +39,8 @@ CREATE TABLE IF NOT EXISTS peers (
     addresses   TEXT NOT NULL DEFAULT '[]',
     manual      INTEGER NOT NULL DEFAULT 0,
     trusted     INTEGER NOT NULL DEFAULT 0,
-    blocked     INTEGER NOT NULL DEFAULT 0
+    blocked     INTEGER NOT NULL DEFAULT 0,
+    device      TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS messages (
     seq       INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -109,11 +116,9 @@ class Database:
             # executescript commits on its own; every statement in it is idempotent.
             self._db.executescript(_SCHEMA)
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(peers)")}
-            for column in ("trusted", "blocked"):  # added in versions 2 and 3
+            for column, kind in ADDED_COLUMNS:
                 if column not in columns:
-                    self._db.execute(
-                        f"ALTER TABLE peers ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0"
-                    )
+                    self._db.execute(f"ALTER TABLE peers ADD COLUMN {column} {kind}")
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             path.chmod(0o600)
         except (sqlite3.Error, OSError) as exc:

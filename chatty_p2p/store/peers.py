@@ -29,12 +29,15 @@ class PeerRecord:
     offers may be accepted unasked, and only its key change is refused."""
     blocked: bool = False
     """Its connections are refused before TLS and it is never dialled."""
+    device: str = ""
+    """The kind of device it last said it is (``chatty_p2p.device``), "" if it never
+    said: so a peer that is away keeps its laptop or phone icon."""
 
 
 class PeerTable(Database):
     """The ``peers`` table's methods."""
 
-    _PEER_COLUMNS = "id, name, first_seen, last_seen, addresses, manual, trusted, blocked"
+    _PEER_COLUMNS = "id, name, first_seen, last_seen, addresses, manual, trusted, blocked, device"
 
     @staticmethod
     def _peer(row: tuple[Any, ...]) -> PeerRecord:
@@ -47,6 +50,7 @@ class PeerTable(Database):
             bool(row[5]),
             bool(row[6]),
             bool(row[7]),
+            row[8],
         )
 
     def peer(self, peer_id: str) -> PeerRecord | None:
@@ -66,13 +70,15 @@ class PeerTable(Database):
     def save_peer(self, record: PeerRecord) -> None:
         with self._tx() as db:
             db.execute(
-                """INSERT INTO peers (id, name, first_seen, last_seen, addresses, manual)
-                   VALUES (?, ?, ?, ?, ?, ?)
+                """INSERT INTO peers (id, name, first_seen, last_seen, addresses, manual, device)
+                   VALUES (?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT (id) DO UPDATE SET
                      name = excluded.name,
                      last_seen = excluded.last_seen,
                      addresses = excluded.addresses,
-                     manual = peers.manual OR excluded.manual""",
+                     manual = peers.manual OR excluded.manual,
+                     device = CASE excluded.device WHEN '' THEN peers.device
+                              ELSE excluded.device END""",
                 (
                     record.id,
                     record.name,
@@ -80,6 +86,7 @@ class PeerTable(Database):
                     record.last_seen,
                     json.dumps(record.addresses),
                     int(record.manual),
+                    record.device,
                 ),
             )
 

@@ -3,6 +3,8 @@ the events the faces get (driven in-process: nothing is multicast)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from zeroconf import ServiceInfo
 
 from chatty_p2p.events import NodeEvent, Peer
@@ -58,6 +60,29 @@ async def test_a_changed_device_type_is_told_and_a_forged_one_is_unknown(
     assert advert is not None
     a._adverts.on_advert(b.device_id, advert)
     assert a.peer(b.device_id).device == "unknown"
+
+
+async def test_a_peer_that_is_away_keeps_its_device_type_after_a_restart(
+    nodes: tuple[Node, Node], tmp_path: Path
+) -> None:
+    """The type is remembered with the peer: after a restart, with the peer away and
+    its record gone, the list still shows its laptop, not a bare initial."""
+    a, b = nodes
+    events = a.subscribe()
+    advert = parse_advert(instance_name(b.device_id), record_of(b, "laptop"))
+    assert advert is not None
+    a._adverts.on_advert(b.device_id, advert)
+    await next_event(events, EventType.PEER_ONLINE)  # the session saves the peer
+    await b.stop()
+    await a.stop()
+    again = Node(tmp_path / "a", name="alpha", discovery=False)
+    await again.start()
+    try:
+        away = [p for p in again.peers() if p.id == b.device_id]
+        assert [(p.online, p.device) for p in away] == [(False, "laptop")]
+        assert again.peer(b.device_id).device == "laptop"
+    finally:
+        await again.stop()
 
 
 def test_an_event_from_the_socket_with_an_odd_device_type_reads_as_unknown() -> None:
