@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from chatty_p2p.cli.backend import Backend, Events, open_backend, resolve
+from chatty_p2p.cli.entry import missing_display
 from chatty_p2p.cli.output import answer, here, print_json
+from chatty_p2p.errors import ChattyError
 from chatty_p2p.events import OFFER_TTL, PeerOffline, PeerOnline, TransferChanged, human_size, items
 
 ENDED = ("done", "failed", "declined", "cancelled", "expired", "paused")
@@ -187,6 +190,8 @@ async def follow_to_the_end(
 
 
 async def cmd_send(args: argparse.Namespace) -> int:
+    if args.choose is not None:
+        return choose(args)
     paths = [str(Path(p).expanduser().absolute()) for p in args.paths]
     async with open_backend(args) as backend:
         events = await backend.subscribe()
@@ -206,6 +211,20 @@ async def cmd_send(args: argparse.Namespace) -> int:
         if not args.follow and not backend.local:
             return 0
         return await follow_to_the_end(args, backend, events, t, peer["online"])
+
+
+def choose(args: argparse.Namespace) -> int:
+    """``send --choose``: the chooser window (``gui.app.run_chooser``), which runs Qt on
+    this thread until it closes; this command's loop has nothing else to do meanwhile."""
+    missing = missing_display(os.environ) if sys.platform.startswith("linux") else None
+    if missing is not None:
+        raise ChattyError(
+            f"no display found{f' ({missing})' if missing else ''}: --choose needs one"
+        )
+    # Lazy for start-up, not for a cycle: Qt is for this one option of the command.
+    from chatty_p2p.gui.app import run_chooser
+
+    return run_chooser(args)
 
 
 async def cmd_transfers(args: argparse.Namespace) -> int:

@@ -85,13 +85,19 @@ def _common(after: bool) -> argparse.ArgumentParser:
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line, with the repeatable options given after the command added to
     those given before it (see ``_common``)."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "send":
+        if args.choose is None and not args.paths:
+            parser.error("send: the following arguments are required: PEER, PATH (or --choose)")
+        if args.choose is not None and args.peer is not None:
+            parser.error("send: --choose picks the peers in a window; give it no PEER")
     args.interface += vars(args).pop("interface" + AFTER, [])
     args.verbose += vars(args).pop("verbose" + AFTER, 0)
     return args
 
 
-CommandModule = Literal["node", "chat", "files", "trust", "share", "doctor"]
+CommandModule = Literal["node", "chat", "files", "trust", "share", "doctor", "desktop"]
 
 
 class LazyCommand:
@@ -152,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     _doctor_command(add)
     _share_command(add)
     _trust_commands(add)
+    _desktop_command(add)
     return parser
 
 
@@ -242,7 +249,12 @@ SEND_EPILOG = """\
 exit status: 0 once the receiver verified every file, and also when the peer stays
 offline for --wait seconds (the offer is kept and made when it is back; the last line
 says so); 1 when the transfer failed, was declined or cancelled, or was interrupted
-for longer than --wait (`chatty resume ID` continues it)."""
+for longer than --wait (`chatty resume ID` continues it).
+
+chatty send --choose [PATH...] opens a small window instead (what "Send with Chatty..."
+in a file manager runs): pick the devices there. The daemon or window already running
+sends; with none, the window starts and does. Exit status 0 once offered, 1 if
+cancelled."""
 
 
 def _file_commands(add: Add) -> None:
@@ -251,8 +263,16 @@ def _file_commands(add: Add) -> None:
     p = add("send", "send files or folders to a peer")
     p.epilog = SEND_EPILOG
     p.formatter_class = argparse.RawDescriptionHelpFormatter
-    p.add_argument("peer", type=peer_spec, metavar="PEER", help="name, id prefix or host:port")
-    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument(
+        "peer", nargs="?", type=peer_spec, metavar="PEER", help="name, id prefix or host:port"
+    )
+    p.add_argument("paths", nargs="*", metavar="PATH")
+    p.add_argument(
+        "--choose",
+        nargs="*",
+        metavar="PATH",
+        help="pick the peers in a window (no PEER then); with no PATH, pick files too",
+    )
     p.add_argument(
         "--wait",
         type=wait_seconds,
@@ -361,6 +381,26 @@ def _share_command(add: Add) -> None:
         help="take every upload unasked (anyone with the address can then write files here)",
     )
     p.set_defaults(func=later("share", "cmd_share"))
+
+
+def _desktop_command(add: Add) -> None:
+    """``chatty desktop``: :mod:`chatty_p2p.cli.desktop`."""
+    p = add("desktop", "add Chatty to this user's desktop: menus, file managers, autostart")
+    p.add_argument(
+        "action",
+        choices=["install", "uninstall"],
+        help="install: the launcher, its icon and Send with Chatty... in Nautilus, Nemo, "
+        "Dolphin and Thunar; uninstall: remove all that Chatty wrote",
+    )
+    p.add_argument(
+        "--autostart", action="store_true", help="also start Chatty at log-in, in the tray"
+    )
+    p.add_argument(
+        "--service",
+        action="store_true",
+        help="also write a systemd user unit for `chatty daemon` (a machine with no desktop)",
+    )
+    p.set_defaults(func=later("desktop", "cmd_desktop"))
 
 
 def _doctor_command(add: Add) -> None:

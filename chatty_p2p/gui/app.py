@@ -1,5 +1,6 @@
 """``chatty`` with no command: the window, with a node of its own and the control
-socket, so ``chatty say`` and friends reach this process while it runs."""
+socket, so ``chatty say`` and friends reach this process while it runs. Also
+``chatty send --choose``: the chooser, over this window or over a node that runs."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from chatty_p2p import config
 from chatty_p2p.control import ControlServer
 from chatty_p2p.errors import ChattyError
 from chatty_p2p.gui.bridge import NodeBridge
+from chatty_p2p.gui.chooser import Chooser, RemoteNode, chosen_paths, through_bridge
 from chatty_p2p.gui.window import MainWindow
 from chatty_p2p.node import Node
 
@@ -53,13 +55,46 @@ def open_window(args: argparse.Namespace) -> MainWindow:
     return window
 
 
-def run(args: argparse.Namespace) -> int:
+def application() -> QApplication:
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
     app.setApplicationName("Chatty")
+    app.setDesktopFileName("chatty")  # the launcher's name: docks group the window under it
+    return app
+
+
+def run_chooser(args: argparse.Namespace) -> int:
+    """``chatty send --choose [PATH…]``: the node that owns the data dir sends, asked
+    through its control socket; with none running, the window starts and sends, its
+    chooser open over it. 0 once offered, 1 when cancelled or there is nothing to send."""
+    application()
+    paths = chosen_paths(args.choose)
+    if not paths:
+        return 1
+    data_dir = config.data_dir(args.data_dir)
+    if not config.lock_is_held(data_dir):
+        return run(args, choose=paths)
+    remote = RemoteNode(data_dir)
+    try:
+        return 0 if Chooser(paths, remote.ask_peers, remote.send).exec() else 1
+    finally:
+        remote.close()
+
+
+def run(args: argparse.Namespace, choose: list[Path] | None = None) -> int:
+    """The window until Quit; with ``choose``, the chooser over it first (the window
+    stays, showing the transfer, unless the chooser was cancelled)."""
+    app = application()
     try:
         window = open_window(args)
     except ChattyError:
         return 1
+    if choose is not None:
+        window.show()
+        if not Chooser(choose, *through_bridge(window.bridge), parent=window).exec():
+            window.bridge.stop()
+            shiboken6.delete(window)
+            return 1
     # With a tray, closing the window hides it (and a dialog closed meanwhile must
     # not end the app): only Quit quits.
     QApplication.setQuitOnLastWindowClosed(window.tray is None)
