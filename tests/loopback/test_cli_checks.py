@@ -46,6 +46,7 @@ WRONG = [
     (["name", " "], "a name is needed"),
     (["daemon", "--name", " "], "a name is needed"),
     (["peers", "--interface", "nosuch0"], "no interface named nosuch0; interfaces here: lo"),
+    (["send", "--choose", "/nowhere/f", "g"], "no such file or folder: /nowhere/f, g"),
 ]
 
 
@@ -62,6 +63,24 @@ def test_a_malformed_argument_is_one_line_before_any_network(
     assert said in one_line_error(done)
     assert time.monotonic() - started < 5
     assert not (tmp_path / "me").exists() or command[0] == "name"  # no node started
+
+
+@pytest.mark.parametrize(
+    ("command", "said"),
+    [
+        (["send", "desk"], "the following arguments are required: PEER, PATH (or --choose)"),
+        (
+            ["send", "desk", "--choose", "f"],
+            "--choose picks the peers in a window; give it no PEER",
+        ),
+    ],
+)
+def test_send_without_paths_or_with_both_a_peer_and_choose_is_a_usage_error(
+    tmp_path: Path, command: list[str], said: str
+) -> None:
+    """PEER and PATH became optional for ``--choose``; without it they are still needed."""
+    done = run(*command, "--data-dir", str(tmp_path / "me"), "--no-discovery", timeout=30)
+    assert done.returncode == 2 and f"chatty: error: send: {said}" in done.stderr
 
 
 def test_a_malformed_code_starts_no_pairing(tmp_path: Path) -> None:
