@@ -36,6 +36,9 @@ signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # The window is tested for real, but never on a screen: a bare `pytest` works too.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Nor on the user's desktop: notifications go to the session bus a test starts itself
+# (tests/gui/test_notifications.py), never to the one of the shell that ran pytest.
+os.environ.pop("DBUS_SESSION_BUS_ADDRESS", None)
 
 # Property tests and fuzz targets: a few hundred cases in every run, many more on demand
 # (pytest tests/unit/test_fuzz.py --hypothesis-profile=fuzz).

@@ -109,6 +109,7 @@ def run(args: argparse.Namespace, choose: list[Path] | None = None) -> int:
         return app.exec()
     finally:
         wake.stop()
+        window.notifier.stop()
         window.bridge.stop()
         # Delete the window (and its bridge) now, while Qt is whole, rather than in
         # whatever order the interpreter's exit would pick.

@@ -68,8 +68,12 @@ class TransferActions(QObject):
             self.failed.emit(f"Sending to {t.peer_name}: {t.error or t.state}")
 
     def answer(self, t: TransferInfo, accept: bool) -> None:
-        self._close_dialog(t.id)
-        self.bridge.call(lambda n: n.accept(t.id) if accept else n.decline(t.id))
+        self.answer_id(t.id, accept)
+
+    def answer_id(self, transfer_id: str, accept: bool) -> None:
+        """Accept or decline an offer (a card, its dialog, a notification's button)."""
+        self._close_dialog(transfer_id)
+        self.bridge.call(lambda n: n.accept(transfer_id) if accept else n.decline(transfer_id))
 
     def _dialog_answered(self, t: TransferInfo, accept: bool) -> None:
         """The dialog's own buttons (or Esc). Closing it because the offer was answered

@@ -57,6 +57,7 @@ from chatty_p2p.gui.conversation import ConversationView
 from chatty_p2p.gui.header import ConversationHeader
 from chatty_p2p.gui.menus import ChattyMenu
 from chatty_p2p.gui.models import ConversationModel, ItemRole, Notice, PeerModel
+from chatty_p2p.gui.notify import DesktopNotifier, Note
 from chatty_p2p.gui.pairing import Pairings
 from chatty_p2p.gui.peer_pane import PeerPane, where_am_i
 from chatty_p2p.gui.transfers import TransferActions
@@ -99,6 +100,9 @@ class MainWindow(QMainWindow):
             target.installEventFilter(self)
         self.quitting = False
         self.tray = Tray(bridge, self.peers, self) if Tray.available() else None
+        self.notifier = DesktopNotifier(self)
+        self.notifier.opened.connect(self.show_on)
+        self.notifier.answered.connect(self.transfers.answer_id)
         self._connect_tray()
 
         # The bridge goes with the window: a signal left connected from a longer-lived
@@ -221,6 +225,7 @@ class MainWindow(QMainWindow):
         """Quit Chatty (the app's ``run`` stops the node once the event loop ends)."""
         self.quitting = True
         self.close()
+        self.notifier.stop()
         QApplication.quit()
 
     # ----- node to window ----------------------------------------------------
@@ -272,7 +277,7 @@ class MainWindow(QMainWindow):
         self.transfers.on_event(event)
         self.transfers_panel.on_event(event)
         if isinstance(event, TransferOffered):
-            self.notify(f"Files from {t.peer_name}", t.summary, t.peer_id)
+            self.notify(f"Files from {t.peer_name}", t.summary, t.peer_id, t.id)
         elif isinstance(event, TransferChanged) and t.state == "done":
             done = f"Sent to {t.peer_name}" if t.outgoing else f"Received from {t.peer_name}"
             self.notify(done, t.summary, t.peer_id)
@@ -390,10 +395,15 @@ class MainWindow(QMainWindow):
         self.conversation.add(Notice(text, time.time()))
         self.view.scrollToBottom()
 
-    def notify(self, title: str, text: str, peer_id: str = "") -> None:
-        """From the tray while the window is hidden or in the background; clicking
-        it opens the window on ``peer_id``."""
-        if self.tray is not None and not self.isActiveWindow():
+    def notify(self, title: str, text: str, peer_id: str = "", offer_id: str = "") -> None:
+        """While the window is hidden or in the background: through the desktop's
+        notification service (an offer with Accept and Decline), else from the tray.
+        Clicking it opens the window on ``peer_id``."""
+        if self.isActiveWindow():
+            return
+        if self.notifier.notify(Note(title, text, peer_id, offer_id)):
+            return
+        if self.tray is not None:
             self.tray.notify(title, text, peer_id)
 
     def show_error(self, text: str) -> None:
