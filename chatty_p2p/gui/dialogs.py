@@ -4,6 +4,7 @@ the window passes them on to the node."""
 from __future__ import annotations
 
 import html
+import sys
 from dataclasses import dataclass
 
 from PySide6.QtWidgets import (
@@ -20,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from chatty_p2p.desktop import install as autostart
 from chatty_p2p.events import PairingInfo, TransferInfo, format_fingerprint
 from chatty_p2p.gui.theme import ThemedLabel
 
@@ -156,6 +158,11 @@ class SettingsDialog(QDialog):
         self.minimised = QCheckBox("Start minimised to the tray")
         self.minimised.setChecked(current.start_minimised)
         form.addRow(self.minimised)
+        self.autostart = QCheckBox("Start Chatty when I log in, in the tray")
+        self.autostart.setChecked(autostart.autostart_enabled())
+        self.autostart.setToolTip(f"An autostart entry in {autostart.places()['autostart'].path}")
+        self.autostart.setVisible(sys.platform.startswith("linux"))  # XDG autostart
+        form.addRow(self.autostart)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
         )
@@ -165,7 +172,14 @@ class SettingsDialog(QDialog):
         self.name.setAccessibleName("Device name")
         self.folder.setAccessibleName("Download folder")
         browse.setAccessibleName("Choose the download folder")
-        for box in (self.auto_accept, self.trusted_only, self.auto_copy, self.minimised):
+        boxes = (
+            self.auto_accept,
+            self.trusted_only,
+            self.auto_copy,
+            self.minimised,
+            self.autostart,
+        )
+        for box in boxes:
             box.setAccessibleName(box.text())
         for button in buttons.buttons():
             button.setAccessibleName(f"{button.text().replace('&', '')} the settings")
@@ -174,6 +188,18 @@ class SettingsDialog(QDialog):
         chosen = QFileDialog.getExistingDirectory(self, "Download folder", self.folder.text())
         if chosen:
             self.folder.setText(chosen)
+
+    def apply_autostart(self) -> str:
+        """Write or remove the autostart entry as the box says, here on the GUI thread
+        (a small file, no network). The reason it failed, or ""."""
+        wanted = self.autostart.isChecked()
+        if wanted == autostart.autostart_enabled():
+            return ""
+        try:
+            autostart.set_autostart(wanted)
+        except OSError as exc:
+            return f"Could not change starting at log-in: {exc.strerror or exc}"
+        return ""
 
     def result_settings(self) -> Settings:
         return Settings(

@@ -80,6 +80,8 @@ class ChattyMenu:
                 # thread, where touching them crashed the app (a segfault on X11).
                 chosen = dialog.result_settings()
                 self.bridge.call(lambda n: _apply_settings(n, chosen))
+                if failed := dialog.apply_autostart():
+                    self.window.statusBar().showMessage(failed, 10_000)
 
         self.bridge.call(_read_settings, show)
 

@@ -604,3 +604,28 @@ def test_settings_dialog_shows_what_the_node_holds_and_saves_it_there(
     assert after.download_dir == str(chosen)
     assert after.auto_accept_trusted and after.start_minimised
     assert after.name == "laptop" and not after.trusted_only and not after.auto_copy_trusted
+
+
+def test_the_settings_switch_for_log_in_writes_and_removes_the_autostart_entry(
+    qtbot: Any, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ticked and saved: an XDG autostart entry that starts Chatty in the tray; the
+    dialog shows it ticked next time; unticked and saved: the entry is gone."""
+    from chatty_p2p.gui import dialogs
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    entry = tmp_path / "config" / "autostart" / "chatty.desktop"
+    seen: list[bool] = []
+
+    def tick(self: dialogs.SettingsDialog) -> int:
+        seen.append(self.autostart.isChecked())
+        self.autostart.setChecked(not self.autostart.isChecked())
+        return 1
+
+    monkeypatch.setattr(dialogs.SettingsDialog, "exec", tick)
+    window.menu.settings_dialog()
+    qtbot.waitUntil(entry.exists)
+    assert "--minimized" in entry.read_text()
+    window.menu.settings_dialog()
+    qtbot.waitUntil(lambda: not entry.exists())
+    assert seen == [False, True]
