@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 import inspect
+from importlib import metadata
 
 import pytest
 
-from chatty_p2p.cli.parser import LazyCommand, build_parser, later
+from chatty_p2p.cli.parser import LazyCommand, build_parser, later, parse
 
 
 def subparsers() -> dict[str, argparse.ArgumentParser]:
@@ -38,3 +39,10 @@ def test_every_command_resolves_to_a_coroutine_function(command: str) -> None:
 def test_a_misspelt_command_fails_to_resolve() -> None:
     with pytest.raises(AttributeError):
         later("node", "cmd_diamon").resolve()
+
+
+def test_the_version_shown_is_the_installed_package_s(capsys: pytest.CaptureFixture[str]) -> None:
+    """One place for the version: the package's metadata (pyproject.toml)."""
+    with pytest.raises(SystemExit):
+        parse(["--version"])
+    assert capsys.readouterr().out == f"chatty {metadata.version('chatty_p2p')}\n"
