@@ -61,7 +61,7 @@ def chatty_command() -> list[str]:
     runs from (pipx's or a venv's), else this Python with ``-m chatty_p2p``."""
     script = Path(sys.argv[0])
     if script.name == "chatty" and script.is_file():
-        return [str(script.resolve())]
+        return [str(script.absolute())]  # pipx's link, not the venv it points into
     found = shutil.which("chatty")
     if found and Path(found).resolve().parent == Path(sys.executable).resolve().parent:
         return [str(Path(found).resolve())]

@@ -18,6 +18,7 @@ from chatty_p2p.control import ControlServer
 from chatty_p2p.errors import ChattyError
 from chatty_p2p.gui.bridge import NodeBridge
 from chatty_p2p.gui.chooser import Chooser, RemoteNode, chosen_paths, through_bridge
+from chatty_p2p.gui.tray import chatty_icon
 from chatty_p2p.gui.window import MainWindow
 from chatty_p2p.node import Node
 
@@ -60,6 +61,7 @@ def application() -> QApplication:
     assert isinstance(app, QApplication)
     app.setApplicationName("Chatty")
     app.setDesktopFileName("chatty")  # the launcher's name: docks group the window under it
+    app.setWindowIcon(chatty_icon())
     return app
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from importlib import resources
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -22,7 +23,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QInputDialog,
     QMenu,
-    QStyle,
     QSystemTrayIcon,
     QWidget,
 )
@@ -59,8 +59,7 @@ class Tray(QObject):
         self.owner = parent
         self.about = ""
         """The peer the last notification was about: a click on it opens that one."""
-        icon = QIcon(parent.style().standardIcon(QStyle.StandardPixmap.SP_ComputerIcon))
-        self.icon = QSystemTrayIcon(icon, self)
+        self.icon = QSystemTrayIcon(chatty_icon(), self)
         self.icon.setToolTip("Chatty")
         self.menu = QMenu(parent)
         self.open_action = self._item("Open", lambda: self.open_requested.emit(""))
@@ -145,6 +144,14 @@ class Tray(QObject):
                 self.notify(*TOLD)
 
         self.bridge.call(_first_close, said)
+
+
+def chatty_icon() -> QIcon:
+    """Chatty's icon (the one ``chatty desktop install`` puts in the theme), from the
+    package: the tray's and every window's."""
+    svg = resources.files("chatty_p2p.desktop").joinpath("chatty.svg")
+    with resources.as_file(svg) as path:
+        return QIcon(str(path))
 
 
 def _set_paused(node: Node, paused: bool) -> bool:
