@@ -11,6 +11,8 @@ import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+import zipfile
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -157,3 +159,27 @@ def test_a_thunar_file_that_is_not_xml_is_left_alone(home: Path) -> None:
     done = chatty(home, "desktop", "install")
     assert done.returncode == 0
     assert "is not XML" in done.stdout and broken.read_text() == "<actions><action>"
+
+
+def test_the_wheel_carries_the_icon_and_the_version(tmp_path: Path) -> None:
+    """`pip wheel .` (what pipx installs from) holds the icon `desktop install` copies,
+    and the version `chatty --version` reads from the metadata."""
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(repo), "--no-deps", "-q", "-w", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    [wheel] = tmp_path.glob("chatty_p2p-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        assert "chatty_p2p/desktop/chatty.svg" in names
+        [meta] = [n for n in names if n.endswith(".dist-info/METADATA")]
+        version = next(
+            line.split(": ", 1)[1]
+            for line in archive.read(meta).decode().splitlines()
+            if line.startswith("Version: ")
+        )
+    assert version == metadata.version("chatty_p2p")
