@@ -139,6 +139,7 @@ class MainWindow(QMainWindow):
     def _connect_parts(self) -> None:
         self.peer_view.selectionModel().currentChanged.connect(self.open_conversation)
         self.peer_view.selectionModel().selectionChanged.connect(self.show_header)
+        self.peers.modelReset.connect(self._keep_current)
         self.peer_pane.pair_requested.connect(self.pairings.pair)
         self.peer_pane.doctor_requested.connect(self.menu.doctor_dialog)
         self.peer_pane.status.connect(self.statusBar().showMessage)
@@ -303,6 +304,16 @@ class MainWindow(QMainWindow):
             lambda n: (n.history(peer_id), n.transfers()),
             lambda result: self._loaded(peer_id, result),
         )
+
+    def _keep_current(self) -> None:
+        """After the list is loaded afresh (a reset drops the view's current row and
+        selection), the open conversation's row is current and chosen again: at
+        start-up the node's list arrives after a peer's first event opened one, and
+        the conversation stayed open with no row shown chosen."""
+        row = self.peers.row_of(self.current) if self.current else None
+        if row is not None:
+            flags = QItemSelectionModel.SelectionFlag.ClearAndSelect
+            self.peer_view.selectionModel().setCurrentIndex(self.peers.index(row), flags)
 
     def show_header(self) -> None:
         """The header for what a line typed now goes to: the selected peers when there

@@ -14,9 +14,15 @@ from PySide6.QtCore import Qt
 from chatty_p2p.gui.bridge import NodeBridge
 from chatty_p2p.gui.window import MainWindow
 from chatty_p2p.node import Node
+from tests.gui import test_gui
 from tests.gui.samples import peer
+from tests.support.headless import Headless
 
 pytestmark = pytest.mark.gui
+
+desk = test_gui.desk
+window = test_gui.window
+"""The window of test_gui, with its peer the desk on loopback."""
 
 
 @pytest.fixture
@@ -89,3 +95,21 @@ def test_with_several_peers_selected_the_header_names_them_all(
     _click(win, qtbot, 1)  # a plain click: phone alone again
     assert "go to all" not in win.header.title.text()
     assert "phone" in win.header.title.text() and win.header.pair_button.isVisible()
+
+
+def test_as_the_window_starts_the_open_conversation_s_row_is_chosen(
+    qtbot: Any, window: MainWindow, desk: Headless
+) -> None:
+    """As the first peer comes online the list often gets a current row, and the
+    window opens that peer's conversation; the node's peer list, arriving about then,
+    reset the list and dropped the row's current and chosen state, and the
+    conversation stayed open under no chosen row. Either none is open, or its row is
+    current and chosen."""
+    qtbot.wait(500)  # the first peer online, the node's list arrived
+    current = window.peer_view.currentIndex()
+    if window.current is None:
+        assert not window.peer_view.selectionModel().hasSelection()
+        return
+    assert current.isValid(), "a conversation is open, but no row is current"
+    assert window.peers.peer(current.row()).id == window.current == desk.node.device_id
+    assert window.peer_view.selectionModel().isSelected(current)
