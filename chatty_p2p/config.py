@@ -11,10 +11,10 @@ node, so it imports nothing heavy: each function imports what it needs when aske
 
 from __future__ import annotations
 
-import fcntl
 import os
 from pathlib import Path
 
+from chatty_p2p import portable
 from chatty_p2p.errors import ChattyError
 
 
@@ -35,20 +35,25 @@ def data_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     return default_data_dir()
 
 
+LOCK_NAME = "node.lock"
+
+
 def lock_is_held(data_dir: Path) -> bool:
     """Whether a node (a daemon or the window) owns ``data_dir`` by holding ``node.lock``:
-    the CLI then talks to it instead of starting its own."""
+    the CLI then talks to it instead of starting its own. A data dir that does not
+    exist, or that cannot be written, is owned by nobody; so is one without the lock
+    file, which an owner makes before it locks (and is not made here)."""
+    path = data_dir / LOCK_NAME
+    if not path.exists():
+        return False
     try:
-        handle = open(data_dir / "node.lock", "a+")  # noqa: SIM115
+        held = portable.lock(path)
     except OSError:
         return False
-    with handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        return False
+    if held is None:
+        return True
+    held.close()
+    return False
 
 
 def stored_setting(data_dir: Path, key: str) -> str | None:

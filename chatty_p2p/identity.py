@@ -16,6 +16,7 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
+from chatty_p2p import portable
 from chatty_p2p.errors import ChattyError
 
 KEY_FILE = "device-key.pem"
@@ -86,8 +87,10 @@ def _create(key_path: Path, cert_path: Path) -> None:
     )
     key_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     # Created 0600 from the first byte: never readable by others, not even briefly.
+    # Windows keeps only a read-only bit of a mode: there the key is as private as the
+    # data dir's ACL makes it (under the user's profile: the user and the system).
     tmp = key_path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = portable.open_nofollow(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(key_pem)
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))

@@ -6,7 +6,9 @@ Landing files safely is the receiver's job here:
   final name; a file is linked to its final name only after its hash matched,
   and without replacing anything (a taken name gets `` (1)``, `` (2)`` …);
 * names come from ``protocol.names``; every folder on the way is checked with
-  ``lstat`` and created by us, so nothing is written through a symlink;
+  ``lstat`` and created by us, and partials are opened refusing a symlink
+  (``portable.open_nofollow``, which says what Windows loses), so nothing is
+  written through a symlink;
 * resuming hashes the partial bytes already on disk, then appends, so the
   final hash always covers the whole file.
 """
@@ -25,6 +27,7 @@ from pathlib import Path
 
 import blake3
 
+from chatty_p2p import portable
 from chatty_p2p.errors import (
     ChattyError,
     TransferFailed,
@@ -67,7 +70,7 @@ class Landing:
 
     def hashed(self, want: Want, tick: Callable[[], None]) -> blake3.blake3:
         """A hasher fed the bytes of a partial a piece already has (``hashed_prefix``)."""
-        fd = os.open(self.partial(want.index), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = portable.open_nofollow(self.partial(want.index), os.O_RDONLY)
         try:
             return hashed_prefix(fd, want.start, want.offset, tick)
         finally:
@@ -272,7 +275,7 @@ def _real_dir(path: Path, create: bool) -> None:
 def open_partial(path: Path, offset: int, truncate: bool) -> int:
     """Open a partial for writing at ``offset`` (its bytes before are hashed already:
     ``Landing.hashed``); ``truncate`` drops what is after it (not for a range)."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE)
+    fd = portable.open_nofollow(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
     try:
         if truncate:
             os.ftruncate(fd, offset)
@@ -291,7 +294,7 @@ def hashed_prefix(fd: int, start: int, end: int, tick: Callable[[], None]) -> bl
     view = memoryview(bytearray(min(CHUNK, end - start)))  # most start at once: no buffer
     position = start
     while position < end:
-        n = os.preadv(fd, [view[: min(CHUNK, end - position)]], position)
+        n = portable.read_at(fd, view[: min(CHUNK, end - position)], position)
         if not n:
             raise TransferFailed("a file is shorter than the bytes already transferred")
         hasher.update(view[:n])

@@ -4,18 +4,19 @@ the user when the store in it cannot be written."""
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import logging
 import os
 import time
 from pathlib import Path
-from typing import IO, Protocol
+from typing import Protocol
 
 import platformdirs
 
+from chatty_p2p.config import LOCK_NAME
 from chatty_p2p.errors import NodeAlreadyRunning, StoreError, disk_full
 from chatty_p2p.events import NodeEvent, NodeWarning
 from chatty_p2p.node.settings import Settings
+from chatty_p2p.portable import Held, lock
 
 log = logging.getLogger(__package__)
 
@@ -24,22 +25,17 @@ LOCK_WAIT = 2.0
 DATABASE = "chatty.db"
 
 
-def acquire_lock(data_dir: Path) -> IO[str]:
-    """Hold ``node.lock`` for the life of the process; one node per data dir."""
-    handle = open(data_dir / "node.lock", "a+")  # noqa: SIM115 (held until stop)
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        handle.close()
-        raise NodeAlreadyRunning(f"another Chatty process is using {data_dir}") from exc
-    handle.seek(0)
-    handle.truncate()
-    handle.write(str(os.getpid()))
-    handle.flush()
-    return handle
+def acquire_lock(data_dir: Path) -> Held:
+    """Hold ``node.lock`` until ``close`` (the node's stop) or the process ends; one node
+    per data dir. The file holds the owner's pid where the system lets it
+    (``portable.lock``)."""
+    held = lock(data_dir / LOCK_NAME, note=str(os.getpid()))
+    if held is None:
+        raise NodeAlreadyRunning(f"another Chatty process is using {data_dir}")
+    return held
 
 
-async def acquire_lock_soon(data_dir: Path) -> IO[str]:
+async def acquire_lock_soon(data_dir: Path) -> Held:
     """The lock, waiting ``LOCK_WAIT`` for it: a one-shot command (``chatty id``) holds
     it for a moment, and a window started in that moment must not give up."""
     deadline = time.monotonic() + LOCK_WAIT

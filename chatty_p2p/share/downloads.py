@@ -27,6 +27,7 @@ from typing import Any, BinaryIO
 
 import h11
 
+from chatty_p2p import portable
 from chatty_p2p.errors import ChattyError, why_failed
 from chatty_p2p.files.manifest import build_manifest
 from chatty_p2p.files.model import human_size
@@ -265,8 +266,9 @@ def _byte_range(wanted: str, size: int) -> tuple[int, int] | None:
 
 def _open_frozen(path: str) -> BinaryIO:
     """Open a source resolved when the share started, refusing a symlink put in its
-    place since: a link re-pointed later must not serve another file."""
-    return os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb")
+    place since: a link re-pointed later must not serve another file (on Windows as
+    well as ``portable.open_nofollow`` can tell)."""
+    return os.fdopen(portable.open_nofollow(path, os.O_RDONLY), "rb")
 
 
 def _attachment(name: str) -> str:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import h11
 
+from chatty_p2p import portable
 from chatty_p2p.errors import ChattyError, why_failed
 from chatty_p2p.files.landing import FILE_MODE, Landing, write_all
 from chatty_p2p.protocol.names import readable, safe_part
@@ -250,8 +251,8 @@ class Uploads:
         landing = Landing(self.receive_dir, f"browser-{offer.id}")
         try:
             await asyncio.to_thread(landing.prepare)
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-            fd = os.open(landing.partial(0), flags, FILE_MODE)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+            fd = portable.open_nofollow(landing.partial(0), flags, FILE_MODE)
             try:
                 if exchange.conn.they_are_waiting_for_100_continue:
                     await exchange.send(h11.InformationalResponse(status_code=100, headers=[]))

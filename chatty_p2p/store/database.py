@@ -109,6 +109,7 @@ class Database:
         self.path = path
         try:
             # Owner-only from the first byte; SQLite gives its -wal and -shm files the same mode.
+            # (On Windows a mode is only a read-only bit: the data dir's ACL keeps others out.)
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
             self._db = sqlite3.connect(path, timeout=10, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
