@@ -18,6 +18,18 @@ Lines are ASCII: JSON's ``\\u`` escapes carry any string, a file name that is
 not UTF-8 (held as lone surrogates by Python) included, so such a path
 arrives intact where the node reads it from disk.
 
+Where asyncio has no Unix sockets (Windows; or ``CHATTY_PORTABLE=1``, see
+:mod:`chatty_p2p.portable`), the socket is TCP on 127.0.0.1, on a port the system
+picks. Any local process, another user's included, may connect to it, so the node
+writes ``control.port`` (``{"port": N, "token": "<64 hex>"}``, created owner-only and
+renamed into place whole) and a client's first line must be that token. Until it is,
+a client gets ``AUTH_TIMEOUT`` seconds and ``len(token) + 1`` bytes, and at most
+``MAX_UNPROVEN`` such clients are served at once: a process that cannot read the data
+dir can neither talk to the node nor hold its resources. The reply to a right token
+is ``{"ok": true}``; to a wrong one ``{"ok": false, "error": ...}``, then the node
+hangs up. A client takes whichever of ``control.port`` and ``control.sock`` the owner
+made, so a command and a daemon agree even if only one of them has the switch.
+
 The client side is what ``chatty say`` runs through a daemon, so this module
 imports the node only where the server needs it.
 """
@@ -26,12 +38,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import json
 import logging
+import os
+import secrets
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chatty_p2p import errors
+from chatty_p2p import errors, portable
 from chatty_p2p.errors import ChattyError
 from chatty_p2p.events import MalformedEvent, NodeEvent
 
@@ -41,7 +57,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SOCKET_NAME = "control.sock"
+PORT_FILE = "control.port"
+"""Where the TCP control socket is, and its token (see the module)."""
 MAX_LINE = 1024 * 1024
+LOOPBACK = "127.0.0.1"
+AUTH_TIMEOUT = 5.0
+"""Seconds a TCP client has to send its token, and a client to hear it was taken."""
+MAX_UNPROVEN = 16
+"""TCP clients served at once before they sent a right token; more are hung up on."""
+MAX_PORT_FILE = 4096
+"""A longer ``control.port`` is not read: the node writes about 90 bytes."""
 
 GAVE_UP = "`chatty pair` there ended before the codes were confirmed"
 """What the peer is told when a pairing ends because the command that showed its code
@@ -54,13 +79,23 @@ class ControlServer:
         self._node = node
         self._server: asyncio.Server | None = None
         self._clients: set[asyncio.Task[None]] = set()
+        self._token = secrets.token_hex(32)
+        self._unproven = 0
         self.path = node.data_dir / SOCKET_NAME
+        """The socket, or ``control.port`` naming it: made at start, gone at stop."""
 
     async def start(self) -> None:
-        # We hold the data-dir lock, so a socket file left here is from a dead process.
-        self.path.unlink(missing_ok=True)
-        self._server = await asyncio.start_unix_server(self._serve, self.path, limit=MAX_LINE)
-        self.path.chmod(0o600)
+        # We hold the data-dir lock, so what is left here is from a dead process.
+        for stale in (SOCKET_NAME, PORT_FILE):
+            (self._node.data_dir / stale).unlink(missing_ok=True)
+        if sys.platform != "win32" and not portable.forced():
+            self._server = await asyncio.start_unix_server(self._serve, self.path, limit=MAX_LINE)
+            self.path.chmod(0o600)
+            return
+        self._server = await asyncio.start_server(self._serve_tcp, LOOPBACK, 0, limit=MAX_LINE)
+        port = self._server.sockets[0].getsockname()[1]
+        self.path = self._node.data_dir / PORT_FILE
+        _write_port_file(self.path, json.dumps({"port": port, "token": self._token}))
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -68,6 +103,33 @@ class ControlServer:
         for task in list(self._clients):
             task.cancel()
         self.path.unlink(missing_ok=True)
+
+    async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """A TCP client, served as a Unix one once its first line is the token (see the
+        module for what one that is not gets)."""
+        if self._unproven >= MAX_UNPROVEN:
+            writer.close()
+            return
+        self._unproven += 1
+        task = asyncio.current_task()
+        assert task is not None
+        self._clients.add(task)  # for stop, while it is not yet in _serve
+        try:
+            expected = self._token.encode("ascii") + b"\n"
+            async with asyncio.timeout(AUTH_TIMEOUT):
+                proven = hmac.compare_digest(await reader.readexactly(len(expected)), expected)
+        except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
+            proven = False
+        finally:
+            self._unproven -= 1
+            self._clients.discard(task)
+        if not proven:
+            with contextlib.suppress(ConnectionError):
+                _write(writer, {"ok": False, "error": f"not the token in {self.path}"})
+            writer.close()
+            return
+        _write(writer, {"ok": True})
+        await self._serve(reader, writer)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -147,6 +209,63 @@ def _write(writer: asyncio.StreamWriter, obj: dict[str, Any]) -> None:
     writer.write(json.dumps(obj).encode("ascii") + b"\n")
 
 
+def _write_port_file(path: Path, text: str) -> None:
+    """``text`` in ``path``, readable by its owner alone from the first byte (0600; on
+    Windows, whose modes mean only read-only or not, by the data dir's ACL, which
+    under the user's profile lets in that user and the system alone), and whole: a
+    client reading it meanwhile finds no file or this one, never half of it."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    partial.unlink(missing_ok=True)
+    fd = portable.open_nofollow(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(text)
+    os.replace(partial, path)
+
+
+def endpoint(data_dir: Path) -> Path:
+    """What the owner of ``data_dir`` made to be reached at: ``control.port`` if it is
+    there, else the socket. It is made as the owner starts, so its age is the node's."""
+    port_file = data_dir / PORT_FILE
+    return port_file if port_file.exists() else data_dir / SOCKET_NAME
+
+
+async def _open(data_dir: Path) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection to the owner of ``data_dir``, on the TCP socket (token sent and
+    taken) if it made ``control.port``, else on its Unix socket. OSError if there is
+    no answer yet: the caller tries again."""
+    port_file = data_dir / PORT_FILE
+    if sys.platform == "win32" or port_file.exists():
+        return await _open_tcp(port_file)
+    return await asyncio.open_unix_connection(data_dir / SOCKET_NAME, limit=MAX_LINE)
+
+
+async def _open_tcp(port_file: Path) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    with port_file.open("rb") as handle:
+        raw = handle.read(MAX_PORT_FILE)
+    try:
+        found = json.loads(raw)
+        port, token = found["port"], found["token"]
+        if not isinstance(port, int) or not isinstance(token, str) or not token.isascii():
+            raise TypeError
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConnectionError(f"{port_file} is not what a Chatty node writes") from exc
+    reader, writer = await asyncio.open_connection(LOOPBACK, port, limit=MAX_LINE)
+    try:
+        writer.write(token.encode("ascii") + b"\n")
+        async with asyncio.timeout(AUTH_TIMEOUT):
+            answer = await reader.readline()
+        try:
+            taken = json.loads(answer).get("ok") is True
+        except (ValueError, AttributeError):
+            taken = False
+        if not taken:
+            raise ConnectionRefusedError(f"the node at port {port} refused the token")
+    except BaseException:
+        writer.close()
+        raise
+    return reader, writer
+
+
 def _decode(data: object) -> NodeEvent | MalformedEvent:
     try:
         return NodeEvent.from_json(data)
@@ -175,16 +294,16 @@ class ControlClient:
 
     @classmethod
     async def connect(cls, data_dir: Path, wait: float = 5.0) -> ControlClient:
-        path = data_dir / SOCKET_NAME
         deadline = asyncio.get_running_loop().time() + wait
         while True:  # the owner may still be starting up
             try:
-                reader, writer = await asyncio.open_unix_connection(path, limit=MAX_LINE)
+                reader, writer = await _open(data_dir)
                 return cls(reader, writer, data_dir)
             except OSError as exc:
                 if asyncio.get_running_loop().time() > deadline:
                     raise ChattyError(
-                        f"a Chatty process owns {data_dir} but does not answer on {path}"
+                        f"a Chatty process owns {data_dir} but does not answer on "
+                        f"{endpoint(data_dir)} ({exc})"
                     ) from exc
                 await asyncio.sleep(0.1)
 

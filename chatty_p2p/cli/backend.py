@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from chatty_p2p import config
-from chatty_p2p.control import SOCKET_NAME, ControlClient
+from chatty_p2p.control import ControlClient, endpoint
 from chatty_p2p.errors import UnknownPeer
 
 if TYPE_CHECKING:
@@ -105,10 +105,9 @@ async def open_backend(args: argparse.Namespace, network: bool = True) -> AsyncI
     directory = config.data_dir(args.data_dir)
     if config.lock_is_held(directory):
         client = await ControlClient.connect(directory)
-        # The owner makes its socket as it starts: the file's age is the node's.
         started = 0.0
         with contextlib.suppress(OSError):
-            started = (directory / SOCKET_NAME).stat().st_mtime
+            started = endpoint(directory).stat().st_mtime
         try:
             yield RemoteBackend(client, started)
         finally:

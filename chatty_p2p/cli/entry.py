@@ -117,7 +117,7 @@ def _x11_answers(display: str) -> bool:
     number = rest.split(".")[0]
     if not number.isdigit():
         return False
-    if host in ("", "unix"):
+    if host in ("", "unix") and sys.platform != "win32":  # Windows has no X11 socket
         path = f"/tmp/.X11-unix/X{number}"
         for where in (path, "\0" + path):
             with socket.socket(socket.AF_UNIX) as unix:
