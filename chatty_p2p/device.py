@@ -2,22 +2,24 @@
 are told in the mDNS record's ``device`` key and show it as an icon; and reading
 that key back from a peer, who may write anything there.
 
-Standard library only, and nothing of Chatty: the events module (light on purpose)
-and ``net/discovery`` both use the vocabulary.
+Standard library only, and of Chatty only ``portable`` (itself standard library only):
+the events module (light on purpose) and ``net/discovery`` both use the vocabulary.
 
 On Linux the answer comes from the firmware's chassis type (SMBIOS, read through
 ``/sys/class/dmi/id/chassis_type``). A machine without one (a Raspberry Pi, most
 containers and some virtual machines) is taken for a server, and so is one that is
 not a laptop and has no display to show a window on (a headless ``chatty daemon``).
+Elsewhere, and on Linux with ``CHATTY_PORTABLE=1``, it is ``unknown``.
 ``CHATTY_DEVICE_TYPE`` overrides the guess with one of ``DEVICE_TYPES``.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping
 from pathlib import Path
+
+from chatty_p2p import portable
 
 UNKNOWN = "unknown"
 DEVICE_TYPES = ("laptop", "desktop", "server", "phone", "tablet", UNKNOWN)
@@ -87,7 +89,7 @@ def detect(
 ) -> str:
     """This machine's device type (see the module for the rules)."""
     env = os.environ if env is None else env
-    platform = sys.platform if platform is None else platform
+    platform = portable.system() if platform is None else platform
     chosen = device_type(env.get(ENV_OVERRIDE, ""))
     if chosen != UNKNOWN:
         return chosen

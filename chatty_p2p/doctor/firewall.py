@@ -13,12 +13,12 @@ from __future__ import annotations
 import fnmatch
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from chatty_p2p import portable
 from chatty_p2p.doctor.network import MDNS_PORT
-from chatty_p2p.doctor.report import Finding
+from chatty_p2p.doctor.report import Finding, not_checked
 from chatty_p2p.doctor.rules import Chain, Rule, parse_iptables, parse_nft
 
 COMMAND_TIMEOUT = 5.0
@@ -324,9 +324,18 @@ def _run(command: list[str]) -> tuple[str | None, str | None]:
 
 
 def read_firewall(port: int | None, interfaces: list[str] | None) -> list[Finding]:
-    """Run the rule listings (only those installed; unprivileged, they just fail)."""
-    if not sys.platform.startswith("linux"):
-        return []
+    """Run the rule listings (only those installed; unprivileged, they just fail).
+    Only Linux has them (and ``CHATTY_PORTABLE=1`` forgets it does)."""
+    if not portable.linux_sources():
+        ports = "UDP 5353 (mDNS)" + (f" and TCP {port} (Chatty)" if port else "")
+        return [
+            not_checked(
+                "The firewall",
+                "Chatty reads nftables and iptables rules, which only Linux has.",
+                f"Check that the firewall here lets in {ports} from the local network.",
+                "firewall",
+            )
+        ]
     nft, nft_error = _run(["nft", "-a", "list", "ruleset"])
     ipt, ipt_error = _run(["iptables-save"])
     ip6t, ip6t_error = _run(["ip6tables-save"])

@@ -7,6 +7,10 @@ mDNS. What does stop it is an interface that is down, a missing IPv6
 ``ff00::/8`` route, or no route back to the LAN while reverse-path filtering is
 on (the default on systemd distributions): the other machines' answers are then
 dropped on arrival. Those are what the checks look for.
+
+Link state, interface flags and reverse-path filtering are read from ``/sys`` and
+``/proc``. Elsewhere (and with ``CHATTY_PORTABLE=1``) only the sending is tried, and
+a finding says what was not checked.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from typing import Any
 
 import ifaddr
 
-from chatty_p2p.doctor.report import Finding
+from chatty_p2p import portable
+from chatty_p2p.doctor.report import Finding, not_checked
 from chatty_p2p.net import netif
 
 MDNS_PORT = 5353
@@ -35,8 +40,11 @@ def link_down(name: str) -> bool:
     """Whether the kernel says the link is down (switched off or no carrier).
 
     An interface keeps its IPv4 address when the cable is pulled or the radio
-    switched off, so "has an address" alone is not "connected".
+    switched off, so "has an address" alone is not "connected". Not known (False)
+    where ``/sys`` is not read (see the module).
     """
+    if not portable.linux_sources():
+        return False
     base = Path("/sys/class/net") / name
     try:
         flags = int((base / "flags").read_text(), 16)
@@ -163,7 +171,10 @@ def multicast_error(interface: netif.Interface, version: int) -> str | None:
 
 
 def _rp_filter(name: str) -> int:
-    """The reverse-path filter mode for ``name``: the kernel uses max(all, name)."""
+    """The reverse-path filter mode for ``name``: the kernel uses max(all, name).
+    0 (off) where ``/proc`` is not read: then only the missing route is named."""
+    if not portable.linux_sources():
+        return 0
     modes = []
     for where in ("all", name):
         try:
@@ -194,7 +205,19 @@ def multicast_findings(chosen: list[netif.Interface]) -> list[Finding]:
         findings.append(_no_multicast_route(name, version, error, len(failures) == tried))
     findings += _route_back_findings(checked)
     findings += [_multicast_off(i) for i in checked if _flagged_off(i)]
-    if not findings:
+    if not portable.linux_sources():
+        findings.append(
+            not_checked(
+                "Links, multicast flags and reverse-path filtering",
+                "Chatty reads them from Linux's /sys and /proc; here it only tried sending "
+                f"mDNS on {', '.join(i.name for i in checked)}"
+                + ("." if findings else ", which works."),
+                "If no peer answers, check that the network adapter is connected and lets "
+                "multicast through (its driver settings, or the Wi-Fi's).",
+                "multicast",
+            )
+        )
+    elif not findings:
         names = ", ".join(i.name for i in checked)
         findings.append(
             Finding("ok", f"mDNS can be sent and answered on {names}", topic="multicast")

@@ -38,6 +38,14 @@ class Finding:
         }
 
 
+def not_checked(what: str, detail: str, fix: str, topic: str) -> Finding:
+    """A check that reads what only Linux has (``/sys``, ``/proc``, nftables), on a
+    system without it (or with ``CHATTY_PORTABLE=1``): said, so that silence is not
+    read as "fine", and a warning with what to look at by hand, since a cause may hide
+    there."""
+    return Finding("warn", f"{what}: not checked on this system", detail, fix, topic)
+
+
 @dataclass(frozen=True)
 class SeenPeer:
     """A Chatty that answered mDNS during the live look, and what its port did."""

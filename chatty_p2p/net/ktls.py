@@ -41,6 +41,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from chatty_p2p import portable
+
 # The TCP upper-layer protocols the kernel has registered, separated by spaces
 # (e.g. "mptcp tls"). "tls" appears once the tls module is loaded or built in.
 ULP_LIST = Path("/proc/sys/net/ipv4/tcp_available_ulp")
@@ -66,7 +68,7 @@ class Support:
     why: str
 
 
-def platform_support(ulp_list: Path = ULP_LIST, system: str = sys.platform) -> Support:
+def platform_support(ulp_list: Path = ULP_LIST, system: str | None = None) -> Support:
     """Whether this Python, OpenSSL and kernel can let the kernel encrypt.
 
     Not cached: it reads one small file, and a module loaded meanwhile counts.
@@ -75,7 +77,11 @@ def platform_support(ulp_list: Path = ULP_LIST, system: str = sys.platform) -> S
     installed but not loaded does not count: the kernel loads a ULP's module on
     demand only for a process with CAP_NET_ADMIN (``net/ipv4/tcp_ulp.c``), which
     Chatty should not have, so OpenSSL's request would fail and fall back.
+
+    ``system`` is ``portable.system()`` unless given: with ``CHATTY_PORTABLE=1`` this
+    is not Linux, and nothing in /proc is read.
     """
+    system = portable.system() if system is None else system
     missing: list[str] = []
     if not hasattr(ssl, "OP_ENABLE_KTLS"):
         version = sys.version_info
@@ -87,7 +93,9 @@ def platform_support(ulp_list: Path = ULP_LIST, system: str = sys.platform) -> S
                 " (needs OpenSSL 3.0)"
             )
     if system != "linux":
-        missing.append(f"Chatty uses kernel TLS on Linux only (this is {system})")
+        missing.append(
+            f"Chatty uses kernel TLS (the kernel's tls module) on Linux only (this is {system})"
+        )
     else:
         try:
             ulps = ulp_list.read_text().split()

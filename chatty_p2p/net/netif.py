@@ -19,11 +19,14 @@ import contextlib
 import ipaddress
 import re
 import socket
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import ifaddr
+
+from chatty_p2p import portable
 
 LOOPBACK = "loopback"
 LAN = "lan"
@@ -58,14 +61,16 @@ class Interface:
     def multicast(self) -> bool:
         """Whether the kernel marks the interface up and able to multicast.
 
-        Unknown (not Linux) counts as yes: the check is for naming a cause, and a
-        guess of "broken" would send users after the wrong fix.
+        Unknown (not Linux, or ``CHATTY_PORTABLE=1``) counts as yes: the check is for
+        naming a cause, and a guess of "broken" would send users after the wrong fix.
         """
         flags = _flags(self.name)
         return flags is None or (flags & IFF_UP != 0 and flags & IFF_MULTICAST != 0)
 
 
 def _flags(name: str) -> int | None:
+    if not portable.linux_sources():
+        return None
     try:
         return int(Path(f"/sys/class/net/{name}/flags").read_text(), 16)
     except (OSError, ValueError):
@@ -129,14 +134,13 @@ def advertised(names: list[str] | None = None) -> list[str]:
 
 def change_socket() -> socket.socket | None:
     """A non-blocking socket that becomes readable whenever a link or an address
-    changes (Linux rtnetlink), or ``None`` where there is none: then polling is
-    all there is. Only "something changed" is read from it; what changed is found
-    by looking at the interfaces again."""
-    family = getattr(socket, "AF_NETLINK", None)
-    if family is None:
+    changes (Linux rtnetlink), or ``None`` where there is none (or with
+    ``CHATTY_PORTABLE=1``): then polling is all there is. Only "something changed" is
+    read from it; what changed is found by looking at the interfaces again."""
+    if sys.platform != "linux" or not portable.linux_sources():
         return None
     try:
-        sock = socket.socket(family, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
     except OSError:
         return None
     try:

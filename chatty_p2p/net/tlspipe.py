@@ -30,6 +30,7 @@ import contextlib
 import os
 import socket
 import ssl
+import sys
 import time
 from typing import cast
 
@@ -190,8 +191,9 @@ class KernelTls:
         self.sock.sendall(data)
 
     def sendfile(self, fd: int, offset: int, count: int) -> None:
-        """``count`` bytes of file ``fd`` from ``offset``, encrypted by the kernel."""
-        if not self.files_by_kernel:
+        """``count`` bytes of file ``fd`` from ``offset``, encrypted by the kernel.
+        (Windows has no ``os.sendfile``; it never gets here, as it has no kTLS.)"""
+        if sys.platform == "win32" or not self.files_by_kernel:
             raise RuntimeError("sendfile on a connection the kernel does not encrypt")
         while count:
             sent = os.sendfile(self.sock.fileno(), fd, offset, count)
