@@ -67,23 +67,25 @@ class Frame:
 
     def json(self) -> dict[str, Any]:
         """The payload as a JSON object, or a ``RemoteProtocolError``."""
-        try:
-            value = json.loads(self.payload.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise RemoteProtocolError(
-                f"frame {self.type}: payload is not JSON", "malformed"
-            ) from exc
-        except RecursionError as exc:  # "[[[[…" a megabyte deep
-            raise RemoteProtocolError(
-                f"frame {self.type}: JSON nested too deeply", "malformed"
-            ) from exc
-        if not isinstance(value, dict):
-            raise RemoteProtocolError(f"frame {self.type}: payload is not an object", "malformed")
-        if _SURROGATE_ESCAPE.search(self.payload) and not _encodable(value):
-            raise RemoteProtocolError(
-                f"frame {self.type}: a string holds a lone UTF-16 surrogate", "malformed"
-            )
-        return value
+        return json_object(self.payload, f"frame {self.type}")
+
+
+def json_object(payload: bytes, what: str) -> dict[str, Any]:
+    """``payload`` as a JSON object, or a ``RemoteProtocolError`` that says ``what`` it
+    was: not UTF-8, not JSON, nested too deep, not an object, or a string holding a
+    lone UTF-16 surrogate. Every peer's JSON is read here (Chatty's frames, LocalSend's
+    messages)."""
+    try:
+        value = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise RemoteProtocolError(f"{what}: payload is not JSON", "malformed") from exc
+    except RecursionError as exc:  # "[[[[…" a megabyte deep
+        raise RemoteProtocolError(f"{what}: JSON nested too deeply", "malformed") from exc
+    if not isinstance(value, dict):
+        raise RemoteProtocolError(f"{what}: payload is not an object", "malformed")
+    if _SURROGATE_ESCAPE.search(payload) and not _encodable(value):
+        raise RemoteProtocolError(f"{what}: a string holds a lone UTF-16 surrogate", "malformed")
+    return value
 
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
