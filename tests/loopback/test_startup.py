@@ -20,6 +20,7 @@ HEAVY = (
     "chatty_p2p.node",
     "chatty_p2p.files.manager",
     "zeroconf",
+    "filelock",  # the data dir's lock off Linux (chatty_p2p.portable): asked for when needed
 )
 
 
