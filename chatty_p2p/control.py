@@ -213,8 +213,10 @@ def _write_port_file(path: Path, text: str) -> None:
     """``text`` in ``path``, readable by its owner alone from the first byte (0600; on
     Windows, whose modes mean only read-only or not, by the data dir's ACL, which
     under the user's profile lets in that user and the system alone), and whole: a
-    client reading it meanwhile finds no file or this one, never half of it."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    client reading it meanwhile finds no file or this one, never half of it. The
+    partial's name is fixed: only the holder of the data dir's lock writes it, and one
+    left by a crash is replaced at the next start."""
+    partial = path.with_name(f".{path.name}.partial")
     partial.unlink(missing_ok=True)
     fd = portable.open_nofollow(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as handle:
