@@ -149,9 +149,10 @@ def _link_in_the_way(path: str | os.PathLike[str]) -> OSError:
 def read_at(fd: int, view: memoryview, position: int) -> int:
     """Read into ``view`` from ``position`` of the open file ``fd``; how many bytes came
     (0 at its end). POSIX: ``preadv``, which leaves the file's offset alone. Windows
-    (or the switch) has no positioned read: a seek, then a read, which moves the
-    offset; a caller seeks before it reads on its own."""
-    if sys.platform != "win32" and not forced():
+    (or the switch) has no positioned read, nor has a macOS before 11 under a Python
+    built for older ones: a seek, then a read, which moves the offset; a caller seeks
+    before it reads on its own."""
+    if sys.platform != "win32" and not forced() and hasattr(os, "preadv"):
         return os.preadv(fd, [view], position)
     os.lseek(fd, position, os.SEEK_SET)
     with open(fd, "rb", buffering=0, closefd=False) as raw:
