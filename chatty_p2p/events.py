@@ -95,6 +95,9 @@ class PairingInfo:
         return asdict(self)
 
 
+VIA = ("chatty", "localsend")
+
+
 @dataclass(frozen=True)
 class Peer:
     """What a face shows about a peer at one moment."""
@@ -117,10 +120,15 @@ class Peer:
     device: str = UNKNOWN
     """What the peer says it is in its mDNS record (laptop, desktop, server...: one of
     ``device.DEVICE_TYPES``); "unknown" if it did not say or said something else."""
+    via: str = "chatty"
+    """How it is reached: ``chatty`` (a Chatty peer, pinned TLS) or ``localsend`` (a
+    device running LocalSend, which nobody verifies)."""
 
     def __post_init__(self) -> None:
         # Whatever made this (a record, the control socket's JSON), only a known word.
         object.__setattr__(self, "device", device_type(self.device))
+        if self.via not in VIA:
+            object.__setattr__(self, "via", "chatty")
 
     @property
     def short_id(self) -> str:
@@ -158,6 +166,7 @@ class Peer:
             "refused_by": self.refused_by,
             "last_seen": self.last_seen,
             "device": self.device,
+            "via": self.via,
         }
 
 

@@ -84,6 +84,7 @@ def _daemon_node(args: argparse.Namespace) -> Node:
         interfaces=args.interface or None,
         download_dir=Path(args.download_dir) if args.download_dir else None,
         accept_from=args.accept_from,
+        localsend=not args.no_localsend,
     )
 
 

@@ -72,6 +72,12 @@ def _common(after: bool) -> argparse.ArgumentParser:
         help="do not use mDNS (peers only by address)",
     )
     p.add_argument(
+        "--no-localsend",
+        action="store_true",
+        default=default(False),
+        help="do not speak LocalSend (its devices are not listed; port 53317 stays free)",
+    )
+    p.add_argument(
         "-v",
         "--verbose",
         action="count",

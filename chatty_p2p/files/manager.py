@@ -36,6 +36,7 @@ from pathlib import Path
 from chatty_p2p.errors import (
     ChattyError,
 )
+from chatty_p2p.files.foreign import NO_RESUME, ForeignTransfer, Mover
 from chatty_p2p.files.landing import Landing, check_folder, remove_leftovers
 from chatty_p2p.files.ledger import Ledger, LiveTransfer, TransferNews
 from chatty_p2p.files.manifest import build_manifest
@@ -53,7 +54,8 @@ from chatty_p2p.files.pump import Pump, Workers, interrupt
 from chatty_p2p.identity import Identity
 from chatty_p2p.net.connection import Connection
 from chatty_p2p.net.tlspipe import KernelTls, TlsPipe
-from chatty_p2p.protocol.bulk.wire import MAX_PATH_BYTES
+from chatty_p2p.protocol.bulk.wire import MAX_PATH_BYTES, Entry
+from chatty_p2p.protocol.localsend import ID_PREFIX as FOREIGN_PREFIX
 from chatty_p2p.protocol.messages import (
     MAX_FILES,
     AnswerReceived,
@@ -67,6 +69,9 @@ from chatty_p2p.protocol.messages import (
 from chatty_p2p.store import Store, TransferRecord
 
 log = logging.getLogger(__name__)
+
+Start = Callable[[ForeignTransfer, list[tuple[str, str, int]]], Mover]
+"""Starts moving an outgoing foreign transfer; returns its mover (``send_foreign``)."""
 
 
 class FileTransfers:
@@ -132,6 +137,9 @@ class FileTransfers:
         Partial bytes of transfers that ended are removed, in the background (a
         download folder may be on a slow disk)."""
         for record in self._store.unfinished_transfers(FINISHED):
+            if record.peer_id.startswith(FOREIGN_PREFIX):
+                self._ledger.set(self._ledger.live_for(record), TransferState.FAILED, NO_RESUME)
+                continue
             if record.state in (TransferState.RUNNING, TransferState.RESUMING):
                 record.state = TransferState.INTERRUPTED
                 self._store.update_transfer(record)
@@ -191,6 +199,52 @@ class FileTransfers:
 
     async def send(self, peer_id: str, paths: list[Path]) -> TransferInfo:
         """Offer files and folders to a peer; they go when it accepts."""
+        record, entries, sources = await self._new_outgoing(peer_id, paths)
+        # Stored with its manifest in one transaction, before the peer hears of it: an
+        # offer that cannot be stored is an error here, never a ghost that waits on.
+        self._store.add_transfer(record, entries, sources)
+        live = self._ledger.live_for(record)
+        self._news.transfer_changed(self._ledger.info(live))
+        conn = self._peers.connection(peer_id)
+        if conn is not None:
+            self._offer(conn, record)
+        else:
+            self._peers.want_connection(peer_id)
+        return self._ledger.info(live)
+
+    async def send_foreign(self, peer_id: str, paths: list[Path], start: Start) -> TransferInfo:
+        """Offer files and folders to a device of another protocol: stored and shown as
+        Chatty's own, moved by the ``Mover`` that ``start`` returns, given the handle
+        to report through and each file's (path in the batch, local path, size)."""
+        record, entries, sources = await self._new_outgoing(peer_id, paths)
+        self._store.add_transfer(record, entries, sources)
+        live = self._ledger.live_for(record)
+        files = [(e.path, src, e.size) for e, src in zip(entries, sources, strict=True) if src]
+        self._offers.movers[record.id] = start(ForeignTransfer(self._ledger, live), files)
+        self._news.transfer_changed(self._ledger.info(live))
+        return self._ledger.info(live)
+
+    def offer_foreign(
+        self, peer_id: str, names: list[str], count: int, size: int, mover: Mover
+    ) -> ForeignTransfer | str:
+        """An offer from a device of another protocol (``Offers.arrived_foreign``): its
+        handle, or why it was refused."""
+        record = TransferRecord(
+            id=uuid.uuid4().hex,
+            peer_id=peer_id,
+            outgoing=False,
+            state=TransferState.OFFERED,
+            count=count,
+            size=size,
+            names=names[:8],
+        )
+        live, refusal = self._offers.arrived_foreign(record, mover)
+        return ForeignTransfer(self._ledger, live) if live is not None else refusal
+
+    async def _new_outgoing(
+        self, peer_id: str, paths: list[Path]
+    ) -> tuple[TransferRecord, list[Entry], list[str]]:
+        """An outgoing transfer's record and manifest, checked: not stored yet."""
         if not paths:
             raise ChattyError("nothing to send: name at least one file or folder")
         entries, sources = await self._workers.run(build_manifest, paths)
@@ -204,8 +258,6 @@ class FileTransfers:
                 f"cannot send: {len(too_long)} path(s) longer than a peer takes "
                 f"({MAX_PATH_BYTES} bytes): {', '.join(p[:60] + '…' for p in too_long[:3])}"
             )
-        # Stored with its manifest in one transaction, before the peer hears of it: an
-        # offer that cannot be stored is an error here, never a ghost that waits on.
         record = TransferRecord(
             id=uuid.uuid4().hex,
             peer_id=peer_id,
@@ -215,15 +267,7 @@ class FileTransfers:
             size=sum(e.size for e in entries),
             names=sorted({e.path.split("/", 1)[0] for e in entries})[:8],
         )
-        self._store.add_transfer(record, entries, sources)
-        live = self._ledger.live_for(record)
-        self._news.transfer_changed(self._ledger.info(live))
-        conn = self._peers.connection(peer_id)
-        if conn is not None:
-            self._offer(conn, record)
-        else:
-            self._peers.want_connection(peer_id)
-        return self._ledger.info(live)
+        return record, entries, sources
 
     @staticmethod
     def _offer(conn: Connection, record: TransferRecord) -> None:
@@ -243,6 +287,11 @@ class FileTransfers:
         live = self._ledger.find(spec)
         if live.record.state in FINISHED:
             raise ChattyError(f"transfer {live.record.id[:8]} has already ended")
+        mover = self._offers.movers.pop(live.record.id, None)
+        if mover is not None:
+            self._ledger.set(live, TransferState.CANCELLED, reason)
+            mover.cancel(reason)
+            return self._ledger.info(live)
         conn = self._peers.connection(live.record.peer_id)
         if conn is not None:
             with contextlib.suppress(ChattyError):
@@ -364,6 +413,8 @@ class FileTransfers:
         user has just said the problem is fixed."""
         live = self._ledger.find(spec)
         record = live.record
+        if record.id in self._offers.movers:
+            raise ChattyError(NO_RESUME)
         if record.state not in RESUMABLE:
             raise ChattyError(f"transfer {record.id[:8]} is {record.state}; nothing to resume")
         name = self._peers.name(record.peer_id)

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from chatty_p2p.errors import ChattyError, why_failed
+from chatty_p2p.files.foreign import Mover
 from chatty_p2p.files.landing import check_folder
 from chatty_p2p.files.ledger import Ledger, LiveTransfer, TransferNews
 from chatty_p2p.files.model import (
@@ -59,6 +60,9 @@ class Offers:
         """Receiving is paused: every new offer is declined (``Node.set_receiving_paused``)."""
         self._warned: dict[str, str] = {}
         """The last refusal each peer was warned about: a flood of refused offers warns once."""
+        self.movers: dict[str, Mover] = {}
+        """Transfers another protocol moves (``files.foreign``), by id: answered through
+        their mover, not through a Chatty session."""
 
     def arrived(self, peer_id: str, offer: Offer) -> None:
         """An offer came in: one we know already is resumed or told how it ended;
@@ -115,6 +119,35 @@ class Offers:
             return
         self.expire_later(live, OFFER_TTL)
         self._news.transfer_offered(self._ledger.info(live))
+
+    def arrived_foreign(
+        self, record: TransferRecord, mover: Mover
+    ) -> tuple[LiveTransfer | None, str]:
+        """An offer from a device of another protocol: refused as Chatty's are (no room,
+        too many waiting, receiving paused: the reason comes back), else always shown
+        to the user, never accepted unasked (nobody verified the device), and answered
+        through ``mover``."""
+        waiting = sum(
+            1
+            for live in self._ledger.live.values()
+            if live.record.peer_id == record.peer_id
+            and not live.record.outgoing
+            and live.record.state == TransferState.OFFERED
+        )
+        record.folder = str(self.download_dir)
+        refusal = self.space_problem(record)
+        if waiting >= MAX_PENDING_OFFERS:
+            refusal = "too many offers waiting for an answer"
+        if self.paused:
+            refusal = "receiving is paused"
+        if refusal:
+            return None, refusal
+        self._store.add_transfer(record)
+        live = self._ledger.live_for(record)
+        self.movers[record.id] = mover
+        self.expire_later(live, OFFER_TTL)
+        self._news.transfer_offered(self._ledger.info(live))
+        return live, ""
 
     def tell_ended(self, record: TransferRecord) -> None:
         """The sender offers again, or asks to resume, what ended here while it was
@@ -198,6 +231,11 @@ class Offers:
         state: TransferState = TransferState.DECLINED,
     ) -> None:
         if live.record.state != TransferState.OFFERED:
+            return
+        mover = self.movers.get(live.record.id)
+        if mover is not None:
+            self._ledger.set(live, TransferState.RUNNING if accepted else state, reason)
+            mover.answered(accepted, reason)
             return
         conn = self._peers.connection(live.record.peer_id)
         if conn is not None:

@@ -30,6 +30,7 @@ def make_bridge(args: argparse.Namespace) -> NodeBridge:
         return Node(
             data_dir,
             discovery=not args.no_discovery,
+            localsend=not getattr(args, "no_localsend", False),
             interfaces=args.interface or None,
             download_dir=Path(args.download_dir) if getattr(args, "download_dir", None) else None,
         )

@@ -67,3 +67,13 @@ def peer_id(ssl_object: ssl.SSLObject | ssl.SSLSocket, expected: str | None = No
             f"the peer's key ({actual[:8]}) is not the one it advertised ({expected[:8]})"
         )
     return actual
+
+
+def localsend_server_context(identity: Identity) -> ssl.SSLContext:
+    """The LocalSend face's HTTPS: this device's certificate, whose SHA-256 (the device
+    id) is the fingerprint LocalSend shows; TLS 1.2 too, which LocalSend's apps may
+    still use, and no client certificate (LocalSend sends none)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(identity.cert_path, identity.key_path)
+    return ctx

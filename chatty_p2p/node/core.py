@@ -51,11 +51,12 @@ import secrets
 from pathlib import Path
 from typing import IO, Any
 
-from chatty_p2p.errors import NAME_NEEDED, ChattyError
+from chatty_p2p.errors import NAME_NEEDED, ChattyError, UnknownPeer
 from chatty_p2p.events import NameChanged, PairingInfo
 from chatty_p2p.files.model import FileInfo, TransferInfo, files_of
 from chatty_p2p.files.receiving import lanes_here
 from chatty_p2p.identity import Identity, format_fingerprint, short_id
+from chatty_p2p.localsend.face import LocalSendFace
 from chatty_p2p.net import netif
 from chatty_p2p.net.addresses import parse_address
 from chatty_p2p.net.admission import Hush
@@ -68,6 +69,7 @@ from chatty_p2p.node.events import Announcer, EventBus, NodeEvent
 from chatty_p2p.node.guard import Guard
 from chatty_p2p.node.inbox import Inbox
 from chatty_p2p.node.listener import Listener
+from chatty_p2p.node.localsend import localsend_face
 from chatty_p2p.node.network import NetworkWatch
 from chatty_p2p.node.outbox import Outbox
 from chatty_p2p.node.peers import Peer, PeerTable
@@ -75,6 +77,8 @@ from chatty_p2p.node.sessions import Partners, Sessions
 from chatty_p2p.node.settings import Settings
 from chatty_p2p.node.tasks import Tasks
 from chatty_p2p.node.transfers import file_transfers
+from chatty_p2p.protocol.localsend import ID_PREFIX as LOCALSEND_PREFIX
+from chatty_p2p.protocol.localsend import PORT as LOCALSEND_PORT
 from chatty_p2p.protocol.names import readable
 from chatty_p2p.protocol.text import clean_name, has_visible_name
 from chatty_p2p.store import Store, StoredMessage
@@ -97,12 +101,16 @@ class Node:
         download_dir: Path | None = None,
         accept_from: list[str] | None = None,
         lanes: int | None = None,
+        localsend: bool = True,
+        localsend_port: int = LOCALSEND_PORT,
     ) -> None:
         """``offline`` opens only the store and identity: for reading history or renaming
         while no network presence is wanted. ``download_dir`` overrides the stored
         setting for this run; offers from peers matching ``accept_from`` (names, id
         prefixes, ``*``) are accepted without asking. ``lanes`` is how many bulk
-        connections one transfer may use (default: ``files.receiving.lanes_here``)."""
+        connections one transfer may use (default: ``files.receiving.lanes_here``).
+        ``localsend`` speaks LocalSend too (with discovery on: ``localsend.face``), on
+        ``localsend_port``."""
         self.data_dir = data_dir
         self._requested_name = name
         self._requested_port = port
@@ -116,6 +124,9 @@ class Node:
         self._tasks = Tasks()
         self._lock_file: IO[str] | None = None
         self._discovery: Discovery | None = None
+        self._use_localsend = localsend and discovery and not offline
+        self._localsend_port = localsend_port
+        self.localsend: LocalSendFace | None = None
         self._boot = secrets.token_hex(8)
         self._hush_refused = Hush()
         self._trimmer = Trimmer()
@@ -149,6 +160,18 @@ class Node:
             )
             await self._discovery.start()
             self._network.discovery = self._discovery
+        if self._use_localsend:
+            self.localsend = localsend_face(
+                name=self.name,
+                identity=self.identity,
+                files=self.files,
+                bus=self._bus,
+                table=self._peers,
+                store=self.store,
+                addresses=self._ipv4_here,
+                port=self._localsend_port,
+            )
+            await self.localsend.start()
         self._tasks.spawn(self._network.watch())
         self._tasks.spawn(self._adverts.age_out())
         log.info(
@@ -238,6 +261,8 @@ class Node:
         self._listener.close()
         await self.files.stop()
         await self._sessions.say_goodbye()
+        if self.localsend is not None:
+            await self.localsend.stop()
         await self._tasks.cancel_all()
         self._trimmer.cancel()
         self.store.close()
@@ -248,6 +273,10 @@ class Node:
     def interfaces(self) -> list[str] | None:
         """The interfaces asked for (``--interface``), or ``None`` for every usable one."""
         return self._interfaces
+
+    def _ipv4_here(self) -> list[str]:
+        """The IPv4 addresses LocalSend's multicast is joined on (it has no IPv6)."""
+        return [a for _, addresses in self.looking_on() for a in addresses if ":" not in a]
 
     def looking_on(self) -> list[tuple[str, tuple[str, ...]]]:
         """The interfaces this node announces itself and listens on (``--interface``, or
@@ -265,10 +294,17 @@ class Node:
     # ----- peers -----------------------------------------------------------
 
     def peers(self) -> list[Peer]:
-        """Every peer seen in this run or pinned in the store, online ones first."""
-        return self._peers.peers()
+        """Every peer seen in this run or pinned in the store, online ones first; then
+        the LocalSend devices heard."""
+        heard = self.localsend.peers() if self.localsend is not None else []
+        return self._peers.peers() + sorted(heard, key=lambda p: (not p.online, p.name.lower()))
 
     def peer(self, peer_id: str) -> Peer:
+        if peer_id.startswith(LOCALSEND_PREFIX):
+            found = [p for p in self.peers() if p.id == peer_id]
+            if not found:
+                raise UnknownPeer(f"no LocalSend device {peer_id} here (it may have left)")
+            return found[0]
         return self._peers.peer(peer_id)
 
     async def resolve(self, spec: str) -> Peer:
@@ -338,6 +374,8 @@ class Node:
     async def send_files(self, peer_id: str, paths: list[Path]) -> TransferInfo:
         """Offer files and folders; they travel once the peer accepts."""
         self.peer(peer_id)  # an unknown peer is an error before any disk walk
+        if self.localsend is not None and peer_id.startswith(LOCALSEND_PREFIX):
+            return await self.localsend.send(peer_id, paths)
         return await self.files.send(peer_id, paths)
 
     def transfers(self) -> list[TransferInfo]:

@@ -99,6 +99,8 @@ class PeerTable:
         self._store = store
         self._trouble = trouble
         self._peers: dict[str, PeerState] = {}
+        self.foreign_names: dict[str, str] = {}
+        """Names of peers of another protocol (LocalSend devices), for their transfers."""
 
     def __getitem__(self, peer_id: str) -> PeerState:
         return self._peers[peer_id]
@@ -155,6 +157,8 @@ class PeerTable:
         state = self._peers.get(peer_id)
         if state is not None:
             return state.name
+        if peer_id in self.foreign_names:
+            return self.foreign_names[peer_id]
         record = self._store.peer(peer_id)
         return record.name if record is not None else short_id(peer_id)
 

@@ -20,6 +20,7 @@ import asyncio
 import ipaddress
 import logging
 import socket
+import ssl
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -29,7 +30,7 @@ import h11
 
 from chatty_p2p.errors import ChattyError, why_failed
 from chatty_p2p.net import netif
-from chatty_p2p.share.exchange import Exchange
+from chatty_p2p.share.exchange import HEAD_TIMEOUT, Exchange
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,10 @@ class Server:
         on_expired: Callable[[], None],
         on_ending: Callable[[], None],
         on_ended: Callable[[], None],
+        tls: ssl.SSLContext | None = None,
     ) -> None:
+        """``timeout`` 0 never expires (LocalSend's receiver runs as long as the node);
+        ``tls`` serves HTTPS."""
         self.host = host
         self.port = port
         self.expires_at = 0.0
@@ -65,6 +69,7 @@ class Server:
         self._on_expired = on_expired
         self._on_ending = on_ending
         self._on_ended = on_ended
+        self._tls = tls
         self._server: asyncio.Server | None = None
         self._dual_stack = False
         self._expiry: asyncio.TimerHandle | None = None
@@ -79,9 +84,15 @@ class Server:
         sock = _listen(self.host, self.port)
         self._dual_stack = sock.family == socket.AF_INET6 and not self.host
         self.port = sock.getsockname()[1]
-        self._server = await asyncio.start_server(self._serve, sock=sock)
-        self.expires_at = time.time() + self._timeout
-        self._expiry = asyncio.get_running_loop().call_later(self._timeout, self._expire)
+        if self._tls is None:
+            self._server = await asyncio.start_server(self._serve, sock=sock)
+        else:
+            self._server = await asyncio.start_server(
+                self._serve, sock=sock, ssl=self._tls, ssl_handshake_timeout=HEAD_TIMEOUT
+            )
+        if self._timeout:
+            self.expires_at = time.time() + self._timeout
+            self._expiry = asyncio.get_running_loop().call_later(self._timeout, self._expire)
 
     def urls(self, path: str) -> list[str]:
         """``path`` at each usable LAN address (or at ``host``), IPv4 first."""

@@ -119,6 +119,7 @@ PEER_JSON = {
     "refused_by": "",
     "last_seen": 1700000000.5,
     "device": "unknown",
+    "via": "chatty",
 }
 MESSAGE_JSON = {
     "seq": 3,

@@ -1,0 +1,314 @@
+"""Chatty's LocalSend face: it announces this device on LocalSend's multicast group and
+answers its REST API on port 53317 (HTTPS with the device's own certificate, or HTTP),
+lists the LocalSend devices it hears, and sends and receives files with them through
+the node's transfers (``files.foreign``).
+
+What a LocalSend device says cannot be checked: its certificate is self-signed and
+its fingerprint is what it claims. So its devices are always "unverified", their
+offers always ask (auto-accept never applies), and the README says what that means.
+
+When port 53317 is taken (the LocalSend app runs on this machine) the face says so
+once and the node goes on without it; ``--no-localsend`` or the setting turns it off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+import urllib.parse
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Protocol
+
+import h11
+
+from chatty_p2p.errors import ChattyError, RemoteProtocolError
+from chatty_p2p.events import Peer
+from chatty_p2p.files.foreign import ForeignTransfer, Mover
+from chatty_p2p.files.model import OFFER_TTL, TransferInfo
+from chatty_p2p.localsend import client, receiving, sending
+from chatty_p2p.localsend.devices import DeviceTable, Seen, peer_id
+from chatty_p2p.net.localsend_udp import Beacon, PortTaken
+from chatty_p2p.protocol import localsend as ls
+from chatty_p2p.share.exchange import Exchange
+from chatty_p2p.share.server import Server
+
+log = logging.getLogger(__name__)
+
+ANNOUNCE_EVERY = 30.0
+"""Seconds between announcements: each makes the devices answer (``register``), which
+is how a device that left is noticed (``devices.AWAY_AFTER``)."""
+Start = Callable[[ForeignTransfer, list[tuple[str, str, int]]], Mover]
+
+
+class Transfers(Protocol):
+    """What the face asks of the node's transfers (``files.FileTransfers``)."""
+
+    def offer_foreign(
+        self, peer_id: str, names: list[str], count: int, size: int, mover: Mover
+    ) -> ForeignTransfer | str: ...
+
+    def send_foreign(
+        self, peer_id: str, paths: list[Path], start: Start
+    ) -> Awaitable[TransferInfo]: ...
+
+
+class Hooks(Protocol):
+    """What the face tells the node."""
+
+    def peer_changed(self, peer: Peer, new: bool) -> None:
+        """A device was heard for the first time, changed, or went away."""
+
+    def text_received(self, peer: Peer, text: str) -> None:
+        """A LocalSend text message (a text file whose content is its preview)."""
+
+
+class LocalSendFace:
+    def __init__(
+        self,
+        me: ls.Device,
+        tls: ssl.SSLContext | None,
+        transfers: Transfers,
+        hooks: Hooks,
+        addresses: Callable[[], list[str]],
+        port: int = ls.PORT,
+    ) -> None:
+        """``me``: this device as LocalSend sees it (its fingerprint is the certificate's
+        SHA-256 over HTTPS); ``tls`` serves HTTPS (None: HTTP); ``addresses``: the IPv4
+        addresses of the interfaces to announce on, asked again at every announcement."""
+        self.me = me
+        self._transfers = transfers
+        self._hooks = hooks
+        self._addresses = addresses
+        self._tls = tls
+        self.port = port
+        self.devices = DeviceTable(me.fingerprint)
+        self._beacon = Beacon(self._heard, port)
+        self._server: Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._incoming: receiving.Incoming | None = None
+        self.problem = ""
+        """Why the face is off or half off (the port taken), for the doctor and the user."""
+
+    # ----- life ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Listen and announce. A port taken is said once (``problem``), not fatal."""
+        try:
+            await self._beacon.start(self._addresses())
+        except PortTaken as exc:
+            self.problem = f"LocalSend devices will not see this one: {exc}"
+        server = Server(
+            "",
+            self.port,
+            0,
+            handle=self._handle,
+            on_expired=_nothing,
+            on_ending=_nothing,
+            on_ended=_nothing,
+            tls=self._tls,
+        )
+        try:
+            await server.start()
+            self._server = server
+        except ChattyError as exc:
+            self.problem = (
+                f"LocalSend is off: port {self.port} is taken (is the LocalSend app running "
+                f"on this machine?): {exc}"
+            )
+            self._beacon.close()
+            log.warning("%s", self.problem)
+            return
+        if self.problem:
+            log.warning("%s", self.problem)
+        self._spawn(self._announce_forever())
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._beacon.close()
+        if self._server is not None:
+            await self._server.stop()
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _announce_forever(self) -> None:
+        while True:
+            self._beacon.join(self._addresses())
+            self._beacon.announce(ls.announcement(self.me, announce=True))
+            await asyncio.sleep(ANNOUNCE_EVERY)
+            now = time.time()
+            for seen in self.devices.all():
+                peer = self.devices.peer(seen, now)
+                if not peer.online and now - seen.heard < ANNOUNCE_EVERY + 120:
+                    self._hooks.peer_changed(peer, False)  # said once, as it goes away
+
+    # ----- devices -------------------------------------------------------------------
+
+    def peers(self) -> list[Peer]:
+        now = time.time()
+        return [self.devices.peer(seen, now) for seen in self.devices.all()]
+
+    def find(self, peer_id: str) -> Seen | None:
+        return self.devices.get(peer_id)
+
+    def _heard(self, datagram: bytes, host: str) -> None:
+        try:
+            device = ls.parse_announcement(datagram)
+        except RemoteProtocolError:
+            return
+        self._note(device, host)
+        if device.announce:
+            self._spawn(self._answer(device, host))
+
+    def _note(self, device: ls.Device, host: str) -> None:
+        noted = self.devices.heard(device, host, time.time())
+        if noted is not None and noted[2]:
+            seen, new, _ = noted
+            self._hooks.peer_changed(self.devices.peer(seen, time.time()), new)
+
+    async def _answer(self, device: ls.Device, host: str) -> None:
+        """Tell an announcer about us: ``register`` over HTTP(S), else a datagram."""
+        try:
+            reply = await client.request(
+                host,
+                device.port,
+                device.protocol,
+                "POST",
+                f"{ls.API}register",
+                ls.dumps(self.me.to_json()),
+            )
+            if reply.status == 200:
+                return
+        except ChattyError:
+            pass
+        self._beacon.send_to(ls.announcement(self.me, announce=False), host)
+
+    # ----- sending -------------------------------------------------------------------
+
+    async def send(self, peer_id: str, paths: list[Path]) -> TransferInfo:
+        seen = self.devices.get(peer_id)
+        if seen is None:
+            raise ChattyError("no such LocalSend device here (it may have left)")
+
+        def start(transfer: ForeignTransfer, files: list[tuple[str, str, int]]) -> Mover:
+            mover = sending.OutgoingMover(seen.device, seen.host)
+            task = asyncio.ensure_future(
+                sending.send(self.me, seen.device, seen.host, transfer, files, mover)
+            )
+            mover.task = task
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return mover
+
+        return await self._transfers.send_foreign(peer_id, paths, start)
+
+    # ----- the REST API --------------------------------------------------------------
+
+    async def _handle(self, exchange: Exchange, request: h11.Request) -> None:
+        target = request.target.decode("ascii", "replace")
+        path, _, raw_query = target.partition("?")
+        query = dict(urllib.parse.parse_qsl(raw_query))
+        method = request.method.decode("ascii", "replace")
+        route = path.removeprefix(ls.API) if path.startswith(ls.API) else ""
+        if path == "/api/localsend/v1/info":
+            route = "info"
+        try:
+            if route == "info" and method in ("GET", "POST"):
+                await exchange.respond_json(200, self.me.to_json())
+            elif route == "register" and method == "POST":
+                await self._register(exchange, request)
+            elif route == "prepare-upload" and method == "POST":
+                await self._prepare_upload(exchange, request)
+            elif route == "upload" and method == "POST":
+                await self._upload(exchange, query)
+            elif route == "cancel" and method == "POST":
+                await self._cancel(exchange, query)
+            else:
+                await exchange.respond(404, b"")
+        except RemoteProtocolError as exc:
+            if exchange.conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+                await exchange.respond(400, str(exc).encode())
+
+    async def _json(self, exchange: Exchange, request: h11.Request) -> bytes:
+        body = await exchange.read_body(request, ls.MAX_BODY)
+        if body is None:
+            raise RemoteProtocolError("localsend: the body is too long", "too-large")
+        return body
+
+    async def _register(self, exchange: Exchange, request: h11.Request) -> None:
+        device = ls.parse_device(ls.loads(await self._json(exchange, request)))
+        self._note(device, exchange.remote)
+        await exchange.respond_json(200, self.me.to_json())
+
+    async def _prepare_upload(self, exchange: Exchange, request: h11.Request) -> None:
+        offer = ls.parse_upload_request(await self._json(exchange, request))
+        self._note(offer.sender, exchange.remote)
+        seen = self.devices.get(peer_id(offer.sender.fingerprint))
+        peer = self.devices.peer(seen, time.time()) if seen is not None else None
+        if peer is None:
+            await exchange.respond(403, b"")
+            return
+        if offer.is_text:
+            self._hooks.text_received(peer, offer.files[0].preview)
+            await exchange.respond(204, b"")
+            return
+        if self._incoming is not None:
+            await exchange.respond(409, b"Blocked by another session")
+            return
+        mover = receiving.IncomingMover()
+        names = sorted({"/".join(f.parts).split("/", 1)[0] for f in offer.files})
+        made = self._transfers.offer_foreign(peer.id, names, len(offer.files), offer.size, mover)
+        if isinstance(made, str):
+            await exchange.respond(403, made.encode())
+            return
+        try:
+            async with asyncio.timeout(OFFER_TTL + 5):
+                accepted = await mover.decided
+        except TimeoutError:
+            accepted = False
+        if not accepted or self._incoming is not None:
+            await exchange.respond(403, b"Rejected")
+            return
+        session = receiving.accepted_session(offer, exchange.remote, made)
+        mover.session = session
+        self._incoming = session
+        await exchange.respond_json(200, {"sessionId": session.session, "files": session.tokens})
+
+    async def _upload(self, exchange: Exchange, query: dict[str, str]) -> None:
+        session = self._incoming
+        file_id = query.get("fileId", "")
+        if (
+            session is None
+            or query.get("sessionId") != session.session
+            or exchange.remote != session.host
+            or file_id not in session.files
+            or query.get("token") != session.tokens[file_id]
+        ):
+            await exchange.respond(403, b"Invalid token or IP address")
+            return
+        status, reason = await receiving.receive_file(session, file_id, exchange.body_chunks())
+        if len(session.finished) == len(session.files) or session.cancelled:
+            self._incoming = None
+        await exchange.respond(status, reason.encode())
+
+    async def _cancel(self, exchange: Exchange, query: dict[str, str]) -> None:
+        session = self._incoming
+        if (
+            session is not None
+            and exchange.remote == session.host
+            and query.get("sessionId", session.session) == session.session
+        ):
+            receiving.cancelled_by_sender(session)
+            self._incoming = None
+        await exchange.respond(200, b"")
+
+
+def _nothing() -> None:
+    """The share's hooks for ending; LocalSend's server ends only with the node."""

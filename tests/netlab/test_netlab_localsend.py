@@ -1,0 +1,84 @@
+"""Chatty and LocalSend, across two lab hosts: Chatty (a daemon with discovery on) in
+one, ``localsendd`` (an independent implementation, from PyPI) in the other. Each
+finds the other by LocalSend's multicast, and files go both ways, byte for byte,
+over HTTPS and over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.localsendd import LocalSendd
+from tests.support.netlab import Host, Lab, sha256
+
+pytestmark = [pytest.mark.netlab]
+
+
+def until(done: Callable[[], bool], what: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
+        time.sleep(0.2)
+
+
+def incoming(state: str) -> Callable[[dict[str, Any]], bool]:
+    """A daemon event: a transfer to this host, now in ``state``."""
+    kinds = ("transfer-offered",) if state == "offered" else ("transfer",)
+    return lambda e: (
+        e["type"] in kinds and not e["transfer"]["outgoing"] and e["transfer"]["state"] == state
+    )
+
+
+def chatty_peers(host: Host) -> list[dict[str, object]]:
+    done = host.chatty("peers", "--json")
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    return list(found)
+
+
+@pytest.mark.parametrize("encryption", ["--encryption", "--no-encryption"])
+def test_chatty_and_localsendd_find_each_other_and_exchange_files(
+    lab: Lab, tmp_path: Path, encryption: str
+) -> None:
+    a, b = lab.host("alpha"), lab.host("bravo")
+    downloads = tmp_path / "alpha-downloads"
+    a.start("--download-dir", str(downloads))
+    phone = LocalSendd(b, tmp_path, "phone", encryption, "--unattended")
+    try:
+        until(lambda: any(p["name"] == "phone" for p in chatty_peers(a)), "Chatty lists phone")
+        [listed] = [p for p in chatty_peers(a) if p["name"] == "phone"]
+        assert listed["via"] == "localsend" and listed["trust"] == "unverified"
+        until(lambda: any(d.get("alias") == "alpha" for d in phone.devices()), "phone lists alpha")
+
+        # Chatty to the phone.
+        photo = tmp_path / "beach photo.jpg"
+        photo.write_bytes(os.urandom(700_000))
+        sent = a.chatty("send", "phone", str(photo), timeout=60)
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        until(lambda: (phone.downloads / photo.name).exists(), "the photo on the phone")
+        until(lambda: (phone.downloads / photo.name).stat().st_size == 700_000, "all of it")
+        assert sha256(phone.downloads / photo.name) == sha256(photo)
+
+        # The phone to Chatty: an offer there, accepted as any other.
+        notes = tmp_path / "notes.txt"
+        notes.write_bytes(os.urandom(50_000))
+        sending = phone.spawn("send", "--to", "alpha", "--wait", "--quiet", str(notes))
+        assert a.daemon is not None
+        offered = a.daemon.wait_for(incoming("offered"), timeout=20)
+        assert offered["transfer"]["peer_name"] == "phone"
+        listed = a.chatty("transfers", "--json")
+        assert any(t["state"] == "offered" and not t["outgoing"] for t in json.loads(listed.stdout))
+        accepted = a.chatty("accept", offered["transfer"]["id"])
+        assert accepted.returncode == 0, accepted.stderr
+        a.daemon.wait_for(incoming("done"), timeout=30)
+        assert sha256(downloads / notes.name) == sha256(notes)
+        said, _ = sending.communicate(timeout=30)
+        assert sending.returncode == 0, said
+    finally:
+        phone.stop()
