@@ -35,6 +35,9 @@ VERSION = "2.1"
 API = "/api/localsend/v2/"
 MAX_BODY = 4 * 1024 * 1024
 """The largest JSON body read (a prepare-upload of ``MAX_FILES`` files fits)."""
+ID_PREFIX = "ls-"
+"""LocalSend devices' ids in Chatty's peer list (and on their transfers): never a
+Chatty device id, which is 64 hex digits."""
 MAX_DATAGRAM = 2048
 MAX_FILES = 2000
 """Files in one prepare-upload: the receiver keeps a record of each while it asks."""
