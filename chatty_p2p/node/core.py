@@ -49,7 +49,7 @@ import contextlib
 import logging
 import secrets
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from chatty_p2p.errors import NAME_NEEDED, ChattyError, UnknownPeer
 from chatty_p2p.events import NameChanged, PairingInfo
@@ -77,6 +77,7 @@ from chatty_p2p.node.sessions import Partners, Sessions
 from chatty_p2p.node.settings import Settings
 from chatty_p2p.node.tasks import Tasks
 from chatty_p2p.node.transfers import file_transfers
+from chatty_p2p.portable import Held
 from chatty_p2p.protocol.localsend import ID_PREFIX as LOCALSEND_PREFIX
 from chatty_p2p.protocol.localsend import PORT as LOCALSEND_PORT
 from chatty_p2p.protocol.names import readable
@@ -122,7 +123,7 @@ class Node:
         self._lanes = lanes or lanes_here()
         self._bus = EventBus()
         self._tasks = Tasks()
-        self._lock_file: IO[str] | None = None
+        self._lock_file: Held | None = None
         self._discovery: Discovery | None = None
         self._use_localsend = localsend and discovery and not offline
         self._localsend_port = localsend_port
