@@ -73,7 +73,8 @@ class ConversationHeader(QWidget):
         self.title.setAccessibleName(f"Conversation with {peer_spoken(peer)}")
         self.title.setToolTip(peer_tooltip(peer))
         self.pair_button.setAccessibleName(f"Pair with {peer.name}")
-        self.pair_button.setVisible(peer.trust != "trusted" and peer.trust != "blocked")
+        pairable = peer.via == "chatty" and peer.trust not in ("trusted", "blocked")
+        self.pair_button.setVisible(pairable)
 
     def show_group(self, peers: list[Peer]) -> None:
         """Several peers selected: the names of all (the first three and a count), the

@@ -52,6 +52,7 @@ def ago(seconds: float, when: float) -> str:
     return f"on {day.tm_mday} {time.strftime('%b', day)}"
 
 
+LOCALSEND_SPOKEN = "LocalSend device, not verified (LocalSend has no pairing)"
 STATE_WORDS = {"seen": "on the network", "refused: key changed": "key changed"}
 """``Peer.state`` where the list says it otherwise ("seen" was cryptic)."""
 
@@ -74,7 +75,9 @@ def peer_spoken(peer: Peer, unread: int = 0, now: float | None = None) -> str:
     if peer.device in DEVICE_WORDS:
         parts.append(DEVICE_WORDS[peer.device])
     parts.append(presence(peer, now))
-    trust = TRUST_SPOKEN.get(peer.trust, peer.trust)
+    trust = (
+        LOCALSEND_SPOKEN if peer.via == "localsend" else TRUST_SPOKEN.get(peer.trust, peer.trust)
+    )
     if trust not in parts:
         parts.append(trust)
     if unread:
@@ -86,7 +89,9 @@ def peer_tooltip(peer: Peer, now: float | None = None) -> str:
     """The full name, what the device is, where it is and its trust; then the short
     fingerprint, the one place the list shows any part of the id."""
     kind = DEVICE_WORDS.get(peer.device, "device of unknown type").capitalize()
-    trust = TRUST_SPOKEN.get(peer.trust, peer.trust)
+    trust = (
+        LOCALSEND_SPOKEN if peer.via == "localsend" else TRUST_SPOKEN.get(peer.trust, peer.trust)
+    )
     return f"{peer.name}\n{kind} · {presence(peer, now)} · {trust}\nfingerprint {peer.short_id}"
 
 

@@ -184,6 +184,8 @@ class PeerPane(QWidget):
         if not index.isValid():
             return
         peer: Peer = index.data(ItemRole)
+        if peer.via == "localsend":
+            return  # no pairing, blocking or forgetting: the device is only heard, not kept
         menu = QMenu(self)
         if peer.trust == "trusted":
             menu.addAction("Unpair", lambda: self.bridge.call(lambda n: n.unpair(peer.id)))

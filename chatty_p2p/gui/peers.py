@@ -35,6 +35,8 @@ def status_parts(peer: Peer, inks: Inks, now: float | None = None) -> list[tuple
         return [(where, inks.blocked)]
     if peer.refused_by:
         return [(where, inks.unverified), (" · ", inks.muted), ("not paired", inks.muted)]
+    if peer.via == "localsend":  # nobody verifies a LocalSend device: no trust to show
+        return [(f"{where} · ", inks.muted), ("LocalSend", inks.muted)]
     trust = TRUST_SPOKEN.get(peer.trust, "not paired")
     tone = inks.trusted if peer.trust == "trusted" else inks.muted
     return [(f"{where} · ", inks.muted), (trust, tone)]

@@ -41,7 +41,7 @@ class Unreachable(ChattyError):
     """The device did not answer (refused, timed out, TLS failed)."""
 
 
-def _tls() -> ssl.SSLContext:
+def tls_context() -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE  # self-signed, unverifiable: see the module's docstring
@@ -67,7 +67,7 @@ async def request(
     try:
         async with asyncio.timeout(CONNECT_TIMEOUT):
             reader, writer = await asyncio.open_connection(
-                host, port, ssl=_tls() if scheme == "https" else None
+                host, port, ssl=tls_context() if scheme == "https" else None
             )
     except (OSError, TimeoutError, ssl.SSLError) as exc:
         raise Unreachable(f"{host}:{port} does not answer: {why_failed(exc)}") from None

@@ -19,6 +19,7 @@ import ssl
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
@@ -37,6 +38,8 @@ from chatty_p2p.share.server import Server
 
 log = logging.getLogger(__name__)
 
+CHATTY_MODEL = "Chatty"
+"""The device model a Chatty announces itself with on LocalSend (``node.localsend``)."""
 ANNOUNCE_EVERY = 30.0
 """Seconds between announcements: each makes the devices answer (``register``), which
 is how a device that left is noticed (``devices.AWAY_AFTER``)."""
@@ -64,6 +67,10 @@ class Hooks(Protocol):
     def text_received(self, peer: Peer, text: str) -> None:
         """A LocalSend text message (a text file whose content is its preview)."""
 
+    def is_chatty(self, fingerprint: str) -> bool:
+        """Whether the device announcing ``fingerprint`` is a Chatty peer this node knows
+        (a Chatty speaks LocalSend too, with its device id as its fingerprint)."""
+
 
 class LocalSendFace:
     def __init__(
@@ -74,16 +81,20 @@ class LocalSendFace:
         hooks: Hooks,
         addresses: Callable[[], list[str]],
         port: int = ls.PORT,
+        *,
+        multicast: bool = True,
     ) -> None:
         """``me``: this device as LocalSend sees it (its fingerprint is the certificate's
         SHA-256 over HTTPS); ``tls`` serves HTTPS (None: HTTP); ``addresses``: the IPv4
-        addresses of the interfaces to announce on, asked again at every announcement."""
+        addresses of the interfaces to announce on, asked again at every announcement;
+        without ``multicast`` only the REST API runs (devices come by ``add``)."""
         self.me = me
         self._transfers = transfers
         self._hooks = hooks
         self._addresses = addresses
         self._tls = tls
         self.port = port
+        self._multicast = multicast
         self.devices = DeviceTable(me.fingerprint)
         self._beacon = Beacon(self._heard, port)
         self._server: Server | None = None
@@ -97,7 +108,8 @@ class LocalSendFace:
     async def start(self) -> None:
         """Listen and announce. A port taken is said once (``problem``), not fatal."""
         try:
-            await self._beacon.start(self._addresses())
+            if self._multicast:
+                await self._beacon.start(self._addresses())
         except PortTaken as exc:
             self.problem = f"LocalSend devices will not see this one: {exc}"
         server = Server(
@@ -167,7 +179,27 @@ class LocalSendFace:
         if device.announce:
             self._spawn(self._answer(device, host))
 
+    async def add(self, host: str, port: int = ls.PORT, protocol: str = "https") -> Peer:
+        """A device by address, for a network without multicast (LocalSend's "HTTP
+        legacy mode"): we register with it, and its answer describes it."""
+        reply = await client.request(
+            host, port, protocol, "POST", f"{ls.API}register", ls.dumps(self.me.to_json())
+        )
+        if reply.status != 200:
+            raise ChattyError(f"{host}:{port} is not a LocalSend device (HTTP {reply.status})")
+        try:
+            device = ls.parse_device(ls.loads(reply.body), port=port)
+        except RemoteProtocolError as exc:
+            raise ChattyError(f"{host}:{port} answered oddly: {exc}") from None
+        self._note(replace(device, port=port, protocol=protocol), host)
+        seen = self.devices.get(peer_id(device.fingerprint))
+        if seen is None:
+            raise ChattyError(f"{host}:{port} is this device")
+        return self.devices.peer(seen, time.time())
+
     def _note(self, device: ls.Device, host: str) -> None:
+        if self._hooks.is_chatty(device.fingerprint):
+            return  # a Chatty peer: listed once, pinned, as such (its mDNS record)
         noted = self.devices.heard(device, host, time.time())
         if noted is not None and noted[2]:
             seen, new, _ = noted
@@ -208,6 +240,12 @@ class LocalSendFace:
             return mover
 
         return await self._transfers.send_foreign(peer_id, paths, start)
+
+    async def send_text(self, peer_id: str, text: str) -> None:
+        seen = self.devices.get(peer_id)
+        if seen is None:
+            raise ChattyError("no such LocalSend device here (it may have left)")
+        await sending.send_text(self.me, seen.device, seen.host, text)
 
     # ----- the REST API --------------------------------------------------------------
 

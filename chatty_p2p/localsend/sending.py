@@ -63,6 +63,32 @@ async def _tell_cancel(target: Device, host: str, query: str) -> None:
         await client.request(host, target.port, target.protocol, "POST", f"{API}cancel?{query}")
 
 
+async def send_text(me: Device, target: Device, host: str, text: str) -> None:
+    """A message, as LocalSend sends one: a single text file whose preview is all of it.
+    The device shows it and answers 204 (or 200 and takes it as a file, then sent)."""
+    body = text.encode("utf-8")
+    meta = FileMeta("0", "message.txt", len(body), "text/plain", preview=text)
+    reply = await client.request(
+        host,
+        target.port,
+        target.protocol,
+        "POST",
+        f"{API}prepare-upload",
+        upload_request(me, [meta]),
+    )
+    if reply.status == 204:
+        return
+    if reply.status != 200:
+        why = ANSWERS.get(reply.status, f"it answered HTTP {reply.status}")
+        raise ChattyError(f"{target.alias} did not take the message: {why}")
+    session, tokens = parse_upload_answer(reply.body, {"0"})
+    if "0" in tokens:
+        query = urllib.parse.urlencode({"sessionId": session, "fileId": "0", "token": tokens["0"]})
+        await client.request(
+            host, target.port, target.protocol, "POST", f"{API}upload?{query}", body
+        )
+
+
 async def send(
     me: Device,
     target: Device,

@@ -69,7 +69,7 @@ from chatty_p2p.node.events import Announcer, EventBus, NodeEvent
 from chatty_p2p.node.guard import Guard
 from chatty_p2p.node.inbox import Inbox
 from chatty_p2p.node.listener import Listener
-from chatty_p2p.node.localsend import localsend_face
+from chatty_p2p.node.localsend import localsend_face, localsend_text
 from chatty_p2p.node.network import NetworkWatch
 from chatty_p2p.node.outbox import Outbox
 from chatty_p2p.node.peers import Peer, PeerTable
@@ -102,7 +102,7 @@ class Node:
         download_dir: Path | None = None,
         accept_from: list[str] | None = None,
         lanes: int | None = None,
-        localsend: bool = True,
+        localsend: bool | None = None,
         localsend_port: int = LOCALSEND_PORT,
     ) -> None:
         """``offline`` opens only the store and identity: for reading history or renaming
@@ -110,8 +110,8 @@ class Node:
         setting for this run; offers from peers matching ``accept_from`` (names, id
         prefixes, ``*``) are accepted without asking. ``lanes`` is how many bulk
         connections one transfer may use (default: ``files.receiving.lanes_here``).
-        ``localsend`` speaks LocalSend too (with discovery on: ``localsend.face``), on
-        ``localsend_port``."""
+        ``localsend`` speaks LocalSend too (``localsend.face``), on ``localsend_port``;
+        by default when discovery is on (without it, only over HTTP: no multicast)."""
         self.data_dir = data_dir
         self._requested_name = name
         self._requested_port = port
@@ -125,7 +125,7 @@ class Node:
         self._tasks = Tasks()
         self._lock_file: Held | None = None
         self._discovery: Discovery | None = None
-        self._use_localsend = localsend and discovery and not offline
+        self._use_localsend = (discovery if localsend is None else localsend) and not offline
         self._localsend_port = localsend_port
         self.localsend: LocalSendFace | None = None
         self._boot = secrets.token_hex(8)
@@ -171,6 +171,7 @@ class Node:
                 store=self.store,
                 addresses=self._ipv4_here,
                 port=self._localsend_port,
+                multicast=self._use_discovery,
             )
             await self.localsend.start()
         self._tasks.spawn(self._network.watch())
@@ -327,7 +328,11 @@ class Node:
     # ----- messages and profile -------------------------------------------
 
     async def send_text(self, peer_id: str, text: str, kind: str = "text") -> StoredMessage:
-        """Store and send a message; it waits in the outbox while the peer is away."""
+        """Store and send a message; it waits in the outbox while the peer is away. To a
+        LocalSend device it goes at once (LocalSend has no outbox), stored once taken."""
+        if self.localsend is not None and peer_id.startswith(LOCALSEND_PREFIX):
+            peer = self.peer(peer_id)
+            return await localsend_text(self.localsend, self.store, self._bus, peer, text, kind)
         return self._outbox.send_text(peer_id, text, kind)
 
     def history(self, peer_id: str, limit: int = 100) -> list[StoredMessage]:

@@ -7,19 +7,20 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 
 from chatty_p2p.device import detect
 from chatty_p2p.errors import StoreError
 from chatty_p2p.events import NewMessage, Peer, PeerDiscovered, PeerOffline, PeerUpdated
 from chatty_p2p.files.manager import FileTransfers
 from chatty_p2p.identity import Identity
-from chatty_p2p.localsend.face import LocalSendFace
+from chatty_p2p.localsend.face import CHATTY_MODEL, LocalSendFace
 from chatty_p2p.net.tls import localsend_server_context
 from chatty_p2p.node.events import EventBus
 from chatty_p2p.node.peers import PeerTable
 from chatty_p2p.protocol import localsend as ls
 from chatty_p2p.protocol.messages import ChatMessage
-from chatty_p2p.store import Store
+from chatty_p2p.store import DELIVERED, Store, StoredMessage
 
 
 class LocalSendHooks:
@@ -36,6 +37,10 @@ class LocalSendHooks:
             self._bus.emit(PeerUpdated(peer=peer))
         else:
             self._bus.emit(PeerOffline(peer=peer, text="not heard for a while"))
+
+    def is_chatty(self, fingerprint: str) -> bool:
+        device_id = fingerprint.lower()
+        return self._table.get(device_id) is not None or self._store.peer(device_id) is not None
 
     def text_received(self, peer: Peer, text: str) -> None:
         message = ChatMessage(uuid.uuid4().hex, time.time(), "text", text)
@@ -58,6 +63,7 @@ def localsend_face(
     addresses: Callable[[], list[str]],
     port: int = ls.PORT,
     https: bool = True,
+    multicast: bool = True,
 ) -> LocalSendFace:
     """The face for this node: its name as the alias, its device type in LocalSend's
     words, the certificate's SHA-256 as its fingerprint (over HTTPS)."""
@@ -67,9 +73,26 @@ def localsend_face(
         # Upper case, as LocalSend writes a certificate's SHA-256 (peers compare exactly).
         fingerprint=identity.device_id.upper() if https else uuid.uuid4().hex.upper(),
         device_type=kind,
-        device_model="Chatty",
+        device_model=CHATTY_MODEL,
         port=port,
         protocol="https" if https else "http",
     )
     tls = localsend_server_context(identity) if https else None
-    return LocalSendFace(me, tls, files, LocalSendHooks(bus, table, store), addresses, port)
+    hooks = LocalSendHooks(bus, table, store)
+    return LocalSendFace(me, tls, files, hooks, addresses, port, multicast=multicast)
+
+
+async def localsend_text(
+    face: LocalSendFace, store: Store, bus: EventBus, peer: Peer, text: str, kind: str
+) -> StoredMessage:
+    """A message to a LocalSend device: sent at once (LocalSend has no outbox), stored
+    and shown as delivered once the device took it; an error (not stored) otherwise."""
+    await face.send_text(peer.id, text)
+    stored = store.add_message(
+        peer.id, ChatMessage(uuid.uuid4().hex, time.time(), kind, text), outgoing=True
+    )
+    assert stored is not None  # a fresh id
+    store.set_status(peer.id, stored.id, DELIVERED)
+    delivered = replace(stored, status=DELIVERED)
+    bus.emit(NewMessage(peer=peer, message=delivered))
+    return delivered
