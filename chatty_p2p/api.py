@@ -168,6 +168,12 @@ async def _auto_copy(node: Node, on: bool | None = None) -> dict[str, Any]:
     return {"auto_copy_trusted": node.auto_copy_trusted}
 
 
+async def _localsend(node: Node, on: bool | None = None) -> dict[str, Any]:
+    if on is not None:
+        await node.set_localsend(on)
+    return {"localsend": node.localsend_on}
+
+
 OPS: dict[str, Op] = {
     "id": _id,
     "peers": _peers,
@@ -194,6 +200,7 @@ OPS: dict[str, Op] = {
     "trusted_only": _trusted_only,
     "auto_accept": _auto_accept,
     "auto_copy": _auto_copy,
+    "localsend": _localsend,
 }
 
 

@@ -351,6 +351,7 @@ def _trust_commands(add: Add) -> None:
         ("trusted-only", "accept connections only from paired peers (default off)"),
         ("auto-accept", "accept offers from trusted peers without asking (default off)"),
         ("auto-copy", "copy text from trusted peers to the clipboard (default off)"),
+        ("localsend", "talk to devices running LocalSend, on port 53317 (default on)"),
     ):
         p = add(name, help_text)
         p.add_argument("state", nargs="?", choices=["on", "off"], help="(none: show the setting)")

@@ -169,6 +169,11 @@ async def cmd_trust_change(args: argparse.Namespace) -> int:
 
 SETTINGS = {
     # command: (operation, what it means on, what it means off)
+    "localsend": (
+        "localsend",
+        "devices running LocalSend see this one and exchange files with it (unverified)",
+        "LocalSend devices are not listed, and port 53317 stays free",
+    ),
     "trusted-only": (
         "trusted_only",
         "only paired peers may connect",

@@ -130,6 +130,7 @@ class Settings:
     start_minimised: bool
     trusted_only: bool
     auto_copy_trusted: bool
+    localsend: bool = True
 
 
 class SettingsDialog(QDialog):
@@ -155,6 +156,13 @@ class SettingsDialog(QDialog):
         self.auto_copy = QCheckBox("Copy text from paired peers to the clipboard")
         self.auto_copy.setChecked(current.auto_copy_trusted)
         form.addRow(self.auto_copy)
+        self.localsend = QCheckBox("Talk to devices running LocalSend (never verified)")
+        self.localsend.setChecked(current.localsend)
+        self.localsend.setToolTip(
+            "Phones and computers with the LocalSend app see this device and exchange files "
+            "with it, on port 53317; nobody can verify them, so their files always ask"
+        )
+        form.addRow(self.localsend)
         self.minimised = QCheckBox("Start minimised to the tray")
         self.minimised.setChecked(current.start_minimised)
         form.addRow(self.minimised)
@@ -209,4 +217,5 @@ class SettingsDialog(QDialog):
             self.minimised.isChecked(),
             self.trusted_only.isChecked(),
             self.auto_copy.isChecked(),
+            self.localsend.isChecked(),
         )

@@ -125,6 +125,8 @@ class LocalSendFace:
         try:
             await server.start()
             self._server = server
+            self.port = server.port  # the one given, or the free one found for 0 (tests)
+            self.me = replace(self.me, port=server.port)
         except ChattyError as exc:
             self.problem = (
                 f"LocalSend is off: port {self.port} is taken (is the LocalSend app running "

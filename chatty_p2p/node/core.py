@@ -69,7 +69,7 @@ from chatty_p2p.node.events import Announcer, EventBus, NodeEvent
 from chatty_p2p.node.guard import Guard
 from chatty_p2p.node.inbox import Inbox
 from chatty_p2p.node.listener import Listener
-from chatty_p2p.node.localsend import localsend_face, localsend_text
+from chatty_p2p.node.localsend import LocalSendPart, localsend_face, localsend_text
 from chatty_p2p.node.network import NetworkWatch
 from chatty_p2p.node.outbox import Outbox
 from chatty_p2p.node.peers import Peer, PeerTable
@@ -127,7 +127,7 @@ class Node:
         self._discovery: Discovery | None = None
         self._use_localsend = (discovery if localsend is None else localsend) and not offline
         self._localsend_port = localsend_port
-        self.localsend: LocalSendFace | None = None
+        self._localsend: LocalSendPart | None = None
         self._boot = secrets.token_hex(8)
         self._hush_refused = Hush()
         self._trimmer = Trimmer()
@@ -161,24 +161,30 @@ class Node:
             )
             await self._discovery.start()
             self._network.discovery = self._discovery
-        if self._use_localsend:
-            self.localsend = localsend_face(
-                name=self.name,
-                identity=self.identity,
-                files=self.files,
-                bus=self._bus,
-                table=self._peers,
-                store=self.store,
-                addresses=self._ipv4_here,
-                port=self._localsend_port,
-                multicast=self._use_discovery,
-            )
-            await self.localsend.start()
+        self._localsend = LocalSendPart(self._make_localsend, self._settings, self._use_localsend)
+        await self._localsend.start()
         self._tasks.spawn(self._network.watch())
         self._tasks.spawn(self._adverts.age_out())
         log.info(
             "node %s (%s) listening on port %d", self.name, short_id(self.device_id), self.port
         )
+
+    @property
+    def localsend(self) -> LocalSendFace | None:
+        """The LocalSend face, while it runs (``node.localsend``)."""
+        return self._localsend.face if self._localsend is not None else None
+
+    @property
+    def localsend_on(self) -> bool:
+        return not self._settings.localsend_off
+
+    async def set_localsend(self, on: bool) -> None:
+        """Turn the LocalSend face on or off, now and at the next start (the setting);
+        ``--no-localsend`` still wins for a run."""
+        if self._localsend is not None:
+            await self._localsend.turn(on)
+        else:
+            self._settings.set_localsend_off(not on)
 
     def _make_parts(self) -> None:
         """Each part, given what it needs. ``Sessions`` comes first, as the others dial
@@ -263,8 +269,8 @@ class Node:
         self._listener.close()
         await self.files.stop()
         await self._sessions.say_goodbye()
-        if self.localsend is not None:
-            await self.localsend.stop()
+        if self._localsend is not None:
+            await self._localsend.stop()
         await self._tasks.cancel_all()
         self._trimmer.cancel()
         self.store.close()
@@ -276,9 +282,20 @@ class Node:
         """The interfaces asked for (``--interface``), or ``None`` for every usable one."""
         return self._interfaces
 
-    def _ipv4_here(self) -> list[str]:
-        """The IPv4 addresses LocalSend's multicast is joined on (it has no IPv6)."""
-        return [a for _, addresses in self.looking_on() for a in addresses if ":" not in a]
+    def _make_localsend(self) -> LocalSendFace:
+        return localsend_face(
+            name=self.name,
+            identity=self.identity,
+            files=self.files,
+            bus=self._bus,
+            table=self._peers,
+            store=self.store,
+            addresses=lambda: [
+                a for _, found in self.looking_on() for a in found if ":" not in a
+            ],  # LocalSend's multicast is IPv4 only
+            port=self._localsend_port,
+            multicast=self._use_discovery,
+        )
 
     def looking_on(self) -> list[tuple[str, tuple[str, ...]]]:
         """The interfaces this node announces itself and listens on (``--interface``, or

@@ -18,6 +18,7 @@ from chatty_p2p.localsend.face import CHATTY_MODEL, LocalSendFace
 from chatty_p2p.net.tls import localsend_server_context
 from chatty_p2p.node.events import EventBus
 from chatty_p2p.node.peers import PeerTable
+from chatty_p2p.node.settings import Settings
 from chatty_p2p.protocol import localsend as ls
 from chatty_p2p.protocol.messages import ChatMessage
 from chatty_p2p.store import DELIVERED, Store, StoredMessage
@@ -96,3 +97,34 @@ async def localsend_text(
     delivered = replace(stored, status=DELIVERED)
     bus.emit(NewMessage(peer=peer, message=delivered))
     return delivered
+
+
+class LocalSendPart:
+    """The face as the node runs it: started when allowed (``--no-localsend`` not
+    given, and LocalSend not turned off in the settings), stopped, turned on or off."""
+
+    def __init__(
+        self, make: Callable[[], LocalSendFace], settings: Settings, allowed: bool
+    ) -> None:
+        self._make = make
+        self._settings = settings
+        self._allowed = allowed
+        self.face: LocalSendFace | None = None
+
+    @property
+    def on(self) -> bool:
+        return not self._settings.localsend_off
+
+    async def start(self) -> None:
+        if self._allowed and self.on and self.face is None:
+            self.face = self._make()
+            await self.face.start()
+
+    async def stop(self) -> None:
+        face, self.face = self.face, None
+        if face is not None:
+            await face.stop()
+
+    async def turn(self, on: bool) -> None:
+        self._settings.set_localsend_off(not on)
+        await (self.start() if on else self.stop())

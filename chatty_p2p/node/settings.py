@@ -71,3 +71,11 @@ class Settings:
 
     def set_told_about_tray(self, on: bool) -> None:
         self._set_flag("told_about_tray", on)
+
+    @property
+    def localsend_off(self) -> bool:
+        """Whether the LocalSend face is turned off (it is on by default, as discovery)."""
+        return self._flag("localsend_off")
+
+    def set_localsend_off(self, on: bool) -> None:
+        self._set_flag("localsend_off", on)

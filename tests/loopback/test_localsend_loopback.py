@@ -36,7 +36,7 @@ async def pair(tmp_path: Path) -> AsyncIterator[tuple[Node, Node, Peer]]:
         name="laptop",
         discovery=False,
         localsend=True,
-        localsend_port=free_port(),
+        localsend_port=0,  # a free port, found when it listens
         download_dir=tmp_path / "laptop-dl",
     )
     phone = Node(
@@ -44,7 +44,7 @@ async def pair(tmp_path: Path) -> AsyncIterator[tuple[Node, Node, Peer]]:
         name="phone",
         discovery=False,
         localsend=True,
-        localsend_port=free_port(),
+        localsend_port=0,
         download_dir=tmp_path / "phone-dl",
     )
     await laptop.start()
@@ -214,3 +214,52 @@ async def test_a_slow_request_head_is_cut(pair: tuple[Node, Node, Peer]) -> None
 
 def _state(event: NodeEvent) -> str:
     return event.transfer.state if event.transfer is not None else ""
+
+
+async def test_a_port_taken_is_said_and_the_node_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The LocalSend app on the same machine holds 53317: Chatty says so once and runs
+    without its LocalSend face."""
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        node = Node(tmp_path / "n", discovery=False, localsend=True, localsend_port=port)
+        await node.start()
+        try:
+            assert node.localsend is not None
+            assert f"port {port} is taken" in node.localsend.problem
+            assert "is the LocalSend app running on this machine?" in caplog.text
+            assert node.port > 0 and node.peers() == []  # the node itself runs
+        finally:
+            await node.stop()
+
+
+async def test_the_setting_turns_it_off_now_and_at_the_next_start(tmp_path: Path) -> None:
+    port = free_port()
+
+    def bindable() -> bool:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("0.0.0.0", port))
+            except OSError:
+                return False
+            return True
+
+    node = Node(tmp_path / "n", discovery=False, localsend=True, localsend_port=port)
+    await node.start()
+    try:
+        assert node.localsend is not None and not bindable()
+        await node.set_localsend(False)
+        assert node.localsend is None and bindable() and not node.localsend_on
+    finally:
+        await node.stop()
+    again = Node(tmp_path / "n", discovery=False, localsend=True, localsend_port=port)
+    await again.start()
+    try:
+        assert again.localsend is None and bindable()
+        await again.set_localsend(True)
+        assert again.localsend is not None and not bindable()
+    finally:
+        await again.stop()
