@@ -50,6 +50,8 @@ POSITIONALS: dict[str, list[str]] = {
     "trusted-only": ["on"],
     "auto-accept": ["on"],
     "auto-copy": ["on"],
+    "localsend": ["off"],
+    "desktop": ["install"],
 }
 COMMON = ["--data-dir", "/tmp/elsewhere", "--json", "--no-discovery", "--interface", "lo", "-v"]
 
