@@ -25,6 +25,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from chatty_p2p.errors import LocalProtocolError, RemoteProtocolError
+from chatty_p2p.protocol import localsend as ls
 from chatty_p2p.protocol.bulk.receiver import BulkReceiver
 from chatty_p2p.protocol.bulk.sender import BulkSender
 from chatty_p2p.protocol.bulk.wire import BulkType, ReceiverPhase, Want
@@ -196,3 +197,30 @@ def test_any_peer_path_stays_inside_the_folder(raw: str) -> None:
     for part in parts:
         assert part not in ("", ".", "..") and "/" not in part and "\x00" not in part
         assert len(part.encode("utf-8")) <= 240
+
+
+# ----- LocalSend's messages --------------------------------------------------------
+
+
+_INFO_KEYS = ["alias", "fingerprint", "port", "protocol", "deviceType", "deviceModel", "version"]
+
+
+@given(st.binary(max_size=3000))
+@example(b'{"alias": "\\udc80", "fingerprint": "x"}')
+def test_any_datagram_is_a_device_or_a_protocol_error(data: bytes) -> None:
+    """Whatever arrives on LocalSend's multicast group: a checked ``Device`` or a
+    ``RemoteProtocolError``, never another exception."""
+    with contextlib.suppress(RemoteProtocolError):
+        ls.parse_announcement(data)
+
+
+@given(st.dictionaries(st.sampled_from(_INFO_KEYS), json_values), st.lists(json_values, max_size=4))
+def test_any_prepare_upload_is_a_request_or_a_protocol_error(
+    info: dict[str, Any], files: list[Any]
+) -> None:
+    body = json.dumps({"info": info, "files": {str(i): f for i, f in enumerate(files)}})
+    with contextlib.suppress(RemoteProtocolError):
+        request = ls.parse_upload_request(body.encode())
+        for meta in request.files:  # every name it makes is one this system can create
+            assert all(part and "/" not in part and part not in (".", "..") for part in meta.parts)
+            "/".join(meta.parts).encode("utf-8")
