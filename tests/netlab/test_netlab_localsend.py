@@ -82,3 +82,49 @@ def test_chatty_and_localsendd_find_each_other_and_exchange_files(
         assert sending.returncode == 0, said
     finally:
         phone.stop()
+
+
+def test_declines_end_cleanly_on_both_sides_and_a_folder_arrives_whole(
+    lab: Lab, tmp_path: Path
+) -> None:
+    """A phone that takes nothing unasked (no one at its control socket) declines
+    Chatty's offer, and Chatty says so; Chatty declining the phone's offer ends the
+    phone's send too. A folder's files all reach a phone that accepts."""
+    a, b = lab.host("alpha"), lab.host("bravo")
+    a.start("--download-dir", str(tmp_path / "alpha-downloads"))
+    strict = LocalSendd(b, tmp_path, "strict")  # --no-unattended: refuses with no one to ask
+    try:
+        until(lambda: any(p["name"] == "strict" for p in chatty_peers(a)), "Chatty lists it")
+        note = tmp_path / "note.txt"
+        note.write_text("hello")
+        sent = a.chatty("send", "strict", str(note), timeout=60)
+        assert sent.returncode == 1 and "strict: declined" in sent.stdout + sent.stderr
+
+        sending = strict.spawn("send", "--to", "alpha", "--wait", "--quiet", str(note))
+        assert a.daemon is not None
+        offered = a.daemon.wait_for(incoming("offered"), timeout=20)
+        declined = a.chatty("decline", offered["transfer"]["id"])
+        assert declined.returncode == 0, declined.stderr
+        said, _ = sending.communicate(timeout=30)
+        assert sending.returncode != 0, said
+        assert not (tmp_path / "alpha-downloads" / "note.txt").exists()
+    finally:
+        strict.stop()
+
+    c = lab.host("charlie")
+    phone = LocalSendd(c, tmp_path, "phone", "--unattended")
+    try:
+        until(lambda: any(p["name"] == "phone" for p in chatty_peers(a)), "Chatty lists phone")
+        tree = tmp_path / "album"
+        (tree / "day 1").mkdir(parents=True)
+        (tree / "day 1" / "a.jpg").write_bytes(os.urandom(100_000))
+        (tree / "b.txt").write_text("notes")
+        sent = a.chatty("send", "phone", str(tree), timeout=60)
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        # Sent with their paths ("album/day 1/a.jpg"), as LocalSend sends a folder;
+        # localsendd keeps only each file's own name (its choice, like other receivers).
+        until(lambda: (phone.downloads / "b.txt").exists(), "the folder's files on the phone")
+        assert sha256(phone.downloads / "a.jpg") == sha256(tree / "day 1" / "a.jpg")
+        assert (phone.downloads / "b.txt").read_text() == "notes"
+    finally:
+        phone.stop()
