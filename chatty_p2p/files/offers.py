@@ -76,13 +76,7 @@ class Offers:
             elif known.state in FINISHED:
                 self.tell_ended(known)
             return
-        waiting = sum(
-            1
-            for live in self._ledger.live.values()
-            if live.record.peer_id == peer_id
-            and not live.record.outgoing
-            and live.record.state == TransferState.OFFERED
-        )
+        waiting = self._waiting(peer_id)
         record = TransferRecord(
             id=offer.id,
             peer_id=peer_id,
@@ -95,11 +89,7 @@ class Offers:
         )
         # Refusals happen before anything is stored: a peer sending offers it knows will be
         # refused must not grow the database (or, past the first, the user's warnings).
-        refusal = self.space_problem(record)
-        if waiting >= MAX_PENDING_OFFERS:
-            refusal = "too many offers waiting for an answer"
-        if self.paused:
-            refusal = "receiving is paused"
+        refusal = self._refusal(record, waiting)
         if refusal:
             log.warning("declined an offer from %s: %s", peer_id[:8], refusal)
             conn = self._peers.connection(peer_id)
@@ -127,19 +117,8 @@ class Offers:
         too many waiting, receiving paused: the reason comes back), else always shown
         to the user, never accepted unasked (nobody verified the device), and answered
         through ``mover``."""
-        waiting = sum(
-            1
-            for live in self._ledger.live.values()
-            if live.record.peer_id == record.peer_id
-            and not live.record.outgoing
-            and live.record.state == TransferState.OFFERED
-        )
         record.folder = str(self.download_dir)
-        refusal = self.space_problem(record)
-        if waiting >= MAX_PENDING_OFFERS:
-            refusal = "too many offers waiting for an answer"
-        if self.paused:
-            refusal = "receiving is paused"
+        refusal = self._refusal(record, self._waiting(record.peer_id))
         if refusal:
             return None, refusal
         self._store.add_transfer(record)
@@ -148,6 +127,25 @@ class Offers:
         self.expire_later(live, OFFER_TTL)
         self._news.transfer_offered(self._ledger.info(live))
         return live, ""
+
+    def _waiting(self, peer_id: str) -> int:
+        """Offers from ``peer_id`` waiting for the user's answer."""
+        return sum(
+            1
+            for live in self._ledger.live.values()
+            if live.record.peer_id == peer_id
+            and not live.record.outgoing
+            and live.record.state == TransferState.OFFERED
+        )
+
+    def _refusal(self, record: TransferRecord, waiting: int) -> str:
+        """Why an offer cannot be taken ("" if it can): no room, too many waiting
+        already, receiving paused."""
+        if self.paused:
+            return "receiving is paused"
+        if waiting >= MAX_PENDING_OFFERS:
+            return "too many offers waiting for an answer"
+        return self.space_problem(record)
 
     def tell_ended(self, record: TransferRecord) -> None:
         """The sender offers again, or asks to resume, what ended here while it was

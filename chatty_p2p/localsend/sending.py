@@ -14,6 +14,7 @@ import contextlib
 import mimetypes
 import urllib.parse
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 
 from chatty_p2p.errors import ChattyError, RemoteProtocolError
 from chatty_p2p.files.foreign import ForeignTransfer
@@ -99,21 +100,27 @@ async def send(
 ) -> None:
     """The whole transfer; it ends in one of ``FINISHED``, whatever happens."""
     try:
-        await _send(me, target, host, transfer, files, mover)
+        await _offer_and_upload(_Target(me, target, host), transfer, files, mover)
     except asyncio.CancelledError:
         return  # cancelled here: ``FileTransfers.cancel`` set the state
     except (ChattyError, OSError) as exc:
         transfer.end(TransferState.FAILED, str(exc))
 
 
-async def _send(
-    me: Device,
-    target: Device,
-    host: str,
+@dataclass(frozen=True)
+class _Target:
+    me: Device
+    device: Device
+    host: str
+
+
+async def _offer_and_upload(
+    to: _Target,
     transfer: ForeignTransfer,
     files: list[tuple[str, str, int]],
     mover: OutgoingMover,
 ) -> None:
+    me, target, host = to.me, to.device, to.host
     metas = [
         FileMeta(str(i), path, size, mimetypes.guess_type(path)[0] or "application/octet-stream")
         for i, (path, _, size) in enumerate(files)
