@@ -69,14 +69,7 @@ async def send_text(me: Device, target: Device, host: str, text: str) -> None:
     The device shows it and answers 204 (or 200 and takes it as a file, then sent)."""
     body = text.encode("utf-8")
     meta = FileMeta("0", "message.txt", len(body), "text/plain", preview=text)
-    reply = await client.request(
-        host,
-        target.port,
-        target.protocol,
-        "POST",
-        f"{API}prepare-upload",
-        upload_request(me, [meta]),
-    )
+    reply = await _prepare(_Target(me, target, host), [meta], client.READ_TIMEOUT)
     if reply.status == 204:
         return
     if reply.status != 200:
@@ -120,20 +113,12 @@ async def _offer_and_upload(
     files: list[tuple[str, str, int]],
     mover: OutgoingMover,
 ) -> None:
-    me, target, host = to.me, to.device, to.host
+    target, host = to.device, to.host
     metas = [
         FileMeta(str(i), path, size, mimetypes.guess_type(path)[0] or "application/octet-stream")
         for i, (path, _, size) in enumerate(files)
     ]
-    reply = await client.request(
-        host,
-        target.port,
-        target.protocol,
-        "POST",
-        f"{API}prepare-upload",
-        upload_request(me, metas),
-        wait=OFFER_TTL,
-    )
+    reply = await _prepare(to, metas, OFFER_TTL)
     if reply.status == 204:
         transfer.finish([])
         return
@@ -169,6 +154,14 @@ async def _offer_and_upload(
             failed.append((int(meta.id), f"{meta.name}: the device answered HTTP {answer.status}"))
         done += size
     transfer.finish(failed)
+
+
+async def _prepare(to: _Target, metas: list[FileMeta], wait: float) -> client.Reply:
+    """prepare-upload: the device asks its user (up to ``wait``), or answers at once."""
+    body = upload_request(to.me, metas)
+    return await client.request(
+        to.host, to.device.port, to.device.protocol, "POST", f"{API}prepare-upload", body, wait=wait
+    )
 
 
 def _ticker(transfer: ForeignTransfer, meta: FileMeta, before: int) -> Callable[[int], None]:
