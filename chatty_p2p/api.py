@@ -83,9 +83,9 @@ async def _history(node: Node, peer: str, limit: int = 50) -> dict[str, Any]:
     }
 
 
-async def _send(node: Node, peer: str, paths: list[str]) -> dict[str, Any]:
+async def _send(node: Node, peer: str, paths: list[str], pin: str = "") -> dict[str, Any]:
     target = await _find(node, peer)
-    info = await node.send_files(target.id, [Path(p) for p in paths])
+    info = await node.send_files(target.id, [Path(p) for p in paths], pin)
     return {"peer": target.to_dict(), "transfer": info.to_dict()}
 
 
@@ -168,10 +168,13 @@ async def _auto_copy(node: Node, on: bool | None = None) -> dict[str, Any]:
     return {"auto_copy_trusted": node.auto_copy_trusted}
 
 
-async def _localsend(node: Node, on: bool | None = None) -> dict[str, Any]:
+async def _localsend(node: Node, on: bool | None = None, pin: str | None = None) -> dict[str, Any]:
+    """On or off, and the PIN asked of LocalSend devices ("" for none)."""
     if on is not None:
-        await node.set_localsend(on)
-    return {"localsend": node.localsend_on}
+        await node.localsend.turn(on)
+    if pin is not None:
+        node.localsend.set_pin(pin)
+    return {"localsend": node.localsend.on, "pin": bool(node.localsend.pin)}
 
 
 OPS: dict[str, Op] = {

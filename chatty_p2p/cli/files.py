@@ -196,7 +196,7 @@ async def cmd_send(args: argparse.Namespace) -> int:
     async with open_backend(args) as backend:
         events = await backend.subscribe()
         peer = await resolve(backend, args.peer, args.wait)
-        t = (await backend.call("send", peer=peer["id"], paths=paths))["transfer"]
+        t = (await backend.call("send", peer=peer["id"], paths=paths, pin=args.pin))["transfer"]
         if not args.json:
             waiting = (
                 f"waiting for it to accept (the offer expires after {OFFER_TTL / 60:.0f} min)"

@@ -286,6 +286,7 @@ def _file_commands(add: Add) -> None:
         help="seconds to wait for the peer to be found, and to come back while it is away "
         "(default 5)",
     )
+    p.add_argument("--pin", default="", help="the PIN a LocalSend device asks for")
     p.add_argument(
         "--no-follow",
         dest="follow",
@@ -351,11 +352,16 @@ def _trust_commands(add: Add) -> None:
         ("trusted-only", "accept connections only from paired peers (default off)"),
         ("auto-accept", "accept offers from trusted peers without asking (default off)"),
         ("auto-copy", "copy text from trusted peers to the clipboard (default off)"),
-        ("localsend", "talk to devices running LocalSend, on port 53317 (default on)"),
     ):
         p = add(name, help_text)
         p.add_argument("state", nargs="?", choices=["on", "off"], help="(none: show the setting)")
         p.set_defaults(func=later("trust", "cmd_setting"))
+    p = add("localsend", "talk to devices running LocalSend, on port 53317 (default on)")
+    p.add_argument("state", nargs="?", choices=["on", "off"], help="(none: show the setting)")
+    pins = p.add_mutually_exclusive_group()
+    pins.add_argument("--pin", help="ask LocalSend devices for this PIN before their files")
+    pins.add_argument("--no-pin", action="store_true", help="ask them for no PIN")
+    p.set_defaults(func=later("trust", "cmd_localsend"))
 
 
 def _share_command(add: Add) -> None:

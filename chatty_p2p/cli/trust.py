@@ -169,11 +169,6 @@ async def cmd_trust_change(args: argparse.Namespace) -> int:
 
 SETTINGS = {
     # command: (operation, what it means on, what it means off)
-    "localsend": (
-        "localsend",
-        "devices running LocalSend see this one and exchange files with it (unverified)",
-        "LocalSend devices are not listed, and port 53317 stays free",
-    ),
     "trusted-only": (
         "trusted_only",
         "only paired peers may connect",
@@ -206,4 +201,24 @@ async def cmd_setting(args: argparse.Namespace) -> int:
     on = next(iter(result.values()))
     now = "" if args.state is None else "now "
     print(f"{args.command} is {now}{'on' if on else 'off'}: {said_on if on else said_off}")
+    return 0
+
+
+async def cmd_localsend(args: argparse.Namespace) -> int:
+    """``chatty localsend on --pin 1234``; with nothing, how it is now."""
+    change: dict[str, object] = {}
+    if args.state is not None:
+        change["on"] = args.state == "on"
+    if args.pin is not None or args.no_pin:
+        change["pin"] = "" if args.no_pin else args.pin
+    async with open_backend(args, network=False) as backend:
+        result = await backend.call("localsend", **change)
+    if args.json:
+        print_json(result)
+        return 0
+    if result["localsend"]:
+        asks = "a PIN is asked for" if result["pin"] else "no PIN is asked for"
+        print(f"LocalSend is on: its devices see this one and exchange files ({asks})")
+    else:
+        print("LocalSend is off: its devices are not listed, and port 53317 stays free")
     return 0

@@ -94,7 +94,7 @@ def _read_settings(node: Node) -> Settings:
         start_minimised=node.start_minimised,
         trusted_only=node.trusted_only,
         auto_copy_trusted=node.auto_copy_trusted,
-        localsend=node.localsend_on,
+        localsend=node.localsend.on,
     )
 
 
@@ -108,5 +108,5 @@ async def _apply_settings(node: Node, settings: Settings) -> None:
     if settings.trusted_only != node.trusted_only:
         node.set_trusted_only(settings.trusted_only)
     node.set_start_minimised(settings.start_minimised)
-    if settings.localsend != node.localsend_on:
-        await node.set_localsend(settings.localsend)
+    if settings.localsend != node.localsend.on:
+        await node.localsend.turn(settings.localsend)

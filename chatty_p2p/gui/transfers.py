@@ -12,16 +12,21 @@ application took or are gone: never silence.
 from __future__ import annotations
 
 import os
+from functools import partial
+from pathlib import Path
 
 from PySide6.QtCore import QObject, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QInputDialog, QLineEdit, QWidget
 
 from chatty_p2p.events import TransferChanged, TransferInfo, TransferOffered, TransferProgress
 from chatty_p2p.gui.bridge import NodeBridge
 from chatty_p2p.gui.dialogs import OfferDialog
 from chatty_p2p.gui.models import PeerModel
+from chatty_p2p.node import Node
 
+PIN_ASKED = "asks for a PIN"
+"""In the reason a LocalSend device's 401 gives (``localsend.sending.ANSWERS``)."""
 OPEN_AT_MOST = 8
 """More files than this open as their folder: not a window for each."""
 
@@ -50,6 +55,8 @@ class TransferActions(QObject):
         self.owner = parent
         self.offers: dict[str, OfferDialog] = {}
         """The open dialog of each offer not yet answered, by transfer id."""
+        self.sent: dict[str, tuple[str, list[Path]]] = {}
+        """What each recent send offered, and to whom (for ``ask_pin``)."""
 
     def on_event(self, event: TransferChanged | TransferOffered | TransferProgress) -> None:
         t = event.transfer
@@ -65,7 +72,33 @@ class TransferActions(QObject):
         elif t.id in self.offers and t.state != "offered":
             self._close_dialog(t.id)
         if isinstance(event, TransferChanged) and t.state in ("failed", "declined") and t.outgoing:
+            if PIN_ASKED in t.error and t.id in self.sent:
+                self.ask_pin(t)
+                return
             self.failed.emit(f"Sending to {t.peer_name}: {t.error or t.state}")
+
+    def send(self, paths: list[Path], peer_id: str, pin: str = "") -> None:
+        """Offer ``paths`` to a peer, remembering them until the transfer is known: a
+        LocalSend device that asks for a PIN gets them again, with the PIN typed."""
+
+        def sent(info: TransferInfo) -> None:
+            self.sent[info.id] = (peer_id, paths)
+            while len(self.sent) > 64:
+                self.sent.pop(next(iter(self.sent)))
+
+        self.bridge.call(partial(Node.send_files, peer_id=peer_id, paths=paths, pin=pin), sent)
+
+    def ask_pin(self, t: TransferInfo) -> None:
+        """The device shows a PIN: typed here, and the files offered again with it."""
+        peer_id, paths = self.sent.pop(t.id)
+        pin, ok = QInputDialog.getText(
+            self.owner,
+            "PIN",
+            f"{t.peer_name} asks for a PIN: type the one it shows",
+            QLineEdit.EchoMode.Normal,
+        )
+        if ok and pin.strip():
+            self.send(paths, peer_id, pin.strip())
 
     def answer(self, t: TransferInfo, accept: bool) -> None:
         self.answer_id(t.id, accept)

@@ -375,7 +375,7 @@ class MainWindow(QMainWindow):
 
     def send_paths(self, paths: list[Path], targets: list[str] | None = None) -> None:
         for peer_id in targets or self.targets():
-            self.bridge.call(partial(Node.send_files, peer_id=peer_id, paths=paths))
+            self.transfers.send(paths, peer_id)
 
     def open_link(self, url: str) -> None:
         if is_safe_url(url):

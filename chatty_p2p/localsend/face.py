@@ -14,6 +14,7 @@ once and the node goes on without it; ``--no-localsend`` or the setting turns it
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import ssl
 import time
@@ -100,6 +101,9 @@ class LocalSendFace:
         self._server: Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._incoming: receiving.Incoming | None = None
+        self.pin = ""
+        """The PIN a device must send with its files ("": none); see ``PinGuard``."""
+        self._pins = PinGuard()
         self.problem = ""
         """Why the face is off or half off (the port taken), for the doctor and the user."""
 
@@ -226,7 +230,7 @@ class LocalSendFace:
 
     # ----- sending -------------------------------------------------------------------
 
-    async def send(self, peer_id: str, paths: list[Path]) -> TransferInfo:
+    async def send(self, peer_id: str, paths: list[Path], pin: str = "") -> TransferInfo:
         seen = self.devices.get(peer_id)
         if seen is None:
             raise ChattyError("no such LocalSend device here (it may have left)")
@@ -234,7 +238,7 @@ class LocalSendFace:
         def start(transfer: ForeignTransfer, files: list[tuple[str, str, int]]) -> Mover:
             mover = sending.OutgoingMover(seen.device, seen.host)
             task = asyncio.ensure_future(
-                sending.send(self.me, seen.device, seen.host, transfer, files, mover)
+                sending.send(self.me, seen.device, seen.host, transfer, files, mover, pin)
             )
             mover.task = task
             self._tasks.add(task)
@@ -265,6 +269,11 @@ class LocalSendFace:
             elif route == "register" and method == "POST":
                 await self._register(exchange, request)
             elif route == "prepare-upload" and method == "POST":
+                given = query.get("pin", "")
+                refused = self._pins.check(self.pin, given, exchange.remote, time.monotonic())
+                if refused:
+                    await exchange.respond(refused[0], refused[1].encode())
+                    return
                 await self._prepare_upload(exchange, request)
             elif route == "upload" and method == "POST":
                 await self._upload(exchange, query)
@@ -348,6 +357,34 @@ class LocalSendFace:
             receiving.cancelled_by_sender(session)
             self._incoming = None
         await exchange.respond(200, b"")
+
+
+class PinGuard:
+    """The PIN's check, with a limit on guessing: after ``MAX_WRONG`` wrong PINs from one
+    address it is refused (429) for ``LOCKOUT`` seconds, as LocalSend's app does."""
+
+    MAX_WRONG = 3
+    LOCKOUT = 60.0
+
+    def __init__(self) -> None:
+        self._wrong: dict[str, list[float]] = {}
+
+    def check(self, pin: str, given: str, host: str, now: float) -> tuple[int, str] | None:
+        """None when the offer may go on; else the status and reason to answer."""
+        if not pin:
+            return None
+        recent = [t for t in self._wrong.get(host, []) if now - t < self.LOCKOUT]
+        if len(recent) >= self.MAX_WRONG:
+            return 429, "Too many wrong PINs"
+        if hmac.compare_digest(given.encode(), pin.encode()):
+            self._wrong.pop(host, None)
+            return None
+        if given:
+            recent.append(now)
+        self._wrong[host] = recent
+        if len(self._wrong) > 256:  # a flood of addresses: those with no recent miss go
+            self._wrong = {h: t for h, t in self._wrong.items() if t and now - t[-1] < self.LOCKOUT}
+        return 401, "PIN required" if not given else "Wrong PIN"
 
 
 def _nothing() -> None:

@@ -3,8 +3,8 @@ asks its user; the request waits for that), then one upload per file the device
 wants, with progress and cancel as for Chatty's own transfers.
 
 What the device answers is said in plain words: declined (403), busy with another
-transfer (409), asking for a PIN (401: not supported yet, so the transfer fails
-saying so), finished with nothing to send (204).
+transfer (409), asking for a PIN (401: the transfer fails saying so, and goes again
+with the PIN the user types), finished with nothing to send (204).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ CHUNK = 256 * 1024
 ANSWERS = {
     403: "declined",
     409: "busy: it is receiving from another device",
-    401: "it asks for a PIN, which Chatty cannot send yet",
+    401: "it asks for a PIN (send again with the PIN it shows)",
     429: "it refuses: too many tries with a wrong PIN",
 }
 
@@ -90,10 +90,12 @@ async def send(
     transfer: ForeignTransfer,
     files: list[tuple[str, str, int]],
     mover: OutgoingMover,
+    pin: str = "",
 ) -> None:
-    """The whole transfer; it ends in one of ``FINISHED``, whatever happens."""
+    """The whole transfer; it ends in one of ``FINISHED``, whatever happens. ``pin``
+    goes with the offer when the device asks for one."""
     try:
-        await _offer_and_upload(_Target(me, target, host), transfer, files, mover)
+        await _offer_and_upload(_Target(me, target, host, pin), transfer, files, mover)
     except asyncio.CancelledError:
         return  # cancelled here: ``FileTransfers.cancel`` set the state
     except (ChattyError, OSError) as exc:
@@ -105,6 +107,7 @@ class _Target:
     me: Device
     device: Device
     host: str
+    pin: str = ""
 
 
 async def _offer_and_upload(
@@ -159,8 +162,10 @@ async def _offer_and_upload(
 async def _prepare(to: _Target, metas: list[FileMeta], wait: float) -> client.Reply:
     """prepare-upload: the device asks its user (up to ``wait``), or answers at once."""
     body = upload_request(to.me, metas)
+    query = f"?{urllib.parse.urlencode({'pin': to.pin})}" if to.pin else ""
+    target = f"{API}prepare-upload{query}"
     return await client.request(
-        to.host, to.device.port, to.device.protocol, "POST", f"{API}prepare-upload", body, wait=wait
+        to.host, to.device.port, to.device.protocol, "POST", target, body, wait=wait
     )
 
 

@@ -127,7 +127,6 @@ class Node:
         self._discovery: Discovery | None = None
         self._use_localsend = (discovery if localsend is None else localsend) and not offline
         self._localsend_port = localsend_port
-        self._localsend: LocalSendPart | None = None
         self._boot = secrets.token_hex(8)
         self._hush_refused = Hush()
         self._trimmer = Trimmer()
@@ -161,34 +160,18 @@ class Node:
             )
             await self._discovery.start()
             self._network.discovery = self._discovery
-        self._localsend = LocalSendPart(self._make_localsend, self._settings, self._use_localsend)
-        await self._localsend.start()
+        await self.localsend.start()
         self._tasks.spawn(self._network.watch())
         self._tasks.spawn(self._adverts.age_out())
         log.info(
             "node %s (%s) listening on port %d", self.name, short_id(self.device_id), self.port
         )
 
-    @property
-    def localsend(self) -> LocalSendFace | None:
-        """The LocalSend face, while it runs (``node.localsend``)."""
-        return self._localsend.face if self._localsend is not None else None
-
-    @property
-    def localsend_on(self) -> bool:
-        return not self._settings.localsend_off
-
-    async def set_localsend(self, on: bool) -> None:
-        """Turn the LocalSend face on or off, now and at the next start (the setting);
-        ``--no-localsend`` still wins for a run."""
-        if self._localsend is not None:
-            await self._localsend.turn(on)
-        else:
-            self._settings.set_localsend_off(not on)
-
     def _make_parts(self) -> None:
         """Each part, given what it needs. ``Sessions`` comes first, as the others dial
         through it; what it hands work to joins it last."""
+        self.localsend = LocalSendPart(self._make_localsend, self._settings, self._use_localsend)
+        """LocalSend: on or off, its PIN, its face while it runs (``node.localsend``)."""
         trouble = StoreTrouble(self.data_dir, self._bus)
         self._peers = table = PeerTable(self.store, trouble)
         events = Announcer(self._bus, table)
@@ -269,8 +252,8 @@ class Node:
         self._listener.close()
         await self.files.stop()
         await self._sessions.say_goodbye()
-        if self._localsend is not None:
-            await self._localsend.stop()
+        if not self._offline:
+            await self.localsend.stop()
         await self._tasks.cancel_all()
         self._trimmer.cancel()
         self.store.close()
@@ -315,7 +298,8 @@ class Node:
     def peers(self) -> list[Peer]:
         """Every peer seen in this run or pinned in the store, online ones first; then
         the LocalSend devices heard."""
-        heard = self.localsend.peers() if self.localsend is not None else []
+        face = self.localsend.face
+        heard = face.peers() if face is not None else []
         return self._peers.peers() + sorted(heard, key=lambda p: (not p.online, p.name.lower()))
 
     def peer(self, peer_id: str) -> Peer:
@@ -347,9 +331,11 @@ class Node:
     async def send_text(self, peer_id: str, text: str, kind: str = "text") -> StoredMessage:
         """Store and send a message; it waits in the outbox while the peer is away. To a
         LocalSend device it goes at once (LocalSend has no outbox), stored once taken."""
-        if self.localsend is not None and peer_id.startswith(LOCALSEND_PREFIX):
+        if peer_id.startswith(LOCALSEND_PREFIX):
             peer = self.peer(peer_id)
-            return await localsend_text(self.localsend, self.store, self._bus, peer, text, kind)
+            return await localsend_text(
+                self.localsend.running(), self.store, self._bus, peer, text, kind
+            )
         return self._outbox.send_text(peer_id, text, kind)
 
     def history(self, peer_id: str, limit: int = 100) -> list[StoredMessage]:
@@ -394,11 +380,12 @@ class Node:
         self._settings.set_download_dir(str(folder))
         return folder
 
-    async def send_files(self, peer_id: str, paths: list[Path]) -> TransferInfo:
-        """Offer files and folders; they travel once the peer accepts."""
+    async def send_files(self, peer_id: str, paths: list[Path], pin: str = "") -> TransferInfo:
+        """Offer files and folders; they travel once the peer accepts. ``pin``: the PIN a
+        LocalSend device asked for."""
         self.peer(peer_id)  # an unknown peer is an error before any disk walk
-        if self.localsend is not None and peer_id.startswith(LOCALSEND_PREFIX):
-            return await self.localsend.send(peer_id, paths)
+        if peer_id.startswith(LOCALSEND_PREFIX):
+            return await self.localsend.running().send(peer_id, paths, pin)
         return await self.files.send(peer_id, paths)
 
     def transfers(self) -> list[TransferInfo]:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from chatty_p2p.device import detect
-from chatty_p2p.errors import StoreError
+from chatty_p2p.errors import ChattyError, StoreError
 from chatty_p2p.events import NewMessage, Peer, PeerDiscovered, PeerOffline, PeerUpdated
 from chatty_p2p.files.manager import FileTransfers
 from chatty_p2p.identity import Identity
@@ -100,8 +100,8 @@ async def localsend_text(
 
 
 class LocalSendPart:
-    """The face as the node runs it: started when allowed (``--no-localsend`` not
-    given, and LocalSend not turned off in the settings), stopped, turned on or off."""
+    """LocalSend as the node runs it: started when allowed (``--no-localsend`` not given,
+    and not turned off in the settings), stopped, turned on or off, its PIN."""
 
     def __init__(
         self, make: Callable[[], LocalSendFace], settings: Settings, allowed: bool
@@ -110,14 +110,25 @@ class LocalSendPart:
         self._settings = settings
         self._allowed = allowed
         self.face: LocalSendFace | None = None
+        """The face, while it runs."""
 
     @property
     def on(self) -> bool:
         return not self._settings.localsend_off
 
+    @property
+    def pin(self) -> str:
+        return self._settings.localsend_pin
+
+    def running(self) -> LocalSendFace:
+        if self.face is None:
+            raise ChattyError("LocalSend is off here (chatty localsend on)")
+        return self.face
+
     async def start(self) -> None:
         if self._allowed and self.on and self.face is None:
             self.face = self._make()
+            self.face.pin = self.pin
             await self.face.start()
 
     async def stop(self) -> None:
@@ -126,5 +137,13 @@ class LocalSendPart:
             await face.stop()
 
     async def turn(self, on: bool) -> None:
+        """On or off, now and at the next start (the setting; ``--no-localsend`` still
+        wins for a run)."""
         self._settings.set_localsend_off(not on)
         await (self.start() if on else self.stop())
+
+    def set_pin(self, pin: str) -> None:
+        """The PIN LocalSend devices must send with their files ("": none)."""
+        self._settings.set_localsend_pin(pin)
+        if self.face is not None:
+            self.face.pin = pin

@@ -79,3 +79,11 @@ class Settings:
 
     def set_localsend_off(self, on: bool) -> None:
         self._set_flag("localsend_off", on)
+
+    @property
+    def localsend_pin(self) -> str:
+        """The PIN a LocalSend device must send with its files ("": none asked)."""
+        return self._store.setting("localsend_pin") or ""
+
+    def set_localsend_pin(self, pin: str) -> None:
+        self._store.set_setting("localsend_pin", pin)

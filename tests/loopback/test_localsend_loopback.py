@@ -15,6 +15,7 @@ import pytest
 
 from chatty_p2p.events import EventType, NodeEvent, Peer
 from chatty_p2p.localsend import client
+from chatty_p2p.localsend.face import PinGuard
 from chatty_p2p.node import Node
 from chatty_p2p.protocol import localsend as ls
 from tests.support.events import next_event
@@ -50,8 +51,8 @@ async def pair(tmp_path: Path) -> AsyncIterator[tuple[Node, Node, Peer]]:
     await laptop.start()
     await phone.start()
     try:
-        assert laptop.localsend is not None and phone.localsend is not None
-        listed = await laptop.localsend.add("127.0.0.1", phone.localsend.port)
+        assert laptop.localsend.face is not None and phone.localsend.face is not None
+        listed = await laptop.localsend.running().add("127.0.0.1", phone.localsend.running().port)
         yield laptop, phone, listed
     finally:
         await laptop.stop()
@@ -158,9 +159,9 @@ async def test_hostile_requests_get_their_refusal(
     pair: tuple[Node, Node, Peer], method: str, path: str, body: bytes | None, status: int
 ) -> None:
     _, phone, _ = pair
-    assert phone.localsend is not None
+    assert phone.localsend.face is not None
     reply = await client.request(
-        "127.0.0.1", phone.localsend.port, "https", method, f"{ls.API}{path}", body
+        "127.0.0.1", phone.localsend.running().port, "https", method, f"{ls.API}{path}", body
     )
     assert reply.status == status
     assert reply.fingerprint == phone.device_id  # its own certificate
@@ -170,11 +171,11 @@ async def test_a_body_over_the_cap_is_refused_unread(pair: tuple[Node, Node, Pee
     """4 MiB and a byte of "JSON": refused (400) from its Content-Length, and the
     connection closed rather than the rest read; the sender sees one or the other."""
     _, phone, _ = pair
-    assert phone.localsend is not None
+    assert phone.localsend.face is not None
     try:
         reply = await client.request(
             "127.0.0.1",
-            phone.localsend.port,
+            phone.localsend.running().port,
             "https",
             "POST",
             f"{ls.API}prepare-upload",
@@ -189,9 +190,9 @@ async def test_a_slow_request_head_is_cut(pair: tuple[Node, Node, Peer]) -> None
     """A slowloris, a byte every half second, is cut when its head is not whole within
     the server's head timeout (10 s), long before the 22 s its head would take."""
     _, phone, _ = pair
-    assert phone.localsend is not None
+    assert phone.localsend.face is not None
     reader, writer = await asyncio.open_connection(
-        "127.0.0.1", phone.localsend.port, ssl=client.tls_context()
+        "127.0.0.1", phone.localsend.running().port, ssl=client.tls_context()
     )
     sent = 0
     try:
@@ -228,8 +229,8 @@ async def test_a_port_taken_is_said_and_the_node_goes_on(
         node = Node(tmp_path / "n", discovery=False, localsend=True, localsend_port=port)
         await node.start()
         try:
-            assert node.localsend is not None
-            assert f"port {port} is taken" in node.localsend.problem
+            assert node.localsend.face is not None
+            assert f"port {port} is taken" in node.localsend.face.problem
             assert "is the LocalSend app running on this machine?" in caplog.text
             assert node.port > 0 and node.peers() == []  # the node itself runs
         finally:
@@ -250,16 +251,59 @@ async def test_the_setting_turns_it_off_now_and_at_the_next_start(tmp_path: Path
     node = Node(tmp_path / "n", discovery=False, localsend=True, localsend_port=port)
     await node.start()
     try:
-        assert node.localsend is not None and not bindable()
-        await node.set_localsend(False)
-        assert node.localsend is None and bindable() and not node.localsend_on
+        assert node.localsend.face is not None and not bindable()
+        await node.localsend.turn(False)
+        assert node.localsend.face is None and bindable() and not node.localsend.on
     finally:
         await node.stop()
     again = Node(tmp_path / "n", discovery=False, localsend=True, localsend_port=port)
     await again.start()
     try:
-        assert again.localsend is None and bindable()
-        await again.set_localsend(True)
-        assert again.localsend is not None and not bindable()
+        assert again.localsend.face is None and bindable()
+        await again.localsend.turn(True)
+        assert again.localsend.face is not None and not bindable()
     finally:
         await again.stop()
+
+
+async def test_a_pin_is_asked_for_and_guessing_is_cut_short(
+    pair: tuple[Node, Node, Peer], tmp_path: Path
+) -> None:
+    """With a PIN set, the right PIN gets the offer asked as usual; an offer without
+    it fails saying so; wrong PINs are refused, and after three the address is
+    refused for a while, the right PIN too."""
+    laptop, phone, listed = pair
+    phone.localsend.set_pin("482913")
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(b"x" * 1000)
+    mine, events = laptop.subscribe(), phone.subscribe()
+    await laptop.send_files(listed.id, [photo], "482913")
+    offered = await next_event(events, EventType.TRANSFER_OFFERED)
+    assert offered.transfer is not None and offered.transfer.peer_name == "laptop"
+    phone.decline(offered.transfer.id)
+
+    async def ended(pin: str) -> str:
+        sent = await laptop.send_files(listed.id, [photo], pin)
+        event = await next_event(
+            mine,
+            EventType.TRANSFER,
+            10,
+            lambda e: e.transfer is not None and e.transfer.id == sent.id and _state(e) == "failed",
+        )
+        assert event.transfer is not None
+        return event.transfer.error
+
+    assert "asks for a PIN" in await ended("")
+    for _ in range(3):
+        assert "asks for a PIN" in await ended("000000")
+    assert "too many tries with a wrong PIN" in await ended("482913")
+
+
+def test_the_pin_lockout_ends() -> None:
+    guard = PinGuard()
+    for t in range(3):
+        assert guard.check("1234", "9999", "10.0.0.9", float(t)) == (401, "Wrong PIN")
+    assert guard.check("1234", "1234", "10.0.0.9", 10.0) == (429, "Too many wrong PINs")
+    assert guard.check("1234", "1234", "10.0.0.8", 10.0) is None  # another address
+    assert guard.check("1234", "1234", "10.0.0.9", 2.0 + PinGuard.LOCKOUT) is None
+    assert guard.check("", "", "10.0.0.9", 0.0) is None  # no PIN set
