@@ -128,3 +128,38 @@ def test_declines_end_cleanly_on_both_sides_and_a_folder_arrives_whole(
         assert (phone.downloads / "b.txt").read_text() == "notes"
     finally:
         phone.stop()
+
+
+def test_a_send_cancelled_midway_ends_on_both_sides(lab: Lab, tmp_path: Path) -> None:
+    """Chatty cancels a file on its way to the phone: cancelled here, and the phone,
+    told by /cancel, keeps no file."""
+    a, b = lab.host("alpha"), lab.host("bravo")
+    a.start()
+    a.shape(80)  # 80 Mbit/s: 30 MB takes three seconds, so "midway" can be hit
+    phone = LocalSendd(b, tmp_path, "phone", "--unattended")
+    try:
+        until(lambda: any(p["name"] == "phone" for p in chatty_peers(a)), "Chatty lists phone")
+        big = tmp_path / "big.bin"
+        big.write_bytes(os.urandom(30_000_000))
+        sending = a.spawn("send", "phone", str(big))
+        assert a.daemon is not None
+        progress = a.daemon.wait_for(lambda e: e["type"] == "transfer-progress", timeout=20)
+        cancelled = a.chatty("cancel", progress["transfer"]["id"])
+        assert cancelled.returncode == 0, cancelled.stderr
+        a.daemon.wait_for(
+            lambda e: e["type"] == "transfer" and e["transfer"]["state"] == "cancelled", timeout=20
+        )
+        sending.communicate(timeout=30)
+        assert sending.returncode == 1
+        until(
+            lambda: (
+                not (phone.downloads / "big.bin").exists()
+                or (phone.downloads / "big.bin").stat().st_size < 30_000_000
+            ),
+            "no whole file on the phone",
+        )
+        time.sleep(1)
+        whole = phone.downloads / "big.bin"
+        assert not whole.exists() or whole.stat().st_size < 30_000_000
+    finally:
+        phone.stop()
