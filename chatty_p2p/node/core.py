@@ -147,7 +147,9 @@ class Node:
         self._make_parts()
         if self._offline:
             return
-        self.port = self._listener.listen(self._requested_port)
+        self.port = self._listener.listen(self._requested_port, self._settings.last_port)
+        if self.port != self._settings.last_port:
+            self._settings.set_last_port(self.port)
         self.files.start()
         for record in self.store.peers():
             if record.manual:

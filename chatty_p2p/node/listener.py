@@ -5,6 +5,7 @@ connection to ``files``."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Protocol
 
@@ -65,9 +66,16 @@ class Listener:
         self._admission = Admission()
         self._socket: Raw | None = None
 
-    def listen(self, port: int) -> int:
-        """Listen on ``port`` (0: any) and accept from now on; returns the port."""
-        self._socket = listening.listening_socket(port)
+    def listen(self, port: int, remembered: int = 0) -> int:
+        """Listen on ``port``, or with 0 on the ``remembered`` one (the port of the last
+        run, so a peer that added this one by address finds it again) if it is free,
+        else on any; accept from now on; returns the port."""
+        self._socket = None
+        if not port and remembered:
+            with contextlib.suppress(ChattyError):
+                self._socket = listening.listening_socket(remembered)
+        if self._socket is None:
+            self._socket = listening.listening_socket(port)
         self._tasks.spawn(
             listening.accept_loop(self._socket, self._on_connection, lambda: self._tasks.stopping)
         )

@@ -87,3 +87,12 @@ class Settings:
 
     def set_localsend_pin(self, pin: str) -> None:
         self._store.set_setting("localsend_pin", pin)
+
+    @property
+    def last_port(self) -> int:
+        """The port the last run listened on: tried first when none is given."""
+        value = self._store.setting("last_port") or ""
+        return int(value) if value.isdigit() and 0 < int(value) < 65536 else 0
+
+    def set_last_port(self, port: int) -> None:
+        self._store.set_setting("last_port", str(port))
