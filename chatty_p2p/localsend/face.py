@@ -204,8 +204,13 @@ class LocalSendFace:
         return self.devices.peer(seen, time.time())
 
     def _note(self, device: ls.Device, host: str) -> None:
-        if self._hooks.is_chatty(device.fingerprint):
-            return  # a Chatty peer: listed once, pinned, as such (its mDNS record)
+        if self._hooks.is_chatty(device.fingerprint) or (
+            self._multicast and device.device_model == CHATTY_MODEL
+        ):
+            # A Chatty: listed once, pinned, as a Chatty peer, from its mDNS record (which
+            # may come after this announcement). Without multicast (HTTP only, no mDNS
+            # either), LocalSend is the only way to see it, and it is listed as such.
+            return
         noted = self.devices.heard(device, host, time.time())
         if noted is not None and noted[2]:
             seen, new, _ = noted

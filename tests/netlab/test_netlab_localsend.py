@@ -163,3 +163,16 @@ def test_a_send_cancelled_midway_ends_on_both_sides(lab: Lab, tmp_path: Path) ->
         assert not whole.exists() or whole.stat().st_size < 30_000_000
     finally:
         phone.stop()
+
+
+def test_another_chatty_is_listed_once_as_a_chatty_peer(lab: Lab) -> None:
+    """Two Chatty daemons hear each other on LocalSend's group too: each lists the other
+    once, as a Chatty peer (pinned), not again as an unverified LocalSend device (the
+    name then matched two peers, and `chatty send bravo` refused to choose)."""
+    a, b = lab.host("alpha"), lab.host("bravo")
+    a.start(), b.start()
+    assert a.daemon is not None
+    a.daemon.wait_for(lambda e: e["type"] == "peer-online", timeout=10)
+    time.sleep(2)  # LocalSend's announcements and registers, both ways
+    assert [(p["name"], p["via"]) for p in chatty_peers(a)] == [("bravo", "chatty")]
+    assert [(p["name"], p["via"]) for p in chatty_peers(b)] == [("alpha", "chatty")]
