@@ -186,6 +186,7 @@ class SettingsDialog(QDialog):
             self.auto_copy,
             self.minimised,
             self.autostart,
+            self.localsend,
         )
         for box in boxes:
             box.setAccessibleName(box.text())
