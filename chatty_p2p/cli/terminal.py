@@ -13,6 +13,8 @@ import sys
 import threading
 from collections.abc import Callable
 
+from chatty_p2p import portable
+
 
 def as_text(typed: str) -> str:
     """What was typed, as text a message can carry: bytes that were not valid in the
@@ -59,5 +61,8 @@ def stop_signalled() -> asyncio.Event:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        if sys.platform != "win32" and not portable.forced():
+            loop.add_signal_handler(sig, stop.set)
+        else:  # Windows' event loops have no signal handlers: Python's own, then the loop
+            signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
     return stop

@@ -79,12 +79,23 @@ def two_daemons(tmp_path: Path) -> tuple[Daemon, Daemon]:
 
 
 def control_exchange(data_dir: Path, lines: list[bytes]) -> list[dict[str, object]]:
-    """Send raw lines to a daemon's control socket; one decoded reply per line."""
+    """Send raw lines to a daemon's control socket; one decoded reply per line. Over TCP,
+    token first, where the daemon wrote ``control.port`` (``CHATTY_PORTABLE=1``)."""
     replies = []
-    with socket.socket(socket.AF_UNIX) as sock:
+    port_file = data_dir / "control.port"
+    tcp = port_file.exists()
+    if tcp:
+        found = json.loads(port_file.read_text())
+        sock = socket.create_connection(("127.0.0.1", found["port"]), timeout=20)
+        sock.sendall(found["token"].encode("ascii") + b"\n")
+    else:
+        sock = socket.socket(socket.AF_UNIX)
         sock.connect(str(data_dir / "control.sock"))
+    with sock:
         sock.settimeout(20)
         stream = sock.makefile("rb")
+        if tcp:
+            assert json.loads(stream.readline()) == {"ok": True}
         for line in lines:
             sock.sendall(line)
             replies.append(json.loads(stream.readline()))
