@@ -315,7 +315,9 @@ async def test_unfinished_frames_held_at_once_are_bounded(target: Target, tmp_pa
         error = raw.error(timeout=0.5)
         if not error:
             stop.wait(30)  # still holding it
-            error = raw.error(timeout=0.1)
+            # A node short of CPU (two suites side by side on two cores) may still be
+            # reading the 128 frames when the friend's round trip is done.
+            error = raw.error(timeout=2)
         if error:
             busy.append(error["code"])
         raw.sock.close()
