@@ -159,8 +159,10 @@ async def cmd_peers(args: argparse.Namespace) -> int:
     for p in peers:
         where = ", ".join(p["addresses"][:2])
         trust = p["trust"] if p["trust"] != "blocked" else ""
+        if p.get("via") == "localsend":
+            trust = "LocalSend"  # never verified, never paired: no trust to show
         print(f"{p['name']:<{width}}  {short_id(p['id'])}  {p['state']:<8}  {trust:<10}  {where}")
-    if any(p["trust"] == "unverified" for p in peers):
+    if any(p["trust"] == "unverified" and p.get("via") != "localsend" for p in peers):
         print("Unverified peers may not be who they say; check one with: chatty pair NAME")
     return 0
 

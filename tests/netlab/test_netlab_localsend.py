@@ -54,6 +54,9 @@ def test_chatty_and_localsendd_find_each_other_and_exchange_files(
         until(lambda: any(p["name"] == "phone" for p in chatty_peers(a)), "Chatty lists phone")
         [listed] = [p for p in chatty_peers(a) if p["name"] == "phone"]
         assert listed["via"] == "localsend" and listed["trust"] == "unverified"
+        said = a.chatty("peers")
+        assert said.returncode == 0 and "LocalSend" in said.stdout, said.stdout
+        assert "chatty pair" not in said.stdout  # a LocalSend device cannot be paired
         until(lambda: any(d.get("alias") == "alpha" for d in phone.devices()), "phone lists alpha")
 
         # Chatty to the phone.
