@@ -83,8 +83,7 @@ class Hands:
             )
 
     def type_over(self, field: QLineEdit, text: str) -> None:
-        """Click into ``field``, select all it holds, type ``text``."""
-        self.click(field)
+        """Select all ``field`` holds (it has the focus: see ``steps``), type ``text``."""
         if self.x is not None:
             self.x.key("a", "Control_L")
             self.x.type(text)
@@ -131,6 +130,12 @@ def steps(new_name: str) -> Iterator[Wait]:
     yield from open_settings(hands, win, opened)
     dialog = opened.pop()
     say(f"settings open, name {dialog.name.text()!r}")
+    # Keys go to the window that has the focus: the dialog is made active by the window
+    # manager a moment after it is shown (later on a busy machine), and a click before
+    # that landed on the main window (a CI run, two suites side by side).
+    yield lambda: dialog.isActiveWindow()
+    hands.click(dialog.name)
+    yield lambda: dialog.name.hasFocus()
     hands.type_over(dialog.name, new_name)
     yield lambda: dialog.name.text() == new_name
     buttons = dialog.findChild(QDialogButtonBox)
@@ -145,6 +150,7 @@ def steps(new_name: str) -> Iterator[Wait]:
     again = opened.pop()
     say(f"settings again, name {again.name.text()!r}")
     assert again.name.text() == new_name
+    yield lambda: again.isActiveWindow()
     hands.escape(again)
     yield lambda: settings_dialog() is None
     say("settings closed")
