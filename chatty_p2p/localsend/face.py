@@ -31,7 +31,7 @@ from chatty_p2p.events import Peer
 from chatty_p2p.files.foreign import ForeignTransfer, Mover
 from chatty_p2p.files.model import OFFER_TTL, TransferInfo
 from chatty_p2p.localsend import client, receiving, sending
-from chatty_p2p.localsend.devices import DeviceTable, Seen, peer_id
+from chatty_p2p.localsend.devices import DeviceTable, peer_id
 from chatty_p2p.net.localsend_udp import Beacon, PortTaken
 from chatty_p2p.protocol import localsend as ls
 from chatty_p2p.share.exchange import Exchange
@@ -173,8 +173,10 @@ class LocalSendFace:
         now = time.time()
         return [self.devices.peer(seen, now) for seen in self.devices.all()]
 
-    def find(self, peer_id: str) -> Seen | None:
-        return self.devices.get(peer_id)
+    def peer(self, peer_id: str) -> Peer | None:
+        """The device with this id as the peer list shows it, if it was heard."""
+        seen = self.devices.get(peer_id)
+        return self.devices.peer(seen, time.time()) if seen is not None else None
 
     def _heard(self, datagram: bytes, host: str) -> None:
         try:
@@ -188,9 +190,7 @@ class LocalSendFace:
     async def add(self, host: str, port: int = ls.PORT, protocol: str = "https") -> Peer:
         """A device by address, for a network without multicast (LocalSend's "HTTP
         legacy mode"): we register with it, and its answer describes it."""
-        reply = await client.request(
-            host, port, protocol, "POST", f"{ls.API}register", ls.dumps(self.me.to_json())
-        )
+        reply = await self._register_with(host, port, protocol)
         if reply.status != 200:
             raise ChattyError(f"{host}:{port} is not a LocalSend device (HTTP {reply.status})")
         try:
@@ -219,19 +219,15 @@ class LocalSendFace:
     async def _answer(self, device: ls.Device, host: str) -> None:
         """Tell an announcer about us: ``register`` over HTTP(S), else a datagram."""
         try:
-            reply = await client.request(
-                host,
-                device.port,
-                device.protocol,
-                "POST",
-                f"{ls.API}register",
-                ls.dumps(self.me.to_json()),
-            )
-            if reply.status == 200:
+            if (await self._register_with(host, device.port, device.protocol)).status == 200:
                 return
         except ChattyError:
             pass
         self._beacon.send_to(ls.announcement(self.me, announce=False), host)
+
+    async def _register_with(self, host: str, port: int, protocol: str) -> client.Reply:
+        body = ls.dumps(self.me.to_json())
+        return await client.request(host, port, protocol, "POST", f"{ls.API}register", body)
 
     # ----- sending -------------------------------------------------------------------
 
@@ -317,7 +313,7 @@ class LocalSendFace:
             await exchange.respond(409, b"Blocked by another session")
             return
         mover = receiving.IncomingMover()
-        names = sorted({"/".join(f.parts).split("/", 1)[0] for f in offer.files})
+        names = sorted({f.parts[0] for f in offer.files})
         made = self._transfers.offer_foreign(peer.id, names, len(offer.files), offer.size, mover)
         if isinstance(made, str):
             await exchange.respond(403, made.encode())

@@ -306,10 +306,11 @@ class Node:
 
     def peer(self, peer_id: str) -> Peer:
         if peer_id.startswith(LOCALSEND_PREFIX):
-            found = [p for p in self.peers() if p.id == peer_id]
-            if not found:
+            face = self.localsend.face
+            found = face.peer(peer_id) if face is not None else None
+            if found is None:
                 raise UnknownPeer(f"no LocalSend device {peer_id} here (it may have left)")
-            return found[0]
+            return found
         return self._peers.peer(peer_id)
 
     async def resolve(self, spec: str) -> Peer:
