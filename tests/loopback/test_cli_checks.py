@@ -136,8 +136,8 @@ def headless(**env: str) -> dict[str, str]:
 @pytest.mark.parametrize(
     ("env", "why"),
     [
-        ({"DISPLAY": ":99"}, "DISPLAY=:99 cannot be reached"),
-        ({"DISPLAY": "127.0.0.1:99"}, "DISPLAY=127.0.0.1:99 cannot be reached"),
+        ({"DISPLAY": ":{n}"}, "DISPLAY=:{n} cannot be reached"),
+        ({"DISPLAY": "127.0.0.1:{n}"}, "DISPLAY=127.0.0.1:{n} cannot be reached"),
         ({"WAYLAND_DISPLAY": "wayland-9"}, "WAYLAND_DISPLAY=wayland-9 has no socket"),
     ],
     ids=["x11", "x11-tcp", "wayland"],
@@ -145,7 +145,13 @@ def headless(**env: str) -> dict[str, str]:
 def test_a_display_that_does_not_answer_is_one_line(
     tmp_path: Path, env: dict[str, str], why: str
 ) -> None:
-    """`DISPLAY=:99 chatty` aborted (SIGABRT) inside Qt, blaming libxcb-cursor0."""
+    """`DISPLAY=:99 chatty` aborted (SIGABRT) inside Qt, blaming libxcb-cursor0. The
+    display is one nobody uses: ``:99`` was taken by an Xvfb (``xvfb-run -a``'s first
+    choice) running beside the suite, and the test saw a server that asked for a key."""
+    with socket.socket(socket.AF_UNIX) as probe:
+        n = _free_display(probe)
+    env = {key: value.format(n=n) for key, value in env.items()}
+    why = why.format(n=n)
     done = run(
         "--data-dir",
         str(tmp_path),
