@@ -84,12 +84,9 @@ class Server:
         sock = _listen(self.host, self.port)
         self._dual_stack = sock.family == socket.AF_INET6 and not self.host
         self.port = sock.getsockname()[1]
-        if self._tls is None:
-            self._server = await asyncio.start_server(self._serve, sock=sock)
-        else:
-            self._server = await asyncio.start_server(
-                self._serve, sock=sock, ssl=self._tls, ssl_handshake_timeout=HEAD_TIMEOUT
-            )
+        # TLS starts in ``_serve``, not here: a connection still in its handshake is
+        # then one of ours, counted against the caps and cut by ``stop()``.
+        self._server = await asyncio.start_server(self._serve, sock=sock)
         if self._timeout:
             self.expires_at = time.time() + self._timeout
             self._expiry = asyncio.get_running_loop().call_later(self._timeout, self._expire)
@@ -157,6 +154,8 @@ class Server:
             return
         self._connections[task] = exchange
         try:
+            if self._tls is not None:
+                await writer.start_tls(self._tls, ssl_handshake_timeout=HEAD_TIMEOUT)
             await self._converse(exchange)
         except (OSError, TimeoutError, h11.ProtocolError) as exc:
             log.debug("browser %s: %r", exchange.remote, exc)

@@ -21,10 +21,8 @@ import contextlib
 import hashlib
 import json
 import os
-import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -36,30 +34,11 @@ from typing import Any
 import pytest
 
 from tests.support.netlab import Daemon
+from tests.support.ports import free_port
 
 PARTIAL_DIR = ".chatty-partial"
 MIB = 1 << 20
 CHATTY = [sys.executable, "-m", "chatty_p2p"]
-
-
-_GIVEN: set[int] = set()
-
-
-def free_port() -> int:
-    """A free port, never the same twice in a run: a daemon that restarts keeps its
-    port, so that its peer finds it again."""
-    while True:
-        # Below the ephemeral range: an outgoing connection's port there would make the
-        # restarted daemon's bind fail.
-        port = random.randrange(20000, 30000)
-        try:
-            with socket.socket(socket.AF_INET6) as s:
-                s.bind(("::", port))
-        except OSError:
-            continue
-        if port not in _GIVEN:
-            _GIVEN.add(port)
-            return port
 
 
 def no_traceback(*texts: str) -> None:

@@ -183,26 +183,57 @@ async def test_a_tampered_range_fails_the_file_on_both_sides(tmp_path: Path, big
         await b.stop()
 
 
-async def _break_a_lane(a: Node, b: Node, big: Path) -> tuple[TransferInfo, str]:
-    """a sends big to b; once its lanes are up, one lane's link breaks on a's side.
-    Returns the transfer and the try that broke (its ``attempt``)."""
+BREAK_AFTER = 1 << 20
+"""Bytes a sender's lane carries before its link breaks."""
+
+
+async def _break_a_lane(
+    a: Node, b: Node, big: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[TransferInfo, str]:
+    """a sends big to b; the first of a's lanes to carry a MiB has its link broken, by
+    the lane itself as it sends: mid-transfer however fast the machine (breaking it
+    from here, after watching the file grow, came too late on a quick run: the
+    transfer was done). Returns the transfer and the try that broke (its ``attempt``)."""
+    broken = threading.Event()
+    add_lane = bulk.Channel.add_lane
+
+    def breaking(main: bulk.Channel, lane: bulk.Channel) -> None:
+        carried = 0
+        send, send_file = lane._send, lane.send_file
+
+        def count(n: int) -> None:
+            nonlocal carried
+            carried += n
+            if carried > BREAK_AFTER and not broken.is_set():
+                broken.set()
+                lane.pipe.abort()
+
+        def counted_send(data: bytes | bytearray | memoryview) -> None:
+            count(len(data))
+            send(data)
+
+        def counted_file(fd: int, offset: int, n: int) -> None:
+            count(n)
+            send_file(fd, offset, n)
+
+        monkeypatch.setattr(lane, "_send", counted_send)
+        monkeypatch.setattr(lane, "send_file", counted_file)
+        add_lane(main, lane)
+
+    monkeypatch.setattr(bulk.Channel, "add_lane", breaking)
     sent = await a.send_files(b.device_id, [big])
-    await grows_to(b.files.download_dir / PARTIAL_DIR / sent.id / "0", 4 << 20)
-    live = a.files._ledger.live[(b.device_id, sent.id, True)]
     async with asyncio.timeout(10):
-        while not live.channel._lanes:
+        while not broken.is_set():
             await asyncio.sleep(0.005)
-    broken_try = live.attempt
-    live.channel._lanes[0].pipe.abort()
-    return sent, broken_try
+    return sent, a.files._ledger.live[(b.device_id, sent.id, True)].attempt
 
 
 async def test_a_broken_lane_interrupts_both_sides_and_the_transfer_resumes(
-    three: tuple[Node, Node], big: Path
+    three: tuple[Node, Node], big: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     a, b = three
     a_events, b_events = a.subscribe(), b.subscribe()
-    sent, _ = await _break_a_lane(a, b, big)
+    sent, _ = await _break_a_lane(a, b, big, monkeypatch)
     moving = ("offered", "resuming", "running")
     b_broke = await wait_transfer(b_events, lambda t: t.id == sent.id and t.state not in moving)
     a_broke = await wait_transfer(a_events, lambda t: t.id == sent.id and t.state not in moving)
@@ -223,7 +254,7 @@ async def test_a_lane_of_a_broken_try_does_not_join_the_next(
     monkeypatch.setattr(pump, "RETRY_DELAYS", (1.0,))  # room to come in between
     a, b = three
     a_events, b_events = a.subscribe(), b.subscribe()
-    sent, broken_try = await _break_a_lane(a, b, big)
+    sent, broken_try = await _break_a_lane(a, b, big, monkeypatch)
     moving = ("offered", "resuming", "running")
     await wait_transfer(b_events, lambda t: t.id == sent.id and t.state not in moving)
     await wait_transfer(a_events, lambda t: t.id == sent.id and t.state not in moving)

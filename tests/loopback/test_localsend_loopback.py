@@ -18,13 +18,9 @@ from chatty_p2p.localsend import client
 from chatty_p2p.localsend.face import PinGuard
 from chatty_p2p.node import Node
 from chatty_p2p.protocol import localsend as ls
+from chatty_p2p.share.server import MAX_PER_ADDRESS
 from tests.support.events import next_event
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support.ports import free_port, listening
 
 
 @pytest.fixture
@@ -213,6 +209,40 @@ async def test_a_slow_request_head_is_cut(pair: tuple[Node, Node, Peer]) -> None
     assert sent < 44, "the whole slow head was taken"
 
 
+async def test_connections_that_never_greet_are_capped_and_cut_at_once_when_it_stops(
+    pair: tuple[Node, Node, Peer],
+) -> None:
+    """Connections that never begin their TLS handshake count against the server's
+    caps like any other: more of them than the cap from one address leave only the
+    cap open; a real request still gets through (it displaces one); and turning
+    LocalSend off closes the rest then, not at the handshake's timeout."""
+    laptop, phone, listed = pair
+    port = phone.localsend.running().port
+    silent = [await asyncio.open_connection("127.0.0.1", port) for _ in range(MAX_PER_ADDRESS + 4)]
+    try:
+        stored = await laptop.send_text(listed.id, "still served")
+        assert stored.status == "delivered"
+        ended = await asyncio.gather(*(_ended_within(reader, 1.0) for reader, _ in silent))
+        assert sum(ended) >= 4, "the silent connections were not capped"
+        await phone.localsend.turn(False)
+        ended = await asyncio.gather(*(_ended_within(reader, 2.0) for reader, _ in silent))
+        assert all(ended), "a silent connection outlived the server"
+    finally:
+        for _, writer in silent:
+            writer.close()
+
+
+async def _ended_within(reader: asyncio.StreamReader, seconds: float) -> bool:
+    """Whether the server closed this connection within ``seconds``."""
+    try:
+        async with asyncio.timeout(seconds):
+            return await reader.read(1) == b""
+    except TimeoutError:
+        return False
+    except OSError:
+        return True
+
+
 def _state(event: NodeEvent) -> str:
     return event.transfer.state if event.transfer is not None else ""
 
@@ -239,29 +269,20 @@ async def test_a_port_taken_is_said_and_the_node_goes_on(
 
 async def test_the_setting_turns_it_off_now_and_at_the_next_start(tmp_path: Path) -> None:
     port = free_port()
-
-    def bindable() -> bool:
-        with socket.socket() as probe:
-            try:
-                probe.bind(("0.0.0.0", port))
-            except OSError:
-                return False
-            return True
-
     node = Node(tmp_path / "n", discovery=False, localsend=True, localsend_port=port)
     await node.start()
     try:
-        assert node.localsend.face is not None and not bindable()
+        assert node.localsend.face is not None and listening(port)
         await node.localsend.turn(False)
-        assert node.localsend.face is None and bindable() and not node.localsend.on
+        assert node.localsend.face is None and not listening(port) and not node.localsend.on
     finally:
         await node.stop()
     again = Node(tmp_path / "n", discovery=False, localsend=True, localsend_port=port)
     await again.start()
     try:
-        assert again.localsend.face is None and bindable()
+        assert again.localsend.face is None and not listening(port)
         await again.localsend.turn(True)
-        assert again.localsend.face is not None and not bindable()
+        assert again.localsend.face is not None and listening(port)
     finally:
         await again.stop()
 
