@@ -27,6 +27,11 @@ from typing import Any
 
 IPV4_NET = "198.18.{lab}.{host}"
 IPV6_NET = "fd63:6861:7474:{lab:x}::{host:x}"
+ROUTED_IPV4_NET = "198.19.{lab}.{host}"
+ROUTED_IPV6_NET = "fd63:6861:7475:{lab:x}::{host:x}"
+"""The second network of a routed lab (``Lab.router``), on bridge ``br1``."""
+ROUTER = 254
+"""The router's host number on both networks."""
 
 
 def ip(*args: str, ns: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -119,13 +124,18 @@ class Daemon:
 
 
 class Host:
-    def __init__(self, lab: Lab, index: int, name: str, ipv4: bool = True) -> None:
+    def __init__(
+        self, lab: Lab, index: int, name: str, ipv4: bool = True, network: int = 0
+    ) -> None:
         self.lab = lab
         self.index = index
         self.name = name
         self.ns = f"ch{lab.tag}h{index}"
-        self.ipv4 = IPV4_NET.format(lab=lab.number, host=index) if ipv4 else None
-        self.ipv6 = IPV6_NET.format(lab=lab.number, host=index)
+        self.network = network
+        """0: ``br0``; 1: ``br1``, the routed lab's other side (see ``Lab.router``)."""
+        v4, v6 = (IPV4_NET, IPV6_NET) if network == 0 else (ROUTED_IPV4_NET, ROUTED_IPV6_NET)
+        self.ipv4 = v4.format(lab=lab.number, host=index) if ipv4 else None
+        self.ipv6 = v6.format(lab=lab.number, host=index)
         self.data_dir = lab.root / name
         self.daemon: Daemon | None = None
 
@@ -133,7 +143,18 @@ class Host:
         ip("netns", "add", self.ns)
         self.exec_sysctl("net.ipv6.conf.default.accept_dad=0", "net.ipv6.conf.all.accept_dad=0")
         ip("link", "set", "lo", "up", ns=self.ns)
-        self.plug("eth0", "br0", self.ipv4, self.ipv6)
+        self.plug("eth0", f"br{self.network}", self.ipv4, self.ipv6)
+        if self.lab.routed:
+            self.route_through_router()
+
+    def route_through_router(self) -> None:
+        """Default routes through the router's address on this host's network."""
+        v4, v6 = (IPV4_NET, IPV6_NET) if self.network == 0 else (ROUTED_IPV4_NET, ROUTED_IPV6_NET)
+        if self.ipv4:
+            gateway = v4.format(lab=self.lab.number, host=ROUTER)
+            ip("route", "add", "default", "via", gateway, ns=self.ns)
+        gateway6 = v6.format(lab=self.lab.number, host=ROUTER)
+        ip("-6", "route", "add", "default", "via", gateway6, ns=self.ns)
 
     def plug(self, ifname: str, bridge: str, ipv4: str | None, ipv6: str | None) -> None:
         """Give this host another network card, cabled to ``bridge`` (a Wi-Fi coming up,
@@ -262,6 +283,8 @@ class Lab:
         self.switch = f"ch{self.tag}sw"
         self.root = root
         self.hosts: list[Host] = []
+        self.routed = False
+        """Whether ``router`` joined ``br0`` and ``br1``: new hosts route through it."""
         ip("netns", "add", self.switch)
         self.bridge("br0")
 
@@ -270,12 +293,37 @@ class Lab:
         ip("link", "add", name, "type", "bridge", "mcast_snooping", "0", ns=self.switch)
         ip("link", "set", name, "up", ns=self.switch)
 
-    def host(self, name: str, ipv4: bool = True) -> Host:
-        """A new host on ``br0``; ``ipv4=False`` makes it an IPv6-only host."""
-        host = Host(self, len(self.hosts) + 1, name, ipv4)
+    def host(self, name: str, ipv4: bool = True, network: int = 0) -> Host:
+        """A new host on ``br0`` (``network=1``: on ``br1``, behind the router);
+        ``ipv4=False`` makes it an IPv6-only host."""
+        host = Host(self, len(self.hosts) + 1, name, ipv4, network)
         host._create()
         self.hosts.append(host)
         return host
+
+    def router(self, name: str = "router") -> Host:
+        """A second network, ``br1`` (198.19.L.0/24 and its own IPv6 prefix), joined to
+        ``br0``'s by a router host that forwards between them, as a home router or a
+        VLAN's gateway does: unicast crosses, multicast (mDNS) does not. It has host
+        number 254 on both; hosts made afterwards route through it. Call it first."""
+        assert not self.hosts, "the router comes before the hosts"
+        self.bridge("br1")
+        router = Host(self, ROUTER, name)
+        ip("netns", "add", router.ns)
+        self.hosts.append(router)
+        router.exec_sysctl(
+            "net.ipv6.conf.default.accept_dad=0",
+            "net.ipv6.conf.all.accept_dad=0",
+            "net.ipv4.ip_forward=1",
+            "net.ipv6.conf.all.forwarding=1",
+        )
+        ip("link", "set", "lo", "up", ns=router.ns)
+        router.plug("eth0", "br0", router.ipv4, router.ipv6)
+        routed4 = ROUTED_IPV4_NET.format(lab=self.number, host=ROUTER)
+        routed6 = ROUTED_IPV6_NET.format(lab=self.number, host=ROUTER)
+        router.plug("eth1", "br1", routed4, routed6)
+        self.routed = True
+        return router
 
     def close(self) -> None:
         for host in self.hosts:
