@@ -4,6 +4,7 @@ what a face sees of one (``Peer``), and finding a peer by what a user typed."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import time
 from collections.abc import Iterable, Iterator
@@ -15,6 +16,7 @@ from chatty_p2p.errors import AmbiguousPeer, StoreError, UnknownPeer
 from chatty_p2p.events import Peer as Peer  # it lives with the events, light for the faces
 from chatty_p2p.identity import short_id
 from chatty_p2p.net import connection as conn_mod
+from chatty_p2p.net import netif
 from chatty_p2p.net.addresses import format_address, parse_address
 from chatty_p2p.net.connection import Connection
 from chatty_p2p.node import policy
@@ -35,9 +37,37 @@ KEEP_STRANGERS = 500
 
 def clean_addresses(addresses: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:
     """Each address once, spelled one way (see ``connection.scoped``), in order;
-    link-local ones without an interface, which cannot be dialled, left out."""
-    spelled = ((conn_mod.scoped(host), port) for host, port in addresses)
-    return list(dict.fromkeys((host, port) for host, port in spelled if host is not None))
+    link-local ones this machine cannot dial left out (see ``_on_a_link_here``).
+
+    A repeater that copies mDNS between networks passes the other network's
+    link-local addresses along; listed, they look like a way to the peer and fail
+    every dial at once."""
+    scoped = ((conn_mod.scoped(host), port) for host, port in addresses)
+    spelled = [(host, port) for host, port in scoped if host is not None]
+    if not any(_link_local(host) for host, _ in spelled):
+        return list(dict.fromkeys(spelled))  # the interfaces are read only when needed
+    here = netif.interfaces()
+    kept = (a for a in spelled if not _link_local(a[0]) or _on_a_link_here(a[0], here))
+    return list(dict.fromkeys(kept))
+
+
+def _link_local(host: str) -> bool:
+    """fe80::/10 or 169.254/16; a host name is not an address, and not link-local."""
+    try:
+        return ipaddress.ip_address(host.partition("%")[0]).is_link_local
+    except ValueError:
+        return False
+
+
+def _on_a_link_here(host: str, here: list[netif.Interface]) -> bool:
+    """Whether a link-local address leads somewhere from this machine: an IPv6 one
+    through the interface its scope names, if that is here (an index no interface
+    has stays a number); an IPv4 one (169.254/16) only where an interface of this
+    machine is on such a link, as two machines cabled without DHCP are."""
+    address, _, scope = host.partition("%")
+    if ":" in address:
+        return any(i.name == scope for i in here)
+    return any(_link_local(a) for i in here for a in i.addresses if ":" not in a)
 
 
 def stored_addresses(record: PeerRecord) -> list[tuple[str, int]]:
