@@ -13,9 +13,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chatty_p2p import portable
 from chatty_p2p.errors import ChattyError
+
+if TYPE_CHECKING:
+    from chatty_p2p.protocol.dnssd import TsigKey
 
 
 def default_data_dir() -> Path:
@@ -78,3 +82,28 @@ def check_interfaces(names: list[str]) -> None:
         if name.split("%")[0] not in known:
             here = ", ".join(i.name for i in every) or "none"
             raise ChattyError(f"no interface named {name}; interfaces here: {here}")
+
+
+def wide_area(domains: list[str], key_file: str | None) -> tuple[list[str], TsigKey | None]:
+    """``--dns-sd-domain`` and ``--tsig-key``, checked before a node starts: a domain
+    that is no DNS name, a key file that cannot be read or holds no key, and a key with
+    no domain to sign for are errors to fix now, not a log line later."""
+    import dns.exception  # only for the few who use wide-area DNS-SD
+    import dns.name
+
+    from chatty_p2p.protocol.dnssd import read_key
+
+    for domain in domains:
+        try:
+            dns.name.from_text(domain)
+        except dns.exception.DNSException as exc:
+            raise ChattyError(f"--dns-sd-domain {domain!r} is not a DNS name: {exc}") from exc
+    if key_file is None:
+        return domains, None
+    if not domains:
+        raise ChattyError("--tsig-key signs the registration in a domain: add --dns-sd-domain")
+    try:
+        text = Path(key_file).read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise ChattyError(f"cannot read the TSIG key file {key_file}: {exc.strerror}") from exc
+    return domains, read_key(text, key_file)

@@ -76,6 +76,7 @@ def _daemon_node(args: argparse.Namespace) -> Node:
     other commands in this module never load it."""
     from chatty_p2p.node import Node
 
+    domains, key = config.wide_area(args.dns_sd_domain, args.tsig_key)
     return Node(
         config.data_dir(args.data_dir),
         name=args.name,
@@ -85,6 +86,8 @@ def _daemon_node(args: argparse.Namespace) -> Node:
         download_dir=Path(args.download_dir) if args.download_dir else None,
         accept_from=args.accept_from,
         localsend=not args.no_localsend,
+        dns_sd_domains=domains,
+        tsig_key=key,
     )
 
 

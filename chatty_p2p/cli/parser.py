@@ -72,6 +72,22 @@ def _common(after: bool) -> argparse.ArgumentParser:
         help="do not use mDNS (peers only by address)",
     )
     p.add_argument(
+        "--dns-sd-domain",
+        action="append",
+        dest="dns_sd_domain" + suffix,
+        default=default([]),
+        metavar="DOMAIN",
+        help="also register in and browse this unicast DNS domain (wide-area DNS-SD: peers "
+        "behind a router; repeatable)",
+    )
+    p.add_argument(
+        "--tsig-key",
+        default=default(None),
+        metavar="FILE",
+        help="sign the --dns-sd-domain registration with this TSIG key (a BIND key file, as "
+        "tsig-keygen writes it)",
+    )
+    p.add_argument(
         "--no-localsend",
         action="store_true",
         default=default(False),
@@ -99,6 +115,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         if args.choose is not None and args.peer is not None:
             parser.error("send: --choose picks the peers in a window; give it no PEER")
     args.interface += vars(args).pop("interface" + AFTER, [])
+    args.dns_sd_domain += vars(args).pop("dns_sd_domain" + AFTER, [])
     args.verbose += vars(args).pop("verbose" + AFTER, 0)
     return args
 

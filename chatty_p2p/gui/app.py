@@ -25,6 +25,7 @@ from chatty_p2p.node import Node
 
 def make_bridge(args: argparse.Namespace) -> NodeBridge:
     data_dir = config.data_dir(args.data_dir)
+    domains, key = config.wide_area(args.dns_sd_domain, args.tsig_key)
 
     def make_node() -> Node:
         return Node(
@@ -33,6 +34,8 @@ def make_bridge(args: argparse.Namespace) -> NodeBridge:
             localsend=not getattr(args, "no_localsend", False),
             interfaces=args.interface or None,
             download_dir=Path(args.download_dir) if getattr(args, "download_dir", None) else None,
+            dns_sd_domains=domains,
+            tsig_key=key,
         )
 
     return NodeBridge(make_node, control=ControlServer)

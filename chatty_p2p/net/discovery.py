@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from zeroconf import ServiceInfo, ServiceStateChange, Zeroconf
@@ -146,29 +146,60 @@ class AdvertTable:
 
 
 def parse_advert(name: str, info: ServiceInfo) -> Advert | None:
-    """A resolved record as an ``Advert``, or ``None`` unless it is a well-formed Chatty
-    record: a 64-hex id that names the instance (every Chatty names itself by its id)
-    and a port. Free text is cleaned and cut short: it ends up on screens; the device
-    type is one known word or "unknown" (``device.device_type`` reads the raw bytes)."""
-    raw = {k.decode(errors="replace"): v or b"" for k, v in info.properties.items()}
+    """A resolved mDNS record as an ``Advert`` (see :func:`advert_from`)."""
+    return advert_from(
+        name, instance_name, info.properties, info.port, info.parsed_scoped_addresses()
+    )
+
+
+def advert_from(
+    name: str,
+    naming: Callable[[str], str],
+    properties: Mapping[bytes, bytes | None],
+    port: int | None,
+    addresses: Iterable[str],
+) -> Advert | None:
+    """A record as an ``Advert``, or ``None`` unless it is a well-formed Chatty record:
+    a 64-hex id that names the instance (every Chatty names itself by its id:
+    ``naming(id)`` must give ``name``) and a port. Free text is cleaned and cut short:
+    it ends up on screens; the device type is one known word or "unknown"
+    (``device.device_type`` reads the raw bytes). mDNS and wide-area DNS-SD records
+    alike: both are anyone's to forge."""
+    raw = {k.decode(errors="replace"): v or b"" for k, v in properties.items()}
     props = {k: v.decode(errors="replace") for k, v in raw.items()}
     device_id = props.get("id", "")
-    if not DEVICE_ID.fullmatch(device_id) or name != instance_name(device_id) or not info.port:
+    if not DEVICE_ID.fullmatch(device_id) or name != naming(device_id) or not port:
         log.debug("ignoring malformed advert %s: %s", name, props)
         return None
     return Advert(
         device_id=device_id,
         name=clean_name(props.get("name", "")),
-        addresses=tuple(info.parsed_scoped_addresses()),
-        port=info.port,
+        addresses=tuple(addresses),
+        port=port,
         protocol=clean_text(props.get("v", ""), 16),
         app=clean_text(props.get("app", ""), 32),
         device=device_type(raw.get("device", b"")),
     )
 
 
+def instance_label(device_id: str) -> str:
+    """The instance's own label, the same in every domain."""
+    return f"chatty-{device_id[:16]}"
+
+
 def instance_name(device_id: str) -> str:
-    return f"chatty-{device_id[:16]}.{SERVICE_TYPE}"
+    return f"{instance_label(device_id)}.{SERVICE_TYPE}"
+
+
+def properties(device_id: str, name: str, device: str) -> dict[str, str]:
+    """The TXT keys a Chatty announces (see the module docstring)."""
+    return {
+        "v": str(PROTOCOL_VERSION),
+        "app": __version__,
+        "id": device_id,
+        "name": name,
+        "device": device,
+    }
 
 
 def mdns_sockets(chosen: list[netif.Interface]) -> list[str]:
@@ -221,13 +252,7 @@ class Discovery:
             instance_name(self._device_id),
             port=self._port,
             server=f"chatty-{self._device_id[:16]}.local.",
-            properties={
-                "v": str(PROTOCOL_VERSION),
-                "app": __version__,
-                "id": self._device_id,
-                "name": self._name,
-                "device": self._device,
-            },
+            properties=properties(self._device_id, self._name, self._device),
             parsed_addresses=[a.split("%")[0] for a in self._addresses],
         )
 

@@ -45,14 +45,13 @@ needs, and its methods are the node's API.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 from pathlib import Path
 from typing import Any
 
 from chatty_p2p.errors import NAME_NEEDED, ChattyError, UnknownPeer
-from chatty_p2p.events import NameChanged, PairingInfo
+from chatty_p2p.events import NameChanged, NodeWarning, PairingInfo
 from chatty_p2p.files.model import FileInfo, TransferInfo, files_of
 from chatty_p2p.files.receiving import lanes_here
 from chatty_p2p.identity import Identity, format_fingerprint, short_id
@@ -60,10 +59,10 @@ from chatty_p2p.localsend.face import LocalSendFace
 from chatty_p2p.net import netif
 from chatty_p2p.net.addresses import parse_address
 from chatty_p2p.net.admission import Hush
-from chatty_p2p.net.discovery import Discovery
 from chatty_p2p.net.memory import Trimmer
 from chatty_p2p.node import datadir, peers
 from chatty_p2p.node.adverts import Adverts
+from chatty_p2p.node.announcing import Announcers
 from chatty_p2p.node.datadir import StoreTrouble
 from chatty_p2p.node.events import Announcer, EventBus, NodeEvent
 from chatty_p2p.node.guard import Guard
@@ -78,6 +77,7 @@ from chatty_p2p.node.settings import Settings
 from chatty_p2p.node.tasks import Tasks
 from chatty_p2p.node.transfers import file_transfers
 from chatty_p2p.portable import Held
+from chatty_p2p.protocol.dnssd import TsigKey
 from chatty_p2p.protocol.localsend import ID_PREFIX as LOCALSEND_PREFIX
 from chatty_p2p.protocol.localsend import PORT as LOCALSEND_PORT
 from chatty_p2p.protocol.names import readable
@@ -104,6 +104,8 @@ class Node:
         lanes: int | None = None,
         localsend: bool | None = None,
         localsend_port: int = LOCALSEND_PORT,
+        dns_sd_domains: list[str] | None = None,
+        tsig_key: TsigKey | None = None,
     ) -> None:
         """``offline`` opens only the store and identity: for reading history or renaming
         while no network presence is wanted. ``download_dir`` overrides the stored
@@ -111,7 +113,9 @@ class Node:
         prefixes, ``*``) are accepted without asking. ``lanes`` is how many bulk
         connections one transfer may use (default: ``files.receiving.lanes_here``).
         ``localsend`` speaks LocalSend too (``localsend.face``), on ``localsend_port``;
-        by default when discovery is on (without it, only over HTTP: no multicast)."""
+        by default when discovery is on (without it, only over HTTP: no multicast).
+        ``dns_sd_domains``: unicast DNS domains to register in and browse besides mDNS
+        (wide-area DNS-SD, for peers behind a router), updates signed with ``tsig_key``."""
         self.data_dir = data_dir
         self._requested_name = name
         self._requested_port = port
@@ -124,7 +128,7 @@ class Node:
         self._bus = EventBus()
         self._tasks = Tasks()
         self._lock_file: Held | None = None
-        self._discovery: Discovery | None = None
+        self._dns_sd = (dns_sd_domains or [], tsig_key)
         self._use_localsend = (discovery if localsend is None else localsend) and not offline
         self._localsend_port = localsend_port
         self._boot = secrets.token_hex(8)
@@ -157,11 +161,8 @@ class Node:
                 state.manual = True
                 self._sessions.want_connection(state, delay=0)
         if self._use_discovery:
-            self._discovery = Discovery(
-                self.device_id, self.name, self.port, self._adverts.on_advert, self._interfaces
-            )
-            await self._discovery.start()
-            self._network.discovery = self._discovery
+            await self._announcers.start(self.device_id, self.name, self.port)
+            self._network.announcers = self._announcers
         await self.localsend.start()
         self._tasks.spawn(self._network.watch())
         self._tasks.spawn(self._adverts.age_out())
@@ -242,15 +243,21 @@ class Node:
             hush_refused=self._hush_refused,
         )
         self._network = NetworkWatch(self._interfaces, table, self.files, self._sessions)
+        domains, key = self._dns_sd
+        self._announcers = Announcers(
+            self._adverts.on_advert,
+            lambda text: self._bus.emit(NodeWarning(text=text)),
+            interfaces=self._interfaces,
+            domains=domains,
+            key=key,
+        )
 
     async def stop(self) -> None:
         """Leave politely: goodbye on mDNS and on every session, then release the dir."""
         if self._tasks.stopping:
             return
         self._tasks.stopping = True
-        if self._discovery is not None:
-            with contextlib.suppress(Exception):
-                await self._discovery.stop()
+        await self._announcers.stop()
         self._listener.close()
         await self.files.stop()
         await self._sessions.say_goodbye()
@@ -351,8 +358,7 @@ class Node:
             raise ChattyError(NAME_NEEDED)
         self.name = clean_name(name)
         self._settings.set_name(self.name)
-        if self._discovery is not None:
-            await self._discovery.rename(self.name)
+        await self._announcers.rename(self.name)
         for state in self._peers.states():
             if state.conn is not None:
                 state.conn.send_profile(self.name)
@@ -369,6 +375,7 @@ class Node:
             "fingerprint": format_fingerprint(self.device_id),
             "port": self.port,
             "data_dir": str(self.data_dir),
+            "dns_sd": self._announcers.status(),
         }
 
     # ----- files -----------------------------------------------------------

@@ -23,7 +23,7 @@ NETWORK_SETTLE = 0.1
 
 
 class Announcing(Protocol):
-    """The mDNS record, if the node announces one (``discovery.Discovery``)."""
+    """Where the node announces itself, if it does (``announcing.Announcers``)."""
 
     async def refresh(self) -> None: ...
 
@@ -40,7 +40,7 @@ class NetworkWatch:
         self._table = table
         self._files = files
         self._dialler = dialler
-        self.discovery: Announcing | None = None
+        self.announcers: Announcing | None = None
         """Re-announced when our addresses move; set once discovery has started."""
 
     async def watch(self) -> None:
@@ -87,8 +87,8 @@ class NetworkWatch:
                     conn.abort(NETWORK_CHANGED)
             elif moved:
                 self._dialler.want_connection(state, delay=0, restart=True)
-        if self.discovery is not None and moved:
+        if self.announcers is not None and moved:
             try:
-                await self.discovery.refresh()
+                await self.announcers.refresh()
             except Exception as exc:  # zeroconf's socket errors vary by OS; keep running
                 log.warning("cannot re-announce on the new network: %r", exc)
