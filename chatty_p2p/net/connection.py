@@ -269,7 +269,7 @@ class Connection:
         except Exception as exc:  # a full disk under the store, or a bug: end cleanly
             log.exception("cannot handle what %s sent", self.peer.name)
             self._fail(ProtocolError("the peer could not handle a frame", "internal"))
-            return f"internal error: {exc}"
+            return f"internal error: {str(exc) or type(exc).__name__}"  # AssertionError() says ""
 
     def _hand_on(self, events: list[Event], on_event: Callable[[Connection, Event], None]) -> str:
         for event in events:

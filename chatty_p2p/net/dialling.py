@@ -92,6 +92,13 @@ async def dial_any(
     return winner
 
 
+def unanswered(seconds: float) -> str:
+    """A timeout in words that say how long was waited: a bare "timed out" leaves the
+    user guessing whether Chatty gave up at once. "timed out" stays first, the word
+    ``errors.unreachable`` ranks a silent address by."""
+    return f"timed out (no answer within {seconds:g} s)"
+
+
 async def dial(
     host: str,
     port: int,
@@ -106,7 +113,7 @@ async def dial(
             asyncio.open_connection(host, port), CONNECT_TIMEOUT
         )
     except (OSError, TimeoutError) as exc:
-        why = why_failed(exc)
+        why = unanswered(CONNECT_TIMEOUT) if isinstance(exc, TimeoutError) else why_failed(exc)
         raise DialFailed(f"cannot connect to {host} port {port}: {why}", host, why) from exc
     try:
         async with asyncio.timeout(HANDSHAKE_TIMEOUT):
@@ -129,7 +136,7 @@ async def dial(
         if isinstance(exc, ChattyError | asyncio.CancelledError):
             raise
         if isinstance(exc, TimeoutError):
-            why = "handshake timed out"
+            why = f"handshake {unanswered(HANDSHAKE_TIMEOUT)}"
             raise DialFailed(f"{host} port {port}: {why}", host, why) from exc
         if isinstance(exc, OSError | ssl.SSLError | asyncio.IncompleteReadError):
             why = f"handshake failed ({why_failed(exc)})"
