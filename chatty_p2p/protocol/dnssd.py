@@ -227,9 +227,8 @@ def refusal(domain: str, server: str, key: TsigKey | None, exc: BaseException | 
     ``exc`` is dnspython's TSIG error, or the answer's rcode (``REFUSED``...)."""
     at = f"the DNS server for {domain} ({server})"
     if isinstance(exc, dns.tsig.PeerBadKey):
-        return (
-            f"{at} does not know the TSIG key {key.name if key else ''!r} (BADKEY): check its name"
-        )
+        name = key.name if key else ""
+        return f"{at} does not know the TSIG key {name!r} (BADKEY): the name must be the server's"
     if isinstance(exc, dns.tsig.PeerBadSignature):
         return (
             f"{at} refused the update's signature (BADSIG): "
