@@ -170,6 +170,15 @@ class Host:
             ip("addr", "add", v6, "dev", ifname, "nodad", ns=self.ns)
         ip("link", "set", ifname, "up", ns=self.ns)
 
+    def resolver(self, nameserver: str, search: str = "") -> None:
+        """This host's ``/etc/resolv.conf``: ``ip netns exec`` mounts
+        ``/etc/netns/NS/resolv.conf`` over the machine's for what runs in the host
+        (the machine's own file is untouched; ``Lab.close`` removes this one)."""
+        folder = Path("/etc/netns") / self.ns
+        folder.mkdir(parents=True, exist_ok=True)
+        lines = [f"nameserver {nameserver}", *([f"search {search}"] if search else [])]
+        (folder / "resolv.conf").write_text("\n".join(lines) + "\n")
+
     def unplug(self, ifname: str) -> None:
         """Pull the cable out for good: the interface and its addresses vanish."""
         ip("link", "del", ifname, ns=self.ns)
@@ -334,4 +343,5 @@ class Lab:
                     host.daemon.stop(signal.SIGKILL)
         for host in self.hosts:
             ip("netns", "del", host.ns, check=False)
+            shutil.rmtree(Path("/etc/netns") / host.ns, ignore_errors=True)
         ip("netns", "del", self.switch, check=False)
