@@ -4,15 +4,17 @@ Each check names a cause in plain words and the fix for it, because "no peers
 found" has a dozen causes and the user can see none of them: only a VPN is up;
 the kernel cannot send mDNS on the interface; the local firewall drops mDNS or
 Chatty's port; the other machine answers mDNS but its port is unreachable (its
-firewall, or a Wi-Fi that keeps devices apart); a version too old to talk to;
-a clock far off.
+firewall, or a Wi-Fi that keeps devices apart); a peer on another network,
+behind a router that mDNS never crosses; a version too old to talk to; a clock
+far off.
 
 :func:`diagnose` runs them all. It never starts a node and never advertises
 itself, so it can run beside a daemon or the window, and a face that already
 runs a node (the GUI) can call it too. The checks are in :mod:`.network`
 (interfaces and the multicast path), :mod:`.firewall` (the rules, read by
-:mod:`.rules`) and :mod:`.peers` (other Chatty devices, clocks, this Chatty);
-:mod:`.report` holds what they find.
+:mod:`.rules`) and :mod:`.peers` (other Chatty devices, clocks, this Chatty;
+the words for peers behind a router are :mod:`.routed`'s); :mod:`.report`
+holds what they find.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 from chatty_p2p.doctor.firewall import check_firewall, read_firewall
 from chatty_p2p.doctor.network import (
     MDNS_PORT,
+    default_gateway,
     describe,
     interface_findings,
     link_down,
@@ -35,6 +38,7 @@ from chatty_p2p.doctor.peers import (
     nobody_answered,
     peer_findings,
     reach,
+    routed_findings,
     this_chatty,
 )
 from chatty_p2p.doctor.report import TOPICS, Finding, Report, SeenPeer
@@ -92,8 +96,10 @@ async def diagnose(
         report.findings += peer_findings(peer, online)
     if listen_seconds > 0 and chosen and not seen and browse_error is None:
         explained = _explained(report.findings)
-        report.findings.append(nobody_answered(explained, chosen, listen_seconds))
+        gateway = default_gateway()
+        report.findings.append(nobody_answered(explained, chosen, listen_seconds, gateway))
     if daemon_peers:
+        report.findings += await routed_findings(daemon_peers, report.peers)
         report.findings += connected_findings(daemon_peers)
         report.findings += clock_findings(daemon_peers)
     return report

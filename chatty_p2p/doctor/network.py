@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import socket
+import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -123,16 +124,63 @@ def interface_findings(
 # the multicast path -----------------------------------------------------------------
 
 
-def _v4_prefixes() -> dict[str, list[ipaddress.IPv4Interface]]:
-    """IPv4 address/prefix per interface name; netif keeps no prefixes."""
-    found: dict[str, list[ipaddress.IPv4Interface]] = {}
+def _prefixes() -> dict[str, list[ipaddress.IPv4Interface | ipaddress.IPv6Interface]]:
+    """Address/prefix per interface name, both families; netif keeps no prefixes."""
+    found: dict[str, list[ipaddress.IPv4Interface | ipaddress.IPv6Interface]] = {}
     for adapter in ifaddr.get_adapters():
         for ip in adapter.ips:
-            if isinstance(ip.ip, str):
-                with contextlib.suppress(ValueError):
-                    iface = ipaddress.IPv4Interface(f"{ip.ip}/{ip.network_prefix}")
-                    found.setdefault(str(adapter.nice_name), []).append(iface)
+            address = ip.ip if isinstance(ip.ip, str) else ip.ip[0]
+            with contextlib.suppress(ValueError):
+                iface = ipaddress.ip_interface(f"{address}/{ip.network_prefix}")
+                found.setdefault(str(adapter.nice_name), []).append(iface)
     return found
+
+
+def _v4_prefixes() -> dict[str, list[ipaddress.IPv4Interface]]:
+    return {
+        name: [i for i in ifaces if isinstance(i, ipaddress.IPv4Interface)]
+        for name, ifaces in _prefixes().items()
+    }
+
+
+def local_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """Every network this machine has an address on, loopback included: a peer
+    remembered at an address in none of them is behind a router."""
+    return [i.network for ifaces in _prefixes().values() for i in ifaces]
+
+
+RTF_GATEWAY = 0x2
+
+
+def default_gateway() -> str | None:
+    """The router this machine sends other networks' traffic to, if it has one (the
+    kernel's default route); not known where ``/proc`` is not read."""
+    if not portable.linux_sources():
+        return None
+    texts = []
+    for table in ("route", "ipv6_route"):
+        try:
+            texts.append(Path(f"/proc/net/{table}").read_text())
+        except OSError:
+            texts.append("")
+    return gateway_in(*texts)
+
+
+def gateway_in(route: str, ipv6_route: str) -> str | None:
+    """The default route's gateway from ``/proc/net/route`` (IPv4, preferred: the one
+    a user knows) or ``/proc/net/ipv6_route`` text. An IPv4 address is printed there
+    as a number in the host's byte order, so its bytes in that order are the address."""
+    for line in route.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) > 3 and fields[1] == "00000000" and int(fields[3], 16) & RTF_GATEWAY:
+            return str(ipaddress.IPv4Address(int(fields[2], 16).to_bytes(4, sys.byteorder)))
+    for line in ipv6_route.splitlines():
+        fields = line.split()
+        if len(fields) > 4 and fields[0] == "0" * 32 and fields[1] == "00":
+            hop = ipaddress.IPv6Address(bytes.fromhex(fields[4]))
+            if not hop.is_unspecified:
+                return str(hop)
+    return None
 
 
 def _connect_error(

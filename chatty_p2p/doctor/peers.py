@@ -22,7 +22,15 @@ from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZerocon
 
 from chatty_p2p import __version__
 from chatty_p2p.clock import CLOCK_WARN, clock_advice
+from chatty_p2p.doctor.network import local_networks
 from chatty_p2p.doctor.report import Finding, SeenPeer
+from chatty_p2p.doctor.routed import (
+    DNS_SD,
+    REFLECTOR,
+    Remembered,
+    behind_router,
+    routed_finding,
+)
 from chatty_p2p.net import netif
 from chatty_p2p.net.addresses import format_address
 from chatty_p2p.net.discovery import SERVICE_TYPE, Advert, mdns_sockets, parse_advert
@@ -116,6 +124,27 @@ async def reach(advert: Advert, chosen: list[netif.Interface]) -> SeenPeer:
         format_address(reached.split("%")[0], advert.port) if reached else None,
         tuple(zip(hosts, outcomes, strict=True)),
     )
+
+
+async def probe(peer: Remembered) -> tuple[tuple[str, str], ...]:
+    """``(host:port, outcome)`` for the first addresses a peer behind a router is
+    remembered at; nothing for one that is connected (it evidently answers)."""
+    if peer.online:
+        return ()
+    tried = peer.addresses[:3]
+    outcomes = await asyncio.gather(*(_connect(host, port) for host, port in tried))
+    return tuple((format_address(*a), o) for a, o in zip(tried, outcomes, strict=True))
+
+
+async def routed_findings(
+    daemon_peers: list[dict[str, Any]], seen: list[SeenPeer]
+) -> list[Finding]:
+    """What to say of the remembered peers mDNS does not show because a router stands
+    between (see :mod:`.routed`), each address probed."""
+    networks = local_networks()
+    remembered = behind_router(daemon_peers, {p.device_id for p in seen}, networks)
+    attempts = await asyncio.gather(*(probe(peer) for peer in remembered))
+    return [routed_finding(p, a, networks) for p, a in zip(remembered, attempts, strict=True)]
 
 
 _WORDS = {"refused": "refused", "timeout": "no answer", "unreachable": "no route"}
@@ -276,8 +305,11 @@ def _connected_anyway(finding: Finding, peer: SeenPeer) -> Finding:
     )
 
 
-def nobody_answered(explained: int, chosen: list[netif.Interface], seconds: float) -> Finding:
-    """No peer answered; ``explained`` counts the problems found that would explain it."""
+def nobody_answered(
+    explained: int, chosen: list[netif.Interface], seconds: float, gateway: str | None = None
+) -> Finding:
+    """No peer answered; ``explained`` counts the problems found that would explain it,
+    and ``gateway`` is this machine's router, if it has one (see :func:`_unexplained`)."""
     where = ", ".join(i.name for i in chosen) or "any interface"
     if explained:
         return Finding(
@@ -288,17 +320,31 @@ def nobody_answered(explained: int, chosen: list[netif.Interface], seconds: floa
             "Fix that first; meanwhile peers can be added by address: chatty add HOST:PORT",
             topic="peers",
         )
-    return Finding(
-        "warn",
-        "No other Chatty answered mDNS",
+    return _unexplained(where, seconds, gateway)
+
+
+def _unexplained(where: str, seconds: float, gateway: str | None) -> Finding:
+    """Silence nothing here explains. Behind a router (this machine has one) the other
+    machine may be on the router's other network, which mDNS never reaches: that case
+    has fixes of its own, so it is named with them."""
+    detail = (
         f"Nothing answered on {where} within {seconds:g} s, and nothing here explains it. "
         "Either Chatty is not running on the other machine, it is on another network (a "
         "guest Wi-Fi keeps devices apart), or this network does not pass multicast between "
-        "devices (some routers and office Wi-Fi filter it).",
-        "Start Chatty on the other machine and run chatty doctor there too;\n"
-        "if it runs, add it by address: chatty add HOST:PORT (its doctor prints both)",
-        topic="peers",
+        "devices (some routers and office Wi-Fi filter it)."
     )
+    fix = (
+        "Start Chatty on the other machine and run chatty doctor there too;\n"
+        "if it runs, add it by address: chatty add HOST:PORT (its doctor prints both)"
+    )
+    if gateway is not None:
+        detail += (
+            f" This machine reaches other networks through a router ({gateway}): a machine "
+            "on another of its networks (another subnet or VLAN) never hears mDNS from "
+            "here, since routers do not pass it on."
+        )
+        fix += f";\nif a router is in between: {REFLECTOR},\nor {DNS_SD}"
+    return Finding("warn", "No other Chatty answered mDNS", detail, fix, topic="peers")
 
 
 # clocks and this Chatty -------------------------------------------------------------
