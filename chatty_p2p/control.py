@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chatty_p2p import errors, portable
-from chatty_p2p.errors import ChattyError
+from chatty_p2p.errors import ChattyError, why_failed
 from chatty_p2p.events import MalformedEvent, NodeEvent
 
 if TYPE_CHECKING:
@@ -193,7 +193,7 @@ class ControlServer:
             return {"ok": False, "error": str(exc), "kind": type(exc).__name__}
         except Exception as exc:
             log.exception("control request %r failed", op)
-            return {"ok": False, "error": f"{op} failed inside Chatty: {exc}"}
+            return {"ok": False, "error": f"{op} failed inside Chatty: {why_failed(exc)}"}
 
     async def _forward(self, writer: asyncio.StreamWriter) -> None:
         queue = self._node.subscribe()
@@ -340,10 +340,7 @@ class ControlClient:
         _write(self._writer, {"id": self._next, "op": op, "args": args})
         reply = await future
         if not reply.get("ok"):
-            kind = getattr(errors, str(reply.get("kind")), ChattyError)
-            if not (isinstance(kind, type) and issubclass(kind, ChattyError)):
-                kind = ChattyError
-            raise kind(reply.get("error", "failed"))
+            raise rebuilt(str(reply.get("kind")), str(reply.get("error", "failed")))
         result: dict[str, Any] = reply["result"]
         return result
 
@@ -363,3 +360,20 @@ class ControlClient:
         self._writer.close()
         with contextlib.suppress(Exception):
             await self._writer.wait_closed()
+
+
+def rebuilt(kind: str, message: str) -> ChattyError:
+    """The node's error, named by its class, as this side raises it: that class if it
+    is one of ``errors``' and takes the message alone, else the nearest class above it
+    that does (``DialFailed`` carries a host and a reason besides: it comes back as a
+    ``PeerError`` with the same words), never a ``TypeError`` in the face."""
+    found = getattr(errors, kind, ChattyError)
+    if not (isinstance(found, type) and issubclass(found, ChattyError)):
+        found = ChattyError
+    for cls in found.__mro__:
+        if issubclass(cls, ChattyError):
+            try:
+                return cls(message)
+            except TypeError:
+                continue
+    return ChattyError(message)

@@ -179,7 +179,7 @@ def why_failed(exc: BaseException | None) -> str:
     elif isinstance(exc, OSError) and exc.strerror:  # getaddrinfo's: "Name or service not known"
         text = exc.strerror
     else:
-        return str(exc) or "no reason given"
+        return str(exc) or type(exc).__name__  # a bare AssertionError() still says what
     return text[:1].lower() + text[1:]
 
 

@@ -42,6 +42,7 @@ from chatty_p2p.doctor.peers import (
     this_chatty,
 )
 from chatty_p2p.doctor.report import TOPICS, Finding, Report, SeenPeer
+from chatty_p2p.doctor.widearea import dns_sd_findings
 from chatty_p2p.net import netif
 
 __all__ = [
@@ -78,6 +79,7 @@ async def diagnose(
     down = {i.name for i in every if link_down(i.name)}
     report = Report(port=port)
     report.findings += this_chatty(port, device, chosen)
+    report.findings += dns_sd_findings((device or {}).get("dns_sd", []))
     report.findings += _interface_check(every, chosen, interfaces, down)
     multicast = multicast_findings(chosen)
     names = [i.name for i in chosen]

@@ -9,7 +9,7 @@ import contextlib
 import logging
 from typing import Protocol
 
-from chatty_p2p.errors import ChattyError
+from chatty_p2p.errors import ChattyError, why_failed
 from chatty_p2p.files.manager import FileTransfers
 from chatty_p2p.identity import Identity
 from chatty_p2p.net import accepting, listening, tls
@@ -121,7 +121,7 @@ class Listener:
             try:
                 kind, ctx = await accepting.read_preamble(sock, self._contexts, admit)
             except (ChattyError, OSError, TimeoutError) as exc:
-                log.info("refused a connection from %s: %s", host, str(exc) or "timed out")
+                log.info("refused a connection from %s: %s", host, why_failed(exc))
                 sock.close()
                 return
             if kind is ChannelKind.BULK:
@@ -131,7 +131,7 @@ class Listener:
                     pipe = await accepting.server_pipe(sock, ctx)
                     peer_id = tls.peer_id(pipe.obj)
                 except (OSError, TimeoutError, ChattyError) as exc:  # ssl.SSLError is an OSError
-                    log.info("bulk handshake failed: %s", str(exc) or "timed out")
+                    log.info("bulk handshake failed: %s", why_failed(exc))
                     sock.close()
                     return
                 await self._files.serve_bulk(pipe, peer_id, ticket.authenticated)

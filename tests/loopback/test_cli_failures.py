@@ -204,6 +204,18 @@ def test_send_without_a_daemon_to_an_offline_peer_ends_within_its_wait(tmp_path:
     assert "kept and made the next time Chatty runs here" in done.stdout
 
 
+def test_adding_an_address_that_refuses_says_why_through_a_daemon(tmp_path: Path) -> None:
+    """With a daemon running, the dial's error came back over the control socket as a
+    ``DialFailed`` that could not be rebuilt from its words: a traceback."""
+    me = Daemon(tmp_path / "me", "me")
+    with daemons(me), socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))  # bound, never listening: refused
+        port = closed.getsockname()[1]
+        added = me.chatty("add", f"127.0.0.1:{port}", timeout=30)
+    assert added.returncode == 1 and "Traceback" not in added.stderr, added.stderr
+    assert f"127.0.0.1 port {port}" in added.stderr and "refused" in added.stderr, added.stderr
+
+
 def test_a_cli_whose_daemon_dies_says_so(tmp_path: Path) -> None:
     """Its progress bar froze for ever."""
     me, path = offline_peer(tmp_path)

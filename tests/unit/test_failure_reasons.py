@@ -9,7 +9,7 @@ from typing import Any, cast
 
 import pytest
 
-from chatty_p2p.errors import DialFailed
+from chatty_p2p.errors import DialFailed, why_failed
 from chatty_p2p.identity import Identity
 from chatty_p2p.net import dialling
 from chatty_p2p.net.connection import Connection
@@ -78,3 +78,10 @@ async def test_a_failure_with_no_text_while_handling_a_frame_is_named() -> None:
         raise AssertionError
 
     assert await conn.run(broken) == "internal error: AssertionError"
+
+
+def test_an_exception_with_no_words_is_named_by_its_kind() -> None:
+    """``why_failed`` ends sentences the user reads ("connection lost (...)"): an
+    exception with no text used to end them with "no reason given"."""
+    assert why_failed(AssertionError()) == "AssertionError"
+    assert why_failed(ValueError("bad length")) == "bad length"
