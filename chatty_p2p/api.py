@@ -177,6 +177,16 @@ async def _localsend(node: Node, on: bool | None = None, pin: str | None = None)
     return {"localsend": node.localsend.on, "pin": bool(node.localsend.pin)}
 
 
+async def _dns_sd(node: Node, domain: str | None = None, key_file: str = "") -> dict[str, Any]:
+    """The wide-area DNS-SD domain ("" for none) and its TSIG key file, stored and used
+    at once; and how registering goes in each domain (``state``: registering,
+    registered, failed with its ``reason``, or browsing)."""
+    if domain is not None:
+        await node.announcing.configure(domain, key_file)
+    stored, key = node.announcing.setting()
+    return {"domain": stored, "key_file": key, "domains": node.announcing.status()}
+
+
 OPS: dict[str, Op] = {
     "id": _id,
     "peers": _peers,
@@ -204,6 +214,7 @@ OPS: dict[str, Op] = {
     "auto_accept": _auto_accept,
     "auto_copy": _auto_copy,
     "localsend": _localsend,
+    "dns_sd": _dns_sd,
 }
 
 

@@ -379,6 +379,17 @@ def _trust_commands(add: Add) -> None:
     pins.add_argument("--pin", help="ask LocalSend devices for this PIN before their files")
     pins.add_argument("--no-pin", action="store_true", help="ask them for no PIN")
     p.set_defaults(func=later("trust", "cmd_localsend"))
+    p = add(
+        "dns-sd",
+        "be found in a unicast DNS domain, across routers (wide-area DNS-SD; default none)",
+    )
+    p.add_argument(
+        "domain",
+        nargs="?",
+        help="the domain to register in and browse, kept for the next starts; 'off' for "
+        "none; sign with --tsig-key FILE (none: show the setting)",
+    )
+    p.set_defaults(func=later("trust", "cmd_dns_sd"))
 
 
 def _share_command(add: Add) -> None:

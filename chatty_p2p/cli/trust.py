@@ -1,5 +1,5 @@
 """The trust commands of ``chatty``: pair, unpair, block, unblock, trusted-only,
-auto-accept, auto-copy.
+auto-accept, auto-copy; and the settings beside them (localsend, dns-sd).
 
 ``chatty pair PEER`` shows the six-digit code and asks whether the other
 screen shows the same; where nobody can answer a prompt (a script, a server
@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import contextlib
 import sys
+from pathlib import Path
 from typing import Any
 
 from chatty_p2p.cli.backend import Backend, Events, open_backend, resolve
@@ -222,3 +223,61 @@ async def cmd_localsend(args: argparse.Namespace) -> int:
     else:
         print("LocalSend is off: its devices are not listed, and port 53317 stays free")
     return 0
+
+
+DNS_SD_WAIT = 15.0
+"""Seconds ``chatty dns-sd DOMAIN`` waits for the domain's DNS server to answer."""
+
+
+async def cmd_dns_sd(args: argparse.Namespace) -> int:
+    """``chatty dns-sd sd.example --tsig-key FILE``; ``off``; with nothing, how it is
+    now. With Chatty running, a new domain is used at once, and this waits (a while)
+    for its server's answer, to say whether registering worked."""
+    change: dict[str, object] = {}
+    if args.domain is not None:
+        domain = "" if args.domain == "off" else args.domain
+        key = args.tsig_key if domain and args.tsig_key else ""
+        change = {
+            "domain": domain,
+            "key_file": str(Path(key).expanduser().resolve()) if key else "",
+        }
+    async with open_backend(args, network=False) as backend:
+        result = await backend.call("dns_sd", **change)
+        deadline = asyncio.get_running_loop().time() + DNS_SD_WAIT
+        while change.get("domain") and _registering(result):
+            if asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.2)
+            result = await backend.call("dns_sd")
+    if args.json:
+        print_json(result)
+    else:
+        _print_dns_sd(result)
+    return 1 if any(d["state"] == "failed" for d in result["domains"]) else 0
+
+
+def _registering(result: dict[str, Any]) -> bool:
+    return any(d["state"] == "registering" for d in result["domains"])
+
+
+def _print_dns_sd(result: dict[str, Any]) -> None:
+    if not result["domain"]:
+        print("Wide-area DNS-SD is off: peers are found on this network (mDNS) and by address")
+    else:
+        signed = f"signed with {result['key_file']}" if result["key_file"] else "unsigned"
+        print(f"DNS-SD domain {result['domain']} (updates {signed})")
+    for status in result["domains"]:
+        print("  " + _domain_line(status))
+    if result["domain"] and not result["domains"]:
+        print("  used while Chatty runs (chatty daemon, or the window)")
+
+
+def _domain_line(status: dict[str, str]) -> str:
+    domain, state = status["domain"], status["state"]
+    if state == "registered":
+        return f"{domain}: registered at {status['server']}; Chattys that browse it find this one"
+    if state == "failed":
+        return f"{domain}: not registered: {status['reason']}"
+    if state == "browsing":
+        return f"{domain}: browsed (this network's DNS names it)"
+    return f"{domain}: registering (its DNS server has not answered yet)"

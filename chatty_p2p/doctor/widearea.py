@@ -23,6 +23,12 @@ def _finding(status: dict[str, Any]) -> Finding:
             f"Registered in the DNS-SD domain {domain}",
             f"At {server}. Chattys that browse {domain} find this one, across routers.",
         )
+    if state == "registering":
+        return Finding(
+            "ok",
+            f"Registering in the DNS-SD domain {domain}",
+            "Its DNS server has not answered yet; run the doctor again in a few seconds.",
+        )
     if state == "browsing":
         return Finding(
             "ok",

@@ -131,6 +131,8 @@ class Settings:
     trusted_only: bool
     auto_copy_trusted: bool
     localsend: bool = True
+    dns_sd_domain: str = ""
+    dns_sd_key_file: str = ""
 
 
 class SettingsDialog(QDialog):
@@ -163,6 +165,21 @@ class SettingsDialog(QDialog):
             "with it, on port 53317; nobody can verify them, so their files always ask"
         )
         form.addRow(self.localsend)
+        self.dns_sd_domain = QLineEdit(current.dns_sd_domain)
+        self.dns_sd_domain.setPlaceholderText("none: this network only")
+        self.dns_sd_domain.setToolTip(
+            "A DNS domain where Chatty registers itself and looks for others (wide-area "
+            "DNS-SD): devices behind a router find each other through your DNS server"
+        )
+        form.addRow("DNS-SD domain", self.dns_sd_domain)
+        self.dns_sd_key = QLineEdit(current.dns_sd_key_file)
+        self.dns_sd_key.setPlaceholderText("none: unsigned updates")
+        choose_key = QPushButton("Choose…")
+        choose_key.clicked.connect(self._choose_key)
+        key_row = QHBoxLayout()
+        key_row.addWidget(self.dns_sd_key)
+        key_row.addWidget(choose_key)
+        form.addRow("TSIG key file", key_row)
         self.minimised = QCheckBox("Start minimised to the tray")
         self.minimised.setChecked(current.start_minimised)
         form.addRow(self.minimised)
@@ -180,6 +197,9 @@ class SettingsDialog(QDialog):
         self.name.setAccessibleName("Device name")
         self.folder.setAccessibleName("Download folder")
         browse.setAccessibleName("Choose the download folder")
+        self.dns_sd_domain.setAccessibleName("DNS-SD domain")
+        self.dns_sd_key.setAccessibleName("TSIG key file")
+        choose_key.setAccessibleName("Choose the TSIG key file")
         boxes = (
             self.auto_accept,
             self.trusted_only,
@@ -197,6 +217,11 @@ class SettingsDialog(QDialog):
         chosen = QFileDialog.getExistingDirectory(self, "Download folder", self.folder.text())
         if chosen:
             self.folder.setText(chosen)
+
+    def _choose_key(self) -> None:
+        chosen, _ = QFileDialog.getOpenFileName(self, "TSIG key file", self.dns_sd_key.text())
+        if chosen:
+            self.dns_sd_key.setText(chosen)
 
     def apply_autostart(self) -> str:
         """Write or remove the autostart entry as the box says, here on the GUI thread
@@ -219,4 +244,6 @@ class SettingsDialog(QDialog):
             self.trusted_only.isChecked(),
             self.auto_copy.isChecked(),
             self.localsend.isChecked(),
+            self.dns_sd_domain.text().strip(),
+            self.dns_sd_key.text().strip(),
         )

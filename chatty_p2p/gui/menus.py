@@ -95,6 +95,8 @@ def _read_settings(node: Node) -> Settings:
         trusted_only=node.trusted_only,
         auto_copy_trusted=node.auto_copy_trusted,
         localsend=node.localsend.on,
+        dns_sd_domain=node.announcing.setting()[0],
+        dns_sd_key_file=node.announcing.setting()[1],
     )
 
 
@@ -110,3 +112,5 @@ async def _apply_settings(node: Node, settings: Settings) -> None:
     node.set_start_minimised(settings.start_minimised)
     if settings.localsend != node.localsend.on:
         await node.localsend.turn(settings.localsend)
+    if (settings.dns_sd_domain, settings.dns_sd_key_file) != node.announcing.setting():
+        await node.announcing.configure(settings.dns_sd_domain, settings.dns_sd_key_file)

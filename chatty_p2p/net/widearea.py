@@ -53,9 +53,9 @@ MAX_RESOLVING = 8
 
 @dataclass(frozen=True)
 class DomainStatus:
-    """How registering in one domain went: ``registered`` (at ``server``), ``failed``
-    (``reason`` says why, in words to act on), or ``browsing`` (found from the search
-    domains, not registered in)."""
+    """How registering in one domain goes: ``registering`` (no answer yet),
+    ``registered`` (at ``server``), ``failed`` (``reason`` says why, in words to act
+    on), or ``browsing`` (found from the search domains, not registered in)."""
 
     domain: str
     state: str
@@ -100,7 +100,12 @@ class WideArea:
         self._resolver = resolver or _system_resolver()
         self._zones: dict[dns.name.Name, tuple[dns.name.Name, str]] = {}
         """Where each named domain was registered: its zone and the server."""
-        self.status: dict[str, DomainStatus] = {}
+        self.status = {
+            d.to_text(omit_final_dot=True): DomainStatus(
+                d.to_text(omit_final_dot=True), "registering"
+            )
+            for d in self._named
+        }
         self._found: dict[dns.name.Name, dict[str, Advert]] = {}
         """Per domain, the peers its last answered look found (by device id)."""
         self._task: asyncio.Task[None] | None = None

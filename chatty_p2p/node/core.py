@@ -161,8 +161,8 @@ class Node:
                 state.manual = True
                 self._sessions.want_connection(state, delay=0)
         if self._use_discovery:
-            await self._announcers.start(self.device_id, self.name, self.port)
-            self._network.announcers = self._announcers
+            await self.announcing.start(self.device_id, self.name, self.port)
+            self._network.announcers = self.announcing
         await self.localsend.start()
         self._tasks.spawn(self._network.watch())
         self._tasks.spawn(self._adverts.age_out())
@@ -244,9 +244,10 @@ class Node:
         )
         self._network = NetworkWatch(self._interfaces, table, self.files, self._sessions)
         domains, key = self._dns_sd
-        self._announcers = Announcers(
+        self.announcing = Announcers(  # mDNS and DNS-SD; the face sets the DNS-SD domain
             self._adverts.on_advert,
             lambda text: self._bus.emit(NodeWarning(text=text)),
+            settings=self._settings,
             interfaces=self._interfaces,
             domains=domains,
             key=key,
@@ -257,7 +258,7 @@ class Node:
         if self._tasks.stopping:
             return
         self._tasks.stopping = True
-        await self._announcers.stop()
+        await self.announcing.stop()
         self._listener.close()
         await self.files.stop()
         await self._sessions.say_goodbye()
@@ -358,7 +359,7 @@ class Node:
             raise ChattyError(NAME_NEEDED)
         self.name = clean_name(name)
         self._settings.set_name(self.name)
-        await self._announcers.rename(self.name)
+        await self.announcing.rename(self.name)
         for state in self._peers.states():
             if state.conn is not None:
                 state.conn.send_profile(self.name)
@@ -375,7 +376,7 @@ class Node:
             "fingerprint": format_fingerprint(self.device_id),
             "port": self.port,
             "data_dir": str(self.data_dir),
-            "dns_sd": self._announcers.status(),
+            "dns_sd": self.announcing.status(),
         }
 
     # ----- files -----------------------------------------------------------

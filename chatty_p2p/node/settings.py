@@ -96,3 +96,14 @@ class Settings:
 
     def set_last_port(self, port: int) -> None:
         self._store.set_setting("last_port", str(port))
+
+    @property
+    def dns_sd(self) -> tuple[str, str]:
+        """The wide-area DNS-SD domain to register in and browse, and the TSIG key file
+        that signs the registration ("" for none): the key stays in its file."""
+        store = self._store
+        return store.setting("dns_sd_domain") or "", store.setting("dns_sd_key_file") or ""
+
+    def set_dns_sd(self, domain: str, key_file: str) -> None:
+        self._store.set_setting("dns_sd_domain", domain)
+        self._store.set_setting("dns_sd_key_file", key_file)

@@ -629,3 +629,38 @@ def test_the_settings_switch_for_log_in_writes_and_removes_the_autostart_entry(
     window.menu.settings_dialog()
     qtbot.waitUntil(lambda: not entry.exists())
     assert seen == [False, True]
+
+
+def test_the_dns_sd_domain_and_key_are_set_in_settings_and_a_bad_key_is_said(
+    qtbot: Any, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A desktop user, who starts Chatty from the menu and cannot pass --dns-sd-domain,
+    sets the domain and its TSIG key file in Settings; the node keeps both. A key file
+    that holds no key is said in the status bar, and the setting stays as it was."""
+    from chatty_p2p.gui import dialogs
+
+    good = tmp_path / "chatty.key"
+    good.write_text('key "chatty" {\n\talgorithm hmac-sha256;\n\tsecret "c2VjcmV0c2VjcmV0";\n};\n')
+    bad = tmp_path / "notes.txt"
+    bad.write_text("the key is on the server\n")
+    typed = [("sd.example", str(good)), ("other.example", str(bad))]
+    shown: list[tuple[str, str]] = []
+
+    def fill(self: dialogs.SettingsDialog) -> int:
+        shown.append((self.dns_sd_domain.text(), self.dns_sd_key.text()))
+        if not typed:
+            return 0  # only looked
+        domain, key = typed.pop(0)
+        self.dns_sd_domain.setText(domain)
+        self.dns_sd_key.setText(key)
+        return 1
+
+    monkeypatch.setattr(dialogs.SettingsDialog, "exec", fill)
+    window.menu.settings_dialog()
+    qtbot.waitUntil(lambda: len(shown) == 1)
+    window.menu.settings_dialog()  # its reading is queued on the node's loop after the save
+    qtbot.waitUntil(lambda: "holds no key clause" in window.statusBar().currentMessage())
+    assert str(bad) in window.statusBar().currentMessage()
+    window.menu.settings_dialog()
+    qtbot.waitUntil(lambda: len(shown) == 3)
+    assert shown == [("", ""), ("sd.example", str(good)), ("sd.example", str(good))]

@@ -6,6 +6,7 @@ resolv.conf (``Host.resolver``), as a DHCP server would have given it."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -87,3 +88,35 @@ def test_a_wrong_key_is_refused_in_words_and_the_doctor_repeats_them(
     doctor = bravo.chatty("doctor", "--listen", "1", timeout=40).stdout
     assert f"Not registered in the DNS-SD domain {ZONE}" in doctor, doctor
     assert "BADSIG" in doctor
+
+
+def test_a_domain_set_while_running_is_used_at_once_and_kept(
+    routed: tuple[Host, Host, Path],
+) -> None:
+    """``chatty dns-sd DOMAIN --tsig-key FILE`` on a running daemon (the window's Settings
+    does the same): registered at once, said so, and the peer across the router found;
+    after a restart with no option it registers again; ``off`` stops it."""
+    alpha, bravo, key = routed
+    alpha.start("--dns-sd-domain", ZONE, "--tsig-key", str(key))
+    bravo.start()  # no option, and its resolver searches no domain: only mDNS
+    assert alpha.daemon is not None and bravo.daemon is not None
+    set_now = bravo.chatty("dns-sd", ZONE, "--tsig-key", str(key))
+    assert set_now.returncode == 0, set_now.stdout + set_now.stderr
+    assert f"{ZONE}: registered at " in set_now.stdout
+    bravo.daemon.wait_for(is_type("peer-online", alpha.id), timeout=40)
+
+    bravo.daemon.stop()
+    bravo.start()
+    assert f"{ZONE}: registered at " in _settled(bravo)
+    off = bravo.chatty("dns-sd", "off")
+    assert off.returncode == 0 and "Wide-area DNS-SD is off" in off.stdout, off.stdout
+
+
+def _settled(host: Host) -> str:
+    """What ``chatty dns-sd`` says once its domain's server has answered."""
+    deadline = time.monotonic() + 20
+    while True:
+        said = host.chatty("dns-sd").stdout
+        if "registering" not in said or time.monotonic() > deadline:
+            return said
+        time.sleep(0.3)
