@@ -33,7 +33,7 @@ REFLECTOR = (
     "/etc/avahi/avahi-daemon.conf)"
 )
 """Passes mDNS between the router's networks: discovery then works as on one."""
-DNS_SD = "use a wide-area DNS-SD domain on both machines: chatty daemon --dns-sd-domain DOMAIN"
+DNS_SD = "use a wide-area DNS-SD domain on both machines: chatty dns-sd DOMAIN --tsig-key FILE"
 """Announces and browses in a unicast DNS domain, which any router passes."""
 
 

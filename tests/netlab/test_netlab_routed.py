@@ -99,7 +99,7 @@ def test_an_mdns_reflector_on_the_router_lets_them_find_each_other(lab: Lab) -> 
     assert f"198.18.{lab.number}.0/24" in out  # alpha's own network, named beside it
     assert f"Its address {b.ipv4}:{port} answers" in out
     assert f"fix: add it by address: chatty add {b.ipv4}:{port}" in out, out
-    assert "enable-reflector=yes" in out and "chatty daemon --dns-sd-domain DOMAIN" in out
+    assert "enable-reflector=yes" in out and "chatty dns-sd DOMAIN --tsig-key FILE" in out
 
     added = a.chatty("add", f"{b.ipv4}:{port}")
     assert added.returncode == 0, added.stdout + added.stderr
@@ -137,5 +137,5 @@ def test_the_doctor_names_the_router_between_them(lab: Lab) -> None:
     assert "routers do not pass it on" in out
     assert f"A connection to {b.ipv4}:{port} is refused: nothing listens there" in out
     assert "chatty add HOST:PORT" in out and "enable-reflector=yes" in out
-    assert "--dns-sd-domain DOMAIN" in out
+    assert "chatty dns-sd DOMAIN" in out
     assert f"through a router ({gateway})" in out

@@ -79,7 +79,7 @@ def test_an_answering_address_is_named_with_the_command_that_adds_it() -> None:
     assert fixes[1].startswith("or run an mDNS reflector on the router")
     assert "enable-reflector=yes" in fixes[1]
     assert fixes[2].startswith("or use a wide-area DNS-SD domain")
-    assert "chatty daemon --dns-sd-domain DOMAIN" in fixes[2]
+    assert "chatty dns-sd DOMAIN --tsig-key FILE" in fixes[2]
 
 
 def test_a_silent_address_says_how_it_failed_and_what_to_try() -> None:
@@ -113,7 +113,7 @@ def test_silence_behind_a_router_names_the_router_and_the_ways_past_it() -> None
     assert "through a router (198.18.7.254)" in routed.detail
     assert "routers do not pass it on" in routed.detail
     assert "chatty add HOST:PORT" in routed.fix and "enable-reflector=yes" in routed.fix
-    assert "--dns-sd-domain DOMAIN" in routed.fix
+    assert "chatty dns-sd DOMAIN" in routed.fix
     # A problem found above explains the silence: no router story then.
     assert "router" not in nobody_answered(1, eth0, 3.0, gateway="198.18.7.254").detail
 
