@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from PySide6.QtWidgets import (
@@ -135,6 +136,19 @@ class Settings:
     dns_sd_key_file: str = ""
 
 
+def _with_chooser(
+    form: QFormLayout, label: str, field: QLineEdit, choose: Callable[[], None]
+) -> QPushButton:
+    """A row of ``form``: a path's field and the button that opens a chooser for it."""
+    button = QPushButton("Choose…")
+    button.clicked.connect(choose)
+    row = QHBoxLayout()
+    row.addWidget(field)
+    row.addWidget(button)
+    form.addRow(label, row)
+    return button
+
+
 class SettingsDialog(QDialog):
     def __init__(self, current: Settings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -143,12 +157,7 @@ class SettingsDialog(QDialog):
         self.name = QLineEdit(current.name)
         form.addRow("Device name", self.name)
         self.folder = QLineEdit(current.download_dir)
-        browse = QPushButton("Choose…")
-        browse.clicked.connect(self._browse)
-        row = QHBoxLayout()
-        row.addWidget(self.folder)
-        row.addWidget(browse)
-        form.addRow("Download folder", row)
+        browse = _with_chooser(form, "Download folder", self.folder, self._browse)
         self.auto_accept = QCheckBox("Accept files from paired peers without asking")
         self.auto_accept.setChecked(current.auto_accept_trusted)
         form.addRow(self.auto_accept)
@@ -174,12 +183,7 @@ class SettingsDialog(QDialog):
         form.addRow("DNS-SD domain", self.dns_sd_domain)
         self.dns_sd_key = QLineEdit(current.dns_sd_key_file)
         self.dns_sd_key.setPlaceholderText("none: unsigned updates")
-        choose_key = QPushButton("Choose…")
-        choose_key.clicked.connect(self._choose_key)
-        key_row = QHBoxLayout()
-        key_row.addWidget(self.dns_sd_key)
-        key_row.addWidget(choose_key)
-        form.addRow("TSIG key file", key_row)
+        choose_key = _with_chooser(form, "TSIG key file", self.dns_sd_key, self._choose_key)
         self.minimised = QCheckBox("Start minimised to the tray")
         self.minimised.setChecked(current.start_minimised)
         form.addRow(self.minimised)

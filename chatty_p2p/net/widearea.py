@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import dns.asyncquery
@@ -63,12 +63,7 @@ class DomainStatus:
     reason: str = ""
 
     def to_dict(self) -> dict[str, str]:
-        return {
-            "domain": self.domain,
-            "state": self.state,
-            "server": self.server,
-            "reason": self.reason,
-        }
+        return asdict(self)
 
 
 class WideArea:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.lab import is_type
+from tests.support.lab import is_type, say_and_check
 from tests.support.labfiles import big_file, progress_over, transfer_state
 from tests.support.netlab import Host, Lab, ip, sha256
 
@@ -27,15 +27,6 @@ def peer_row(host: Host, name: str) -> dict[str, object]:
     rows = {p["name"]: p for p in json.loads(listed.stdout)}
     assert name in rows, f"{host.name} does not list {name}: {rows}"
     return rows[name]
-
-
-def say_and_check(sender: Host, receiver: Host, text: str) -> None:
-    assert receiver.daemon is not None
-    mark = receiver.daemon.mark()
-    said = sender.chatty("say", receiver.name, text)
-    assert said.returncode == 0 and "delivered" in said.stdout, said.stdout + said.stderr
-    got = receiver.daemon.wait_for(lambda e: e["type"] == "message", timeout=10, since=mark)
-    assert got["message"]["body"] == text
 
 
 def test_multi_homed_host_is_found_and_reached_on_the_shared_network(lab: Lab) -> None:

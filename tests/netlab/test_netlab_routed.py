@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.avahi import Reflector
-from tests.support.lab import is_type
+from tests.support.lab import is_type, say_and_check
 from tests.support.netlab import ROUTER, Host, Lab
 
 pytestmark = pytest.mark.netlab
@@ -29,15 +29,6 @@ def online_both(a: Host, b: Host, timeout: float = 20) -> None:
     assert a.daemon is not None and b.daemon is not None
     a.daemon.wait_for(is_type("peer-online", b.id), timeout=timeout)
     b.daemon.wait_for(is_type("peer-online", a.id), timeout=timeout)
-
-
-def say_and_check(sender: Host, receiver: Host, text: str) -> None:
-    assert receiver.daemon is not None
-    mark = receiver.daemon.mark()
-    said = sender.chatty("say", receiver.name, text)
-    assert said.returncode == 0 and "delivered" in said.stdout, said.stdout + said.stderr
-    got = receiver.daemon.wait_for(lambda e: e["type"] == "message", timeout=10, since=mark)
-    assert got["message"]["body"] == text
 
 
 def doctor(host: Host) -> str:

@@ -11,12 +11,12 @@ machine's is written, and nothing is announced outside the lab.
 from __future__ import annotations
 
 import shlex
-import signal
 import subprocess
 import time
 from pathlib import Path
 
 from tests.support.netlab import Host
+from tests.support.processes import end
 
 CONFIG = """\
 [server]
@@ -76,10 +76,4 @@ class Reflector:
             time.sleep(0.1)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        end(self.proc)

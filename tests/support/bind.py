@@ -17,6 +17,8 @@ import dns.message
 import dns.query
 import dns.rcode
 
+from tests.support.processes import end
+
 KEY_NAME = "chatty-test"
 
 
@@ -111,9 +113,4 @@ lb._dns-sd._udp IN PTR @
         return [str(r) for rrset in answer.answer for r in rrset]
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        end(self.proc)

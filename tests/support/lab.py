@@ -18,3 +18,13 @@ def two_hosts_online(lab: Lab) -> tuple[Host, Host]:
     a.start(), b.start()
     a.daemon.wait_for(is_type("peer-online", b.id), timeout=5)
     return a, b
+
+
+def say_and_check(sender: Host, receiver: Host, text: str) -> None:
+    """``chatty say`` from ``sender``: delivered, and the message arrives as sent."""
+    assert receiver.daemon is not None
+    mark = receiver.daemon.mark()
+    said = sender.chatty("say", receiver.name, text)
+    assert said.returncode == 0 and "delivered" in said.stdout, said.stdout + said.stderr
+    got = receiver.daemon.wait_for(lambda e: e["type"] == "message", timeout=10, since=mark)
+    assert got["message"]["body"] == text

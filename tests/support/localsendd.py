@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from tests.support.netlab import Host
+from tests.support.processes import end
 
 BIN = Path(sys.executable).parent
 
@@ -101,12 +102,7 @@ class LocalSendd:
         return (self.home / "localsendd.log").read_text()[-4000:]
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
+        end(self.proc)
         self.log.close()
 
 

@@ -1,4 +1,4 @@
-"""A running command whose output a test waits on, line by line."""
+"""Running commands: one whose output a test waits on, line by line; servers ended."""
 
 from __future__ import annotations
 
@@ -7,6 +7,18 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Any
+
+
+def end(proc: subprocess.Popen[Any], timeout: float = 10) -> None:
+    """Ask a server a test started to stop (SIGTERM), and kill it if it will not."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout)
 
 
 def files_in(folder: Path) -> list[str]:
