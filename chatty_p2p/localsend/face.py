@@ -36,6 +36,7 @@ from chatty_p2p.net.localsend_udp import Beacon, PortTaken
 from chatty_p2p.protocol import localsend as ls
 from chatty_p2p.share.exchange import Exchange
 from chatty_p2p.share.server import Server
+from chatty_p2p.stopping import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -144,9 +145,7 @@ class LocalSendFace:
         self._spawn(self._announce_forever())
 
     async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(list(self._tasks))
         self._beacon.close()
         if self._server is not None:
             await self._server.stop()

@@ -40,6 +40,7 @@ import dns.tsig
 from chatty_p2p.net import netif
 from chatty_p2p.net.discovery import Advert, advert_from, instance_label, properties
 from chatty_p2p.protocol import dnssd
+from chatty_p2p.stopping import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -123,9 +124,7 @@ class WideArea:
     async def stop(self) -> None:
         """Take our records out (peers that look again drop us), briefly."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait([self._task])
         for domain, (zone, server) in list(self._zones.items()):
             update = dnssd.withdrawal(self._label, domain, zone, self._key)
             with contextlib.suppress(dns.exception.DNSException, OSError, TimeoutError):

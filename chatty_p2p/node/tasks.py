@@ -7,6 +7,8 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
+from chatty_p2p.stopping import cancel_and_wait
+
 log = logging.getLogger(__package__)
 
 
@@ -28,6 +30,4 @@ class Tasks:
             log.error("background task failed", exc_info=task.exception())
 
     async def cancel_all(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(list(self._tasks))

@@ -31,6 +31,7 @@ import h11
 from chatty_p2p.errors import ChattyError, why_failed
 from chatty_p2p.net import netif
 from chatty_p2p.share.exchange import HEAD_TIMEOUT, Exchange
+from chatty_p2p.stopping import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -112,10 +113,7 @@ class Server:
             self._closed.set()
             return
         self._shut(cut_running=True)
-        tasks = list(self._connections)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(list(self._connections))
         await self._closed.wait()
 
     async def wait_closed(self) -> None:
