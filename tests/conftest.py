@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import fnmatch
 import logging
 import os
 import re
+import shutil
 import signal
 import sys
 import sysconfig
+import tempfile
 import threading
 import time
 import weakref
@@ -39,6 +42,12 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # Nor on the user's desktop: notifications go to the session bus a test starts itself
 # (tests/gui/test_notifications.py), never to the one of the shell that ran pytest.
 os.environ.pop("DBUS_SESSION_BUS_ADDRESS", None)
+# Nor in the user's Downloads: a node given no download folder (and every command a test
+# starts) lands files in a folder of this run's, removed at its end. Files piled up in
+# ~/Downloads/Chatty, and two runs side by side (scripts/test's two) removed each
+# other's folder there mid-transfer ("cannot write in ~/Downloads/Chatty").
+os.environ["XDG_DOWNLOAD_DIR"] = tempfile.mkdtemp(prefix="chatty-test-downloads-")
+atexit.register(shutil.rmtree, os.environ["XDG_DOWNLOAD_DIR"], ignore_errors=True)
 
 # Property tests and fuzz targets: a few hundred cases in every run, many more on demand
 # (pytest tests/unit/test_fuzz.py --hypothesis-profile=fuzz).
