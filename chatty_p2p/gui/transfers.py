@@ -68,7 +68,11 @@ class TransferActions(QObject):
             dialog.accepted.connect(lambda: self._dialog_answered(t, True))
             dialog.rejected.connect(lambda: self._dialog_answered(t, False))
             self.offers[t.id] = dialog
-            dialog.open()
+            if self.owner.isVisible():
+                dialog.open()
+            # else the notification asks, and the dialog waits for the window to come back
+            # (``show_waiting``): a window popping up from the tray, unasked, on a screen
+            # the user may be presenting, is what closing to the tray is there to avoid.
         elif t.id in self.offers and t.state != "offered":
             self._close_dialog(t.id)
         if isinstance(event, TransferChanged) and t.state in ("failed", "declined") and t.outgoing:
@@ -76,6 +80,12 @@ class TransferActions(QObject):
                 self.ask_pin(t)
                 return
             self.failed.emit(f"Sending to {t.peer_name}: {t.error or t.state}")
+
+    def show_waiting(self) -> None:
+        """The window is back: the offers that came while it was hidden, still unanswered."""
+        for dialog in self.offers.values():
+            if not dialog.isVisible():
+                dialog.open()
 
     def send(self, paths: list[Path], peer_id: str, pin: str = "") -> None:
         """Offer ``paths`` to a peer, remembering them until the transfer is known: a

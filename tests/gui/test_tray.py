@@ -16,9 +16,16 @@ from typing import Any
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog, QSystemTrayIcon
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QInputDialog,
+    QLabel,
+    QSystemTrayIcon,
+)
 
 from chatty_p2p.cli.parser import parse
+from chatty_p2p.gui.dialogs import OfferDialog
 from chatty_p2p.gui.window import MainWindow
 from tests.gui import test_gui
 from tests.support.headless import Headless
@@ -100,12 +107,22 @@ def test_an_offer_and_a_message_while_hidden_are_notified(
     desk.run(desk.node.send_files(laptop, [offered]))
     qtbot.waitUntil(lambda: "Files from desk" in titles(shown), timeout=5000)
     assert any(title == "Files from desk" and "notes.txt" in text for title, text in shown), shown
+    assert offer_dialogs() == [], "an offer popped up a window while Chatty sat in the tray"
     desk.run(desk.node.send_text(laptop, "are you there?"))
     qtbot.waitUntil(lambda: ("desk", "are you there?") in shown, timeout=5000)
     assert window.tray is not None
     window.tray.icon.messageClicked.emit()
     qtbot.waitUntil(lambda: window.conversation.peer_id == desk.node.device_id, timeout=5000)
     assert window.isVisible()
+    qtbot.waitUntil(lambda: len(offer_dialogs()) == 1, timeout=5000)  # waiting for an answer
+    assert "notes.txt" in offer_dialogs()[0].findChild(QLabel).text()
+
+
+def offer_dialogs() -> list[OfferDialog]:
+    """The offer dialogs on screen."""
+    return [
+        w for w in QApplication.topLevelWidgets() if isinstance(w, OfferDialog) and w.isVisible()
+    ]
 
 
 def test_the_tray_menu_opens_sends_pauses_and_quits(
