@@ -281,12 +281,19 @@ class _Refused(Exception):
 
 
 def _unanswered(domain: str, server: str, exc: BaseException) -> str:
+    """Why registering got no answer: from the server that takes the updates, or, before
+    one was found, from the resolver's servers asked where the domain is."""
     if isinstance(exc, dns.resolver.NXDOMAIN | dns.resolver.NoRootSOA):
         return f"{domain} is not a domain the DNS servers here know: check the name"
-    where = f"the DNS server for {domain} ({server})" if server else f"no DNS server for {domain}"
-    if isinstance(exc, dns.exception.Timeout | TimeoutError):
-        return f"{where} did not answer within {UPDATE_TIMEOUT:.0f} s"
-    return f"{where} could not be reached: {exc}"
+    timed_out = isinstance(exc, dns.exception.Timeout | TimeoutError)
+    if server:
+        where = f"the DNS server for {domain} ({server})"
+        if timed_out:
+            return f"{where} did not answer within {UPDATE_TIMEOUT:.0f} s"
+        return f"{where} could not be reached: {exc}"
+    if timed_out:
+        return f"no DNS server here answered where {domain} is within {QUERY_TIMEOUT:.0f} s"
+    return f"no DNS server here could say where {domain} is: {exc}"
 
 
 def _system_resolver() -> dns.asyncresolver.Resolver:

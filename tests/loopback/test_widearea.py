@@ -161,7 +161,7 @@ async def test_no_server_is_a_reason_and_holds_nothing_up(tmp_path: Path) -> Non
         await until(lambda: seen.problems, seconds=30)
     finally:
         await area.stop()
-    assert seen.problems[0].startswith(f"no DNS server for {ZONE} ")
+    assert seen.problems[0].startswith(f"no DNS server here answered where {ZONE} is within ")
 
 
 async def test_records_forged_into_the_zone_are_ignored(

@@ -100,7 +100,9 @@ lb._dns-sd._udp IN PTR @
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"named ended: {self.log.read_text()[-2000:]}")
-            if "running" in self.log.read_text():
+            # Its last start-up line is "running" alone ("running as: named ..." comes
+            # first, before the zone is loaded: answers then are SERVFAIL).
+            if any(line.endswith(" running") for line in self.log.read_text().splitlines()):
                 return
             time.sleep(0.05)
         raise RuntimeError(f"named did not start: {self.log.read_text()[-2000:]}")
