@@ -48,6 +48,9 @@ BROWSE_EVERY = 15.0
 QUERY_TIMEOUT = 3.0
 """Seconds for one lookup, all its servers and retries included."""
 UPDATE_TIMEOUT = 5.0
+REGISTER_AGAIN = 60.0
+"""Seconds after a failed registration before it is tried again."""
+REFRESH_EVERY = 1800.0
 MAX_RESOLVING = 8
 """Instances looked up at once."""
 
@@ -133,10 +136,15 @@ class WideArea:
 
     async def _run(self) -> None:
         """Register, find the domains to browse, and look every ``BROWSE_EVERY``
-        seconds; from the top again when ``refresh`` or ``rename`` asks."""
+        seconds; from the top again when ``refresh`` or ``rename`` asks, when a
+        registration failed ``REGISTER_AGAIN`` seconds ago (the server may be back),
+        and every ``REFRESH_EVERY`` seconds (a server restarted without its journal has
+        forgotten us)."""
+        loop = asyncio.get_running_loop()
         while True:
             self._again.clear()
             await self._register_all()
+            registered = loop.time()
             domains = await self._browse_domains()
             while not self._again.is_set():
                 for domain in domains:
@@ -144,6 +152,10 @@ class WideArea:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(BROWSE_EVERY):
                         await self._again.wait()
+                failed = any(s.state == "failed" for s in self.status.values())
+                since = loop.time() - registered
+                if since >= REFRESH_EVERY or (failed and since >= REGISTER_AGAIN):
+                    break
 
     # ----- registering ---------------------------------------------------------
 

@@ -187,3 +187,34 @@ async def test_records_forged_into_the_zone_are_ignored(
     await asyncio.sleep(3 * widearea.BROWSE_EVERY)  # more looks: still only the real one
     assert list(seen.adverts) == [ALPHA]
     assert seen.adverts[ALPHA] is not None and seen.adverts[ALPHA].name == "alpha"
+
+
+async def test_a_server_that_comes_later_is_registered_in_then(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No DNS server at start (it boots after this machine): the registration fails,
+    is said, and goes through once the server is there, with nothing done."""
+    reason = bind.available()
+    if reason is not None:
+        pytest.skip(reason)
+    monkeypatch.setattr(widearea, "REGISTER_AGAIN", 0.5)
+    port = free_port()
+    key = bind.key_file(tmp_path / "server.key")
+    seen = Seen()
+    area = widearea.WideArea(
+        ALPHA, "alpha", 47000, "laptop", seen.change, seen.problems.append,
+        domains=[ZONE], key=dnssd.read_key(key.read_text()), interfaces=["lo"],
+        resolver=_resolver(port),
+    )  # fmt: skip
+    area.start()
+    named = None
+    try:
+        await until(lambda: seen.problems, seconds=30)
+        assert area.status[ZONE].state == "failed"
+        named = bind.Named(tmp_path / "named", ZONE, key, ["127.0.0.1"], port=port)
+        await until(lambda: area.status[ZONE].state == "registered", seconds=30)
+        assert named.records("_chatty._tcp", "PTR") == [f"chatty-{ALPHA[:16]}._chatty._tcp.{ZONE}."]
+    finally:
+        await area.stop()
+        if named is not None:
+            named.stop()
