@@ -51,9 +51,13 @@ POSITIONALS: dict[str, list[str]] = {
     "auto-accept": ["on"],
     "auto-copy": ["on"],
     "localsend": ["off"],
+    "dns-sd": ["sd.example"],
     "desktop": ["install"],
 }
-COMMON = ["--data-dir", "/tmp/elsewhere", "--json", "--no-discovery", "--interface", "lo", "-v"]
+COMMON = [
+    *("--data-dir", "/tmp/elsewhere", "--json", "--no-discovery", "--interface", "lo", "-v"),
+    *("--dns-sd-domain", "sd.example", "--tsig-key", "chatty.key"),
+]
 
 
 def commands() -> list[str]:
@@ -78,13 +82,16 @@ def test_common_options_count_before_and_after_the_command(command: str, where: 
     assert args.no_discovery is True
     assert args.interface == ["lo"]
     assert args.verbose == 1
+    assert (args.dns_sd_domain, args.tsig_key) == (["sd.example"], "chatty.key")
 
 
 def test_repeatable_options_add_up_across_the_command() -> None:
-    argv = ["--interface", "eth0", "-v", "peers", "--interface", "wlan0", "-v"]
+    argv = ["--interface", "eth0", "-v", "--dns-sd-domain", "a.example", "peers"]
+    argv += ["--interface", "wlan0", "-v", "--dns-sd-domain", "b.example"]
     args = parse(argv)
     assert args.interface == ["eth0", "wlan0"]
     assert args.verbose == 2
+    assert args.dns_sd_domain == ["a.example", "b.example"]
 
 
 def test_defaults_without_options() -> None:
