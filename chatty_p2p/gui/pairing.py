@@ -59,8 +59,15 @@ class Pairings(QObject):
         dialog.differ_button.clicked.connect(lambda: self._reject(dialog))
         dialog.rejected.connect(lambda: self._reject(dialog))
         self.dialogs[peer_id] = dialog
-        dialog.open()
+        if self.owner.isVisible():
+            dialog.open()  # else the notification says it, and ``show_waiting`` opens it
         return dialog
+
+    def show_waiting(self) -> None:
+        """The window is back: a peer's request to pair that came while it was hidden."""
+        for dialog in self.dialogs.values():
+            if not dialog.isVisible():
+                dialog.open()
 
     def _reject(self, dialog: PairDialog) -> None:
         """ "They don't match", or the dialog closed while the pairing still ran."""

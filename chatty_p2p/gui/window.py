@@ -200,6 +200,7 @@ class MainWindow(QMainWindow):
         self.raise_()
         self.activateWindow()
         self.transfers.show_waiting()
+        self.pairings.show_waiting()
         row = self.peers.row_of(peer_id) if peer_id else None
         if row is not None:
             self.peer_view.setCurrentIndex(self.peers.index(row))

@@ -22,10 +22,11 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QLabel,
     QSystemTrayIcon,
+    QWidget,
 )
 
 from chatty_p2p.cli.parser import parse
-from chatty_p2p.gui.dialogs import OfferDialog
+from chatty_p2p.gui.dialogs import OfferDialog, PairDialog
 from chatty_p2p.gui.window import MainWindow
 from tests.gui import test_gui
 from tests.support.headless import Headless
@@ -118,11 +119,27 @@ def test_an_offer_and_a_message_while_hidden_are_notified(
     assert "notes.txt" in offer_dialogs()[0].findChild(QLabel).text()
 
 
+def test_a_request_to_pair_while_hidden_is_notified_and_asked_once_the_window_is_back(
+    qtbot: Any, window: MainWindow, desk: Headless, shown: Shown
+) -> None:
+    window.close()
+    desk.run(desk.node.pair(window.bridge.info["id"]))
+    qtbot.waitUntil(lambda: "desk asks to pair" in titles(shown), timeout=5000)
+    assert on_screen(PairDialog) == [], "a pairing popped up a window while in the tray"
+    window.show_on()
+    qtbot.waitUntil(lambda: len(on_screen(PairDialog)) == 1, timeout=5000)
+    desks = desk.call(lambda n: n.active_pairings())
+    assert desks[0].code and desks[0].code in on_screen(PairDialog)[0].code.text()
+
+
+def on_screen(kind: type[QWidget]) -> list[Any]:
+    """The top-level widgets of that kind shown now."""
+    return [w for w in QApplication.topLevelWidgets() if isinstance(w, kind) and w.isVisible()]
+
+
 def offer_dialogs() -> list[OfferDialog]:
     """The offer dialogs on screen."""
-    return [
-        w for w in QApplication.topLevelWidgets() if isinstance(w, OfferDialog) and w.isVisible()
-    ]
+    return on_screen(OfferDialog)
 
 
 def test_the_tray_menu_opens_sends_pauses_and_quits(
