@@ -12,6 +12,7 @@ section 6.1) no byte after it can be trusted to start the next request.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Sequence
 from http import HTTPStatus
@@ -30,6 +31,10 @@ SEND_TIMEOUT = 60.0
 """Seconds a browser may go without reading what we send."""
 CHUNK = 256 * 1024
 """Bytes read from a body, or from a shared file, at a time."""
+LINGER_TIME = 2.0
+LINGER_BYTES = 16 << 20
+"""How long, and how much of a body left unread, is read and dropped before closing
+(see ``Exchange.linger``)."""
 
 HEADERS = [
     ("cache-control", "no-store"),
@@ -75,6 +80,25 @@ class Exchange:
             await self.respond(400, b"Transfer-Encoding and Content-Length.\n")
             return None
         return event
+
+    async def linger(self) -> None:
+        """Before closing on a request whose body was refused unread: our FIN after the
+        response, then what the browser still sends is read and dropped, briefly.
+        Closed at once, the kernel answers the unread bytes with a reset, which can
+        reach the browser before the response: it shows a network error instead of the
+        refusal (nginx's "lingering close", for the same reason). Bounded in time and
+        bytes: a sender that goes on for ever is cut as before."""
+        if self.conn.our_state not in (h11.DONE, h11.MUST_CLOSE):
+            return  # no response went out: nothing to protect
+        if self.conn.their_state is not h11.SEND_BODY:
+            return
+        with contextlib.suppress(OSError, TimeoutError):
+            if self.writer.can_write_eof():
+                self.writer.write_eof()
+            left = LINGER_BYTES
+            async with asyncio.timeout(LINGER_TIME):
+                while left > 0 and (data := await self.reader.read(min(CHUNK, left))):
+                    left -= len(data)
 
     def next_cycle(self) -> bool:
         """After a response: ready for the next request on this connection, or

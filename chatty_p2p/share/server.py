@@ -155,6 +155,7 @@ class Server:
             if self._tls is not None:
                 await writer.start_tls(self._tls, ssl_handshake_timeout=HEAD_TIMEOUT)
             await self._converse(exchange)
+            await exchange.linger()
         except (OSError, TimeoutError, h11.ProtocolError) as exc:
             log.debug("browser %s: %r", exchange.remote, exc)
         except asyncio.CancelledError:

@@ -97,6 +97,10 @@ def base_of(share: BrowserShare) -> str:
     return urllib.parse.urlsplit(share.urls()[0]).path
 
 
+BIG_BODY = os.urandom(8 << 20)
+"""More than the kernel's socket buffers hold: a sender that is refused is still sending."""
+
+
 async def fetch(
     port: int,
     method: str,
@@ -385,6 +389,20 @@ async def test_an_accepted_upload_lands_under_a_fresh_name(shared: dict[str, Pat
     assert files_in(inbox) == ["photo (1).jpg", "photo (2).jpg", "photo.jpg"]
     done = [e for e in events if e.kind == "upload-done"]
     assert [Path(e.path).name for e in done] == ["photo (1).jpg", "photo (2).jpg"]
+
+
+async def test_a_refused_upload_gets_its_answer_not_a_reset(shared: dict[str, Path]) -> None:
+    """A PUT the share refuses before reading its body (no such offer): the browser sees
+    the 404 and its reason. Closed at once with the body unread, the kernel answered
+    the rest of the body with a reset, which could reach the browser before the 404
+    did: a network error instead of the reason (a CI run saw it)."""
+    inbox = shared["inbox"]
+    inbox.mkdir()
+    async with running([shared["report"]], inbox) as (share, _):
+        base = base_of(share)
+        for _ in range(3):
+            status, _, body = await fetch(share.port, "PUT", f"{base}upload/nosuch", BIG_BODY)
+            assert status == 404 and b"not accepted" in body
 
 
 async def test_a_body_other_than_the_offered_size_is_refused(shared: dict[str, Path]) -> None:
