@@ -44,6 +44,10 @@ def fresh_window(qtbot: Any, tmp_path: Path) -> Iterator[MainWindow]:
     win.resize(980, 640)
     win.show()
     qtbot.waitExposed(win)
+    # Focus comes only to the active window: on a busy X server the window manager
+    # activates it late, and a setFocus before that changes nothing.
+    win.activateWindow()
+    qtbot.waitUntil(win.isActiveWindow, timeout=5000)
     yield win
     bridge.stop()
 
