@@ -87,6 +87,7 @@ class ChattyMenu:
 
 
 def _read_settings(node: Node) -> Settings:
+    domain, key_file = node.announcing.setting()
     return Settings(
         name=node.name,
         download_dir=str(node.download_dir()),
@@ -95,8 +96,8 @@ def _read_settings(node: Node) -> Settings:
         trusted_only=node.trusted_only,
         auto_copy_trusted=node.auto_copy_trusted,
         localsend=node.localsend.on,
-        dns_sd_domain=node.announcing.setting()[0],
-        dns_sd_key_file=node.announcing.setting()[1],
+        dns_sd_domain=domain,
+        dns_sd_key_file=key_file,
     )
 
 

@@ -63,9 +63,8 @@ class Announcers:
         now is said, and nothing is registered."""
         if self._given[0]:
             return self._given
-        domain, key_file = self._settings.dns_sd
         try:
-            return config.wide_area([domain] if domain else [], key_file or None)
+            return _checked(*self._settings.dns_sd)
         except ChattyError as exc:
             self._on_problem(f"wide-area DNS-SD is off: {exc}")
             return [], None
@@ -92,7 +91,7 @@ class Announcers:
     async def configure(self, domain: str, key_file: str) -> None:
         """Store the DNS-SD domain and key file, checked first (a ``ChattyError`` for
         the face to show), and use them now: out of the old domain, into the new."""
-        domains, key = config.wide_area([domain] if domain else [], key_file or None)
+        domains, key = _checked(domain, key_file)
         self._settings.set_dns_sd(domain, key_file)
         self._given = ([], None)
         if self._wide is None:
@@ -128,3 +127,8 @@ class Announcers:
         if self._wide is None:
             return []
         return [s.to_dict() for s in self._wide.status.values()]
+
+
+def _checked(domain: str, key_file: str) -> tuple[list[str], TsigKey | None]:
+    """The setting's domain and key file ("" for none), read and checked."""
+    return config.wide_area([domain] if domain else [], key_file or None)
